@@ -1,0 +1,75 @@
+"""zoo: a PyTorch model zoo whose models, datasets and optimizers are entry-point plugins.
+
+The Python API mirrors timm and torchvision::
+
+    import zoo
+    zoo.list_models("cifar10-*")
+    model = zoo.create_model("cifar10-cnn", num_classes=10)
+    optimizer = zoo.create_optimizer("adam", model.parameters(), lr=1e-3)
+
+Importing zoo does not import torch; building things does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoo.errors import ArgumentError, NameConflictError, PluginError, UnknownNameError, ZooError
+from zoo.factory import (
+    create_dataset,
+    create_model,
+    create_optimizer,
+    data_dir,
+    get_dataset_info,
+    get_model_info,
+)
+from zoo.meta import DatasetInfo, ModelInfo, Recipe, dataset_info, model_info
+from zoo.registry import (
+    get_registry,
+    list_datasets,
+    list_models,
+    list_optimizers,
+    register_dataset,
+    register_model,
+    register_optimizer,
+    reload_registry,
+)
+
+__all__ = [
+    "ArgumentError",
+    "DatasetInfo",
+    "ModelInfo",
+    "NameConflictError",
+    "PluginError",
+    "Recipe",
+    "UnknownNameError",
+    "ZooError",
+    "__version__",
+    "create_dataset",
+    "create_model",
+    "create_optimizer",
+    "data_dir",
+    "dataset_info",
+    "get_dataset_info",
+    "get_model_info",
+    "get_registry",
+    "list_datasets",
+    "list_models",
+    "list_optimizers",
+    "model_info",
+    "register_dataset",
+    "register_model",
+    "register_optimizer",
+    "reload_registry",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("torch-zoo")
+        except PackageNotFoundError:
+            return "0+unknown"
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")

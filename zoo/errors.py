@@ -1,0 +1,26 @@
+"""Errors that zoo reports to users as one clear line (the CLI prints them without a traceback)."""
+
+from __future__ import annotations
+
+
+class ZooError(Exception):
+    """A problem with the user's input or environment, reported as one line."""
+
+
+class UnknownNameError(ZooError, KeyError):
+    """No registered entry has the requested name."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class NameConflictError(ZooError):
+    """Two distributions register the same name and the user did not say which one to use."""
+
+
+class PluginError(ZooError):
+    """A plugin entry failed to import or to build."""
+
+
+class ArgumentError(ZooError, ValueError):
+    """A hyper-parameter or option has an unknown name or an invalid value."""

@@ -1,0 +1,241 @@
+"""Build models, datasets and optimizers from registry names, checking arguments against signatures.
+
+Nothing here imports torch at module level: ``zoo list`` and ``zoo --help`` stay light.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import os
+import re
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from zoo import meta as zoo_meta
+from zoo.errors import ArgumentError, PluginError, ZooError
+from zoo.registry import Entry, get_registry
+
+MODEL_CONTEXT = ("num_classes", "in_channels", "input_shape")
+DATA_DIR_ENV = "ZOO_DATA_DIR"
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def data_dir() -> Path:
+    """Where datasets live: ``$ZOO_DATA_DIR``, else ``$XDG_CACHE_HOME/zoo/data`` (``~/.cache/zoo/data``)."""
+    if os.environ.get(DATA_DIR_ENV):
+        return Path(os.environ[DATA_DIR_ENV]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "zoo" / "data"
+
+
+def parse_assignments(items: Iterable[str], what: str) -> dict[str, str]:
+    """``["width=256", "pretrained=false"]`` -> ``{"width": "256", ...}``, values still text."""
+    parsed: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key.isidentifier():
+            raise ArgumentError(f"{what} '{item}' is not of the form name=value")
+        parsed[key] = value.strip()
+    return parsed
+
+
+def parameters(fn: Callable[..., Any]) -> list[inspect.Parameter]:
+    """The parameters of a callable (for a class, of its constructor)."""
+    try:
+        return list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return []
+
+
+def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # unresolvable string annotations: fall back to defaults' types
+        return {}
+
+
+def describe_type(param: inspect.Parameter, hints: Mapping[str, Any]) -> str:
+    """A readable type for the parameter table of ``zoo info``."""
+    hint = hints.get(param.name, param.annotation)
+    if hint is inspect.Parameter.empty:
+        default = param.default
+        return type(default).__name__ if default not in (inspect.Parameter.empty, None) else ""
+    if isinstance(hint, type):
+        return hint.__name__
+    text = re.sub(r"\b[a-z_]+(\.[a-z_]+)*\.(?=[A-Za-z])", "", str(hint))  # drop module paths
+    return text if len(text) <= 32 else text[:31] + "…"
+
+
+def convert(value: Any, hint: Any, default: Any, name: str) -> Any:
+    """Convert a command-line string to the parameter's type; check other values loosely."""
+    if hint is inspect.Parameter.empty or hint is Any:
+        hint = type(default) if default not in (inspect.Parameter.empty, None) else None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if isinstance(value, str) and value.lower() in ("none", "null") and len(options) < len(typing.get_args(hint)):
+            return None
+        errors = []
+        for option in options:
+            try:
+                return convert(value, option, inspect.Parameter.empty, name)
+            except ArgumentError as exc:
+                errors.append(str(exc))
+        raise ArgumentError(errors[0] if errors else f"invalid value for '{name}'")
+    if origin is typing.Literal:
+        choices = typing.get_args(hint)
+        for choice in choices:
+            if value == choice or (isinstance(value, str) and value == str(choice)):
+                return choice
+        raise ArgumentError(f"'{name}' must be one of {', '.join(map(str, choices))}, not '{value}'")
+    if origin in (tuple, list) or hint in (tuple, list):
+        item_type = (typing.get_args(hint) or (None,))[0]
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise ArgumentError(f"'{name}' must be a list, not '{value}'")
+        items = [convert(v.strip() if isinstance(v, str) else v, item_type, inspect.Parameter.empty, name) for v in items if v != ""]
+        return tuple(items) if (origin or hint) is tuple else items
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+        raise ArgumentError(f"'{name}' must be true or false, not '{value}'")
+    if hint in (int, float):
+        if isinstance(value, bool) or (hint is int and isinstance(value, float)):
+            raise ArgumentError(f"'{name}' must be {hint.__name__}, not '{value}'")
+        try:
+            return hint(value)
+        except (TypeError, ValueError):
+            raise ArgumentError(f"'{name}' must be {'an integer' if hint is int else 'a number'}, not '{value}'") from None
+    if hint is str or hint is None or not isinstance(value, str):
+        if hint is None and isinstance(value, str):
+            try:  # untyped parameter: accept Python literals (numbers, booleans, tuples), else text
+                return ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                return value
+        return value
+    if isinstance(hint, type) and issubclass(hint, (Path, os.PathLike)):
+        return hint(value)
+    return value
+
+
+def bind(
+    fn: Callable[..., Any],
+    provided: Mapping[str, Any],
+    user: Mapping[str, Any],
+    what: str,
+    reserved: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Keyword arguments for ``fn``: ``provided`` ones it accepts by name, plus the user's, checked."""
+    params = {p.name: p for p in parameters(fn)}
+    hints = _type_hints(fn)
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    kwargs = {k: v for k, v in provided.items() if k in params and v is not None}
+    for key, value in user.items():
+        if key in reserved:
+            raise ArgumentError(f"{what}: '{key}' is set by zoo from the dataset, not by hand")
+        param = params.get(key)
+        if param is None or param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            if not takes_any:
+                accepted = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in provided and n not in reserved]
+                raise ArgumentError(f"{what} has no parameter '{key}' (it takes: {', '.join(accepted) or 'none'})")
+            kwargs[key] = value
+            continue
+        try:
+            kwargs[key] = convert(value, hints.get(key, param.annotation), param.default, key)
+        except ArgumentError as exc:
+            raise ArgumentError(f"{what}: {exc}") from None
+    return kwargs
+
+
+def _call(entry: Entry, fn: Callable[..., Any], kwargs: dict[str, Any], *args: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except ZooError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ArgumentError(f"{entry.kind} '{entry.name}' ({entry.source}) rejected its arguments: {exc}") from exc
+    except Exception as exc:
+        raise PluginError(f"{entry.kind} '{entry.name}' ({entry.source}) failed: {type(exc).__name__}: {exc}") from exc
+
+
+def create_model(
+    name: str,
+    *,
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Build a registered model. ``num_classes``/``in_channels``/``input_shape`` reach it only if its
+    signature names them; other keyword arguments (or ``name=value`` strings' values) are checked
+    against the signature."""
+    import torch
+
+    entry, fn = get_registry().load("model", name)
+    if input_shape is not None and in_channels is None:
+        in_channels = input_shape[0]
+    provided = {"num_classes": num_classes, "in_channels": in_channels, "input_shape": tuple(input_shape) if input_shape else None}
+    call_kwargs = bind(fn, provided, kwargs, f"model '{entry.name}'", reserved=MODEL_CONTEXT)
+    model = _call(entry, fn, call_kwargs)
+    if not isinstance(model, torch.nn.Module):
+        raise PluginError(f"model '{entry.name}' ({entry.source}) returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def create_dataset(
+    name: str,
+    root: str | Path | None = None,
+    train: bool = True,
+    transform: Callable[..., Any] | None = None,
+    download: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """Build a registered dataset (torchvision's convention); ``root`` defaults to :func:`data_dir`."""
+    entry, fn = get_registry().load("dataset", name)
+    provided = {"root": str(root or data_dir()), "train": train, "transform": transform, "download": download}
+    call_kwargs = bind(fn, provided, kwargs, f"dataset '{entry.name}'", reserved=provided)
+    try:
+        return _call(entry, fn, call_kwargs)
+    except PluginError as exc:
+        if isinstance(exc.__cause__, (FileNotFoundError, RuntimeError)) and not download:
+            raise ZooError(
+                f"dataset '{entry.name}' is not in {provided['root']} ({exc.__cause__}); "
+                f"download it (online) or put its files there, or pass --data-dir"
+            ) from exc
+        raise
+
+
+def create_optimizer(name: str, params: Iterable[Any], lr: float | None = None, **kwargs: Any) -> Any:
+    """Build a registered optimizer over ``params``; extra keyword arguments are checked."""
+    entry, fn = get_registry().load("optimizer", name)
+    if lr is not None and not lr > 0:
+        raise ArgumentError(f"learning rate must be > 0, not {lr}")
+    call_kwargs = bind(fn, {"lr": lr}, kwargs, f"optimizer '{entry.name}'", reserved=("params", "lr"))
+    return _call(entry, fn, call_kwargs, params)
+
+
+def get_model_info(name: str) -> zoo_meta.ModelInfo:
+    """The metadata of a registered model (its docstring's first line if it has none)."""
+    entry, fn = get_registry().load("model", name)
+    return _read(entry, fn, zoo_meta.ModelInfo)
+
+
+def get_dataset_info(name: str) -> zoo_meta.DatasetInfo:
+    """The metadata of a registered dataset."""
+    entry, fn = get_registry().load("dataset", name)
+    return _read(entry, fn, zoo_meta.DatasetInfo)
+
+
+def _read(entry: Entry, fn: Any, cls: type) -> Any:
+    try:
+        return zoo_meta.read(fn, cls)
+    except TypeError as exc:
+        raise PluginError(f"{entry.kind} '{entry.name}' ({entry.source}) has invalid zoo_info: {exc}") from None
