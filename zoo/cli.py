@@ -53,7 +53,7 @@ def _root(
 @app.command("list")
 def list_(
     kind: Annotated[str | None, typer.Argument(help="models, datasets or optimizers (default: all).", show_default=False)] = None,
-    pattern: Annotated[str, typer.Argument(help="Shell-style wildcard on the name.")] = "*",
+    pattern: Annotated[str | None, typer.Argument(help="Shell-style wildcard on the name.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """List everything registered, built-in and third-party.
@@ -61,9 +61,10 @@ def list_(
     [dim]Example: zoo list models 'cifar10-*'[/dim]
     """
     if kind is not None and kind not in KIND_ALIASES:
-        if pattern != "*":
+        if pattern is not None:
             raise ZooError(f"unknown kind '{kind}': use models, datasets or optimizers")
         kind, pattern = None, kind  # `zoo list 'cifar10-*'`
+    pattern = pattern or "*"
     registry = get_registry()
     import fnmatch
 
@@ -145,7 +146,9 @@ def plugins(
 ) -> None:
     """Show each distribution that registers entries, its version, and whether each entry loads.
 
-    [dim]Example: ZOO_DISABLE_PLUGIN_AUTOLOAD=1 zoo plugins[/dim]
+    Set ZOO_DISABLE_PLUGIN_AUTOLOAD=1 to use zoo's built-ins only.
+
+    [dim]Example: zoo plugins --json[/dim]
     """
     registry = get_registry()
     entries: list[Entry] = registry.entries() + registry.invalid

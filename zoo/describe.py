@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.table import Table
 
 from zoo import meta as zoo_meta
-from zoo.errors import ArgumentError
+from zoo.errors import ArgumentError, ZooError
 from zoo.factory import MODEL_CONTEXT, _type_hints, describe_type, parameters, parse_assignments
-from zoo.registry import Entry, get_registry
+from zoo.registry import Entry, first_line
 
 DATASET_CONTEXT = ("root", "train", "transform", "download")
 
@@ -61,20 +61,47 @@ def describe(entry: Entry, input_shape: str | None = None, num_classes: int | No
 
 
 def _model_size(entry: Entry, info: zoo_meta.ModelInfo, input_shape: str | None, num_classes: int | None, model_args: list[str]) -> dict[str, Any]:
-    from zoo.factory import create_model, get_dataset_info
+    from zoo.factory import create_model
 
     shape: tuple[int, ...] | None = parse_shape(input_shape) if input_shape else None
     classes = num_classes
-    if info.default_dataset and (shape is None or classes is None) and get_registry().names("dataset", info.default_dataset):
-        data = get_dataset_info(info.default_dataset)
-        shape = shape or data.input_shape
-        if classes is None:
-            classes = len(data.classes) if data.classes else len(data.targets or ()) or None
+    if info.default_dataset and (shape is None or classes is None):
+        data = _default_dataset_info(info.default_dataset)
+        if data is not None:
+            shape = shape or data.input_shape
+            outputs = len(data.targets or ()) if data.task == "regression" else len(data.classes or ())
+            classes = classes or outputs or None
     shape, classes = shape or (3, 32, 32), classes or 10
     model = create_model(entry.qualified_name, num_classes=classes, input_shape=shape, **parse_assignments(model_args, "--model-arg"))
+    check_forward(model, entry.name, shape)
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"input_shape": list(shape), "num_classes": classes, "parameters": total, "trainable": trainable}
+
+
+def check_forward(model: Any, name: str, shape: tuple[int, ...]) -> None:
+    """Run one zero batch through ``model`` (which also materialises lazy layers)."""
+    import torch
+
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(2, *shape))
+    except Exception as exc:
+        raise ArgumentError(f"model '{name}' does not accept input {'x'.join(map(str, shape))}: {first_line(exc)}") from None
+
+
+def _default_dataset_info(name: str) -> zoo_meta.DatasetInfo | None:
+    """The default dataset's shape and classes: declared, else read from the data if it is there."""
+    from zoo.factory import complete_info, create_dataset, get_dataset_info
+
+    try:
+        info = get_dataset_info(name)
+        if info.input_shape and (info.classes or info.targets):
+            return info
+        return complete_info(create_dataset(name), info)
+    except ZooError:
+        return None  # not registered or data not present: fall back to a generic shape
 
 
 def render(report: dict[str, Any], console: Console) -> None:

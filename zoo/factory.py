@@ -6,6 +6,7 @@ Nothing here imports torch at module level: ``zoo list`` and ``zoo --help`` stay
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 import os
 import re
@@ -239,3 +240,21 @@ def _read(entry: Entry, fn: Any, cls: type) -> Any:
         return zoo_meta.read(fn, cls)
     except TypeError as exc:
         raise PluginError(f"{entry.kind} '{entry.name}' ({entry.source}) has invalid zoo_info: {exc}") from None
+
+
+def complete_info(dataset: Any, info: zoo_meta.DatasetInfo) -> zoo_meta.DatasetInfo:
+    """Fill what static metadata lacks from a dataset instance: its ``classes`` and ``input_shape``
+    attributes, else the shape of its first item (a PIL image or a tensor)."""
+    classes = info.classes if info.classes is not None else getattr(dataset, "classes", None)
+    shape = info.input_shape or getattr(dataset, "input_shape", None)
+    if shape is None and len(dataset):
+        sample = dataset[0][0]
+        if hasattr(sample, "getbands"):  # PIL image
+            shape = (len(sample.getbands()), sample.height, sample.width)
+        elif hasattr(sample, "shape"):
+            shape = tuple(sample.shape) if len(sample.shape) != 2 else (1, *sample.shape)
+    return dataclasses.replace(
+        info,
+        classes=tuple(str(c) for c in classes) if classes is not None else None,
+        input_shape=tuple(int(d) for d in shape) if shape is not None else None,
+    )

@@ -164,7 +164,7 @@ class Registry:
         message = f"unknown {kind or 'name'} '{name}'"
         other = [k for k in KINDS if k != kind and name in self._by_kind[k]]
         if kind and other:
-            message += f" ('{name}' is a {other[0]})"
+            message += f" ('{name}' is {'an' if other[0] == 'optimizer' else 'a'} {other[0]})"
         kinds = [kind] if kind else list(KINDS)
         names = {n: k for k in kinds for n in self._by_kind[k]}
         close = difflib.get_close_matches(name.lower(), list(names), n=3, cutoff=0.6)

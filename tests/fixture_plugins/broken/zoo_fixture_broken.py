@@ -1,0 +1,3 @@
+"""A plugin that raises when imported."""
+
+raise RuntimeError("this plugin is broken on purpose\nsecond line that must not be shown")
