@@ -72,7 +72,10 @@ def _model_size(entry: Entry, info: zoo_meta.ModelInfo, input_shape: str | None,
             outputs = len(data.targets or ()) if data.task == "regression" else len(data.classes or ())
             classes = classes or outputs or None
     shape, classes = shape or (3, 32, 32), classes or 10
-    model = create_model(entry.qualified_name, num_classes=classes, input_shape=shape, **parse_assignments(model_args, "--model-arg"))
+    args = parse_assignments(model_args, "--model-arg")
+    if "pretrained" in {p.name for p in parameters(entry.load())}:
+        args.setdefault("pretrained", "false")  # counting parameters needs no downloaded weights
+    model = create_model(entry.qualified_name, num_classes=classes, input_shape=shape, **args)
     check_forward(model, entry.name, shape)
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

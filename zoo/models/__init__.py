@@ -1,0 +1,1 @@
+"""zoo's built-in models, registered as ``zoo.models`` entry points in pyproject.toml."""

@@ -1,0 +1,1 @@
+"""An example zoo plugin: the model, dataset and optimizer live in their own modules."""

@@ -1,0 +1,1 @@
+"""torchvision classification architectures registered as zoo models."""

@@ -1,0 +1,80 @@
+"""``zoo check`` and ``zoo new-plugin``: what plugin authors run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from zoo.errors import ZooError
+
+
+def check(
+    names: Annotated[list[str], typer.Argument(help="Registered names (or distribution:name) to check.")],
+    input_shape: Annotated[str, typer.Option(help="C,H,W input for models.")] = "3,32,32",
+    num_classes: Annotated[int, typer.Option(help="Outputs for models.")] = 10,
+    model_arg: Annotated[list[str] | None, typer.Option("--model-arg", "-m", help="Model hyper-parameter name=value.")] = None,
+    export: Annotated[bool, typer.Option(help="Also check TorchScript, ExportedProgram and ONNX export.")] = True,
+    data_dir: Annotated[Path | None, typer.Option(help="Where datasets' files are.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Check that entries follow zoo's plugin contract: a checklist, exit 1 on any failure.
+
+    Models: load, build, forward and backward, output shape, safetensors round trip, and exports
+    that match eager. Datasets: both splits build, items and classes. Optimizers: steps lower a loss.
+
+    [dim]Example: zoo check my-net --input-shape 1,28,28 --num-classes 10[/dim]
+    """
+    from zoo import testing
+    from zoo.cli import console, print_json
+    from zoo.describe import parse_shape
+    from zoo.factory import parse_assignments
+    from zoo.registry import KINDS, get_registry
+
+    registry = get_registry()
+    shape = parse_shape(input_shape)
+    args = parse_assignments(model_arg or [], "--model-arg")
+    reports = []
+    for name in names:
+        bare = name.rpartition(":")[2]
+        kinds = [k for k in KINDS if registry.names(k, bare)]
+        if not kinds:
+            raise registry.unknown(None, bare)
+        for kind in kinds:
+            if kind == "model":
+                reports.append(testing.check_model(name, shape, num_classes, args, export=export))
+            elif kind == "dataset":
+                reports.append(testing.check_dataset(name, root=data_dir))
+            else:
+                reports.append(testing.check_optimizer(name))
+    if as_json:
+        print_json([r.as_dict() for r in reports])
+    else:
+        for report in reports:
+            console.print(f"[bold]{report.kind} {report.name}[/bold]")
+            for item in report.checks:
+                mark = {True: "[green]✓[/green]", False: "[red]✗[/red]", None: "[dim]-[/dim]"}[item.passed]
+                console.print(f"  {mark} {item.title}" + (f" [dim]({item.detail})[/dim]" if item.detail else ""), highlight=False)
+        failed = [r for r in reports if not r.passed]
+        console.print(f"{len(reports) - len(failed)} of {len(reports)} passed.")
+    if any(not r.passed for r in reports):
+        raise typer.Exit(1)
+
+
+def new_plugin(
+    name: Annotated[str, typer.Argument(help="The model's registry name, e.g. my-net.")],
+    directory: Annotated[Path, typer.Option("--dir", help="Where to create the package.")] = Path("."),
+) -> None:
+    """Write a ready plugin package (pyproject with entry points, a model, a conformance test, a README).
+
+    [dim]Example: zoo new-plugin my-net && pip install -e ./zoo-my-net && zoo check my-net[/dim]
+    """
+    from zoo.cli import console
+    from zoo.scaffold import new_plugin as write
+
+    if not directory.is_dir():
+        raise ZooError(f"{directory} is not a directory")
+    root = write(name, directory)
+    console.print(f"wrote {root}", markup=False)
+    console.print(f"next: pip install -e '{root}[test]' && zoo check {name} && pytest {root}", markup=False)
