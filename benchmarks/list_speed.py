@@ -49,7 +49,9 @@ def main() -> None:
             times[name].append(wall_time(command))
     medians = {name: statistics.median(values) for name, values in times.items()}
     torch_import = medians['python -c "import torch"']
-    print(f"machine: {platform.node()} {platform.machine()}, Python {platform.python_version()}, {args.rounds} rounds")
+    print(
+        f"machine: {platform.node()} {platform.machine()}, Python {platform.python_version()}, {args.rounds} rounds"
+    )
     print("| command | median wall time (s) | ratio to `import torch` |")
     print("|---|---|---|")
     for name, median in medians.items():

@@ -16,8 +16,20 @@ FIXTURE_PLUGINS = Path(__file__).parent / "fixture_plugins"
 def pip_install_target(sources: list[Path], target: Path) -> Path:
     """Build and install real distributions (with real entry points) into ``target``."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--no-index", "--disable-pip-version-check", "--target", str(target), *map(str, sources)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            *map(str, sources),
+        ],
         check=True,
     )
     return target
@@ -27,15 +39,24 @@ def pip_install_target(sources: list[Path], target: Path) -> Path:
 def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory holding three installed fixture plugins: good, broken and clashing."""
     root = tmp_path_factory.mktemp("plugins")
-    sources = [shutil.copytree(FIXTURE_PLUGINS / name, root / "src" / name) for name in ("good", "broken", "clash")]
+    sources = [
+        shutil.copytree(FIXTURE_PLUGINS / name, root / "src" / name)
+        for name in ("good", "broken", "clash")
+    ]
     return pip_install_target(sources, root / "site")
 
 
-def run_zoo(*args: str, site: Path | None = None, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+def run_zoo(
+    *args: str, site: Path | None = None, cwd: Path | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
     """Run the installed ``zoo`` console script in a fresh process, plugins in ``site`` visible."""
     inherited = {k: v for k, v in os.environ.items() if k != "ZOO_DISABLE_PLUGIN_AUTOLOAD"}
     environment = {**inherited, "COLUMNS": "200", "NO_COLOR": "1", **env}
     if site is not None:
-        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), environment.get("PYTHONPATH")]))
+        environment["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(site), environment.get("PYTHONPATH")])
+        )
     zoo = Path(sys.executable).with_name("zoo")
-    return subprocess.run([str(zoo), *args], capture_output=True, text=True, env=environment, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [str(zoo), *args], capture_output=True, text=True, env=environment, cwd=cwd, timeout=300
+    )

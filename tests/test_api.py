@@ -29,11 +29,19 @@ def test_builtin_optimizers_come_from_zoos_own_entry_points():
 
 def test_register_model_in_process_and_build_with_context():
     @zoo.register_model("probe-net", description="A probe.", default_dataset="synthetic")
-    def probe_net(num_classes: int, input_shape: tuple[int, ...], width: int = 4, bias: bool = True) -> nn.Module:
-        return nn.Sequential(nn.Flatten(), nn.Linear(input_shape[0] * input_shape[1] * input_shape[2], width, bias=bias), nn.Linear(width, num_classes))
+    def probe_net(
+        num_classes: int, input_shape: tuple[int, ...], width: int = 4, bias: bool = True
+    ) -> nn.Module:
+        return nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(input_shape[0] * input_shape[1] * input_shape[2], width, bias=bias),
+            nn.Linear(width, num_classes),
+        )
 
     assert zoo.list_models("probe-*") == ["probe-net"]
-    model = zoo.create_model("probe-net", num_classes=3, input_shape=(1, 2, 2), width="7", bias="false")
+    model = zoo.create_model(
+        "probe-net", num_classes=3, input_shape=(1, 2, 2), width="7", bias="false"
+    )
     assert model[1].out_features == 7 and model[1].bias is None and model[2].out_features == 3
     assert zoo.get_model_info("probe-net").description == "A probe."
     assert zoo.get_model_info("probe-net").default_dataset == "synthetic"
@@ -59,12 +67,18 @@ def test_unknown_and_ill_typed_model_arguments_are_clear_errors():
     def typed_net(width: int = 8, dropout: float = 0.1) -> nn.Module:
         return nn.Linear(width, 2)
 
-    with pytest.raises(ArgumentError, match="has no parameter 'depth'.*width, dropout"):
+    with pytest.raises(ArgumentError, match=r"has no parameter 'depth'.*width, dropout"):
         zoo.create_model("typed-net", depth="3")
     with pytest.raises(ArgumentError, match="'width' must be an integer, not 'wide'"):
         zoo.create_model("typed-net", width="wide")
     with pytest.raises(ArgumentError, match="set by zoo from the dataset"):
-        bind(typed_net, {}, parse_assignments(["num_classes=3"], "--model-arg"), "m", reserved=MODEL_CONTEXT)
+        bind(
+            typed_net,
+            {},
+            parse_assignments(["num_classes=3"], "--model-arg"),
+            "m",
+            reserved=MODEL_CONTEXT,
+        )
 
 
 def test_model_that_returns_no_module_is_reported():
@@ -72,7 +86,7 @@ def test_model_that_returns_no_module_is_reported():
     def not_a_module() -> int:
         return 3
 
-    with pytest.raises(PluginError, match="returned int, not a torch.nn.Module"):
+    with pytest.raises(PluginError, match=r"returned int, not a torch\.nn\.Module"):
         zoo.create_model("not-a-module")
 
 
@@ -140,7 +154,10 @@ def test_convert_command_line_text(text, hint, default, expected):
     assert convert(text, hint, default, "x") == expected
 
 
-@pytest.mark.parametrize(("text", "hint"), [("1.5", int), ("maybe", bool), ("vgg", Literal["resnet18"]), ("a,b", tuple[int, ...])])
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [("1.5", int), ("maybe", bool), ("vgg", Literal["resnet18"]), ("a,b", tuple[int, ...])],
+)
 def test_convert_rejects_ill_typed_text(text, hint):
     import inspect
 

@@ -37,7 +37,10 @@ def test_clash_is_shown_and_plain_name_refused(plugin_site):
 
     result = run_zoo("info", "tiny-net", site=plugin_site)
     assert result.returncode == 2
-    assert "zoo-fixture-good:tiny-net" in result.stderr and "zoo-fixture-clash:tiny-net" in result.stderr
+    assert (
+        "zoo-fixture-good:tiny-net" in result.stderr
+        and "zoo-fixture-clash:tiny-net" in result.stderr
+    )
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
@@ -48,9 +51,19 @@ def test_qualified_name_picks_one_distribution(plugin_site):
     assert report["source"] == "zoo-fixture-good"
     assert report["description"] == "Tiny MLP from a plugin."
     # 3*8*8*16 + 16 + 16*2 + 2 parameters for the plugin dataset's shape and two classes
-    assert report["size"] == {"input_shape": [3, 8, 8], "num_classes": 2, "parameters": 3122, "trainable": 3122}
-    other = json.loads(run_zoo("info", "zoo_fixture_clash:tiny-net", "--json", site=plugin_site).stdout)
-    assert other["source"] == "zoo-fixture-clash" and other["description"] == "A different tiny network under the same name."
+    assert report["size"] == {
+        "input_shape": [3, 8, 8],
+        "num_classes": 2,
+        "parameters": 3122,
+        "trainable": 3122,
+    }
+    other = json.loads(
+        run_zoo("info", "zoo_fixture_clash:tiny-net", "--json", site=plugin_site).stdout
+    )
+    assert (
+        other["source"] == "zoo-fixture-clash"
+        and other["description"] == "A different tiny network under the same name."
+    )
 
 
 def test_broken_plugin_is_reported_not_fatal(plugin_site):
@@ -110,6 +123,14 @@ def test_list_and_help_import_neither_torch_nor_plugins(plugin_site):
     import subprocess
 
     env = {**os.environ, "PYTHONPATH": str(plugin_site)}
-    for args in (["--help"], ["list"], ["list", "models", "--json"], ["list", "--help"], ["info", "--help"]):
-        result = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env)
+    for args in (
+        ["--help"],
+        ["list"],
+        ["list", "models", "--json"],
+        ["list", "--help"],
+        ["info", "--help"],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env
+        )
         assert "HEAVY []" in result.stderr, (args, result.stderr[-500:])

@@ -27,10 +27,17 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def describe(entry: Entry, input_shape: str | None = None, num_classes: int | None = None, model_args: list[str] = ()) -> dict[str, Any]:
+def describe(
+    entry: Entry,
+    input_shape: str | None = None,
+    num_classes: int | None = None,
+    model_args: list[str] = (),
+) -> dict[str, Any]:
     """A JSON-ready description of ``entry``; for a model, its parameter count for an input."""
     obj = entry.load()
-    context = {"model": MODEL_CONTEXT, "dataset": DATASET_CONTEXT, "optimizer": ("params",)}[entry.kind]
+    context = {"model": MODEL_CONTEXT, "dataset": DATASET_CONTEXT, "optimizer": ("params",)}[
+        entry.kind
+    ]
     hints = _type_hints(obj)
     report: dict[str, Any] = {
         "name": entry.name,
@@ -43,7 +50,8 @@ def describe(entry: Entry, input_shape: str | None = None, num_classes: int | No
                 "name": p.name,
                 "type": describe_type(p, hints),
                 "default": None if p.default is inspect.Parameter.empty else repr(p.default),
-                "required": p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD),
+                "required": p.default is inspect.Parameter.empty
+                and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD),
                 "set_by_zoo": p.name in context,
             }
             for p in parameters(obj)
@@ -60,18 +68,16 @@ def describe(entry: Entry, input_shape: str | None = None, num_classes: int | No
     return report
 
 
-def _model_size(entry: Entry, info: zoo_meta.ModelInfo, input_shape: str | None, num_classes: int | None, model_args: list[str]) -> dict[str, Any]:
+def _model_size(
+    entry: Entry,
+    info: zoo_meta.ModelInfo,
+    input_shape: str | None,
+    num_classes: int | None,
+    model_args: list[str],
+) -> dict[str, Any]:
     from zoo.factory import create_model
 
-    shape: tuple[int, ...] | None = parse_shape(input_shape) if input_shape else None
-    classes = num_classes
-    if info.default_dataset and (shape is None or classes is None):
-        data = _default_dataset_info(info.default_dataset)
-        if data is not None:
-            shape = shape or data.input_shape
-            outputs = len(data.targets or ()) if data.task == "regression" else len(data.classes or ())
-            classes = classes or outputs or None
-    shape, classes = shape or (3, 32, 32), classes or 10
+    shape, classes = default_input(info, input_shape, num_classes)
     args = parse_assignments(model_args, "--model-arg")
     if "pretrained" in {p.name for p in parameters(entry.load())}:
         args.setdefault("pretrained", "false")  # counting parameters needs no downloaded weights
@@ -79,7 +85,30 @@ def _model_size(entry: Entry, info: zoo_meta.ModelInfo, input_shape: str | None,
     check_forward(model, entry.name, shape)
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"input_shape": list(shape), "num_classes": classes, "parameters": total, "trainable": trainable}
+    return {
+        "input_shape": list(shape),
+        "num_classes": classes,
+        "parameters": total,
+        "trainable": trainable,
+    }
+
+
+def default_input(
+    info: zoo_meta.ModelInfo, input_shape: str | None, num_classes: int | None
+) -> tuple[tuple[int, ...], int]:
+    """The input shape and output count to build a model with: given, else its default dataset's,
+    else 3x32x32 images and 10 classes."""
+    shape: tuple[int, ...] | None = parse_shape(input_shape) if input_shape else None
+    classes = num_classes
+    if info.default_dataset and (shape is None or classes is None):
+        data = _default_dataset_info(info.default_dataset)
+        if data is not None:
+            shape = shape or data.input_shape
+            outputs = (
+                len(data.targets or ()) if data.task == "regression" else len(data.classes or ())
+            )
+            classes = classes or outputs or None
+    return shape or (3, 32, 32), classes or 10
 
 
 def check_forward(model: Any, name: str, shape: tuple[int, ...]) -> None:
@@ -91,7 +120,9 @@ def check_forward(model: Any, name: str, shape: tuple[int, ...]) -> None:
         with torch.no_grad():
             model(torch.zeros(2, *shape))
     except Exception as exc:
-        raise ArgumentError(f"model '{name}' does not accept input {'x'.join(map(str, shape))}: {first_line(exc)}") from None
+        raise ArgumentError(
+            f"model '{name}' does not accept input {'x'.join(map(str, shape))}: {first_line(exc)}"
+        ) from None
 
 
 def _default_dataset_info(name: str) -> zoo_meta.DatasetInfo | None:
@@ -109,19 +140,28 @@ def _default_dataset_info(name: str) -> zoo_meta.DatasetInfo | None:
 
 def render(report: dict[str, Any], console: Console) -> None:
     """Print a report from :func:`describe` for people."""
-    console.print(f"[bold]{report['name']}[/bold] ({report['kind']}): {report.get('description') or '[dim]no description[/dim]'}")
-    console.print(f"  source: {report['source']} {report['version']}  [dim]{report['target']}[/dim]")
+    console.print(
+        f"[bold]{report['name']}[/bold] ({report['kind']}): {report.get('description') or '[dim]no description[/dim]'}"
+    )
+    console.print(
+        f"  source: {report['source']} {report['version']}  [dim]{report['target']}[/dim]"
+    )
     for key in ("default_dataset", "output", "task", "input_shape", "mean", "std"):
         if report.get(key) not in (None, "", []):
             console.print(f"  {key.replace('_', ' ')}: {_plain(report[key])}")
     if report.get("classes"):
         classes = report["classes"]
-        console.print(f"  classes ({len(classes)}): {', '.join(classes[:12])}{' ...' if len(classes) > 12 else ''}")
+        console.print(
+            f"  classes ({len(classes)}): {', '.join(classes[:12])}{' ...' if len(classes) > 12 else ''}"
+        )
     if report.get("targets"):
         console.print(f"  targets: {', '.join(report['targets'])}")
     if report.get("recipe") and report["kind"] == "model":
         recipe = {k: v for k, v in report["recipe"].items() if v not in (None, {}, 0)}
-        console.print("  recipe: " + ", ".join(f"{k.replace('_', ' ')} {_plain(v)}" for k, v in recipe.items()))
+        console.print(
+            "  recipe: "
+            + ", ".join(f"{k.replace('_', ' ')} {_plain(v)}" for k, v in recipe.items())
+        )
     for dataset, result in (report.get("reference") or {}).items():
         console.print(f"  reported: {result} on {dataset}")
     if report.get("size"):

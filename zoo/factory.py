@@ -80,7 +80,11 @@ def convert(value: Any, hint: Any, default: Any, name: str) -> Any:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(hint) if a is not type(None)]
-        if isinstance(value, str) and value.lower() in ("none", "null") and len(options) < len(typing.get_args(hint)):
+        if (
+            isinstance(value, str)
+            and value.lower() in ("none", "null")
+            and len(options) < len(typing.get_args(hint))
+        ):
             return None
         errors = []
         for option in options:
@@ -94,13 +98,21 @@ def convert(value: Any, hint: Any, default: Any, name: str) -> Any:
         for choice in choices:
             if value == choice or (isinstance(value, str) and value == str(choice)):
                 return choice
-        raise ArgumentError(f"'{name}' must be one of {', '.join(map(str, choices))}, not '{value}'")
+        raise ArgumentError(
+            f"'{name}' must be one of {', '.join(map(str, choices))}, not '{value}'"
+        )
     if origin in (tuple, list) or hint in (tuple, list):
         item_type = (typing.get_args(hint) or (None,))[0]
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, (list, tuple)):
             raise ArgumentError(f"'{name}' must be a list, not '{value}'")
-        items = [convert(v.strip() if isinstance(v, str) else v, item_type, inspect.Parameter.empty, name) for v in items if v != ""]
+        items = [
+            convert(
+                v.strip() if isinstance(v, str) else v, item_type, inspect.Parameter.empty, name
+            )
+            for v in items
+            if v != ""
+        ]
         return tuple(items) if (origin or hint) is tuple else items
     if hint is bool:
         if isinstance(value, bool):
@@ -114,7 +126,9 @@ def convert(value: Any, hint: Any, default: Any, name: str) -> Any:
         try:
             return hint(value)
         except (TypeError, ValueError):
-            raise ArgumentError(f"'{name}' must be {'an integer' if hint is int else 'a number'}, not '{value}'") from None
+            raise ArgumentError(
+                f"'{name}' must be {'an integer' if hint is int else 'a number'}, not '{value}'"
+            ) from None
     if hint is str or hint is None or not isinstance(value, str):
         if hint is None and isinstance(value, str):
             try:  # untyped parameter: accept Python literals (numbers, booleans, tuples), else text
@@ -143,10 +157,21 @@ def bind(
         if key in reserved:
             raise ArgumentError(f"{what}: '{key}' is set by zoo from the dataset, not by hand")
         param = params.get(key)
-        if param is None or param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+        if param is None or param.kind in (
+            inspect.Parameter.VAR_POSITIONAL,
+            inspect.Parameter.VAR_KEYWORD,
+        ):
             if not takes_any:
-                accepted = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in provided and n not in reserved]
-                raise ArgumentError(f"{what} has no parameter '{key}' (it takes: {', '.join(accepted) or 'none'})")
+                accepted = [
+                    n
+                    for n, p in params.items()
+                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                    and n not in provided
+                    and n not in reserved
+                ]
+                raise ArgumentError(
+                    f"{what} has no parameter '{key}' (it takes: {', '.join(accepted) or 'none'})"
+                )
             kwargs[key] = value
             continue
         try:
@@ -162,9 +187,13 @@ def _call(entry: Entry, fn: Callable[..., Any], kwargs: dict[str, Any], *args: A
     except ZooError:
         raise
     except (TypeError, ValueError) as exc:
-        raise ArgumentError(f"{entry.kind} '{entry.name}' ({entry.source}) rejected its arguments: {exc}") from exc
+        raise ArgumentError(
+            f"{entry.kind} '{entry.name}' ({entry.source}) rejected its arguments: {exc}"
+        ) from exc
     except Exception as exc:
-        raise PluginError(f"{entry.kind} '{entry.name}' ({entry.source}) failed: {type(exc).__name__}: {exc}") from exc
+        raise PluginError(
+            f"{entry.kind} '{entry.name}' ({entry.source}) failed: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def create_model(
@@ -183,11 +212,17 @@ def create_model(
     entry, fn = get_registry().load("model", name)
     if input_shape is not None and in_channels is None:
         in_channels = input_shape[0]
-    provided = {"num_classes": num_classes, "in_channels": in_channels, "input_shape": tuple(input_shape) if input_shape else None}
+    provided = {
+        "num_classes": num_classes,
+        "in_channels": in_channels,
+        "input_shape": tuple(input_shape) if input_shape else None,
+    }
     call_kwargs = bind(fn, provided, kwargs, f"model '{entry.name}'", reserved=MODEL_CONTEXT)
     model = _call(entry, fn, call_kwargs)
     if not isinstance(model, torch.nn.Module):
-        raise PluginError(f"model '{entry.name}' ({entry.source}) returned {type(model).__name__}, not a torch.nn.Module")
+        raise PluginError(
+            f"model '{entry.name}' ({entry.source}) returned {type(model).__name__}, not a torch.nn.Module"
+        )
     return model
 
 
@@ -201,7 +236,12 @@ def create_dataset(
 ) -> Any:
     """Build a registered dataset (torchvision's convention); ``root`` defaults to :func:`data_dir`."""
     entry, fn = get_registry().load("dataset", name)
-    provided = {"root": str(root or data_dir()), "train": train, "transform": transform, "download": download}
+    provided = {
+        "root": str(root or data_dir()),
+        "train": train,
+        "transform": transform,
+        "download": download,
+    }
     call_kwargs = bind(fn, provided, kwargs, f"dataset '{entry.name}'", reserved=provided)
     try:
         return _call(entry, fn, call_kwargs)
@@ -214,12 +254,16 @@ def create_dataset(
         raise
 
 
-def create_optimizer(name: str, params: Iterable[Any], lr: float | None = None, **kwargs: Any) -> Any:
+def create_optimizer(
+    name: str, params: Iterable[Any], lr: float | None = None, **kwargs: Any
+) -> Any:
     """Build a registered optimizer over ``params``; extra keyword arguments are checked."""
     entry, fn = get_registry().load("optimizer", name)
     if lr is not None and not lr > 0:
         raise ArgumentError(f"learning rate must be > 0, not {lr}")
-    call_kwargs = bind(fn, {"lr": lr}, kwargs, f"optimizer '{entry.name}'", reserved=("params", "lr"))
+    call_kwargs = bind(
+        fn, {"lr": lr}, kwargs, f"optimizer '{entry.name}'", reserved=("params", "lr")
+    )
     return _call(entry, fn, call_kwargs, params)
 
 
@@ -239,7 +283,9 @@ def _read(entry: Entry, fn: Any, cls: type) -> Any:
     try:
         return zoo_meta.read(fn, cls)
     except TypeError as exc:
-        raise PluginError(f"{entry.kind} '{entry.name}' ({entry.source}) has invalid zoo_info: {exc}") from None
+        raise PluginError(
+            f"{entry.kind} '{entry.name}' ({entry.source}) has invalid zoo_info: {exc}"
+        ) from None
 
 
 def complete_info(dataset: Any, info: zoo_meta.DatasetInfo) -> zoo_meta.DatasetInfo:

@@ -37,8 +37,12 @@ class ModelInfo:
     description: str = ""
     default_dataset: str | None = None
     recipe: Recipe = field(default_factory=Recipe)
-    reference: dict[str, str] = field(default_factory=dict)  # published results, e.g. {"cifar10": "73.58 % top-1"}
-    output: str = "logits"  # "logits", "log_probs" (trained with NLL) or "regression" (trained with MSE)
+    reference: dict[str, str] = field(
+        default_factory=dict
+    )  # published results, e.g. {"cifar10": "73.58 % top-1"}
+    output: str = (
+        "logits"  # "logits", "log_probs" (trained with NLL) or "regression" (trained with MSE)
+    )
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,12 @@ def read(obj: Any, cls: type) -> Any:
     meta = coerce(cls, getattr(obj, ATTRIBUTE, None) or {})
     if not meta.description:
         doc = inspect.getdoc(obj) or ""
-        meta = type(meta)(**{**asdict_shallow(meta), "description": doc.strip().split("\n\n")[0].replace("\n", " ")})
+        meta = type(meta)(
+            **{
+                **asdict_shallow(meta),
+                "description": doc.strip().split("\n\n")[0].replace("\n", " "),
+            }
+        )
     return meta
 
 

@@ -111,7 +111,9 @@ class Registry:
                 if builtins_only and dist_name != DISTRIBUTION:
                     skipped += 1
                     continue
-                entry = Entry(kind, ep.name, ep.value, dist_name, dist.version if dist else "", entry_point=ep)
+                entry = Entry(
+                    kind, ep.name, ep.value, dist_name, dist.version if dist else "", entry_point=ep
+                )
                 if not NAME_PATTERN.match(ep.name):
                     entry.error = "invalid name (use lower-case letters, digits, '-', '_' and '.')"
                 elif ":" not in ep.value:
@@ -128,7 +130,9 @@ class Registry:
     def entries(self, kind: str | None = None) -> list[Entry]:
         """Every valid entry, sorted by kind then name."""
         kinds = [kind] if kind else list(KINDS)
-        return [e for k in kinds for name in sorted(self._by_kind[k]) for e in self._by_kind[k][name]]
+        return [
+            e for k in kinds for name in sorted(self._by_kind[k]) for e in self._by_kind[k][name]
+        ]
 
     def names(self, kind: str, pattern: str = "*") -> list[str]:
         """Registered names of one kind matching a shell-style wildcard."""
@@ -225,7 +229,9 @@ def _register(kind: str, name: str | None, meta: dict[str, Any]) -> Callable[[F]
     def decorator(obj: F) -> F:
         entry_name = name or obj.__name__.lower().replace("_", "-")
         if not NAME_PATTERN.match(entry_name):
-            raise ValueError(f"invalid {kind} name {entry_name!r}: use lower-case letters, digits, '-', '_', '.'")
+            raise ValueError(
+                f"invalid {kind} name {entry_name!r}: use lower-case letters, digits, '-', '_', '.'"
+            )
         if meta:
             from zoo import meta as zoo_meta
 

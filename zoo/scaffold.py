@@ -8,7 +8,7 @@ from pathlib import Path
 from zoo.errors import ZooError
 from zoo.registry import NAME_PATTERN
 
-PYPROJECT = '''\
+PYPROJECT = """\
 [build-system]
 requires = ["setuptools>=68"]
 build-backend = "setuptools.build_meta"
@@ -26,7 +26,7 @@ test = ["torch-zoo[export]", "pytest"]
 
 [project.entry-points."zoo.models"]
 {model} = "{package}.model:build"
-'''
+"""
 
 MODEL = '''\
 """The {model} model: a small CNN that adapts to the dataset zoo trains it on."""
@@ -75,7 +75,7 @@ def test_{ident}_adapts_to_grayscale():
     check_model("{model}", input_shape=(1, 28, 28), num_classes=5, export=False).raise_for_failures()
 '''
 
-README = '''\
+README = """\
 # {dist}
 
 A [zoo](https://pypi.org/project/torch-zoo/) plugin that registers the model `{model}` under the
@@ -92,19 +92,26 @@ pytest
 Edit `src/{package}/model.py` to change the network. zoo passes `num_classes`, `in_channels` and
 `input_shape` when the builder's signature names them; other parameters become
 `--model-arg name=value` options, checked against their annotations.
-'''
+"""
 
 
 def new_plugin(name: str, directory: Path) -> Path:
     """Write the plugin package for model ``name`` into ``directory/zoo-<name>``; return its path."""
     if not NAME_PATTERN.match(name):
-        raise ZooError(f"'{name}' is not a valid model name: use lower-case letters, digits, '-', '_' and '.'")
+        raise ZooError(
+            f"'{name}' is not a valid model name: use lower-case letters, digits, '-', '_' and '.'"
+        )
     dist = name if name.startswith("zoo-") else f"zoo-{name}"
     package = re.sub(r"[^a-z0-9_]", "_", dist)
     root = directory / dist
     if root.exists():
         raise ZooError(f"{root} already exists; choose another name or directory")
-    values = {"dist": dist, "model": name, "package": package, "ident": re.sub(r"[^a-z0-9_]", "_", name)}
+    values = {
+        "dist": dist,
+        "model": name,
+        "package": package,
+        "ident": re.sub(r"[^a-z0-9_]", "_", name),
+    }
     files = {
         "pyproject.toml": PYPROJECT,
         "README.md": README,

@@ -11,11 +11,26 @@ from zoo.errors import ZooError
 
 
 def check(
-    names: Annotated[list[str], typer.Argument(help="Registered names (or distribution:name) to check.")],
-    input_shape: Annotated[str, typer.Option(help="C,H,W input for models.")] = "3,32,32",
-    num_classes: Annotated[int, typer.Option(help="Outputs for models.")] = 10,
-    model_arg: Annotated[list[str] | None, typer.Option("--model-arg", "-m", help="Model hyper-parameter name=value.")] = None,
-    export: Annotated[bool, typer.Option(help="Also check TorchScript, ExportedProgram and ONNX export.")] = True,
+    names: Annotated[
+        list[str], typer.Argument(help="Registered names (or distribution:name) to check.")
+    ],
+    input_shape: Annotated[
+        str | None,
+        typer.Option(
+            help="C,H,W input for models (default: the model's default dataset's, else 3,32,32)."
+        ),
+    ] = None,
+    num_classes: Annotated[
+        int | None,
+        typer.Option(help="Outputs for models (default: as for --input-shape, else 10)."),
+    ] = None,
+    model_arg: Annotated[
+        list[str] | None,
+        typer.Option("--model-arg", "-m", help="Model hyper-parameter name=value."),
+    ] = None,
+    export: Annotated[
+        bool, typer.Option(help="Also check TorchScript, ExportedProgram and ONNX export.")
+    ] = True,
     data_dir: Annotated[Path | None, typer.Option(help="Where datasets' files are.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
@@ -28,12 +43,11 @@ def check(
     """
     from zoo import testing
     from zoo.cli import console, print_json
-    from zoo.describe import parse_shape
-    from zoo.factory import parse_assignments
+    from zoo.describe import default_input
+    from zoo.factory import get_model_info, parse_assignments
     from zoo.registry import KINDS, get_registry
 
     registry = get_registry()
-    shape = parse_shape(input_shape)
     args = parse_assignments(model_arg or [], "--model-arg")
     reports = []
     for name in names:
@@ -43,7 +57,11 @@ def check(
             raise registry.unknown(None, bare)
         for kind in kinds:
             if kind == "model":
-                reports.append(testing.check_model(name, shape, num_classes, args, export=export))
+                try:
+                    shape, classes = default_input(get_model_info(name), input_shape, num_classes)
+                except ZooError:  # the entry is broken: check_model reports it
+                    shape, classes = (3, 32, 32), 10
+                reports.append(testing.check_model(name, shape, classes, args, export=export))
             elif kind == "dataset":
                 reports.append(testing.check_dataset(name, root=data_dir))
             else:
@@ -54,8 +72,14 @@ def check(
         for report in reports:
             console.print(f"[bold]{report.kind} {report.name}[/bold]")
             for item in report.checks:
-                mark = {True: "[green]✓[/green]", False: "[red]✗[/red]", None: "[dim]-[/dim]"}[item.passed]
-                console.print(f"  {mark} {item.title}" + (f" [dim]({item.detail})[/dim]" if item.detail else ""), highlight=False)
+                mark = {True: "[green]✓[/green]", False: "[red]✗[/red]", None: "[dim]-[/dim]"}[
+                    item.passed
+                ]
+                console.print(
+                    f"  {mark} {item.title}"
+                    + (f" [dim]({item.detail})[/dim]" if item.detail else ""),
+                    highlight=False,
+                )
         failed = [r for r in reports if not r.passed]
         console.print(f"{len(reports) - len(failed)} of {len(reports)} passed.")
     if any(not r.passed for r in reports):
@@ -64,7 +88,9 @@ def check(
 
 def new_plugin(
     name: Annotated[str, typer.Argument(help="The model's registry name, e.g. my-net.")],
-    directory: Annotated[Path, typer.Option("--dir", help="Where to create the package.")] = Path("."),
+    directory: Annotated[Path, typer.Option("--dir", help="Where to create the package.")] = Path(
+        "."
+    ),
 ) -> None:
     """Write a ready plugin package (pyproject with entry points, a model, a conformance test, a README).
 
@@ -77,4 +103,6 @@ def new_plugin(
         raise ZooError(f"{directory} is not a directory")
     root = write(name, directory)
     console.print(f"wrote {root}", markup=False)
-    console.print(f"next: pip install -e '{root}[test]' && zoo check {name} && pytest {root}", markup=False)
+    console.print(
+        f"next: pip install -e '{root}[test]' && zoo check {name} && pytest {root}", markup=False
+    )

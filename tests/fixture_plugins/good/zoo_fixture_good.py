@@ -9,7 +9,9 @@ def tiny_net(num_classes: int = 10, input_shape: tuple = (3, 8, 8), width: int =
     features = 1
     for size in input_shape:
         features *= size
-    return nn.Sequential(nn.Flatten(), nn.Linear(features, width), nn.ReLU(), nn.Linear(width, num_classes))
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(features, width), nn.ReLU(), nn.Linear(width, num_classes)
+    )
 
 
 tiny_net.zoo_info = {"description": "Tiny MLP from a plugin.", "default_dataset": "tiny-blobs"}
@@ -18,12 +20,14 @@ tiny_net.zoo_info = {"description": "Tiny MLP from a plugin.", "default_dataset"
 class TinyBlobs(torch.utils.data.Dataset):
     """Sixty-four 3x8x8 images in two classes."""
 
-    classes = ["dark", "light"]
+    classes = ["dark", "light"]  # noqa: RUF012 (torchvision convention: a plain list)
 
     def __init__(self, root, train=True, transform=None, download=False):
         generator = torch.Generator().manual_seed(0 if train else 1)
         self.labels = torch.randint(0, 2, (64,), generator=generator)
-        self.images = torch.rand(64, 3, 8, 8, generator=generator) * 0.5 + self.labels.view(-1, 1, 1, 1) * 0.5
+        self.images = (
+            torch.rand(64, 3, 8, 8, generator=generator) * 0.5 + self.labels.view(-1, 1, 1, 1) * 0.5
+        )
         self.transform = transform
 
     def __len__(self):

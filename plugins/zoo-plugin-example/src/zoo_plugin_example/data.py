@@ -1,15 +1,19 @@
 """Generated images of circles, squares and triangles, in torchvision's dataset convention."""
 
+from typing import ClassVar
+
 import torch
 
 
 class Shapes(torch.utils.data.Dataset):
     """Generated 1x28x28 images of circles, squares and triangles (600 train, 150 test)."""
 
-    classes = ["circle", "square", "triangle"]
-    zoo_info = {"input_shape": (1, 28, 28), "mean": (0.2,), "std": (0.4,)}
+    classes: ClassVar[list[str]] = ["circle", "square", "triangle"]
+    zoo_info: ClassVar[dict] = {"input_shape": (1, 28, 28), "mean": (0.2,), "std": (0.4,)}
 
-    def __init__(self, root: str, train: bool = True, transform=None, download: bool = False, size: int = 0):
+    def __init__(
+        self, root: str, train: bool = True, transform=None, download: bool = False, size: int = 0
+    ):
         count = size or (600 if train else 150)
         generator = torch.Generator().manual_seed(0 if train else 1)
         self.labels = torch.arange(count) % len(self.classes)

@@ -3,7 +3,9 @@
 from torch import nn
 
 
-def shapes_cnn(num_classes: int = 3, input_shape: tuple[int, ...] = (1, 28, 28), width: int = 16) -> nn.Module:
+def shapes_cnn(
+    num_classes: int = 3, input_shape: tuple[int, ...] = (1, 28, 28), width: int = 16
+) -> nn.Module:
     """A two-block CNN for small images: (conv, ReLU, max-pool) twice, then a linear classifier."""
     channels, height, width_px = input_shape
     if height < 4 or width_px < 4:

@@ -23,7 +23,11 @@ class SignSGD(torch.optim.Optimizer):
             for param in group["params"]:
                 if param.grad is None:
                     continue
-                grad = param.grad.add(param, alpha=group["weight_decay"]) if group["weight_decay"] else param.grad
+                grad = (
+                    param.grad.add(param, alpha=group["weight_decay"])
+                    if group["weight_decay"]
+                    else param.grad
+                )
                 state = self.state[param]
                 buffer = state.setdefault("momentum_buffer", torch.zeros_like(param))
                 buffer.mul_(group["momentum"]).add_(grad, alpha=1 - group["momentum"])

@@ -11,7 +11,13 @@ from torch import nn
 from zoo import Recipe, model_info
 
 IMAGENET_CLASSES = 1000
-RECIPE = Recipe(optimizer="sgd", lr=0.05, batch_size=128, epochs=30, opt_args={"momentum": 0.9, "weight_decay": 5e-4})
+RECIPE = Recipe(
+    optimizer="sgd",
+    lr=0.05,
+    batch_size=128,
+    epochs=30,
+    opt_args={"momentum": 0.9, "weight_decay": 5e-4},
+)
 
 
 def build(
@@ -25,7 +31,9 @@ def build(
     """torchvision's ``arch``, optionally from a local ImageNet weights file, then adapted."""
     if len(input_shape) != 3:
         raise ValueError(f"{arch} takes images (C, H, W), not inputs of shape {tuple(input_shape)}")
-    model = getattr(torchvision.models, arch)(weights=None, num_classes=IMAGENET_CLASSES if weights else num_classes, **kwargs)
+    model = getattr(torchvision.models, arch)(
+        weights=None, num_classes=IMAGENET_CLASSES if weights else num_classes, **kwargs
+    )
     if weights:
         model.load_state_dict(load_state_dict(Path(weights).expanduser()))
         replace_classifier(model, num_classes)
@@ -57,7 +65,14 @@ def replace_first_conv(model: nn.Module, in_channels: int) -> None:
     setattr(
         parent,
         name,
-        nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, bias=old.bias is not None),
+        nn.Conv2d(
+            in_channels,
+            old.out_channels,
+            old.kernel_size,
+            old.stride,
+            old.padding,
+            bias=old.bias is not None,
+        ),
     )
 
 
@@ -76,26 +91,62 @@ def _matches(model: nn.Module, kind: type):
             yield model.get_submodule(parent_path), name, module
 
 
-@model_info(description="ResNet-18 (He et al., 2015) from torchvision.", default_dataset="cifar10", recipe=RECIPE)
-def resnet18(num_classes: int = 1000, in_channels: int = 3, input_shape: tuple[int, ...] = (3, 224, 224), weights: str | None = None) -> nn.Module:
+@model_info(
+    description="ResNet-18 (He et al., 2015) from torchvision.",
+    default_dataset="cifar10",
+    recipe=RECIPE,
+)
+def resnet18(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    input_shape: tuple[int, ...] = (3, 224, 224),
+    weights: str | None = None,
+) -> nn.Module:
     """ResNet-18 (He et al., 2015) from torchvision."""
     return build("resnet18", num_classes, in_channels, input_shape, weights)
 
 
-@model_info(description="ResNet-50 (He et al., 2015) from torchvision.", default_dataset="cifar10", recipe=RECIPE)
-def resnet50(num_classes: int = 1000, in_channels: int = 3, input_shape: tuple[int, ...] = (3, 224, 224), weights: str | None = None) -> nn.Module:
+@model_info(
+    description="ResNet-50 (He et al., 2015) from torchvision.",
+    default_dataset="cifar10",
+    recipe=RECIPE,
+)
+def resnet50(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    input_shape: tuple[int, ...] = (3, 224, 224),
+    weights: str | None = None,
+) -> nn.Module:
     """ResNet-50 (He et al., 2015) from torchvision."""
     return build("resnet50", num_classes, in_channels, input_shape, weights)
 
 
-@model_info(description="MobileNetV3-Small (Howard et al., 2019) from torchvision.", default_dataset="cifar10", recipe=RECIPE)
-def mobilenet_v3_small(num_classes: int = 1000, in_channels: int = 3, input_shape: tuple[int, ...] = (3, 224, 224), weights: str | None = None) -> nn.Module:
+@model_info(
+    description="MobileNetV3-Small (Howard et al., 2019) from torchvision.",
+    default_dataset="cifar10",
+    recipe=RECIPE,
+)
+def mobilenet_v3_small(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    input_shape: tuple[int, ...] = (3, 224, 224),
+    weights: str | None = None,
+) -> nn.Module:
     """MobileNetV3-Small (Howard et al., 2019) from torchvision."""
     return build("mobilenet_v3_small", num_classes, in_channels, input_shape, weights)
 
 
-@model_info(description="EfficientNet-B0 (Tan & Le, 2019) from torchvision.", default_dataset="cifar10", recipe=RECIPE)
-def efficientnet_b0(num_classes: int = 1000, in_channels: int = 3, input_shape: tuple[int, ...] = (3, 224, 224), weights: str | None = None) -> nn.Module:
+@model_info(
+    description="EfficientNet-B0 (Tan & Le, 2019) from torchvision.",
+    default_dataset="cifar10",
+    recipe=RECIPE,
+)
+def efficientnet_b0(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    input_shape: tuple[int, ...] = (3, 224, 224),
+    weights: str | None = None,
+) -> nn.Module:
     """EfficientNet-B0 (Tan & Le, 2019) from torchvision."""
     return build("efficientnet_b0", num_classes, in_channels, input_shape, weights)
 
@@ -103,13 +154,24 @@ def efficientnet_b0(num_classes: int = 1000, in_channels: int = 3, input_shape: 
 @model_info(
     description="ViT-B/16 (Dosovitskiy et al., 2020) from torchvision; image size must be a multiple of 16.",
     default_dataset="cifar10",
-    recipe=Recipe(optimizer="adamw", lr=3e-4, batch_size=64, epochs=30, opt_args={"weight_decay": 0.05}),
+    recipe=Recipe(
+        optimizer="adamw", lr=3e-4, batch_size=64, epochs=30, opt_args={"weight_decay": 0.05}
+    ),
 )
-def vit_b_16(num_classes: int = 1000, in_channels: int = 3, input_shape: tuple[int, ...] = (3, 224, 224), weights: str | None = None) -> nn.Module:
+def vit_b_16(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    input_shape: tuple[int, ...] = (3, 224, 224),
+    weights: str | None = None,
+) -> nn.Module:
     """ViT-B/16 (Dosovitskiy et al., 2020) from torchvision."""
     height, width = input_shape[-2:]
     if height != width or height % 16:
-        raise ValueError(f"vit_b_16 needs square images whose side is a multiple of 16, not {height}x{width}")
+        raise ValueError(
+            f"vit_b_16 needs square images whose side is a multiple of 16, not {height}x{width}"
+        )
     if weights and height != 224:
-        raise ValueError("vit_b_16's ImageNet weights are for 224x224 images; resize the dataset or drop weights")
+        raise ValueError(
+            "vit_b_16's ImageNet weights are for 224x224 images; resize the dataset or drop weights"
+        )
     return build("vit_b_16", num_classes, in_channels, input_shape, weights, image_size=height)

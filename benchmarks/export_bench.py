@@ -1,0 +1,275 @@
+"""Export every built-in model, bench parity and latency across backends, record the results.
+
+For each built-in model: trained weights from the newest run in --runs if there is one, else fresh
+weights (the table says which). Parity inputs are real where the data is here: the 10,000 CIFAR-10
+test JPEGs for CIFAR models (unzipped from ../shared/data/cifar10/cifar10-jpg.zip, decoded and
+normalised as `zoo predict` does), mnist-5k's digits for the 28×28 models, crop-yields for the
+regression; else random. For cifar10-cnn, a plain `torch.onnx.export` of the raw model runs
+beside zoo's file, to show what zoo's export costs at run time (nothing: the same graph).
+
+    .venv/bin/python benchmarks/export_bench.py   # writes its section of benchmarks/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from zoo.errors import ZooError
+from zoo.export import bench, pipeline, report
+from zoo.export.formats import INPUT_NAME, OUTPUT_NAME, dynamic_shapes
+from zoo.export.predict import image_to_array, normalise
+from zoo.export.source import Samples, Source, load_samples, resolve
+from zoo.registry import get_registry
+
+ROOT = Path(__file__).resolve().parent.parent
+CIFAR_ZIP = ROOT.parent / "shared" / "data" / "cifar10" / "cifar10-jpg.zip"
+START, END = "<!-- export-bench:start -->", "<!-- export-bench:end -->"
+MODEL_ARGS = {"flowers-transfer": {"pretrained": "false"}}
+SAMPLE_DATASETS = {
+    "mnist-logreg": "mnist-5k",
+    "mnist-mlp": "mnist-5k",
+    "mnist-mlp3": "mnist-5k",
+    "fashion-cnn": "mnist-5k",
+}
+BATCH_SIZES = {"flowers-transfer": (1, 8)}
+SAMPLE_COUNTS = {"flowers-transfer": 128}  # resnet18 at 224×224: parity on fewer inputs
+PLAIN_EXPORT_OF = "cifar10-cnn"
+
+
+def cifar_test_images(directory: Path, zip_path: Path) -> list[Path]:
+    """The 10,000 CIFAR-10 test JPEGs, class folders in label order, unzipping them if need be."""
+    if not (directory / "test").is_dir():
+        if not zip_path.is_file():
+            return []
+        with zipfile.ZipFile(zip_path) as archive:
+            archive.extractall(directory)
+    return sorted((directory / "test").glob("*/*.jpg"))
+
+
+def cifar_samples(source: Source, images: list[Path]) -> Samples:
+    from PIL import Image
+
+    pixels = np.stack([image_to_array(Image.open(path), source.input_shape) for path in images])
+    inputs = normalise(pixels, source.meta.get("mean"), source.meta.get("std"))
+    return Samples(
+        torch.from_numpy(inputs), f"{len(images):,} real CIFAR-10 test images", real=True
+    )
+
+
+def newest_run(runs: Path, model: str) -> Path | None:
+    """The newest run directory of ``model`` with a best checkpoint, if any."""
+    found = []
+    for config in runs.glob("*/config.json"):
+        try:
+            if (
+                json.loads(config.read_text()).get("model") == model
+                and (config.parent / "checkpoints" / "best.safetensors").is_file()
+            ):
+                found.append(config.parent)
+        except (OSError, ValueError):
+            continue
+    return max(found, key=lambda p: p.stat().st_mtime, default=None)
+
+
+def plain_onnx_export(source: Source, path: Path) -> Path:
+    """The raw model through torch.onnx.export(dynamo=True) with nothing of zoo's."""
+    example = torch.zeros(2, *source.input_shape)
+    program = torch.onnx.export(
+        source.model,
+        (example,),
+        dynamo=True,
+        dynamic_shapes=dynamic_shapes(True),
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        verbose=False,
+    )
+    program.save(str(path))
+    return path
+
+
+def graph_ops(path: Path) -> str:
+    nodes = [node.op_type for node in onnx.load(str(path)).graph.node]
+    return f"{len(nodes)} nodes ({', '.join(nodes)})" if len(nodes) <= 12 else f"{len(nodes)} nodes"
+
+
+def run_model(name: str, args: argparse.Namespace, cifar: list[Path], scratch: Path) -> dict:
+    run = newest_run(args.runs, name)
+    source = resolve(str(run)) if run else resolve(name, model_args=MODEL_ARGS.get(name, {}))
+    if name.startswith("cifar10") and cifar:
+        samples = cifar_samples(source, cifar)
+    else:
+        count = SAMPLE_COUNTS.get(name, args.samples)
+        samples = load_samples(source, count, dataset=SAMPLE_DATASETS.get(name))
+    out = scratch / name
+    start = time.perf_counter()
+    manifest = pipeline.export(
+        source, out, Samples(samples.inputs[:16], samples.origin, samples.real)
+    )
+    export_wall = time.perf_counter() - start
+    files = {entry["format"]: out / entry["path"] for entry in manifest["files"]}
+    extra = {}
+    if name == PLAIN_EXPORT_OF:
+        extra["onnxruntime-plain-export"] = plain_onnx_export(source, scratch / "plain.onnx")
+    weights = f"trained ({run.name})" if run else "fresh"
+    result = bench.bench(
+        source,
+        files,
+        samples,
+        batch_sizes=BATCH_SIZES.get(name, (1, 32)),
+        threads=args.threads,
+        iterations=50,
+        min_seconds=args.min_time,
+        max_seconds=10.0,
+        extra_onnx=extra,
+        origin=f"{weights} weights",
+    )
+    result.export_seconds = {
+        entry["format"]: entry["export_seconds"] for entry in manifest["files"]
+    }
+    graphs = {
+        "zoo": graph_ops(files["onnx"]),
+        **({"plain": graph_ops(extra["onnxruntime-plain-export"])} if extra else {}),
+    }
+    return {
+        "name": name,
+        "weights": weights,
+        "result": result,
+        "export_wall": export_wall,
+        "graphs": graphs,
+    }
+
+
+def speedup(result: bench.BenchResult, backend: str, batch: int) -> str:
+    rows = [
+        r for r in result.latency if r.backend == backend and r.batch == batch and r.device == "cpu"
+    ]
+    return f"{rows[0].speedup_vs_eager:.2f}×" if rows and rows[0].speedup_vs_eager else "–"
+
+
+def section(
+    records: list[dict], skipped: dict[str, str], args: argparse.Namespace, seconds: float
+) -> str:
+    env = records[0]["result"].environment
+    lines = [
+        "## Export, parity and latency (`zoo export` / `zoo bench`)",
+        "",
+        f"`.venv/bin/python benchmarks/export_bench.py` on {datetime.date.today()}: "
+        f"{platform.node()}, {env['machine']}, {os.cpu_count()} CPUs, {args.threads} threads "
+        f"for torch and ONNX Runtime alike; Python {env['python']}, torch {env['torch']}, "
+        f"onnxruntime {env['onnxruntime']}; {seconds:.0f} s in all. CPU only (no GPU here: the "
+        "CUDA backends are skipped with their reason). Tolerance |a−b| ≤ 1e-5 + 1e-5·|b| "
+        "elementwise and identical top-1, against PyTorch eager.",
+        "",
+        "| model | weights | parity inputs "
+        "| export s (onnx / torchscript / pt2; all incl. verification) "
+        "| largest abs diff | largest rel diff | top-1 agreement | parity "
+        "| ORT p50 vs eager, batch 1 | batch 32 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for record in records:
+        result = record["result"]
+        exports = result.export_seconds
+        worst_abs = max((row["max_abs"] for row in result.parity), default=0.0)
+        worst_rel = max((row["max_rel"] for row in result.parity), default=0.0)
+        agreements = [
+            row["top1_agreement"] for row in result.parity if row["top1_agreement"] is not None
+        ]
+        top1 = f"{min(agreements):.2%}" if agreements else "n/a (regression)"
+        times = " / ".join(
+            f"{exports.get(fmt, 0):.1f}" for fmt in ("onnx", "torchscript", "exported-program")
+        )
+        big = max(r.batch for r in result.latency)
+        big_note = "" if big == 32 else f" (batch {big})"
+        lines.append(
+            f"| {record['name']} | {record['weights']} | {result.inputs} "
+            f"| {times}; {record['export_wall']:.1f} | {worst_abs:.2e} | {worst_rel:.2e} | {top1} "
+            f"| {'pass' if result.passed else 'FAIL'} | {speedup(result, 'onnxruntime', 1)} "
+            f"| {speedup(result, 'onnxruntime', big)}{big_note} |"
+        )
+    lines += [f"| {name} | not benchmarked: {reason} |||||||||" for name, reason in skipped.items()]
+    focus = next((r for r in records if r["name"] == PLAIN_EXPORT_OF), None)
+    if focus:
+        graphs = focus["graphs"]
+        lines += [
+            "",
+            f"### {PLAIN_EXPORT_OF} in detail",
+            "",
+            "`onnxruntime-plain-export` is the raw model through a plain "
+            "`torch.onnx.export(..., dynamo=True)`; zoo's file has the same graph plus metadata "
+            f"(zoo: {graphs['zoo']}; plain: {graphs.get('plain', '?')}), since zoo exports the "
+            "bare model and `zoo predict` normalises outside it.",
+            "",
+            report.markdown(focus["result"]).rstrip(),
+        ]
+    lines += [
+        "",
+        "Max relative differences are large only where the eager output is near zero; "
+        "the tolerance (|a−b| ≤ 1e-5 + 1e-5·|b|) is what decides.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(results_file: Path, text: str) -> None:
+    """Replace the text between this benchmark's markers (appending them if absent)."""
+    current = results_file.read_text() if results_file.exists() else "# Benchmark results\n"
+    block = f"{START}\n{text}{END}"
+    if START in current and END in current:
+        before, rest = current.split(START, 1)
+        current = before + block + rest.split(END, 1)[1]
+    else:
+        current = current.rstrip() + "\n\n" + block + "\n"
+    results_file.write_text(current)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cifar-dir", type=Path, default=Path("/tmp/cifar10"))
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs")
+    parser.add_argument(
+        "--samples", type=int, default=1000, help="parity inputs for non-CIFAR models"
+    )
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--min-time", type=float, default=1.0)
+    parser.add_argument("--models", nargs="*", default=None)
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    args = parser.parse_args()
+    names = args.models or sorted(e.name for e in get_registry().entries("model") if e.builtin)
+    cifar = cifar_test_images(args.cifar_dir, CIFAR_ZIP)
+    start = time.perf_counter()
+    records, skipped = [], {}
+    with tempfile.TemporaryDirectory(prefix="zoo-export-bench-") as scratch:
+        for name in names:
+            print(f"{name} ...", flush=True)
+            try:
+                record = run_model(name, args, cifar, Path(scratch))
+            except ZooError as exc:  # e.g. a built-in model not written yet
+                print(f"  skipped: {exc}", flush=True)
+                skipped[name] = str(exc)
+                continue
+            print(report.markdown(record["result"]), flush=True)
+            records.append(record)
+            # record as it goes, so an interrupted run keeps what it measured
+            write_section(
+                args.results, section(records, skipped, args, time.perf_counter() - start)
+            )
+    text = section(records, skipped, args, time.perf_counter() - start)
+    print(text)
+    write_section(args.results, text)
+    sys.exit(0 if all(r["result"].passed for r in records) else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Show a benchmark result: Rich tables for people, markdown to paste, JSON for machines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from zoo.export.bench import BenchResult
+
+
+def top1_text(row: dict[str, Any]) -> str:
+    return "n/a" if row["top1_agreement"] is None else f"{row['top1_agreement']:.2%}"
+
+
+def parity_rows(result: BenchResult) -> list[list[str]]:
+    return [
+        [
+            row["backend"],
+            row["device"],
+            f"{row['max_abs']:.2e}",
+            f"{row['max_rel']:.2e}",
+            f"{row['tolerance_used']:.3f}",
+            top1_text(row),
+            "pass" if row["passed"] else "FAIL",
+        ]
+        for row in result.parity
+    ]
+
+
+def latency_rows(result: BenchResult) -> list[list[str]]:
+    return [
+        [
+            str(row.batch),
+            row.backend,
+            row.device,
+            f"{row.p50_ms:.3f}",
+            f"{row.p90_ms:.3f}",
+            f"{row.p99_ms:.3f}",
+            f"{row.samples_per_s:,.0f}",
+            "" if row.speedup_vs_eager is None else f"{row.speedup_vs_eager:.2f}×",
+            str(row.iterations),
+        ]
+        for row in result.latency
+    ]
+
+
+PARITY_HEADER = [
+    "backend",
+    "device",
+    "max abs diff",
+    "max rel diff",
+    "of tolerance",
+    "top-1 agree",
+    "parity",
+]
+LATENCY_HEADER = [
+    "batch",
+    "backend",
+    "device",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "samples/s",
+    "vs eager",
+    "iters",
+]
+
+
+def headline(result: BenchResult) -> str:
+    return (
+        f"{result.model} ({result.source}); parity on {result.inputs}; "
+        f"{result.threads} thread(s); torch {result.environment.get('torch', '?')}, "
+        f"onnxruntime {result.environment.get('onnxruntime', '?')}"
+    )
+
+
+def render(result: BenchResult, console: Console) -> None:
+    """Print parity and latency tables, and what was skipped."""
+    console.print(f"[bold]{headline(result)}[/bold]")
+    for title, header, rows in (
+        ("Parity against eager", PARITY_HEADER, parity_rows(result)),
+        ("Latency", LATENCY_HEADER, latency_rows(result)),
+    ):
+        table = Table(
+            title=title, title_justify="left", header_style="bold", box=None, padding=(0, 2, 0, 0)
+        )
+        for column in header:
+            left = column in ("backend", "device")
+            table.add_column(column, justify="left" if left else "right", no_wrap=left)
+        for row in rows:
+            table.add_row(*[f"[red]{cell}[/red]" if cell == "FAIL" else cell for cell in row])
+        console.print(table)
+    for skip in result.skipped:
+        console.print(f"[dim]skipped {skip['backend']}: {skip['reason']}[/dim]")
+    verdict = "[green]parity: pass[/green]" if result.passed else "[red]parity: FAIL[/red]"
+    console.print(f"{verdict} (|a−b| ≤ 1e-5 + 1e-5·|b| elementwise, identical top-1)")
+
+
+def markdown(result: BenchResult) -> str:
+    """The result as markdown tables, ready to paste."""
+    lines = [f"**{headline(result)}**", ""]
+    for header, rows in (
+        (PARITY_HEADER, parity_rows(result)),
+        (LATENCY_HEADER, latency_rows(result)),
+    ):
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines.append("")
+    lines += [f"- skipped {skip['backend']}: {skip['reason']}" for skip in result.skipped]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def save_json(result: BenchResult, path: Path) -> None:
+    path.write_text(json.dumps(result.as_dict(), indent=2) + "\n")
