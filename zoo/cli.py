@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import Annotated, Any
@@ -10,6 +11,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from zoo.commands import data as data_command
+from zoo.commands import export as export_commands
+from zoo.commands import plugin as plugin_commands
+from zoo.commands import train as train_commands
 from zoo.errors import ZooError
 from zoo.registry import DISABLE_ENV, KINDS, Entry, get_registry
 
@@ -42,7 +47,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """A PyTorch model zoo. Models, datasets and optimizers are plugins registered through entry points.
 
@@ -52,8 +62,13 @@ def _root(
 
 @app.command("list")
 def list_(
-    kind: Annotated[str | None, typer.Argument(help="models, datasets or optimizers (default: all).", show_default=False)] = None,
-    pattern: Annotated[str | None, typer.Argument(help="Shell-style wildcard on the name.", show_default=False)] = None,
+    kind: Annotated[
+        str | None,
+        typer.Argument(help="models, datasets or optimizers (default: all).", show_default=False),
+    ] = None,
+    pattern: Annotated[
+        str | None, typer.Argument(help="Shell-style wildcard on the name.", show_default=False)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """List everything registered, built-in and third-party.
@@ -68,7 +83,11 @@ def list_(
     registry = get_registry()
     import fnmatch
 
-    entries = [e for e in registry.entries(KIND_ALIASES.get(kind or "")) if fnmatch.fnmatchcase(e.name, pattern)]
+    entries = [
+        e
+        for e in registry.entries(KIND_ALIASES.get(kind or ""))
+        if fnmatch.fnmatchcase(e.name, pattern)
+    ]
     rows = [
         {
             "name": e.name,
@@ -86,8 +105,12 @@ def list_(
     table = Table(box=None, header_style="bold")
     for column in ("Name", "Kind", "Source", "Version"):
         table.add_column(column)
-    for entry, row in zip(entries, rows):
-        name = f"[red]{entry.qualified_name}[/red] [dim](conflict)[/dim]" if row["conflict"] else entry.name
+    for entry, row in zip(entries, rows, strict=True):
+        name = (
+            f"[red]{entry.qualified_name}[/red] [dim](conflict)[/dim]"
+            if row["conflict"]
+            else entry.name
+        )
         source = entry.dist if entry.builtin else f"[cyan]{entry.dist}[/cyan]"
         table.add_row(name, entry.kind, source, entry.version)
     if rows:
@@ -99,20 +122,38 @@ def list_(
 
 def _footer(registry: Any, conflicts: bool) -> None:
     if conflicts:
-        console.print("[yellow]Names in red are claimed by several distributions: use the qualified 'distribution:name'.[/yellow]")
+        console.print(
+            "[yellow]Names in red are claimed by several distributions: use the qualified 'distribution:name'.[/yellow]"
+        )
     if registry.invalid:
-        console.print(f"[yellow]{len(registry.invalid)} plugin entries are invalid: see 'zoo plugins'.[/yellow]")
+        console.print(
+            f"[yellow]{len(registry.invalid)} plugin entries are invalid: see 'zoo plugins'.[/yellow]"
+        )
     if registry.skipped_plugins:
-        console.print(f"[dim]{registry.skipped_plugins} third-party entries hidden: {DISABLE_ENV} is set.[/dim]")
+        console.print(
+            f"[dim]{registry.skipped_plugins} third-party entries hidden: {DISABLE_ENV} is set.[/dim]"
+        )
 
 
 @app.command()
 def info(
     name: Annotated[str, typer.Argument(help="A registered name, or distribution:name.")],
-    kind: Annotated[str | None, typer.Option(help="model, dataset or optimizer, when the name is ambiguous.")] = None,
-    input_shape: Annotated[str | None, typer.Option(help="C,H,W for the model's parameter count (default: its default dataset's).")] = None,
-    num_classes: Annotated[int | None, typer.Option(help="Class count for the model's parameter count.")] = None,
-    model_arg: Annotated[list[str] | None, typer.Option("--model-arg", "-m", help="Model hyper-parameter name=value (repeatable).")] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="model, dataset or optimizer, when the name is ambiguous.")
+    ] = None,
+    input_shape: Annotated[
+        str | None,
+        typer.Option(
+            help="C,H,W for the model's parameter count (default: its default dataset's)."
+        ),
+    ] = None,
+    num_classes: Annotated[
+        int | None, typer.Option(help="Class count for the model's parameter count.")
+    ] = None,
+    model_arg: Annotated[
+        list[str] | None,
+        typer.Option("--model-arg", "-m", help="Model hyper-parameter name=value (repeatable)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Describe a model, dataset or optimizer: what it is, its source and its parameters.
@@ -130,7 +171,12 @@ def info(
     if not candidates:
         raise registry.unknown(None, bare)
     reports = [
-        describe.describe(registry.resolve(k, name), input_shape=input_shape, num_classes=num_classes, model_args=model_arg or [])
+        describe.describe(
+            registry.resolve(k, name),
+            input_shape=input_shape,
+            num_classes=num_classes,
+            model_args=model_arg or [],
+        )
         for k in candidates
     ]
     if as_json:
@@ -155,19 +201,19 @@ def plugins(
     rows = []
     for entry in sorted(entries, key=lambda e: (not e.builtin, e.dist.lower(), e.kind, e.name)):
         if entry.error is None:
-            try:
+            with contextlib.suppress(ZooError):  # a failure is recorded in entry.error
                 entry.load()
-            except ZooError:
-                pass
-        rows.append({
-            "distribution": entry.dist,
-            "version": entry.version,
-            "kind": entry.kind,
-            "name": entry.name,
-            "target": entry.target,
-            "status": "failed" if entry.error else "ok",
-            "error": entry.error,
-        })
+        rows.append(
+            {
+                "distribution": entry.dist,
+                "version": entry.version,
+                "kind": entry.kind,
+                "name": entry.name,
+                "target": entry.target,
+                "status": "failed" if entry.error else "ok",
+                "error": entry.error,
+            }
+        )
     if as_json:
         print_json(rows)
         return
@@ -177,14 +223,30 @@ def plugins(
     previous = None
     for row in rows:
         dist = (row["distribution"], row["version"])
-        status = "[green]ok[/green]" if row["status"] == "ok" else f"[red]failed[/red]: {row['error']}"
+        status = (
+            "[green]ok[/green]" if row["status"] == "ok" else f"[red]failed[/red]: {row['error']}"
+        )
         table.add_row(*(dist if dist != previous else ("", "")), row["kind"], row["name"], status)
         previous = dist
     console.print(table)
     failed = sum(row["status"] == "failed" for row in rows)
     console.print(f"{len(rows)} entries, {failed} failed.")
     if registry.skipped_plugins:
-        console.print(f"[dim]{registry.skipped_plugins} third-party entries skipped: {DISABLE_ENV} is set.[/dim]")
+        console.print(
+            f"[dim]{registry.skipped_plugins} third-party entries skipped: {DISABLE_ENV} is set.[/dim]"
+        )
+
+
+app.command("check")(plugin_commands.check)
+app.command("new-plugin")(plugin_commands.new_plugin)
+app.command("export")(export_commands.export)
+app.command("predict")(export_commands.predict)
+app.command("bench")(export_commands.bench)
+app.command("data")(data_command.data)
+
+app.command("train")(train_commands.train)
+app.command("eval")(train_commands.eval_)
+app.command("runs")(train_commands.runs)
 
 
 def main() -> None:

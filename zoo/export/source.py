@@ -181,13 +181,10 @@ def dataset_description(
 
 def from_checkpoint(path: Path) -> Source:
     """Trained weights: a run directory (its best checkpoint) or a ``.safetensors`` file."""
-    weights, info = read_checkpoint(path)
-    shape = tuple(info["input_shape"])
-    names = tuple(info.get("classes") or ())
-    from safetensors.torch import load_file
+    from zoo.train.checkpoint import load_checkpoint
 
-    model = build(info["model"], shape, len(names) or None, info.get("model_args") or {}, seed=0)
-    model.load_state_dict(load_file(weights))
+    checkpoint = load_checkpoint(path)
+    model, info, shape = checkpoint.build_model(), checkpoint.meta, checkpoint.input_shape
     meta = {
         "model": info["model"],
         "model_args": info.get("model_args") or {},
@@ -195,34 +192,14 @@ def from_checkpoint(path: Path) -> Source:
         "dataset_args": info.get("dataset_args") or {},
         "task": info.get("task") or "classification",
         "output": info.get("output") or "logits",
-        "classes": class_names(model, shape, names),
+        "classes": class_names(model, shape, tuple(checkpoint.classes)),
         "input_shape": list(shape),
         "mean": info.get("mean"),
         "std": info.get("std"),
-        "checkpoint": str(weights.resolve()),
-        "checkpoint_sha256": sha256_file(weights),
+        "checkpoint": str(checkpoint.path.resolve()),
+        "checkpoint_sha256": sha256_file(checkpoint.path),
     }
-    return Source(model, with_versions(meta), weights=weights)
-
-
-def read_checkpoint(path: Path) -> tuple[Path, dict[str, Any]]:
-    """The weights file and its "zoo" metadata (a run directory means its best checkpoint)."""
-    from safetensors import SafetensorError, safe_open
-
-    weights = path
-    if path.is_dir():
-        candidates = [path / "checkpoints" / f"{n}.safetensors" for n in ("best", "last")]
-        weights = next((c for c in candidates if c.is_file()), candidates[0])
-        if not weights.is_file():
-            raise ZooError(
-                f"'{path}' is not a run directory: it has no checkpoints/best.safetensors"
-            )
-    try:
-        with safe_open(str(weights), "pt") as handle:
-            info = json.loads((handle.metadata() or {})["zoo"])
-    except (SafetensorError, KeyError, ValueError, OSError) as exc:
-        raise ZooError(f"'{weights}' is not a zoo checkpoint: {exc}") from None
-    return weights, info
+    return Source(model, with_versions(meta), weights=checkpoint.path)
 
 
 def from_export_dir(path: Path) -> Source:

@@ -1,0 +1,243 @@
+"""`zoo train`, `zoo eval` and `zoo runs` in-process on tiny data: real steps, real files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+import train_support
+from safetensors.torch import load_file
+from train_support import TINY_DATA, metrics, run_dir
+from typer.testing import CliRunner
+
+import zoo
+from zoo.cli import app
+from zoo.errors import ZooError
+from zoo.train.checkpoint import load_checkpoint, load_state
+from zoo.train.data import Preprocess, augment
+from zoo.train.objective import Objective
+
+TINY = ["tiny-net", *TINY_DATA, "--batch-size", "16", "--device", "cpu"]
+
+
+@pytest.fixture(autouse=True)
+def tiny_entries():
+    train_support.register()
+    yield
+    zoo.reload_registry()
+
+
+def zoo_cli(*args: str):
+    """Run a zoo command in this process; returns the click result."""
+    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
+    return result
+
+
+def ok(*args: str) -> str:
+    result = zoo_cli(*args)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+def test_train_writes_a_complete_run_that_eval_and_runs_read(tmp_path: Path) -> None:
+    output = ok("train", *TINY, "--epochs", "2", "--out", tmp_path)
+    run = run_dir(tmp_path)
+    assert output.count(f"run directory: {run}") == 2  # at the start and the end
+    assert "epoch 2/2" in output and "Class" in output  # summary lines, per-class table
+    for name in ("config.json", "config.toml", "metrics.jsonl", "per_class.json", "per_class.csv"):
+        assert (run / name).is_file(), name
+    for name in ("loss", "accuracy", "confusion_matrix"):
+        assert (run / "plots" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    history = metrics(run)
+    assert [m["epoch"] for m in history] == [1, 2]
+    assert {"train_loss", "train_accuracy", "val_loss", "val_accuracy"} <= set(history[0])
+
+    checkpoints = run / "checkpoints"
+    meta = json.loads((checkpoints / "last.json").read_text())
+    assert meta["model"] == "tiny-net" and meta["epoch"] == 2
+    assert meta["classes"] == [f"class {i}" for i in range(4)]
+    assert meta["input_shape"] == [3, 8, 8] and len(meta["mean"]) == 3
+    assert meta["task"] == "classification" and meta["output"] == "logits"
+    assert meta["zoo_version"] and meta["torch_version"]
+    assert load_state(checkpoints / "last.state.pt")["epoch"] == 2
+
+    best = load_checkpoint(run)  # a run directory means its best checkpoint
+    assert best.path.name == "best.safetensors"
+    model = best.build_model()
+    weights = load_file(best.path)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in weights.items())
+    assert model(torch.zeros(2, 3, 8, 8)).shape == (2, 4)
+
+    rows = json.loads((run / "per_class.json").read_text())
+    assert [r["class"] for r in rows] == meta["classes"] and sum(r["total"] for r in rows) == 16
+    with open(run / "per_class.csv") as file:
+        assert len(list(csv.DictReader(file))) == 4
+
+    report = json.loads(ok("eval", run, "--json"))
+    best_epoch = max(history, key=lambda m: m["val_accuracy"])
+    assert report["accuracy"] == pytest.approx(best_epoch["val_accuracy"])
+    assert report["items"] == 16 and report["epoch"] == best_epoch["epoch"]
+    assert (Path(report["output_dir"]) / "plots" / "confusion_matrix.png").is_file()
+    listed = json.loads(ok("runs", tmp_path, "--json"))
+    assert [r["run"] for r in listed] == [run.name]
+    assert listed[0]["best_value"] == pytest.approx(best_epoch["val_accuracy"])
+    assert listed[0]["finished"] and "tiny-net" in ok("runs", tmp_path)
+
+
+def test_same_seed_same_metrics_and_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    runs = {}
+    for name, epochs in (("first", 3), ("again", 3), ("resumed", 1)):
+        ok("train", *TINY, "--epochs", epochs, "--seed", "7", "--out", tmp_path / name)
+        runs[name] = run_dir(tmp_path / name)
+    output = ok("train", "--resume", runs["resumed"], "--epochs", "3")
+    assert "resuming at epoch 2 of 3" in output
+    assert metrics(runs["first"]) == metrics(runs["again"])
+    assert metrics(runs["resumed"]) == metrics(runs["first"])
+    final = [load_file(run / "checkpoints" / "last.safetensors") for run in runs.values()]
+    assert all(torch.equal(final[0][k], final[2][k]) for k in final[0])
+    evaluated = json.loads(ok("eval", runs["resumed"], "--json"))
+    assert evaluated["accuracy"] == max(m["val_accuracy"] for m in metrics(runs["first"]))
+    with pytest.raises(ZooError, match="already finished its 3 epochs"):
+        raise zoo_cli("train", "--resume", runs["resumed"]).exception
+
+
+def test_print_config_resolves_recipe_file_and_flags(tmp_path: Path) -> None:
+    text = ok("train", "tiny-net", "--print-config", "--lr", "0.01", "--opt-arg", "eps=1e-6")
+    assert 'dataset = "synthetic"' in text  # the model's default dataset
+    assert "lr = 0.01" in text and "batch_size = 64" in text  # flag, recipe default
+    config = tmp_path / "run.toml"
+    config.write_text(text.replace("batch_size = 64", "batch_size = 8"))
+    again = ok("train", "--config", config, "--epochs", "5", "--print-config")
+    assert "batch_size = 8" in again and "epochs = 5" in again and 'eps = "1e-6"' in again
+    config.write_text("modle = 'x'\n")
+    with pytest.raises(ZooError, match="unknown key"):
+        raise zoo_cli("train", "--config", config).exception
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--lr", "0"], "--lr must be > 0"),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--opt-arg", "nesterov=true"], "optimizer 'adam' has no parameter 'nesterov'"),
+        (["--val-split", "1.5"], "fraction below 1"),
+        (["--device", "tpu"], "--device must be one of"),
+        (["--model-arg", "num_classes=3"], "set by zoo from the dataset"),
+    ],
+)
+def test_bad_values_are_refused_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    result = zoo_cli("train", *TINY, *args, "--out", tmp_path)
+    assert isinstance(result.exception, ZooError), result.output
+    assert message in str(result.exception) and "\n" not in str(result.exception)
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())  # refused before any work
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["linear-regression", *TINY_DATA], "is a regression model"),
+        (["fixed-net", "--dataset", "pil-images"], "does not accept the dataset's input 3×10×10"),
+        (["fixed-net", *TINY_DATA], "outputs shape (10,) per item but the dataset has 4 classes"),
+    ],
+)
+def test_models_that_do_not_fit_the_dataset_are_refused(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = zoo_cli("train", *args, "--device", "cpu", "--out", tmp_path)
+    assert isinstance(result.exception, ZooError), result.output
+    assert message in str(result.exception)
+
+
+def test_regression_trains_with_mse_and_reports_mae(tmp_path: Path) -> None:
+    ok("train", "linear-regression", "--dataset", "crop-yields", "--epochs", "2", "--out", tmp_path)
+    run = run_dir(tmp_path)
+    history = metrics(run)
+    assert "val_mae" in history[-1] and "val_accuracy" not in history[-1]
+    assert history[-1]["val_loss"] < history[0]["train_loss"]
+    rows = json.loads((run / "per_class.json").read_text())
+    assert [r["target"] for r in rows] == ["apples", "oranges"]
+    report = json.loads(ok("eval", run, "--json"))
+    assert report["mae"] == pytest.approx(min(m["val_mae"] for m in history))
+    assert not (run / "plots" / "confusion_matrix.png").exists()
+
+
+def test_dataset_without_fast_path_goes_through_a_dataloader(tmp_path: Path) -> None:
+    args = ["tiny-net", "--dataset", "pil-images", "--workers", "1", "--batch-size", "8"]
+    ok("train", *args, "--epochs", "2", "--device", "cpu", "--lr", "0.01", "--out", tmp_path)
+    run = run_dir(tmp_path)
+    history = metrics(run)
+    assert history[-1]["val_accuracy"] == 1.0  # dark vs bright is easy
+    assert json.loads((run / "checkpoints" / "best.json").read_text())["input_shape"] == [3, 10, 10]
+    report = json.loads(ok("eval", run, "--split", "train", "--json"))
+    assert report["items"] == 40
+
+
+def test_held_out_validation_and_eval_of_the_val_split(tmp_path: Path) -> None:
+    ok("train", *TINY, "--epochs", "1", "--val-split", "0.25", "--out", tmp_path)
+    run = run_dir(tmp_path)
+    report = json.loads(ok("eval", run, "--split", "val", "--json"))
+    assert report["items"] == 16  # a quarter of the 64 train images
+    assert report["accuracy"] == pytest.approx(metrics(run)[0]["val_accuracy"])
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
+    tmp_path: Path,
+) -> None:
+    # 64 images in batches of 16: 4 steps an epoch; outputs turn NaN from step 6 (epoch 2)
+    args = ["nan-net", *TINY_DATA, "--batch-size", "16", "--model-arg", "after=5"]
+    result = zoo_cli("train", *args, "--epochs", "3", "--out", tmp_path)
+    assert isinstance(result.exception, ZooError)
+    message = str(result.exception)
+    assert "NaN or infinite in epoch 2" in message and "checkpoint (epoch 1) is kept" in message
+    run = run_dir(tmp_path)
+    checkpoint = load_checkpoint(run / "checkpoints" / "last.safetensors")
+    assert checkpoint.epoch == 1
+    assert all(torch.isfinite(t).all() for t in checkpoint.weights.values())
+    assert len(metrics(run)) == 1
+
+
+def test_corrupt_or_truncated_checkpoints_are_clear_errors(tmp_path: Path) -> None:
+    ok("train", *TINY, "--epochs", "1", "--out", tmp_path)
+    checkpoints = run_dir(tmp_path) / "checkpoints"
+    weights = checkpoints / "best.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ZooError, match="corrupt or truncated"):
+        load_checkpoint(weights)
+    state = checkpoints / "last.state.pt"
+    state.write_bytes(state.read_bytes()[:200])
+    with pytest.raises(ZooError, match="corrupt or truncated"):
+        load_state(state)
+    with pytest.raises(ZooError, match=r"not a \.safetensors checkpoint"):
+        load_checkpoint(checkpoints / "last.json")
+
+
+def test_log_probability_models_train_with_nll() -> None:
+    nll = Objective("classification", "log_probs", 3)
+    logits, target = torch.randn(5, 3), torch.tensor([0, 1, 2, 1, 0])
+    log_probs = logits.log_softmax(1)
+    assert torch.allclose(nll.loss(log_probs, target), F.nll_loss(log_probs, target))
+    assert not torch.allclose(nll.loss(logits, target), F.cross_entropy(logits, target))
+    cross_entropy = Objective("classification", "logits", 3)
+    assert torch.allclose(cross_entropy.loss(logits, target), F.cross_entropy(logits, target))
+
+
+def test_batch_augmentation_and_normalisation_on_uint8() -> None:
+    images = torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8)
+    generator = torch.Generator().manual_seed(0)
+    cropped = augment(images, "crop-flip", generator)
+    assert cropped.shape == images.shape and cropped.dtype == torch.uint8
+    again = augment(images, "crop-flip", torch.Generator().manual_seed(0))
+    assert torch.equal(cropped, again) and not torch.equal(cropped, images)
+    flipped = augment(images, "flip", torch.Generator().manual_seed(1))
+    assert all(
+        torch.equal(f, i) or torch.equal(f, i.flip(2)) for f, i in zip(flipped, images, strict=True)
+    )
+    preprocess = Preprocess([0.5] * 3, [0.25] * 3, True, torch.device("cpu"), channels_last=True)
+    normalised = preprocess(images)
+    assert torch.allclose(normalised, (images.float() / 255 - 0.5) / 0.25, atol=1e-5)
+    assert normalised.is_contiguous(memory_format=torch.channels_last)

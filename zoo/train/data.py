@@ -1,0 +1,388 @@
+"""Batches for training and evaluation.
+
+Datasets with ``as_tensors()`` are decoded once into one tensor and batched by indexing (a seeded
+permutation per epoch, sharded by rank); others go through a DataLoader with workers that turn
+each item into a uint8 (or float) tensor. Either way, normalisation and augmentation happen per
+batch on the training device (:class:`Preprocess`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import signal
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+
+from zoo.errors import ArgumentError, ZooError
+from zoo.factory import complete_info, create_dataset, get_dataset_info
+from zoo.meta import DatasetInfo
+
+EVAL_BATCH = 256
+STATS_SAMPLES = 256  # items read to measure mean/std of a dataset without the fast path
+ON_DEVICE_LIMIT = 2 << 30  # in-memory data up to this size moves to the accelerator whole
+CROP_PADDING = 4
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Which part of the data this process sees: rank ``rank`` of ``world``."""
+
+    rank: int = 0
+    world: int = 1
+
+
+class TensorSplit:
+    """A split held as one tensor of inputs and one of targets, batched by indexing."""
+
+    def __init__(
+        self,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        batch_size: int,
+        device: torch.device,
+        shard: Shard,
+        seed: int,
+    ) -> None:
+        self.pinned = device.type == "cuda" and inputs.nbytes > ON_DEVICE_LIMIT
+        if device.type != "cpu" and not self.pinned:  # small enough: all of it on the device
+            inputs, targets = inputs.to(device), targets.to(device)
+        self.inputs, self.targets = inputs, targets
+        self.batch_size, self.device, self.shard, self.seed = batch_size, device, shard, seed
+
+    @property
+    def size(self) -> int:
+        return len(self.inputs)
+
+    def order(self, epoch: int | None) -> torch.Tensor:
+        """This rank's indices: a seeded permutation per epoch (equal counts on every rank), or
+        every ``world``-th item in order for evaluation (``epoch`` None)."""
+        rank, world = self.shard.rank, self.shard.world
+        if epoch is None:
+            return torch.arange(rank, self.size, world)
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        permutation = torch.randperm(self.size, generator=generator)
+        return permutation[: self.size - self.size % world][rank::world]
+
+    def steps(self, train: bool) -> int:
+        """Batches this rank sees in a training epoch, or in an evaluation pass."""
+        rank, world = self.shard.rank, self.shard.world
+        items = self.size // world if train else len(range(rank, self.size, world))
+        return math.ceil(items / self.batch_size)
+
+    def batches(self, epoch: int | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """``(inputs, targets)`` on the device, raw (uint8 images or float rows)."""
+        order = self.order(epoch).to(self.inputs.device)
+        for start in range(0, len(order), self.batch_size):
+            index = order[start : start + self.batch_size]
+            inputs, targets = self.inputs[index], self.targets[index]
+            if self.pinned:
+                inputs = inputs.pin_memory().to(self.device, non_blocking=True)
+                targets = targets.pin_memory().to(self.device, non_blocking=True)
+            yield inputs, targets
+
+
+class AsTensor:
+    """A dataset item's input as a tensor of ``shape``: PIL images to uint8 C×H×W (converted to
+    the channel count and resized where needed), tensors and arrays as they are."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+    def __call__(self, item: Any) -> torch.Tensor:
+        if hasattr(item, "getbands"):  # PIL image
+            channels, height, width = self.shape
+            image = item.convert("L" if channels == 1 else "RGB")
+            if (image.height, image.width) != (height, width):
+                image = image.resize((width, height))
+            array = np.asarray(image, dtype=np.uint8).reshape(height, width, -1)
+            return torch.from_numpy(array.copy()).permute(2, 0, 1)
+        return torch.as_tensor(item)
+
+
+class Converted(Dataset):
+    """A dataset whose inputs pass through :class:`AsTensor` (picklable, for DataLoader workers)."""
+
+    def __init__(self, dataset: Any, shape: tuple[int, ...]) -> None:
+        self.dataset, self.convert = dataset, AsTensor(shape)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, Any]:
+        item, target = self.dataset[index]
+        return self.convert(item), target
+
+
+def ignore_interrupt(_worker: int) -> None:
+    """DataLoader workers leave Ctrl-C to the main process, which stops cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class LoaderSplit:
+    """A split read item by item through a DataLoader with workers."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        device: torch.device,
+        shard: Shard,
+        seed: int,
+        workers: int,
+    ) -> None:
+        self.dataset, self.batch_size, self.device, self.shard = dataset, batch_size, device, shard
+        self.sampler = DistributedSampler(
+            dataset, num_replicas=shard.world, rank=shard.rank, shuffle=True, seed=seed
+        )
+        options = {
+            "num_workers": workers,
+            "pin_memory": device.type == "cuda",
+            "worker_init_fn": ignore_interrupt if workers else None,
+            "persistent_workers": workers > 0,
+        }
+        self.train_loader = DataLoader(dataset, batch_size, sampler=self.sampler, **options)
+        ordered = Subset(dataset, range(shard.rank, len(dataset), shard.world))
+        self.eval_loader = DataLoader(ordered, batch_size, shuffle=False, **options)
+
+    @property
+    def size(self) -> int:
+        return len(self.dataset)
+
+    def steps(self, train: bool) -> int:
+        """Batches this rank sees in a training epoch, or in an evaluation pass."""
+        return len(self.train_loader if train else self.eval_loader)
+
+    def batches(self, epoch: int | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if epoch is not None:
+            self.sampler.set_epoch(epoch)
+        for inputs, targets in self.train_loader if epoch is not None else self.eval_loader:
+            yield (
+                inputs.to(self.device, non_blocking=True),
+                torch.as_tensor(targets).to(self.device, non_blocking=True),
+            )
+
+
+Split = TensorSplit | LoaderSplit
+
+
+class Preprocess:
+    """Per-batch work on the device: augmentation (uint8 images), scaling and normalisation."""
+
+    def __init__(
+        self,
+        mean: Sequence[float],
+        std: Sequence[float],
+        image: bool,
+        device: torch.device,
+        channels_last: bool = False,
+        augment: str = "none",
+        seed: int = 0,
+    ) -> None:
+        shape = (1, -1, 1, 1) if image else (1, -1)
+        mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(shape)
+        std_t = torch.tensor(std, dtype=torch.float32, device=device).view(shape)
+        scale = 255.0 if image else 1.0
+        self.multiplier = 1.0 / (scale * std_t)
+        self.offset = -mean_t / std_t
+        self.image, self.channels_last, self.augment = image, channels_last, augment
+        self.seed, self.generator = seed, torch.Generator()
+
+    def start_epoch(self, epoch: int, rank: int) -> None:
+        """Reseed augmentation, so an epoch's random choices do not depend on earlier epochs."""
+        self.generator.manual_seed((self.seed * 1_000_003 + epoch) * 64 + rank + 1)
+
+    def __call__(self, inputs: torch.Tensor, train: bool = False) -> torch.Tensor:
+        if train and self.augment != "none":
+            inputs = augment(inputs, self.augment, self.generator)
+        if self.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        if self.image and inputs.dtype != torch.uint8:  # float images already in [0, 1]
+            return (inputs.float() * 255 * self.multiplier).add_(self.offset)
+        return (inputs.float() * self.multiplier).add_(self.offset)
+
+
+def augment(images: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
+    """Random horizontal flips, after random crops of the zero-padded images for "crop-flip"."""
+    count, device = len(images), images.device
+    if kind == "crop-flip":
+        _, _, height, width = images.shape
+        padded = F.pad(images, (CROP_PADDING,) * 4)
+        shifts = torch.randint(0, 2 * CROP_PADDING + 1, (2, count), generator=generator)
+        rows = (shifts[0, :, None] + torch.arange(height)).to(device)
+        cols = (shifts[1, :, None] + torch.arange(width)).to(device)
+        batch = torch.arange(count, device=device)[:, None, None]
+        images = padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    flip = (torch.rand(count, generator=generator) < 0.5).to(device).view(-1, 1, 1, 1)
+    return torch.where(flip, images.flip(3), images)
+
+
+@dataclass
+class Description:
+    """What training needs to know about a dataset: task, output names, shape, statistics."""
+
+    task: str
+    names: list[str]  # class names, or regression target names
+    input_shape: tuple[int, ...]
+    mean: list[float] | None
+    std: list[float] | None
+
+    @property
+    def image(self) -> bool:
+        return len(self.input_shape) == 3
+
+
+def open_dataset(name: str, args: dict[str, Any], data_dir: str | None, train: bool) -> Any:
+    """One split of a registered dataset, untransformed."""
+    return create_dataset(name, root=data_dir, train=train, **args)
+
+
+def describe(name: str, dataset: Any) -> Description:
+    """Task, output names and input shape: declared, else read from the dataset instance."""
+    info: DatasetInfo = complete_info(dataset, get_dataset_info(name))
+    if info.input_shape is None:
+        raise ZooError(f"dataset '{name}' is empty: cannot tell its input shape")
+    if info.task == "regression":
+        names = info.targets or tuple(getattr(dataset, "target_names", None) or ())
+        if not names:
+            width = targets_of(dataset).reshape(len(dataset), -1).shape[1]
+            names = tuple(f"target {index}" for index in range(width))
+    else:
+        names = info.classes or ()
+        if not names:
+            count = int(targets_of(dataset).max()) + 1
+            names = tuple(str(index) for index in range(count))
+    return Description(
+        task=info.task,
+        names=list(names),
+        input_shape=tuple(info.input_shape),
+        mean=list(info.mean) if info.mean else None,
+        std=list(info.std) if info.std else None,
+    )
+
+
+def targets_of(dataset: Any) -> torch.Tensor:
+    """All targets of a dataset, from the fast path or a ``targets`` attribute."""
+    if hasattr(dataset, "as_tensors"):
+        return dataset.as_tensors()[1]
+    if getattr(dataset, "targets", None) is not None:
+        return torch.as_tensor(dataset.targets)
+    raise ZooError(
+        "cannot tell the classes of the dataset: give it a 'classes' list (or zoo_info classes)"
+    )
+
+
+def held_out(size: int, val_split: float | int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded train and validation indices for holding out ``val_split`` of ``size`` items."""
+    count = val_split if isinstance(val_split, int) else round(size * val_split)
+    if not 0 < count < size:
+        raise ArgumentError(f"--val-split {val_split} leaves no train or no validation items")
+    order = torch.randperm(size, generator=torch.Generator().manual_seed(seed))
+    return order[count:].sort().values, order[:count].sort().values
+
+
+def make_split(
+    dataset: Any,
+    description: Description,
+    indices: torch.Tensor | None,
+    batch_size: int,
+    device: torch.device,
+    shard: Shard,
+    seed: int,
+    workers: int,
+) -> Split:
+    """The fast in-memory split when the dataset has ``as_tensors``, else a DataLoader split."""
+    if hasattr(dataset, "as_tensors"):
+        inputs, targets = dataset.as_tensors()
+        inputs, targets = torch.as_tensor(inputs), torch.as_tensor(targets)
+        if tuple(inputs.shape[1:]) != description.input_shape:
+            raise ZooError(
+                f"the dataset's tensors have shape {tuple(inputs.shape[1:])}, "
+                f"not its declared input shape {description.input_shape}"
+            )
+        if indices is not None:
+            inputs, targets = inputs[indices], targets[indices]
+        if description.task == "regression":
+            targets = targets.float()
+        return TensorSplit(inputs, targets, batch_size, device, shard, seed)
+    converted = Converted(dataset, description.input_shape)
+    if indices is not None:
+        converted = Subset(converted, indices.tolist())
+    return LoaderSplit(converted, batch_size, device, shard, seed, workers)
+
+
+def measure_stats(split: Split) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of a split's images, scaled to [0, 1]."""
+    if isinstance(split, TensorSplit):
+        chunks = (split.inputs[i : i + 4096] for i in range(0, split.size, 4096))
+    else:
+        picked = np.linspace(0, split.size - 1, min(STATS_SAMPLES, split.size)).round()
+        chunks = iter([torch.stack([split.dataset[int(i)][0] for i in picked])])
+    total = squares = torch.zeros((), dtype=torch.float64)
+    count = 0
+    for chunk in chunks:
+        values = chunk.to(torch.float64).transpose(0, 1).reshape(chunk.shape[1], -1).T
+        values = values / 255 if chunk.dtype == torch.uint8 else values
+        total = total + values.sum(0)
+        squares = squares + (values**2).sum(0)
+        count += len(values)
+    mean = total / count
+    std = (squares / count - mean**2).clamp_min(0).sqrt().clamp_min(1e-6)
+    return mean.tolist(), std.tolist()
+
+
+@dataclass
+class TrainingData:
+    """The train and validation splits and what goes with them."""
+
+    description: Description
+    train: Split
+    val: Split
+    val_source: str  # "test split" or "N items held out of train"
+
+
+def load_training_data(
+    config: Any, train_set: Any, description: Description, device: torch.device, shard: Shard
+) -> TrainingData:
+    """Train and validation splits for a :class:`~zoo.train.config.TrainConfig`, with mean and
+    std from the config (the recipe), the dataset's metadata, or (images) measured on the train
+    split; table rows without declared statistics are not normalised."""
+    if config.augment != "none" and not description.image:
+        raise ArgumentError(f"--augment {config.augment} needs images (C,H,W), not table rows")
+    build = dict(device=device, shard=shard, seed=config.seed, workers=config.workers)
+    eval_batch = max(EVAL_BATCH, config.batch_size)
+    if config.val_split:
+        size = len(train_set)
+        train_index, val_index = held_out(size, config.val_split, config.seed)
+        train = make_split(train_set, description, train_index, config.batch_size, **build)
+        val = make_split(train_set, description, val_index, eval_batch, **build)
+        val_source = f"{len(val_index):,} items held out of the train split"
+    else:
+        test_set = open_dataset(config.dataset, config.dataset_args, config.data_dir, train=False)
+        train = make_split(train_set, description, None, config.batch_size, **build)
+        val = make_split(test_set, description, None, eval_batch, **build)
+        val_source = "the test split"
+    if config.mean is not None:
+        description = dataclasses.replace(description, mean=config.mean, std=config.std)
+    elif description.mean is None and description.image:  # table rows stay as they are
+        mean, std = measure_stats(train)
+        description = dataclasses.replace(description, mean=mean, std=std)
+    check_stats(description)
+    return TrainingData(description, train, val, val_source)
+
+
+def check_stats(description: Description) -> None:
+    """Mean and std need one value, or one per channel (images) or feature (rows)."""
+    width = description.input_shape[0]
+    for name, values in (("mean", description.mean), ("std", description.std)):
+        if values is not None and len(values) not in (1, width):
+            raise ArgumentError(
+                f"{name} has {len(values)} values; the input has {width} "
+                f"{'channels' if description.image else 'features'}"
+            )

@@ -1,0 +1,124 @@
+"""What a model is trained and judged on: the loss, the metrics, and an evaluation pass.
+
+Classification trains with cross-entropy (NLL for models that output log-probabilities) and
+reports accuracy and a confusion matrix; regression trains with MSE and reports MAE.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from zoo.errors import ArgumentError
+from zoo.train.data import Preprocess, Split
+
+
+class Objective:
+    """The loss and per-batch metric sums for a task ("classification" or "regression")."""
+
+    def __init__(self, task: str, output: str, outputs: int) -> None:
+        self.task, self.output, self.outputs = task, output, outputs
+        self.regression = task == "regression"
+
+    @property
+    def metric(self) -> str:
+        """The second metric next to the loss: accuracy (higher is better) or MAE."""
+        return "mae" if self.regression else "accuracy"
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.regression:
+            return F.mse_loss(output.float().reshape(target.shape), target)
+        if self.output == "log_probs":
+            return F.nll_loss(output.float(), target)
+        return F.cross_entropy(output.float(), target)
+
+    def sums(self, output: torch.Tensor, target: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
+        """``[loss × items, correct (or summed absolute error per item), items]``, on device."""
+        count = torch.tensor(float(len(target)), device=target.device)
+        if self.regression:
+            error = (output.detach().float().reshape(target.shape) - target).abs()
+            second = error.reshape(len(target), -1).mean(1).sum()
+        else:
+            second = (output.detach().argmax(1) == target).sum().float()
+        return torch.stack([loss.detach().float() * count, second, count])
+
+    def check_output(self, model: torch.nn.Module, name: str, shape: tuple[int, ...]) -> None:
+        """Refuse a model whose output does not fit the dataset, before training starts."""
+        model.eval()
+        with torch.no_grad():
+            try:
+                output = model(torch.zeros(2, *shape))
+            except Exception as exc:
+                dims = "×".join(map(str, shape))
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                raise ArgumentError(
+                    f"model '{name}' does not accept the dataset's input {dims}: "
+                    f"{type(exc).__name__}: {first}"
+                ) from None
+        width = output.reshape(2, -1).shape[1] if output.ndim else 0
+        if output.ndim > 2 or width != self.outputs:
+            what = "targets" if self.regression else "classes"
+            raise ArgumentError(
+                f"model '{name}' outputs shape {tuple(output.shape[1:])} per item but the "
+                f"dataset has {self.outputs} {what}"
+            )
+
+
+@dataclass
+class Evaluation:
+    """An evaluation pass: totals, and the confusion matrix or per-target errors."""
+
+    loss: float
+    metric: float  # accuracy (fraction) or MAE
+    count: int
+    confusion: torch.Tensor | None  # classification: [true, predicted] counts
+    target_mse: torch.Tensor | None  # regression: per target
+    target_mae: torch.Tensor | None
+
+
+def evaluate(
+    model: torch.nn.Module,
+    split: Split,
+    preprocess: Preprocess,
+    objective: Objective,
+    autocast: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
+    reduce: Callable[[torch.Tensor], torch.Tensor] = lambda tensor: tensor,
+) -> Evaluation:
+    """Loss and metrics of ``model`` over ``split`` (summed over ranks by ``reduce``)."""
+    model.eval()
+    outputs = objective.outputs
+    device = preprocess.offset.device
+    totals = torch.zeros(3, device=device)
+    confusion = torch.zeros(outputs * outputs, dtype=torch.int64, device=device)
+    squared = torch.zeros(outputs, device=device)
+    absolute = torch.zeros(outputs, device=device)
+    with torch.no_grad():
+        for inputs, targets in split.batches(None):
+            with autocast():
+                output = model(preprocess(inputs))
+                loss = objective.loss(output, targets)
+            totals += objective.sums(output, targets, loss)
+            if objective.regression:
+                error = output.float().reshape(len(targets), -1) - targets.reshape(len(targets), -1)
+                squared += (error**2).sum(0)
+                absolute += error.abs().sum(0)
+            else:
+                confusion += torch.bincount(
+                    targets * outputs + output.argmax(1), minlength=outputs * outputs
+                )
+    totals, confusion = reduce(totals), reduce(confusion)
+    squared, absolute = reduce(squared), reduce(absolute)
+    count = max(1.0, float(totals[2]))
+    regression = objective.regression
+    return Evaluation(
+        loss=float(totals[0]) / count,
+        metric=float(totals[1]) / count,
+        count=int(totals[2]),
+        confusion=None if regression else confusion.view(outputs, outputs).cpu(),
+        target_mse=(squared / count).cpu() if regression else None,
+        target_mae=(absolute / count).cpu() if regression else None,
+    )
