@@ -102,3 +102,31 @@ def test_new_plugin_refuses_bad_names_and_existing_directories(tmp_path):
     assert run_zoo("new-plugin", "ok-net", "--dir", str(tmp_path)).returncode == 0
     again = run_zoo("new-plugin", "ok-net", "--dir", str(tmp_path))
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_plugin_model_trains_on_plugin_data_with_plugin_optimizer_then_exports_and_benches(example_site, tmp_path):
+    trained = run_zoo(
+        "train", "shapes-cnn", "--dataset", "shapes", "--optimizer", "signsgd", "--epochs", "1",
+        "--batch-size", "32", "--device", "cpu", "--out", str(tmp_path / "runs"), site=example_site,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert run_dir.name.startswith("shapes-cnn-shapes-")
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["optimizer"] == "signsgd" and config["dataset"] == "shapes"
+    (epoch,) = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert epoch["val_accuracy"] > 0.5  # three balanced classes: chance is 1/3
+
+    exported = run_zoo("export", str(run_dir), "--onnx", "--out", str(tmp_path / "export"), site=example_site)
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
+    assert manifest["metadata"]["classes"] == ["circle", "square", "triangle"]
+    assert manifest["files"][0]["verification"]["passed"]
+
+    bench = run_zoo(
+        "bench", str(tmp_path / "export"), "--batch-sizes", "1", "--samples", "32", "--iterations", "5",
+        "--min-time", "0", "--json", str(tmp_path / "bench.json"), site=example_site,
+    )  # fmt: skip
+    assert bench.returncode == 0, bench.stdout + bench.stderr
+    result = json.loads((tmp_path / "bench.json").read_text())
+    assert result["parity"] and all(row["passed"] for row in result["parity"])

@@ -154,7 +154,7 @@ def test_metadata_names_default_datasets_and_recipes() -> None:
     cnn = zoo.get_model_info("cifar10-cnn")
     assert (cnn.recipe.batch_size, cnn.recipe.epochs, cnn.recipe.mean) == (25, 20, (0.5,) * 3)
     assert "73.58" in cnn.reference["cifar10"]
-    assert zoo.get_model_info("mnist-logreg").recipe.val_split == 10000
+    assert round(60_000 * zoo.get_model_info("mnist-logreg").recipe.val_split) == 10_000
     assert zoo.get_model_info("mnist-mlp3").recipe.opt_args == {"momentum": 0.9}
     assert zoo.get_model_info("linear-regression").output == "regression"
 

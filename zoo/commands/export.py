@@ -62,21 +62,28 @@ def resolve_source(
     num_classes: int | None,
     model_arg: list[str] | None,
     seed: int,
-) -> Any:
+    samples: int,
+) -> tuple[Any, Any]:
+    """The model to export or bench, and the inputs to check it on (real samples where possible)."""
     from zoo.describe import parse_shape
     from zoo.export import source
     from zoo.factory import parse_assignments
 
-    return source.resolve(
+    dataset_args = parse_assignments(dataset_arg or [], "--dataset-arg")
+    resolved = source.resolve(
         spec,
         dataset=dataset,
-        dataset_args=parse_assignments(dataset_arg or [], "--dataset-arg"),
+        dataset_args=dataset_args,
         data_dir=data_dir,
         input_shape=parse_shape(input_shape) if input_shape else None,
         num_classes=num_classes,
         model_args=parse_assignments(model_arg or [], "--model-arg"),
         seed=seed,
     )
+    inputs = source.load_samples(
+        resolved, samples, dataset=dataset, dataset_args=dataset_args, data_dir=data_dir
+    )
+    return resolved, inputs
 
 
 def parse_batch(text: str) -> int | None:
@@ -141,8 +148,6 @@ def export(
     [dim]Example: zoo export runs/cifar10-cnn-cifar10-20250101-120000 --onnx --opset 18[/dim]
     """
     from zoo.export import formats, pipeline
-    from zoo.export.source import load_samples
-    from zoo.factory import parse_assignments
 
     wanted = tuple(
         f
@@ -150,15 +155,8 @@ def export(
         if on
     )
     fixed = parse_batch(batch)
-    resolved = resolve_source(
-        source, dataset, dataset_arg, data_dir, input_shape, num_classes, model_arg, seed
-    )
-    inputs = load_samples(
-        resolved,
-        samples,
-        dataset=dataset,
-        dataset_args=parse_assignments(dataset_arg or [], "--dataset-arg"),
-        data_dir=data_dir,
+    resolved, inputs = resolve_source(
+        source, dataset, dataset_arg, data_dir, input_shape, num_classes, model_arg, seed, samples
     )
     out_dir = out or Path("exports") / resolved.name.replace(":", "-")
     manifest = pipeline.export(
@@ -306,8 +304,6 @@ def bench(
     """
     from zoo.export import bench as bench_module
     from zoo.export import report
-    from zoo.export.source import load_samples
-    from zoo.factory import parse_assignments
 
     chosen = parse_list(backends, "--backends", bench_module.BACKENDS)
     devices = parse_list(device, "--device", bench_module.DEVICES)
@@ -317,15 +313,8 @@ def bench(
         raise ArgumentError(
             f"--batch-sizes takes comma-separated integers, not '{batch_sizes}'"
         ) from None
-    resolved = resolve_source(
-        source, dataset, dataset_arg, data_dir, input_shape, num_classes, model_arg, seed
-    )
-    inputs = load_samples(
-        resolved,
-        samples,
-        dataset=dataset,
-        dataset_args=parse_assignments(dataset_arg or [], "--dataset-arg"),
-        data_dir=data_dir,
+    resolved, inputs = resolve_source(
+        source, dataset, dataset_arg, data_dir, input_shape, num_classes, model_arg, seed, samples
     )
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as scratch:
         files, fixed, origin, seconds = exported_files(

@@ -37,6 +37,9 @@ FILE_FORMAT = {
 PARITY_CHUNK = 256
 WARMUP_CALLS, WARMUP_SECONDS = 5, 0.1
 ROUND_SECONDS = 0.05
+# a pause before each round: the previous backend's spinning worker threads (ONNX Runtime's and
+# OpenMP's spin-wait after a call) go idle instead of taking cores from the next one
+SETTLE_SECONDS = 0.02
 CallMaker = Callable[[np.ndarray], Callable[[], Any]]
 
 
@@ -294,6 +297,7 @@ def interleaved(
     while True:
         for label, call in calls.items():
             record = times[label]
+            time.sleep(SETTLE_SECONDS)
             for _ in range(rounds[label]):
                 start = time.perf_counter()
                 call()

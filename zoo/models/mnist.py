@@ -11,6 +11,8 @@ from zoo.meta import Recipe, model_info
 from zoo.models.parts import conv_classifier, flat_size, flattened_size, image_shape
 
 MNIST_SHAPE = (1, 28, 28)
+# The tutorials hold out 10,000 of MNIST's 60,000 training images; as a fraction it fits any dataset.
+VALIDATION_SIXTH = 1 / 6
 
 
 def _flatten_then(classifier: nn.Module) -> nn.Sequential:
@@ -21,7 +23,15 @@ def _flatten_then(classifier: nn.Module) -> nn.Sequential:
 @model_info(
     description="Logistic regression on MNIST: one linear layer over the flattened image.",
     default_dataset="mnist",
-    recipe=Recipe(optimizer="sgd", lr=1e-3, batch_size=128, epochs=10, val_split=10000),
+    recipe=Recipe(
+        optimizer="sgd",
+        lr=1e-3,
+        batch_size=128,
+        epochs=10,
+        val_split=VALIDATION_SIXTH,
+        mean=(0.0,),  # the tutorial feeds ToTensor() pixels in [0, 1], unnormalised
+        std=(1.0,),
+    ),
     reference={"mnist": "plateaus around 80–85 % validation accuracy (tutorial)"},
 )
 def mnist_logreg(
@@ -36,7 +46,15 @@ def mnist_logreg(
 @model_info(
     description="MNIST feed-forward network: one ReLU hidden layer (32 units by default).",
     default_dataset="mnist",
-    recipe=Recipe(optimizer="sgd", lr=0.5, batch_size=128, epochs=10, val_split=10000),
+    recipe=Recipe(
+        optimizer="sgd",
+        lr=0.5,
+        batch_size=128,
+        epochs=10,
+        val_split=VALIDATION_SIXTH,
+        mean=(0.0,),  # the tutorial feeds ToTensor() pixels in [0, 1], unnormalised
+        std=(1.0,),
+    ),
 )
 def mnist_mlp(
     num_classes: int = 10,

@@ -368,7 +368,9 @@ def load_training_data(
         train = make_split(train_set, description, None, config.batch_size, **build)
         val = make_split(test_set, description, None, eval_batch, **build)
         val_source = "the test split"
-    if config.mean is not None:
+    if config.mean is not None and len(config.mean) in (1, description.input_shape[0]):
+        # the recipe's normalisation, where it fits the data (a CIFAR recipe's three channel
+        # means do not fit MNIST: then the dataset's own statistics apply)
         description = dataclasses.replace(description, mean=config.mean, std=config.std)
     elif description.mean is None and description.image:  # table rows stay as they are
         mean, std = measure_stats(train)
