@@ -104,7 +104,9 @@ def test_new_plugin_refuses_bad_names_and_existing_directories(tmp_path):
     assert again.returncode == 2 and "already exists" in again.stderr
 
 
-def test_plugin_model_trains_on_plugin_data_with_plugin_optimizer_then_exports_and_benches(example_site, tmp_path):
+def test_plugin_model_trains_on_plugin_data_with_plugin_optimizer_then_exports_and_benches(
+    example_site, tmp_path
+):
     trained = run_zoo(
         "train", "shapes-cnn", "--dataset", "shapes", "--optimizer", "signsgd", "--epochs", "1",
         "--batch-size", "32", "--device", "cpu", "--out", str(tmp_path / "runs"), site=example_site,
@@ -117,7 +119,9 @@ def test_plugin_model_trains_on_plugin_data_with_plugin_optimizer_then_exports_a
     (epoch,) = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert epoch["val_accuracy"] > 0.5  # three balanced classes: chance is 1/3
 
-    exported = run_zoo("export", str(run_dir), "--onnx", "--out", str(tmp_path / "export"), site=example_site)
+    exported = run_zoo(
+        "export", str(run_dir), "--onnx", "--out", str(tmp_path / "export"), site=example_site
+    )
     assert exported.returncode == 0, exported.stdout + exported.stderr
     manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
     assert manifest["metadata"]["classes"] == ["circle", "square", "triangle"]
