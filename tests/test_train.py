@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import train_support
+from conftest import run_zoo
 from safetensors.torch import load_file
 from train_support import TINY_DATA, metrics, run_dir
 from typer.testing import CliRunner
@@ -241,3 +242,18 @@ def test_batch_augmentation_and_normalisation_on_uint8() -> None:
     normalised = preprocess(images)
     assert torch.allclose(normalised, (images.float() / 255 - 0.5) / 0.25, atol=1e-5)
     assert normalised.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_recipe_normalisation_that_does_not_fit_the_data_falls_back_to_the_datasets(tmp_path):
+    result = run_zoo(
+        "train", "cifar10-cnn", "-d", "mnist-5k", "--epochs", "1", "--device", "cpu",
+        "--out", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = tmp_path.iterdir()
+    meta = json.loads((run_dir / "checkpoints" / "last.json").read_text())
+    assert meta["input_shape"] == [1, 28, 28] and meta["mean"] == [pytest.approx(0.1311, abs=1e-3)]
+
+    (tmp_path / "bad.toml").write_text("mean = [0.5, 0.5, 0.5]\nstd = [0.5, 0.5, 0.5]\n")
+    result = run_zoo("train", "mnist-mlp3", "-d", "mnist-5k", "--config", str(tmp_path / "bad.toml"))
+    assert result.returncode == 2 and "mean has 3 values" in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
 import sys
 from typing import Annotated, Any
@@ -81,8 +82,6 @@ def list_(
         kind, pattern = None, kind  # `zoo list 'cifar10-*'`
     pattern = pattern or "*"
     registry = get_registry()
-    import fnmatch
-
     entries = [
         e
         for e in registry.entries(KIND_ALIASES.get(kind or ""))

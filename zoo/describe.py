@@ -10,7 +10,14 @@ from rich.table import Table
 
 from zoo import meta as zoo_meta
 from zoo.errors import ArgumentError, ZooError
-from zoo.factory import MODEL_CONTEXT, _type_hints, describe_type, parameters, parse_assignments
+from zoo.factory import (
+    MODEL_CONTEXT,
+    _type_hints,
+    describe_type,
+    known_dataset_info,
+    parameters,
+    parse_assignments,
+)
 from zoo.registry import Entry, first_line
 
 DATASET_CONTEXT = ("root", "train", "transform", "download")
@@ -59,7 +66,7 @@ def describe(
         ],
     }
     if entry.kind == "optimizer":
-        report["description"] = zoo_meta.read(obj, zoo_meta.DatasetInfo).description
+        report["description"] = zoo_meta.summary(obj)
         return report
     info = zoo_meta.read(obj, zoo_meta.ModelInfo if entry.kind == "model" else zoo_meta.DatasetInfo)
     report.update(zoo_meta.to_json(info))
@@ -101,7 +108,10 @@ def default_input(
     shape: tuple[int, ...] | None = parse_shape(input_shape) if input_shape else None
     classes = num_classes
     if info.default_dataset and (shape is None or classes is None):
-        data = _default_dataset_info(info.default_dataset)
+        try:
+            data = known_dataset_info(info.default_dataset)
+        except ZooError:  # not registered: fall back to a generic shape
+            data = None
         if data is not None:
             shape = shape or data.input_shape
             outputs = (
@@ -123,19 +133,6 @@ def check_forward(model: Any, name: str, shape: tuple[int, ...]) -> None:
         raise ArgumentError(
             f"model '{name}' does not accept input {'x'.join(map(str, shape))}: {first_line(exc)}"
         ) from None
-
-
-def _default_dataset_info(name: str) -> zoo_meta.DatasetInfo | None:
-    """The default dataset's shape and classes: declared, else read from the data if it is there."""
-    from zoo.factory import complete_info, create_dataset, get_dataset_info
-
-    try:
-        info = get_dataset_info(name)
-        if info.input_shape and (info.classes or info.targets):
-            return info
-        return complete_info(create_dataset(name), info)
-    except ZooError:
-        return None  # not registered or data not present: fall back to a generic shape
 
 
 def render(report: dict[str, Any], console: Console) -> None:

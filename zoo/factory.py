@@ -304,3 +304,17 @@ def complete_info(dataset: Any, info: zoo_meta.DatasetInfo) -> zoo_meta.DatasetI
         classes=tuple(str(c) for c in classes) if classes is not None else None,
         input_shape=tuple(int(d) for d in shape) if shape is not None else None,
     )
+
+
+def known_dataset_info(
+    name: str, root: str | Path | None = None, **dataset_args: Any
+) -> zoo_meta.DatasetInfo:
+    """A dataset's shape, classes and statistics: declared, else read from its test split when its
+    data is here, else only what is declared."""
+    info = get_dataset_info(name)
+    if info.input_shape and (info.classes or info.targets):
+        return info
+    try:
+        return complete_info(create_dataset(name, root=root, train=False, **dataset_args), info)
+    except ZooError:
+        return info

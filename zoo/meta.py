@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, TypeVar
 
 ATTRIBUTE = "zoo_info"
@@ -97,20 +97,13 @@ def coerce(cls: type, value: Any) -> Any:
 def read(obj: Any, cls: type) -> Any:
     """The metadata attached to ``obj`` as ``cls``, with the docstring as fallback description."""
     meta = coerce(cls, getattr(obj, ATTRIBUTE, None) or {})
-    if not meta.description:
-        doc = inspect.getdoc(obj) or ""
-        meta = type(meta)(
-            **{
-                **asdict_shallow(meta),
-                "description": doc.strip().split("\n\n")[0].replace("\n", " "),
-            }
-        )
-    return meta
+    return meta if meta.description else replace(meta, description=summary(obj))
 
 
-def asdict_shallow(meta: Any) -> dict[str, Any]:
-    """Fields of a metadata dataclass, nested dataclasses left as they are."""
-    return {f.name: getattr(meta, f.name) for f in fields(meta)}
+def summary(obj: Any) -> str:
+    """The first paragraph of ``obj``'s docstring, on one line."""
+    doc = inspect.getdoc(obj) or ""
+    return doc.strip().split("\n\n")[0].replace("\n", " ")
 
 
 def to_json(meta: Any) -> dict[str, Any]:

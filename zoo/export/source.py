@@ -18,11 +18,10 @@ from zoo.errors import ZooError
 from zoo.export.metadata import NO_CHECKPOINT
 from zoo.export.predict import image_to_array, normalise
 from zoo.factory import (
-    complete_info,
     create_dataset,
     create_model,
-    get_dataset_info,
     get_model_info,
+    known_dataset_info,
 )
 from zoo.meta import DatasetInfo
 
@@ -113,7 +112,7 @@ def fresh(
     """A registered model with freshly initialised weights (reproducible from ``seed``)."""
     info = get_model_info(name)
     dataset = dataset or info.default_dataset
-    data = dataset_description(dataset, dataset_args, data_dir) if dataset else DatasetInfo()
+    data = known_dataset_info(dataset, data_dir, **dataset_args) if dataset else DatasetInfo()
     shape = input_shape or data.input_shape
     if not shape:
         raise ZooError(
@@ -164,19 +163,6 @@ def class_names(
     with torch.no_grad():
         width = model(torch.zeros(2, *shape)).reshape(2, -1).shape[1]
     return list(names) if names and len(names) == width else [str(i) for i in range(width)]
-
-
-def dataset_description(
-    name: str, dataset_args: dict[str, str], data_dir: str | None
-) -> DatasetInfo:
-    """A dataset's shape, classes and statistics: declared, else read from its data if present."""
-    info = get_dataset_info(name)
-    if info.input_shape and (info.classes or info.targets):
-        return info
-    try:
-        return complete_info(create_dataset(name, root=data_dir, train=False, **dataset_args), info)
-    except ZooError:
-        return info
 
 
 def from_checkpoint(path: Path) -> Source:

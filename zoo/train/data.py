@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from zoo.errors import ArgumentError, ZooError
-from zoo.factory import complete_info, create_dataset, get_dataset_info
+from zoo.factory import complete_info, create_dataset, get_dataset_info, get_model_info
 from zoo.meta import DatasetInfo
 
 EVAL_BATCH = 256
@@ -368,15 +368,22 @@ def load_training_data(
         train = make_split(train_set, description, None, config.batch_size, **build)
         val = make_split(test_set, description, None, eval_batch, **build)
         val_source = "the test split"
-    if config.mean is not None and len(config.mean) in (1, description.input_shape[0]):
-        # the recipe's normalisation, where it fits the data (a CIFAR recipe's three channel
-        # means do not fit MNIST: then the dataset's own statistics apply)
+    if config.mean is not None and not recipe_stats_misfit(config, description):
         description = dataclasses.replace(description, mean=config.mean, std=config.std)
     elif description.mean is None and description.image:  # table rows stay as they are
         mean, std = measure_stats(train)
         description = dataclasses.replace(description, mean=mean, std=std)
     check_stats(description)
     return TrainingData(description, train, val, val_source)
+
+
+def recipe_stats_misfit(config: Any, description: Description) -> bool:
+    """Whether the configured mean/std are the model's recipe's and have a value per channel of
+    another dataset (a CIFAR recipe's three means on MNIST): then the dataset's own statistics
+    apply. Statistics set by hand that do not fit stay an error (:func:`check_stats`)."""
+    recipe = get_model_info(config.model).recipe
+    from_recipe = recipe.mean is not None and list(config.mean or ()) == list(recipe.mean)
+    return from_recipe and len(recipe.mean) not in (1, description.input_shape[0])
 
 
 def check_stats(description: Description) -> None:
