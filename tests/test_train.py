@@ -255,5 +255,7 @@ def test_recipe_normalisation_that_does_not_fit_the_data_falls_back_to_the_datas
     assert meta["input_shape"] == [1, 28, 28] and meta["mean"] == [pytest.approx(0.1311, abs=1e-3)]
 
     (tmp_path / "bad.toml").write_text("mean = [0.5, 0.5, 0.5]\nstd = [0.5, 0.5, 0.5]\n")
-    result = run_zoo("train", "mnist-mlp3", "-d", "mnist-5k", "--config", str(tmp_path / "bad.toml"))
+    result = run_zoo(
+        "train", "mnist-mlp3", "-d", "mnist-5k", "--config", str(tmp_path / "bad.toml")
+    )
     assert result.returncode == 2 and "mean has 3 values" in result.stderr
