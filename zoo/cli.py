@@ -23,7 +23,7 @@ app = typer.Typer(
     name="zoo",
     help="A PyTorch model zoo: list, train, export and benchmark any registered model, dataset and optimizer.",
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -57,7 +57,7 @@ def _root(
 ) -> None:
     """A PyTorch model zoo. Models, datasets and optimizers are plugins registered through entry points.
 
-    [dim]Example: zoo list models 'cifar10-*'[/dim]
+    Example: `zoo list models 'cifar10-*'`
     """
 
 
@@ -74,7 +74,7 @@ def list_(
 ) -> None:
     """List everything registered, built-in and third-party.
 
-    [dim]Example: zoo list models 'cifar10-*'[/dim]
+    Example: `zoo list models 'cifar10-*'`
     """
     if kind is not None and kind not in KIND_ALIASES:
         if pattern is not None:
@@ -157,7 +157,7 @@ def info(
 ) -> None:
     """Describe a model, dataset or optimizer: what it is, its source and its parameters.
 
-    [dim]Example: zoo info cifar10-cnn --input-shape 3,64,64[/dim]
+    Example: `zoo info cifar10-cnn --input-shape 3,64,64`
     """
     from zoo import describe
 
@@ -193,7 +193,7 @@ def plugins(
 
     Set ZOO_DISABLE_PLUGIN_AUTOLOAD=1 to use zoo's built-ins only.
 
-    [dim]Example: zoo plugins --json[/dim]
+    Example: `zoo plugins --json`
     """
     registry = get_registry()
     entries: list[Entry] = registry.entries() + registry.invalid

@@ -33,7 +33,7 @@ def data(
     """Look at a dataset: split sizes, class balance, input shape, normalisation, and PNGs of
     sample images and of the class counts (a scatter plot for regression tables).
 
-    [dim]Example: zoo data mnist-5k --out zoo-data[/dim]
+    Example: `zoo data mnist-5k --out zoo-data`
     """
     from zoo.cli import console, print_json
     from zoo.factory import parse_assignments

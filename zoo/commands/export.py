@@ -145,7 +145,7 @@ def export(
     identical top-1). Nothing is left behind when an export or its verification fails. The graph
     takes normalised input; `zoo predict` normalises with the stored mean and std.
 
-    [dim]Example: zoo export runs/cifar10-cnn-cifar10-20250101-120000 --onnx --opset 18[/dim]
+    Example: `zoo export runs/cifar10-cnn-cifar10-20250101-120000 --onnx --opset 18`
     """
     from zoo.export import formats, pipeline
 
@@ -205,7 +205,7 @@ def predict(
     Prints the top classes with probabilities (softmax of logits, exp of log-probabilities), or the
     raw outputs of a regression model.
 
-    [dim]Example: zoo predict exports/cifar10-cnn/cifar10-cnn.onnx cat.jpg ship.png --top-k 3[/dim]
+    Example: `zoo predict exports/cifar10-cnn/cifar10-cnn.onnx cat.jpg ship.png --top-k 3`
     """
     from zoo.export.predict import Predictor
 
@@ -300,7 +300,7 @@ def bench(
     may run code: bench only exports you trust). On CUDA, eager, TorchScript and ONNX Runtime's CUDA
     provider are timed host to host, synchronised; what cannot run is skipped with the reason.
 
-    [dim]Example: zoo bench exports/cifar10-cnn --batch-sizes 1,32 --json bench.json[/dim]
+    Example: `zoo bench exports/cifar10-cnn --batch-sizes 1,32 --json bench.json`
     """
     from zoo.export import bench as bench_module
     from zoo.export import report

@@ -39,7 +39,7 @@ def check(
     Models: load, build, forward and backward, output shape, safetensors round trip, and exports
     that match eager. Datasets: both splits build, items and classes. Optimizers: steps lower a loss.
 
-    [dim]Example: zoo check my-net --input-shape 1,28,28 --num-classes 10[/dim]
+    Example: `zoo check my-net --input-shape 1,28,28 --num-classes 10`
     """
     from zoo import testing
     from zoo.cli import console, print_json
@@ -94,7 +94,7 @@ def new_plugin(
 ) -> None:
     """Write a ready plugin package (pyproject with entry points, a model, a conformance test, a README).
 
-    [dim]Example: zoo new-plugin my-net && pip install -e ./zoo-my-net && zoo check my-net[/dim]
+    Example: `zoo new-plugin my-net && pip install -e ./zoo-my-net && zoo check my-net`
     """
     from zoo.cli import console
     from zoo.scaffold import new_plugin as write

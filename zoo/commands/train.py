@@ -107,15 +107,17 @@ def train(
     """Train a model on a dataset: recipe defaults, progress, checkpoints, plots, resume.
 
     Defaults come from the model's published recipe; --config FILE.toml and then flags override
-    them. Each run gets a directory OUT/<model>-<dataset>-<time> with config.json/.toml,
+    them. Each run gets a directory `OUT/<model>-<dataset>-<time>` with config.json/.toml,
     metrics.jsonl, checkpoints/{last,best}.safetensors, plots/*.png and per_class.json/.csv.
     Ctrl-C finishes the epoch, saves and stops (twice: stops now); --resume continues exactly.
     Under torchrun, trains with DistributedDataParallel, rank 0 writing the run directory.
 
-    [dim]Example: zoo train cifar10-cnn -d imagefolder --data-dir /tmp/cifar10 --epochs 20[/dim]
-    [dim]Example: zoo train mnist-mlp --opt-arg weight_decay=1e-4 --val-split 0.1[/dim]
-    [dim]Example: zoo train --resume runs/cifar10-cnn-imagefolder-20250101-120000[/dim]
-    [dim]Example: torchrun --nproc-per-node 2 -m zoo train mnist-mlp --device cpu[/dim]
+    Examples:
+
+    - `zoo train cifar10-cnn -d imagefolder --data-dir /tmp/cifar10 --epochs 20`
+    - `zoo train mnist-mlp --opt-arg weight_decay=1e-4 --val-split 0.1`
+    - `zoo train --resume runs/cifar10-cnn-imagefolder-20250101-120000`
+    - `torchrun --nproc-per-node 2 -m zoo train mnist-mlp --device cpu`
     """
     from zoo.factory import parse_assignments
     from zoo.train import config as train_config
@@ -185,7 +187,7 @@ def eval_(
     device: DeviceOpt = None,
     out: Annotated[
         str | None,
-        typer.Option(help="Where the results go (default: RUN_DIR/eval/<dataset>-<split>)."),
+        typer.Option(help="Where the results go (default: `RUN_DIR/eval/<dataset>-<split>`)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
@@ -194,7 +196,7 @@ def eval_(
     Regression checkpoints report MSE and MAE per target. --split val re-creates the run's
     held-out validation items (or uses the test split, which such runs validated on).
 
-    [dim]Example: zoo eval runs/cifar10-cnn-imagefolder-20250101-120000 --split test[/dim]
+    Example: `zoo eval runs/cifar10-cnn-imagefolder-20250101-120000 --split test`
     """
     from zoo.factory import parse_assignments
     from zoo.train.evaluation import evaluate_checkpoint
@@ -223,7 +225,7 @@ def runs(
 ) -> None:
     """List training runs with their progress and best validation metric.
 
-    [dim]Example: zoo runs runs/ --json[/dim]
+    Example: `zoo runs runs/ --json`
     """
     from zoo.train.runs import list_runs
 
