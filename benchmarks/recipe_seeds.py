@@ -23,9 +23,10 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+import train_accuracy  # this folder's `zoo train` runner
 
 TARGET = 0.718
 EPOCHS, BATCH, LR = 20, 25, 1e-3
@@ -106,13 +107,8 @@ def tutorial_run(data_dir: Path, seed: int, cache: Path) -> list[float]:
 
 def zoo_run(data_dir: Path, seed: int, out: Path) -> list[float]:
     """Test accuracy after each epoch of `zoo train cifar10-cnn` with its recipe."""
-    zoo = Path(sys.executable).with_name("zoo")
-    runs = Path(tempfile.mkdtemp(prefix=f"cifar10-cnn-seed{seed}-", dir=out))
-    command = [str(zoo), "train", "cifar10-cnn", "--dataset", "imagefolder", "--data-dir"]
-    command += [str(data_dir), "--device", "cpu", "--seed", str(seed), "--out", str(runs)]
-    print("$", " ".join(command), flush=True)
-    subprocess.run(command, check=True)
-    return accuracies_of(next(runs.glob("*/metrics.jsonl")))
+    run, _ = train_accuracy.train("cifar10-cnn", ["--seed", str(seed)], data_dir, out)
+    return accuracies_of(run / "metrics.jsonl")
 
 
 def accuracies_of(metrics_file: Path) -> list[float]:
