@@ -70,13 +70,13 @@ def cifar_samples(source: Source, images: list[Path]) -> Samples:
 
 
 def newest_run(runs: Path, model: str) -> Path | None:
-    """The newest run directory of ``model`` with a best checkpoint, if any."""
+    """The newest run directory of ``model`` with a checkpoint, if any."""
     found = []
     for config in runs.glob("*/config.json"):
         try:
             if (
                 json.loads(config.read_text()).get("model") == model
-                and (config.parent / "checkpoints" / "best.safetensors").is_file()
+                and (config.parent / "checkpoints" / "last.safetensors").is_file()
             ):
                 found.append(config.parent)
         except (OSError, ValueError):

@@ -10,7 +10,8 @@ from torch import nn
 
 import zoo
 from zoo.errors import ArgumentError, NameConflictError, PluginError, UnknownNameError
-from zoo.factory import MODEL_CONTEXT, bind, convert, parse_assignments
+from zoo.factory import bind, convert
+from zoo.options import parse_assignments
 from zoo.registry import IN_PROCESS, Entry, Registry
 
 
@@ -71,14 +72,8 @@ def test_unknown_and_ill_typed_model_arguments_are_clear_errors():
         zoo.create_model("typed-net", depth="3")
     with pytest.raises(ArgumentError, match="'width' must be an integer, not 'wide'"):
         zoo.create_model("typed-net", width="wide")
-    with pytest.raises(ArgumentError, match="set by zoo from the dataset"):
-        bind(
-            typed_net,
-            {},
-            parse_assignments(["num_classes=3"], "--model-arg"),
-            "m",
-            reserved=MODEL_CONTEXT,
-        )
+    with pytest.raises(ArgumentError, match="'num_classes' cannot be set by hand: zoo sets it"):
+        bind(typed_net, {}, parse_assignments(["num_classes=3"], "--model-arg"), "m", "model")
 
 
 def test_model_that_returns_no_module_is_reported():
@@ -169,6 +164,6 @@ def test_bind_accepts_extra_keywords_only_with_var_keyword():
     def open_ended(a: int = 1, **kwargs):
         return None
 
-    assert bind(open_ended, {}, {"a": "2", "b": "3"}, "f") == {"a": 2, "b": "3"}
+    assert bind(open_ended, {}, {"a": "2", "b": "3"}, "f", "model") == {"a": 2, "b": "3"}
     with pytest.raises(ArgumentError, match="form name=value"):
         parse_assignments(["width"], "--model-arg")

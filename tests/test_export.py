@@ -49,35 +49,24 @@ def tiny_net():
 @pytest.mark.parametrize("name", BUILTIN_MODELS)
 def test_builtin_model_exports_verified_with_metadata(name, tmp_path_factory):
     export = exported(name, tmp_path_factory)
-    manifest, meta = export.manifest, export.manifest["metadata"]
+    manifest, card = export.manifest, export.manifest["card"]
     expected = ("onnx",) if name in ONNX_ONLY else formats.FORMATS
     assert [f["format"] for f in manifest["files"]] == list(expected)
     assert sorted(p.name for p in export.directory.iterdir()) == sorted(
         [f["path"] for f in manifest["files"]] + ["manifest.json"]
     )
-    assert (
-        meta["model"] == name and meta["checkpoint_sha256"] == "none" and meta["batch"] == "dynamic"
-    )
-    assert meta["torch_version"] == torch.__version__ and meta["zoo_version"] == zoo.__version__
-    assert len(meta["classes"]) >= 1 and meta["input_shape"] == list(export.source.input_shape)
+    assert card["model"] == name and card["weights_sha256"] == ""  # fresh, seeded weights
+    assert manifest["export"]["batch"] == "dynamic" and manifest["export"]["weights_file"] == ""
+    assert card["torch_version"] == torch.__version__ and card["zoo_version"] == zoo.__version__
+    assert len(card["classes"]) >= 1 and card["input_shape"] == list(export.source.input_shape)
     for entry in manifest["files"]:
         path = export.directory / entry["path"]
         assert entry["sha256"] == sha256(path) and entry["bytes"] == path.stat().st_size
         check = entry["verification"]
         assert check["passed"] and check["count"] == 9  # 8 inputs as one batch, then one alone
         assert check["tolerance_used"] <= 1 and check["max_abs"] <= ATOL + RTOL * 100
-        stored = formats.read_metadata(entry["format"], path)
-        for key in (
-            "model",
-            "classes",
-            "input_shape",
-            "mean",
-            "std",
-            "checkpoint_sha256",
-            "zoo_version",
-            "torch_version",
-        ):
-            assert stored[key] == meta[key], key
+        stored, info = formats.read_metadata(entry["format"], path)
+        assert stored == export.source.card and info.batch == "dynamic"
 
 
 @pytest.mark.parametrize("name", BUILTIN_MODELS)
@@ -139,13 +128,17 @@ def test_run_directory_exports_the_trained_weights_and_their_hash(tiny_net, tmp_
     manifest = pipeline.export(
         source, tmp_path / "out", load_samples(source, 4), formats_wanted=("onnx",)
     )
-    meta = formats.read_metadata("onnx", tmp_path / "out" / f"{tiny_net}.onnx")
-    assert meta["checkpoint_sha256"] == sha256(weights) == manifest["metadata"]["checkpoint_sha256"]
-    assert (
-        meta["classes"] == ["cat", "dog", "fox"]
-        and meta["mean"] == [0.5] * 3
-        and meta["input_shape"] == [3, 8, 8]
-    )
+    card, info = formats.read_metadata("onnx", tmp_path / "out" / f"{tiny_net}.onnx")
+    assert card.weights_sha256 == sha256(weights) == manifest["card"]["weights_sha256"]
+    assert card.classes == ("cat", "dog", "fox") and card.preprocessing.mean == (0.5,) * 3
+    assert card.input_shape == (3, 8, 8)
+    # the export directory is self-contained: a copy of the weights, named, not a path
+    copy = tmp_path / "out" / info.weights_file
+    assert info.weights_file == f"{tiny_net}.safetensors" and sha256(copy) == sha256(weights)
+    props = {
+        p.key: p.value for p in onnx.load(str(tmp_path / "out" / f"{tiny_net}.onnx")).metadata_props
+    }
+    assert not any(str(tmp_path) in value for value in props.values())  # no absolute path
     x = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)
     with torch.no_grad():
         expected = trained.eval()(torch.from_numpy(x)).numpy()
@@ -159,7 +152,7 @@ def test_fixed_batch_export(tiny_net, tmp_path):
         source, tmp_path, load_samples(source, 3), formats_wanted=("onnx",), batch=5
     )
     dim = onnx.load(str(tmp_path / f"{tiny_net}.onnx")).graph.input[0].type.tensor_type.shape.dim[0]
-    assert dim.dim_value == 5 and manifest["metadata"]["batch"] == "5"
+    assert dim.dim_value == 5 and manifest["export"]["batch"] == "5"
     assert manifest["files"][0]["verification"]["count"] == 5
 
 
@@ -253,8 +246,7 @@ def test_export_command_writes_every_format_and_reports(tiny_net, tmp_path):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert {f["format"] for f in manifest["files"]} == set(formats.FORMATS)
     assert (
-        manifest["metadata"]["classes"] == [str(i) for i in range(5)]
-        and manifest["metadata"]["seed"] == 0
+        manifest["card"]["classes"] == [str(i) for i in range(5)] and manifest["card"]["seed"] == 0
     )
 
 

@@ -16,7 +16,7 @@ from PIL import Image
 import zoo
 from zoo.errors import ZooError
 from zoo.export import pipeline
-from zoo.export.predict import Predictor, image_to_array, normalise
+from zoo.export.predict import Predictor
 from zoo.export.source import load_samples, resolve
 
 PREDICT_WITHOUT_TORCH = """
@@ -81,14 +81,16 @@ def test_predict_matches_eager_on_converted_resized_images(name, tmp_path_factor
         write_image(tmp_path / "b.jpg", (shape[2], shape[1]), "L", seed=2),
     ]
     predictions = Predictor(export.file("onnx")).predict(list(map(str, images)), top_k=3)
-    meta = export.manifest["metadata"]
-    batch = np.stack([image_to_array(Image.open(path), shape) for path in images])
+    card = export.source.card
+    preprocessing = card.preprocessing
+    batch = np.stack([preprocessing.image_to_array(Image.open(path)) for path in images])
+    assert batch.shape[1:] == shape
     with torch.no_grad():
-        logits = export.source.model(torch.from_numpy(normalise(batch, meta["mean"], meta["std"])))
-    probabilities = logits.exp() if meta["output"] == "log_probs" else logits.softmax(1)
+        logits = export.source.model(torch.from_numpy(preprocessing.normalise(batch)))
+    probabilities = logits.exp() if card.output == "log_probs" else logits.softmax(1)
     for prediction, expected in zip(predictions, probabilities, strict=True):
         best = expected.argsort(descending=True)[:3]
-        assert [label for label, _ in prediction.labels] == [meta["classes"][i] for i in best]
+        assert [label for label, _ in prediction.labels] == [card.classes[i] for i in best]
         assert np.allclose(
             [value for _, value in prediction.labels], expected[best].numpy(), atol=1e-5
         )
@@ -97,7 +99,7 @@ def test_predict_matches_eager_on_converted_resized_images(name, tmp_path_factor
 def test_probabilities_sum_to_one(tmp_path_factory, tmp_path):
     export = exported(image_models()[0], tmp_path_factory)
     image = write_image(tmp_path / "x.png", (32, 32))
-    classes = len(export.manifest["metadata"]["classes"])
+    classes = len(export.manifest["card"]["classes"])
     prediction = Predictor(export.file("onnx")).predict([str(image)], top_k=classes)[0]
     assert (
         len(prediction.labels) == classes and abs(sum(p for _, p in prediction.labels) - 1) < 1e-5
@@ -109,14 +111,12 @@ def test_probabilities_sum_to_one(tmp_path_factory, tmp_path):
 )
 def test_regression_prints_raw_outputs(tmp_path_factory):
     export = exported("linear-regression", tmp_path_factory)
-    meta = export.manifest["metadata"]
+    card = export.source.card
     features = np.asarray([[1.5, -2.0, 0.25]], np.float32)
     prediction = Predictor(export.file("onnx")).predict(["1.5,-2,0.25"])[0]
     with torch.no_grad():
-        expected = export.source.model(
-            torch.from_numpy(normalise(features, meta["mean"], meta["std"]))
-        )[0]
-    assert [label for label, _ in prediction.labels] == meta["classes"]
+        expected = export.source.model(torch.from_numpy(card.preprocessing.normalise(features)))[0]
+    assert [label for label, _ in prediction.labels] == list(card.classes)
     assert np.allclose([value for _, value in prediction.labels], expected.numpy(), atol=1e-5)
 
 
@@ -126,7 +126,7 @@ def test_fixed_batch_file_pads_and_predict_command_prints_labels(tmp_path):
         return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 6 * 6, num_classes))
 
     source = resolve("predict-net", input_shape=(3, 6, 6), num_classes=3)
-    source.meta["classes"] = ["red", "green", "blue"]
+    source.card = source.card.with_(classes=("red", "green", "blue"))
     pipeline.export(source, tmp_path, load_samples(source, 4), formats_wanted=("onnx",), batch=2)
     images = [str(write_image(tmp_path / f"{i}.png", (6, 6), seed=i)) for i in range(3)]
     predictions = Predictor(tmp_path / "predict-net.onnx").predict(images, top_k=1)

@@ -16,6 +16,7 @@ from train_support import TINY_DATA, metrics, run_dir
 from typer.testing import CliRunner
 
 import zoo
+from zoo.card import Preprocessing
 from zoo.cli import app
 from zoo.errors import ZooError
 from zoo.train.checkpoint import load_checkpoint, load_state
@@ -55,7 +56,9 @@ def test_train_writes_a_complete_run_that_eval_and_runs_read(tmp_path: Path) -> 
         assert (run / "plots" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     history = metrics(run)
     assert [m["epoch"] for m in history] == [1, 2]
-    assert {"train_loss", "train_accuracy", "val_loss", "val_accuracy"} <= set(history[0])
+    # the recipe validates on the test split: its numbers are labelled so and pick nothing
+    assert {"train_loss", "train_accuracy", "test_loss", "test_accuracy"} <= set(history[0])
+    assert not any(key.startswith("val_") for key in history[0])
 
     checkpoints = run / "checkpoints"
     meta = json.loads((checkpoints / "last.json").read_text())
@@ -66,10 +69,11 @@ def test_train_writes_a_complete_run_that_eval_and_runs_read(tmp_path: Path) -> 
     assert meta["zoo_version"] and meta["torch_version"]
     assert load_state(checkpoints / "last.state.pt")["epoch"] == 2
 
-    best = load_checkpoint(run)  # a run directory means its best checkpoint
-    assert best.path.name == "best.safetensors"
-    model = best.build_model()
-    weights = load_file(best.path)
+    assert not (checkpoints / "best.safetensors").exists()  # chosen by test accuracy: never
+    kept = load_checkpoint(run)  # a run directory means the weights it keeps: here the last
+    assert kept.path.name == "last.safetensors" and kept.epoch == 2
+    model = kept.build_model()
+    weights = load_file(kept.path)
     assert all(torch.equal(model.state_dict()[k], v) for k, v in weights.items())
     assert model(torch.zeros(2, 3, 8, 8)).shape == (2, 4)
 
@@ -79,13 +83,15 @@ def test_train_writes_a_complete_run_that_eval_and_runs_read(tmp_path: Path) -> 
         assert len(list(csv.DictReader(file))) == 4
 
     report = json.loads(ok("eval", run, "--json"))
-    best_epoch = max(history, key=lambda m: m["val_accuracy"])
-    assert report["accuracy"] == pytest.approx(best_epoch["val_accuracy"])
-    assert report["items"] == 16 and report["epoch"] == best_epoch["epoch"]
-    assert (Path(report["output_dir"]) / "plots" / "confusion_matrix.png").is_file()
+    assert report["accuracy"] == pytest.approx(history[-1]["test_accuracy"])
+    assert report["items"] == 16 and report["epoch"] == 2
+    output_dir = Path(report["output_dir"])
+    assert (output_dir / "plots" / "confusion_matrix.png").is_file()
+    assert not (output_dir / "plots" / "loss.png").exists()  # no copies of the training curves
     listed = json.loads(ok("runs", tmp_path, "--json"))
     assert [r["run"] for r in listed] == [run.name]
-    assert listed[0]["best_value"] == pytest.approx(best_epoch["val_accuracy"])
+    assert listed[0]["kept_epoch"] == 2
+    assert listed[0]["kept_metrics"]["test_accuracy"] == history[-1]["test_accuracy"]
     assert listed[0]["finished"] and "tiny-net" in ok("runs", tmp_path)
 
 
@@ -101,7 +107,7 @@ def test_same_seed_same_metrics_and_resume_matches_an_uninterrupted_run(tmp_path
     final = [load_file(run / "checkpoints" / "last.safetensors") for run in runs.values()]
     assert all(torch.equal(final[0][k], final[2][k]) for k in final[0])
     evaluated = json.loads(ok("eval", runs["resumed"], "--json"))
-    assert evaluated["accuracy"] == max(m["val_accuracy"] for m in metrics(runs["first"]))
+    assert evaluated["accuracy"] == metrics(runs["first"])[-1]["test_accuracy"]
     with pytest.raises(ZooError, match="already finished its 3 epochs"):
         raise zoo_cli("train", "--resume", runs["resumed"]).exception
 
@@ -113,7 +119,7 @@ def test_print_config_resolves_recipe_file_and_flags(tmp_path: Path) -> None:
     config = tmp_path / "run.toml"
     config.write_text(text.replace("batch_size = 64", "batch_size = 8"))
     again = ok("train", "--config", config, "--epochs", "5", "--print-config")
-    assert "batch_size = 8" in again and "epochs = 5" in again and 'eps = "1e-6"' in again
+    assert "batch_size = 8" in again and "epochs = 5" in again and "eps = 1e-06" in again
     config.write_text("modle = 'x'\n")
     with pytest.raises(ZooError, match="unknown key"):
         raise zoo_cli("train", "--config", config).exception
@@ -127,8 +133,9 @@ def test_print_config_resolves_recipe_file_and_flags(tmp_path: Path) -> None:
         (["--epochs", "0"], "--epochs must be at least 1"),
         (["--opt-arg", "nesterov=true"], "optimizer 'adam' has no parameter 'nesterov'"),
         (["--val-split", "1.5"], "fraction below 1"),
-        (["--device", "tpu"], "--device must be one of"),
-        (["--model-arg", "num_classes=3"], "set by zoo from the dataset"),
+        (["--device", "tpu"], "--device must be auto, cpu, cuda, cuda:N or mps"),
+        (["--model-arg", "num_classes=3"], "'num_classes' cannot be set by hand: zoo sets it"),
+        (["--opt-arg", "lr=0.5"], "'lr' cannot be set by hand: it is the learning rate: use --lr"),
     ],
 )
 def test_bad_values_are_refused_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
@@ -142,7 +149,7 @@ def test_bad_values_are_refused_in_one_line(tmp_path: Path, args: list[str], mes
     ("args", "message"),
     [
         (["linear-regression", *TINY_DATA], "is a regression model"),
-        (["fixed-net", "--dataset", "pil-images"], "does not accept the dataset's input 3×10×10"),
+        (["fixed-net", "--dataset", "pil-images"], "does not accept input 3×10×10"),
         (["fixed-net", *TINY_DATA], "outputs shape (10,) per item but the dataset has 4 classes"),
     ],
 )
@@ -158,12 +165,12 @@ def test_regression_trains_with_mse_and_reports_mae(tmp_path: Path) -> None:
     ok("train", "linear-regression", "--dataset", "crop-yields", "--epochs", "2", "--out", tmp_path)
     run = run_dir(tmp_path)
     history = metrics(run)
-    assert "val_mae" in history[-1] and "val_accuracy" not in history[-1]
-    assert history[-1]["val_loss"] < history[0]["train_loss"]
+    assert "test_mae" in history[-1] and "test_accuracy" not in history[-1]
+    assert history[-1]["test_loss"] < history[0]["train_loss"]
     rows = json.loads((run / "per_class.json").read_text())
     assert [r["target"] for r in rows] == ["apples", "oranges"]
     report = json.loads(ok("eval", run, "--json"))
-    assert report["mae"] == pytest.approx(min(m["val_mae"] for m in history))
+    assert report["mae"] == pytest.approx(history[-1]["test_mae"])
     assert not (run / "plots" / "confusion_matrix.png").exists()
 
 
@@ -172,8 +179,8 @@ def test_dataset_without_fast_path_goes_through_a_dataloader(tmp_path: Path) -> 
     ok("train", *args, "--epochs", "2", "--device", "cpu", "--lr", "0.01", "--out", tmp_path)
     run = run_dir(tmp_path)
     history = metrics(run)
-    assert history[-1]["val_accuracy"] == 1.0  # dark vs bright is easy
-    assert json.loads((run / "checkpoints" / "best.json").read_text())["input_shape"] == [3, 10, 10]
+    assert history[-1]["test_accuracy"] == 1.0  # dark vs bright is easy
+    assert json.loads((run / "checkpoints" / "last.json").read_text())["input_shape"] == [3, 10, 10]
     report = json.loads(ok("eval", run, "--split", "train", "--json"))
     assert report["items"] == 40
 
@@ -184,6 +191,7 @@ def test_held_out_validation_and_eval_of_the_val_split(tmp_path: Path) -> None:
     report = json.loads(ok("eval", run, "--split", "val", "--json"))
     assert report["items"] == 16  # a quarter of the 64 train images
     assert report["accuracy"] == pytest.approx(metrics(run)[0]["val_accuracy"])
+    assert (run / "checkpoints" / "best.safetensors").is_file()  # chosen on held-out items
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
@@ -205,7 +213,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
 def test_corrupt_or_truncated_checkpoints_are_clear_errors(tmp_path: Path) -> None:
     ok("train", *TINY, "--epochs", "1", "--out", tmp_path)
     checkpoints = run_dir(tmp_path) / "checkpoints"
-    weights = checkpoints / "best.safetensors"
+    weights = checkpoints / "last.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(ZooError, match="corrupt or truncated"):
         load_checkpoint(weights)
@@ -238,7 +246,8 @@ def test_batch_augmentation_and_normalisation_on_uint8() -> None:
     assert all(
         torch.equal(f, i) or torch.equal(f, i.flip(2)) for f, i in zip(flipped, images, strict=True)
     )
-    preprocess = Preprocess([0.5] * 3, [0.25] * 3, True, torch.device("cpu"), channels_last=True)
+    preprocessing = Preprocessing((3, 8, 8), (0.5,) * 3, (0.25,) * 3)
+    preprocess = Preprocess(preprocessing, torch.device("cpu"), channels_last=True)
     normalised = preprocess(images)
     assert torch.allclose(normalised, (images.float() / 255 - 0.5) / 0.25, atol=1e-5)
     assert normalised.is_contiguous(memory_format=torch.channels_last)

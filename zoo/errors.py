@@ -24,3 +24,9 @@ class PluginError(ZooError):
 
 class ArgumentError(ZooError, ValueError):
     """A hyper-parameter or option has an unknown name or an invalid value."""
+
+
+def first_line(exc: BaseException) -> str:
+    """``Type: first line of the message``: how zoo quotes an error it did not raise itself."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

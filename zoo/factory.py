@@ -17,10 +17,27 @@ from pathlib import Path
 from typing import Any
 
 from zoo import meta as zoo_meta
-from zoo.errors import ArgumentError, PluginError, ZooError
+from zoo.errors import ArgumentError, PluginError, ZooError, first_line
 from zoo.registry import Entry, get_registry
 
-MODEL_CONTEXT = ("num_classes", "in_channels", "input_shape")
+# Parameters zoo fills in itself, per kind, with what to do instead of setting them by hand.
+RESERVED: dict[str, dict[str, str]] = {
+    "model": {
+        "num_classes": "zoo sets it from the dataset's classes (or --num-classes where offered)",
+        "in_channels": "zoo sets it from the dataset's input shape",
+        "input_shape": "zoo sets it from the dataset's input shape (or --input-shape where offered)",
+    },
+    "dataset": {
+        "root": "use --data-dir",
+        "train": "zoo picks the split itself",
+        "transform": "zoo prepares the inputs itself",
+        "download": "use --download where offered",
+    },
+    "optimizer": {
+        "params": "zoo passes the model's parameters",
+        "lr": "it is the learning rate: use --lr",
+    },
+}
 DATA_DIR_ENV = "ZOO_DATA_DIR"
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
@@ -33,18 +50,6 @@ def data_dir() -> Path:
     return Path(cache) / "zoo" / "data"
 
 
-def parse_assignments(items: Iterable[str], what: str) -> dict[str, str]:
-    """``["width=256", "pretrained=false"]`` -> ``{"width": "256", ...}``, values still text."""
-    parsed: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key.isidentifier():
-            raise ArgumentError(f"{what} '{item}' is not of the form name=value")
-        parsed[key] = value.strip()
-    return parsed
-
-
 def parameters(fn: Callable[..., Any]) -> list[inspect.Parameter]:
     """The parameters of a callable (for a class, of its constructor)."""
     try:
@@ -53,7 +58,7 @@ def parameters(fn: Callable[..., Any]) -> list[inspect.Parameter]:
         return []
 
 
-def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+def type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
     target = fn.__init__ if inspect.isclass(fn) else fn
     try:
         return typing.get_type_hints(target)
@@ -146,16 +151,18 @@ def bind(
     provided: Mapping[str, Any],
     user: Mapping[str, Any],
     what: str,
-    reserved: Iterable[str] = (),
+    kind: str,
 ) -> dict[str, Any]:
-    """Keyword arguments for ``fn``: ``provided`` ones it accepts by name, plus the user's, checked."""
+    """Keyword arguments for ``fn`` (an entry of ``kind``): the ``provided`` ones it accepts by
+    name, plus the user's, each checked against the signature and converted to its type."""
+    reserved = RESERVED[kind]
     params = {p.name: p for p in parameters(fn)}
-    hints = _type_hints(fn)
+    hints = type_hints(fn)
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     kwargs = {k: v for k, v in provided.items() if k in params and v is not None}
     for key, value in user.items():
         if key in reserved:
-            raise ArgumentError(f"{what}: '{key}' is set by zoo from the dataset, not by hand")
+            raise ArgumentError(f"{what}: '{key}' cannot be set by hand: {reserved[key]}")
         param = params.get(key)
         if param is None or param.kind in (
             inspect.Parameter.VAR_POSITIONAL,
@@ -217,7 +224,7 @@ def create_model(
         "in_channels": in_channels,
         "input_shape": tuple(input_shape) if input_shape else None,
     }
-    call_kwargs = bind(fn, provided, kwargs, f"model '{entry.name}'", reserved=MODEL_CONTEXT)
+    call_kwargs = bind(fn, provided, kwargs, f"model '{entry.name}'", "model")
     model = _call(entry, fn, call_kwargs)
     if not isinstance(model, torch.nn.Module):
         raise PluginError(
@@ -242,7 +249,7 @@ def create_dataset(
         "transform": transform,
         "download": download,
     }
-    call_kwargs = bind(fn, provided, kwargs, f"dataset '{entry.name}'", reserved=provided)
+    call_kwargs = bind(fn, provided, kwargs, f"dataset '{entry.name}'", "dataset")
     try:
         return _call(entry, fn, call_kwargs)
     except PluginError as exc:
@@ -261,9 +268,7 @@ def create_optimizer(
     entry, fn = get_registry().load("optimizer", name)
     if lr is not None and not lr > 0:
         raise ArgumentError(f"learning rate must be > 0, not {lr}")
-    call_kwargs = bind(
-        fn, {"lr": lr}, kwargs, f"optimizer '{entry.name}'", reserved=("params", "lr")
-    )
+    call_kwargs = bind(fn, {"lr": lr}, kwargs, f"optimizer '{entry.name}'", "optimizer")
     return _call(entry, fn, call_kwargs, params)
 
 
@@ -318,3 +323,42 @@ def known_dataset_info(
         return complete_info(create_dataset(name, root=root, train=False, **dataset_args), info)
     except ZooError:
         return info
+
+
+def probe(model: Any, name: str, shape: tuple[int, ...]) -> Any:
+    """``model``'s output for a zero batch of two ``shape`` inputs, in eval mode (this also
+    materialises lazy layers); a model that cannot take the input is a one-line error."""
+    import torch
+
+    model.eval()
+    try:
+        with torch.no_grad():
+            return model(torch.zeros(2, *shape))
+    except Exception as exc:
+        dims = "×".join(map(str, shape))
+        raise ArgumentError(
+            f"model '{name}' does not accept input {dims}: {first_line(exc)}"
+        ) from None
+
+
+def default_input(
+    info: zoo_meta.ModelInfo, input_shape: str | None, num_classes: int | None
+) -> tuple[tuple[int, ...], int]:
+    """The input shape and output count to build a model with: given, else its default dataset's,
+    else 3x32x32 images and 10 classes."""
+    from zoo.options import parse_shape
+
+    shape: tuple[int, ...] | None = parse_shape(input_shape) if input_shape else None
+    classes = num_classes
+    if info.default_dataset and (shape is None or classes is None):
+        try:
+            data = known_dataset_info(info.default_dataset)
+        except ZooError:  # not registered: fall back to a generic shape
+            data = None
+        if data is not None:
+            shape = shape or data.input_shape
+            outputs = (
+                len(data.targets or ()) if data.task == "regression" else len(data.classes or ())
+            )
+            classes = classes or outputs or None
+    return shape or (3, 32, 32), classes or 10

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, TypeVar
 
-from zoo.errors import NameConflictError, PluginError, UnknownNameError
+from zoo.errors import NameConflictError, PluginError, UnknownNameError, first_line
 
 KINDS = ("model", "dataset", "optimizer")
 GROUPS = {kind: f"zoo.{kind}s" for kind in KINDS}
@@ -79,11 +79,6 @@ class Entry:
         raise PluginError(
             f"{self.kind} '{self.name}' from {self.source} ({self.target}) is broken: {self.error}"
         )
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 class Registry:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import ZooError
-from zoo.registry import first_line, get_registry
+from zoo.errors import ZooError, first_line
+from zoo.registry import get_registry
 
 
 @dataclass

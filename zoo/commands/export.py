@@ -65,11 +65,10 @@ def resolve_source(
     samples: int,
 ) -> tuple[Any, Any]:
     """The model to export or bench, and the inputs to check it on (real samples where possible)."""
-    from zoo.describe import parse_shape
     from zoo.export import source
-    from zoo.factory import parse_assignments
+    from zoo.options import parse_assignments, parse_shape
 
-    dataset_args = parse_assignments(dataset_arg or [], "--dataset-arg")
+    dataset_args = parse_assignments(dataset_arg, "--dataset-arg")
     resolved = source.resolve(
         spec,
         dataset=dataset,
@@ -77,7 +76,7 @@ def resolve_source(
         data_dir=data_dir,
         input_shape=parse_shape(input_shape) if input_shape else None,
         num_classes=num_classes,
-        model_args=parse_assignments(model_arg or [], "--model-arg"),
+        model_args=parse_assignments(model_arg, "--model-arg"),
         seed=seed,
     )
     inputs = source.load_samples(
@@ -218,7 +217,7 @@ def predict(
         ]
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
-    regression = predictor.meta.get("task") == "regression"
+    regression = predictor.card.regression
     for prediction in predictions:
         console.print(f"[bold]{prediction.input}[/bold]")
         for label, value in prediction.labels:
@@ -355,7 +354,9 @@ def exported_files(
     """The files to bench: an export directory's own (hashes checked), else a fresh export."""
     from zoo.export import bench as bench_module
     from zoo.export import formats, pipeline
-    from zoo.export.source import Samples, sha256_file
+    from zoo.export.metadata import ExportInfo
+    from zoo.export.source import Samples
+    from zoo.files import sha256_file
 
     wanted = tuple(
         f for f in formats.FORMATS if f in {bench_module.FILE_FORMAT.get(b) for b in backends}
@@ -381,9 +382,7 @@ def exported_files(
                     f"{path} is missing or differs from its manifest (sha256): export again"
                 )
             files[entry["format"]] = path
-    fixed = (
-        None if manifest["metadata"]["batch"] == "dynamic" else int(manifest["metadata"]["batch"])
-    )
+    fixed = ExportInfo.from_json(manifest["export"]).fixed_batch
     seconds = {entry["format"]: entry["export_seconds"] for entry in manifest["files"]}
     return files, fixed, origin_of(resolved), seconds
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from zoo import options
 from zoo.errors import ZooError
 
 
@@ -14,25 +15,14 @@ def check(
     names: Annotated[
         list[str], typer.Argument(help="Registered names (or distribution:name) to check.")
     ],
-    input_shape: Annotated[
-        str | None,
-        typer.Option(
-            help="C,H,W input for models (default: the model's default dataset's, else 3,32,32)."
-        ),
-    ] = None,
-    num_classes: Annotated[
-        int | None,
-        typer.Option(help="Outputs for models (default: as for --input-shape, else 10)."),
-    ] = None,
-    model_arg: Annotated[
-        list[str] | None,
-        typer.Option("--model-arg", "-m", help="Model hyper-parameter name=value."),
-    ] = None,
+    input_shape: options.InputShape = None,
+    num_classes: options.NumClasses = None,
+    model_arg: options.ModelArg = None,
     export: Annotated[
         bool, typer.Option(help="Also check TorchScript, ExportedProgram and ONNX export.")
     ] = True,
-    data_dir: Annotated[Path | None, typer.Option(help="Where datasets' files are.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    data_dir: options.DataDir = None,
+    as_json: options.Json = False,
 ) -> None:
     """Check that entries follow zoo's plugin contract: a checklist, exit 1 on any failure.
 
@@ -42,13 +32,12 @@ def check(
     Example: `zoo check my-net --input-shape 1,28,28 --num-classes 10`
     """
     from zoo import testing
-    from zoo.cli import console, print_json
-    from zoo.describe import default_input
-    from zoo.factory import get_model_info, parse_assignments
+    from zoo.console import console, print_json
+    from zoo.factory import default_input, get_model_info
     from zoo.registry import KINDS, get_registry
 
     registry = get_registry()
-    args = parse_assignments(model_arg or [], "--model-arg")
+    args = options.parse_assignments(model_arg, "--model-arg")
     reports = []
     for name in names:
         bare = name.rpartition(":")[2]
@@ -96,7 +85,7 @@ def new_plugin(
 
     Example: `zoo new-plugin my-net && pip install -e ./zoo-my-net && zoo check my-net`
     """
-    from zoo.cli import console
+    from zoo.console import console
     from zoo.scaffold import new_plugin as write
 
     if not directory.is_dir():

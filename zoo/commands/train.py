@@ -1,30 +1,23 @@
-"""``zoo train``, ``zoo eval`` and ``zoo runs``: light imports here, the work in zoo.train."""
+"""``zoo train``, ``zoo eval`` and ``zoo runs``: parse and print; the work is in zoo.train.
+
+``zoo train``'s options are not written here: they come from the fields of
+:class:`zoo.train.config.TrainConfig`, where each is declared once.
+"""
 
 from __future__ import annotations
 
-import json
+import inspect
 import os
-import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from zoo import options
+from zoo.console import print_json, table
 from zoo.errors import ArgumentError, ZooError
-
-DataDirOpt = Annotated[
-    str | None,
-    typer.Option(help="Where datasets live (default: $ZOO_DATA_DIR or ~/.cache/zoo/data)."),
-]
-DatasetArgOpt = Annotated[
-    list[str] | None,
-    typer.Option("--dataset-arg", help="Dataset argument name=value (repeatable)."),
-]
-DeviceOpt = Annotated[
-    str | None, typer.Option(help="auto, cpu, cuda (or cuda:N) or mps (default: auto).")
-]
+from zoo.train import config as train_config
 
 
 def rank_console() -> Console:
@@ -32,85 +25,15 @@ def rank_console() -> Console:
     return Console(quiet=int(os.environ.get("RANK", "0")) != 0)
 
 
-def train(
-    model: Annotated[
-        str | None,
-        typer.Argument(help="A registered model (or set 'model' in --config).", show_default=False),
-    ] = None,
-    dataset: Annotated[
-        str | None,
-        typer.Option("--dataset", "-d", help="Dataset (default: the model's default dataset)."),
-    ] = None,
-    optimizer: Annotated[
-        str | None, typer.Option("--optimizer", "-o", help="Optimizer (default: recipe's).")
-    ] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate (default: recipe's).")] = None,
-    epochs: Annotated[
-        int | None, typer.Option("--epochs", "-e", help="Epochs (default: recipe's).")
-    ] = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option("--batch-size", "-b", help="Batch size per process (default: recipe's)."),
-    ] = None,
-    device: DeviceOpt = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (default: 0).")] = None,
-    val_split: Annotated[
-        str | None,
-        typer.Option(
-            help="Hold out this fraction (0.1) or count (5000) of the train split for validation; "
-            "0 validates on the test split (default: recipe's)."
-        ),
-    ] = None,
-    model_arg: Annotated[
-        list[str] | None,
-        typer.Option("--model-arg", "-m", help="Model hyper-parameter name=value (repeatable)."),
-    ] = None,
-    opt_arg: Annotated[
-        list[str] | None,
-        typer.Option("--opt-arg", help="Optimizer argument name=value (repeatable)."),
-    ] = None,
-    dataset_arg: DatasetArgOpt = None,
-    data_dir: DataDirOpt = None,
-    out: Annotated[
-        str | None,
-        typer.Option(help="Where runs go; each gets its own sub-directory (default: runs)."),
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="A TOML file holding any of these options (config.toml).")
-    ] = None,
-    resume: Annotated[
-        Path | None,
-        typer.Option(help="Continue a run directory from its last checkpoint, as configured."),
-    ] = None,
-    amp: Annotated[
-        bool | None, typer.Option("--amp/--no-amp", help="bfloat16 autocast (default: off).")
-    ] = None,
-    compile_: Annotated[
-        bool | None,
-        typer.Option("--compile/--no-compile", help="torch.compile the model (default: off)."),
-    ] = None,
-    scheduler: Annotated[
-        str | None, typer.Option(help="Learning-rate schedule: none or cosine (default: none).")
-    ] = None,
-    augment: Annotated[
-        str | None,
-        typer.Option(help="Per-batch augmentation: none, flip or crop-flip (default: none)."),
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(help="DataLoader workers for datasets not held in memory (default: 2)."),
-    ] = None,
-    print_config: Annotated[
-        bool, typer.Option("--print-config", help="Print the resolved configuration as TOML, exit.")
-    ] = False,
-) -> None:
+def train(**values: Any) -> None:
     """Train a model on a dataset: recipe defaults, progress, checkpoints, plots, resume.
 
     Defaults come from the model's published recipe; --config FILE.toml and then flags override
     them. Each run gets a directory `OUT/<model>-<dataset>-<time>` with config.json/.toml,
-    metrics.jsonl, checkpoints/{last,best}.safetensors, plots/*.png and per_class.json/.csv.
-    Ctrl-C finishes the epoch, saves and stops (twice: stops now); --resume continues exactly.
-    Under torchrun, trains with DistributedDataParallel, rank 0 writing the run directory.
+    metrics.jsonl, checkpoints/last.safetensors (and best.safetensors when validating on items held
+    out of the train split), plots/*.png and per_class.json/.csv. Ctrl-C finishes the epoch, saves
+    and stops (twice: stops now); --resume continues exactly. Under torchrun, trains with
+    DistributedDataParallel, rank 0 writing the run directory.
 
     Examples:
 
@@ -119,37 +42,16 @@ def train(
     - `zoo train --resume runs/cifar10-cnn-imagefolder-20250101-120000`
     - `torchrun --nproc-per-node 2 -m zoo train mnist-mlp --device cpu`
     """
-    from zoo.factory import parse_assignments
-    from zoo.train import config as train_config
-
-    flags = {
-        "dataset": dataset,
-        "optimizer": optimizer,
-        "lr": lr,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "device": device,
-        "seed": seed,
-        "val_split": train_config.parse_val_split(val_split) if val_split is not None else None,
-        "model_args": parse_assignments(model_arg or [], "--model-arg"),
-        "opt_args": parse_assignments(opt_arg or [], "--opt-arg"),
-        "dataset_args": parse_assignments(dataset_arg or [], "--dataset-arg"),
-        "data_dir": data_dir,
-        "out": out,
-        "amp": amp,
-        "compile": compile_,
-        "scheduler": scheduler,
-        "augment": augment,
-        "workers": workers,
-    }
+    model, config_file = values.pop("model"), values.pop("config")
+    resume, print_config = values.pop("resume"), values.pop("print_config")
     if resume is not None:
-        if model is not None or config is not None:
+        if model is not None or config_file is not None:
             raise ArgumentError("--resume takes the run's saved model and configuration alone")
-        resolved = train_config.resume_config(resume, flags)
+        resolved = train_config.resume_config(resume, values)
     else:
-        resolved = train_config.resolve(model, flags, config)
+        resolved = train_config.resolve(model, train_config.flags_layer(values), config_file)
     if print_config:
-        sys.stdout.write(resolved.to_toml())
+        typer.echo(resolved.to_toml(), nl=False)
         return
     from zoo.train.loop import train as run_training
 
@@ -169,27 +71,78 @@ def train(
         raise typer.Exit(130)
 
 
+train.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        inspect.Parameter(
+            "model",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            default=None,
+            annotation=Annotated[
+                str | None,
+                typer.Argument(
+                    help="A registered model (or set 'model' in --config).", show_default=False
+                ),
+            ],
+        ),
+        *train_config.cli_parameters(),
+        inspect.Parameter(
+            "config",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=options.flag(
+                "--config",
+                help="A TOML file holding any of these options (as config.toml).",
+                kind=Path | None,
+            ),
+        ),
+        inspect.Parameter(
+            "resume",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=options.flag(
+                "--resume",
+                help="Continue a run directory from its last checkpoint, as configured.",
+                kind=Path | None,
+            ),
+        ),
+        inspect.Parameter(
+            "print_config",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=False,
+            annotation=Annotated[
+                bool,
+                typer.Option(
+                    "--print-config", help="Print the resolved configuration as TOML and exit."
+                ),
+            ],
+        ),
+    ]
+)
+train.__annotations__ = {}
+
+
 def eval_(
     run: Annotated[
-        str,
+        str | None,
         typer.Argument(
-            metavar="RUN_DIR|CHECKPOINT",
-            help="A run directory (its best checkpoint) or a .safetensors checkpoint.",
+            metavar="[RUN_DIR|CHECKPOINT]",
+            help="A run directory (its kept checkpoint) or a .safetensors checkpoint "
+            "(default: the newest run in --runs).",
+            show_default=False,
         ),
-    ],
-    dataset: Annotated[
-        str | None, typer.Option("--dataset", "-d", help="Dataset (default: the run's).")
     ] = None,
-    dataset_arg: DatasetArgOpt = None,
-    data_dir: DataDirOpt = None,
+    dataset: options.Dataset = None,
+    dataset_arg: options.DatasetArg = None,
+    data_dir: options.DataDir = None,
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Batch size.")] = 256,
-    device: DeviceOpt = None,
+    device: options.Device = None,
     out: Annotated[
         str | None,
         typer.Option(help="Where the results go (default: `RUN_DIR/eval/<dataset>-<split>`)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    runs_folder: options.Runs = None,
+    as_json: options.Json = False,
 ) -> None:
     """Evaluate a checkpoint: overall and per-class accuracy, confusion matrix and plots.
 
@@ -198,15 +151,15 @@ def eval_(
 
     Example: `zoo eval runs/cifar10-cnn-imagefolder-20250101-120000 --split test`
     """
-    from zoo.factory import parse_assignments
     from zoo.train.evaluation import evaluate_checkpoint
+    from zoo.train.runs import newest_run
 
-    console = Console(quiet=as_json)
+    spec = run or str(newest_run(Path(runs_folder or "runs"), announce=not as_json))
     summary = evaluate_checkpoint(
-        run,
-        console,
+        spec,
+        Console(quiet=as_json),
         dataset=dataset,
-        dataset_args=parse_assignments(dataset_arg or [], "--dataset-arg"),
+        dataset_args=options.parse_assignments(dataset_arg, "--dataset-arg"),
         data_dir=data_dir,
         split=split,
         batch_size=batch_size,
@@ -214,42 +167,33 @@ def eval_(
         out=out,
     )
     if as_json:
-        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        print_json(summary)
 
 
 def runs(
     folder: Annotated[
         Path, typer.Argument(help="The folder runs went to (--out of zoo train).")
     ] = Path("runs"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    as_json: options.Json = False,
 ) -> None:
-    """List training runs with their progress and best validation metric.
+    """List training runs, oldest first, with their progress and the metric of the kept weights.
 
     Example: `zoo runs runs/ --json`
     """
+    from zoo.console import console
     from zoo.train.runs import list_runs
 
     rows = list_runs(folder)
     if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        print_json(rows)
         return
-    console = Console()
     if not rows:
         console.print(f"no runs in {folder}")
         return
-    table = Table(box=None, header_style="bold")
-    for column in ("Run", "Model", "Dataset", "Epochs", "Best", "At epoch"):
-        table.add_column(column, justify="right" if column in ("Epochs", "At epoch") else "left")
+    listing = table("Run", "Model", "Dataset", "Epochs", "Kept weights", right=("Epochs",))
     for row in rows:
-        best = "–"
-        if row["best_value"] is not None and row["best_metric"] == "val_accuracy":
-            best = f"val accuracy {100 * row['best_value']:.2f} %"
-        elif row["best_value"] is not None:
-            best = f"val mae {row['best_value']:.4f}"
         epochs = f"{row['epochs_done']}/{row['epochs']}"
         if not row["finished"]:
-            epochs += " [yellow](unfinished)[/yellow]"
-        table.add_row(
-            row["run"], row["model"], row["dataset"], epochs, best, str(row["best_epoch"] or "–")
-        )
-    console.print(table)
+            epochs += " (unfinished)"
+        listing.add_row(row["run"], row["model"], row["dataset"], epochs, row["kept"])
+    console.print(listing)

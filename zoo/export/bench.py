@@ -349,7 +349,7 @@ def bench(
     with torch_threads(threads), torch.inference_mode():
         opened = prepare(source, files, backends, devices, threads, fixed_batch, extra_onnx or {})
         result.skipped = [{"backend": b.label, "reason": b.skipped} for b in opened if b.skipped]
-        result.parity = measure_parity(opened, samples, source.meta.get("task") != "regression")
+        result.parity = measure_parity(opened, samples, not source.card.regression)
         result.latency, skipped = measure_latency(
             opened,
             batch_sizes,

@@ -10,13 +10,15 @@ import json
 import re
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from zoo.card import ModelCard
 from zoo.export.failures import captured_output, explain
-from zoo.export.metadata import EXTRA_FILE, to_props
+from zoo.export.metadata import EXTRA_FILE, ExportInfo, from_props, to_props
 from zoo.export.runtimes import JIT_DEPRECATION, quiet_jit_deprecation
 
 FORMATS = ("onnx", "torchscript", "exported-program")
@@ -38,7 +40,8 @@ def write_onnx(
     model: torch.nn.Module,
     example: torch.Tensor,
     path: Path,
-    meta: dict[str, Any],
+    card: ModelCard,
+    info: ExportInfo,
     *,
     opset: int | None,
     dynamic_batch: bool,
@@ -61,7 +64,7 @@ def write_onnx(
         )
     proto = program.model_proto
     used_opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
-    for key, value in to_props({**meta, "opset": used_opset}).items():
+    for key, value in to_props(card, replace(info, opset=used_opset)).items():
         proto.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, str(path))
@@ -69,7 +72,12 @@ def write_onnx(
 
 
 def write_torchscript(
-    model: torch.nn.Module, example: torch.Tensor, path: Path, meta: dict[str, Any], **_: Any
+    model: torch.nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    card: ModelCard,
+    info: ExportInfo,
+    **_: Any,
 ) -> list[str]:
     """``torch.jit.trace``; its deprecation warning becomes one note, tracer warnings notes too."""
     notes = [TORCHSCRIPT_NOTE]
@@ -83,7 +91,7 @@ def write_torchscript(
         if issubclass(warning.category, torch.jit.TracerWarning) and message not in notes:
             notes.append(f"tracer: {message}")
     with quiet_jit_deprecation():
-        torch.jit.save(traced, str(path), _extra_files={EXTRA_FILE: json.dumps(meta)})
+        torch.jit.save(traced, str(path), _extra_files={EXTRA_FILE: extra_json(card, info)})
     return notes
 
 
@@ -91,7 +99,8 @@ def write_exported_program(
     model: torch.nn.Module,
     example: torch.Tensor,
     path: Path,
-    meta: dict[str, Any],
+    card: ModelCard,
+    info: ExportInfo,
     *,
     dynamic_batch: bool,
     **_: Any,
@@ -101,7 +110,7 @@ def write_exported_program(
         program = torch.export.export(
             model, (example,), dynamic_shapes=dynamic_shapes(dynamic_batch)
         )
-    torch.export.save(program, str(path), extra_files={EXTRA_FILE: json.dumps(meta)})
+    torch.export.save(program, str(path), extra_files={EXTRA_FILE: extra_json(card, info)})
     return []
 
 
@@ -112,12 +121,18 @@ WRITERS: dict[str, Callable[..., list[str]]] = {
 }
 
 
+def extra_json(card: ModelCard, info: ExportInfo) -> str:
+    """The metadata TorchScript and ExportedProgram files carry: the same key/values as ONNX's."""
+    return json.dumps(to_props(card, info))
+
+
 def write(
     fmt: str,
     model: torch.nn.Module,
     example: torch.Tensor,
     path: Path,
-    meta: dict[str, Any],
+    card: ModelCard,
+    info: ExportInfo,
     *,
     opset: int | None,
     dynamic_batch: bool,
@@ -126,25 +141,25 @@ def write(
     try:
         with torch.no_grad():
             return WRITERS[fmt](
-                model, example, path, meta, opset=opset, dynamic_batch=dynamic_batch
+                model, example, path, card, info, opset=opset, dynamic_batch=dynamic_batch
             )
     except Exception as exc:
-        raise explain(exc, meta["model"], TITLES[fmt]) from exc
+        raise explain(exc, card.model, TITLES[fmt]) from exc
 
 
-def read_metadata(fmt: str, path: Path) -> dict[str, Any]:
-    """The zoo metadata stored in an exported file."""
+def read_metadata(fmt: str, path: Path) -> tuple[ModelCard, ExportInfo]:
+    """The card and export facts stored in an exported file."""
     if fmt == "onnx":
         import onnx
 
-        from zoo.export.metadata import from_props
-
         proto = onnx.load(str(path), load_external_data=False)
-        return from_props({p.key: p.value for p in proto.metadata_props})
-    extra = {EXTRA_FILE: ""}
-    if fmt == "torchscript":
-        with quiet_jit_deprecation():
-            torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        props = {p.key: p.value for p in proto.metadata_props}
     else:
-        torch.export.load(str(path), extra_files=extra)
-    return json.loads(extra[EXTRA_FILE])
+        extra = {EXTRA_FILE: ""}
+        if fmt == "torchscript":
+            with quiet_jit_deprecation():
+                torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        else:
+            torch.export.load(str(path), extra_files=extra)
+        props = json.loads(extra[EXTRA_FILE])
+    return from_props(props, str(path))

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import json
 import os
+import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,12 @@ import torch
 
 from zoo.export import formats, runtimes
 from zoo.export.failures import ExportError
-from zoo.export.source import MANIFEST, Samples, Source, sha256_file
+from zoo.export.metadata import ExportInfo
+from zoo.export.source import MANIFEST, Samples, Source
 from zoo.export.verify import ATOL, RTOL, Parity, compare
+from zoo.files import MODE, sha256_file, write_json
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 
 
 @dataclass
@@ -52,28 +54,45 @@ def export(
     opset: int | None = None,
     batch: int | None = None,
 ) -> dict[str, Any]:
-    """Write, verify and commit every format in ``formats_wanted``; returns the manifest."""
+    """Write, verify and commit every format in ``formats_wanted`` (and a copy of the weights,
+    so that the directory is self-contained); returns the manifest."""
     out_dir.mkdir(parents=True, exist_ok=True)
     inputs = fit_batch(samples.inputs, batch)
     example = inputs[: batch or 2]
-    meta = {**source.meta, "batch": str(batch) if batch else "dynamic"}
+    weights_file = f"{file_stem(source)}.safetensors" if source.weights is not None else ""
+    info = ExportInfo(batch=str(batch) if batch else "dynamic", weights_file=weights_file)
     temps: list[Path] = []
     written: list[tuple[Path, ExportedFile]] = []
     try:
         for fmt in formats_wanted:
-            temps.append(temporary_path(out_dir, fmt))
-            written.append(
-                (temps[-1], export_one(source, fmt, temps[-1], example, inputs, meta, opset, batch))
-            )
-        manifest = build_manifest(meta, written, samples)
+            temps.append(temporary_path(out_dir, formats.SUFFIXES[fmt]))
+            exported = export_one(source, fmt, temps[-1], example, inputs, info, opset, batch)
+            written.append((temps[-1], exported))
+        if weights_file:
+            temps.append(temporary_path(out_dir, ".safetensors"))
+            shutil.copyfile(source.weights, temps[-1])
+        manifest = build_manifest(source, info, written, samples)
         for temp, exported in written:
-            os.replace(temp, exported.path)
-        write_json_atomically(out_dir / MANIFEST, manifest)
+            commit(temp, exported.path)
+        if weights_file:
+            commit(temps[-1], out_dir / weights_file)
+        write_json(out_dir / MANIFEST, manifest)
         return manifest
     finally:
         for temp in temps:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
+
+
+def file_stem(source: Source) -> str:
+    """Exported files are named after the model (a qualified name's ':' replaced)."""
+    return source.name.replace(":", "-")
+
+
+def commit(temporary: Path, path: Path) -> None:
+    """Give a verified temporary file ordinary permissions and its final name."""
+    os.chmod(temporary, MODE)
+    os.replace(temporary, path)
 
 
 def export_one(
@@ -82,14 +101,21 @@ def export_one(
     temp: Path,
     example: torch.Tensor,
     inputs: torch.Tensor,
-    meta: dict[str, Any],
+    info: ExportInfo,
     opset: int | None,
     batch: int | None,
 ) -> ExportedFile:
     """Write one format to ``temp`` and verify it against the eager model."""
     start = time.perf_counter()
     notes = formats.write(
-        fmt, source.model, example, temp, meta, opset=opset, dynamic_batch=batch is None
+        fmt,
+        source.model,
+        example,
+        temp,
+        source.card,
+        info,
+        opset=opset,
+        dynamic_batch=batch is None,
     )
     seconds = time.perf_counter() - start
     parity = verify_file(source, fmt, temp, inputs, batch)
@@ -99,7 +125,7 @@ def export_one(
             f"{parity.summary()} "
             f"(worst |a-b| is {parity.tolerance_used:.3g}× the tolerance {ATOL:g} + {RTOL:g}·|b|)"
         )
-    final = temp.parent / f"{source.name}{formats.SUFFIXES[fmt]}"
+    final = temp.parent / f"{file_stem(source)}{formats.SUFFIXES[fmt]}"
     return ExportedFile(fmt, final, seconds, parity, notes)
 
 
@@ -120,7 +146,7 @@ def verify_file(
     if batch is None:  # the batch dimension must really be dynamic
         reference = np.concatenate([reference, eager(batch_np[:1])])
         candidate = np.concatenate([candidate, runner(batch_np[:1])])
-    classification = source.meta.get("task") != "regression"
+    classification = not source.card.regression
     return compare(fmt, reference, candidate, classification)
 
 
@@ -133,18 +159,19 @@ def fit_batch(inputs: torch.Tensor, batch: int | None) -> torch.Tensor:
     return inputs[: len(inputs) // batch * batch]
 
 
-def temporary_path(out_dir: Path, fmt: str) -> Path:
-    handle, name = tempfile.mkstemp(
-        dir=out_dir, prefix=".zoo-export-", suffix=formats.SUFFIXES[fmt]
-    )
+def temporary_path(out_dir: Path, suffix: str) -> Path:
+    handle, name = tempfile.mkstemp(dir=out_dir, prefix=".zoo-export-", suffix=suffix)
     os.close(handle)
     return Path(name)
 
 
 def build_manifest(
-    meta: dict[str, Any], written: list[tuple[Path, ExportedFile]], samples: Samples
+    source: Source,
+    info: ExportInfo,
+    written: list[tuple[Path, ExportedFile]],
+    samples: Samples,
 ) -> dict[str, Any]:
-    """Files, hashes, metadata and verification numbers."""
+    """Files, hashes, the card, the export's facts and the verification numbers."""
     files, notes = [], []
     for temp, exported in written:
         files.append(
@@ -158,30 +185,15 @@ def build_manifest(
             }
         )
         notes += [n for n in exported.notes if n not in notes]
-    if any(f["format"] == "onnx" for f in files):
-        meta = {
-            **meta,
-            "opset": formats.read_metadata(
-                "onnx", next(t for t, e in written if e.format == "onnx")
-            )["opset"],
-        }
+    onnx_file = next((t for t, e in written if e.format == "onnx"), None)
+    if onnx_file is not None:
+        info = replace(info, opset=formats.read_metadata("onnx", onnx_file)[1].opset)
     return {
         "zoo_export": MANIFEST_VERSION,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "metadata": meta,
+        "card": source.card.to_json(),
+        "export": info.to_json(),
         "verification": {"inputs": samples.origin, "atol": ATOL, "rtol": RTOL},
         "files": files,
         "notes": notes,
     }
-
-
-def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=".zoo-export-", suffix=".json")
-    try:
-        with os.fdopen(handle, "w") as out:
-            json.dump(data, out, indent=2)
-            out.write("\n")
-        os.replace(name, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name)

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from zoo.errors import ZooError
-from zoo.export.metadata import from_props, output_kind
-
-PIL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+from zoo.card import Preprocessing
+from zoo.errors import ZooError, first_line
+from zoo.export.metadata import from_props
 
 
 @dataclass
@@ -27,36 +25,9 @@ class Prediction:
     labels: list[tuple[str, float]]  # (class, probability) best first, or (target, value)
 
 
-def image_to_array(image: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """A PIL image as uint8 C×H×W, converted to ``shape``'s channel count and resized to it."""
-    channels, height, width = shape
-    if channels not in PIL_MODES:
-        raise ZooError(f"cannot feed images to a model with {channels} input channels")
-    image = image.convert(PIL_MODES[channels])
-    if image.size != (width, height):
-        from PIL import Image
-
-        image = image.resize((width, height), Image.Resampling.BILINEAR)
-    array = np.asarray(image, dtype=np.uint8)
-    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-
-
-def normalise(array: np.ndarray, mean: list[float] | None, std: list[float] | None) -> np.ndarray:
-    """uint8 pixels to [0, 1], then ``(x - mean) / std`` along the channel (or feature) axis.
-
-    ``array`` is a batch: N×C×H×W images or N×F features.
-    """
-    x = array.astype(np.float32) / 255.0 if array.dtype == np.uint8 else array.astype(np.float32)
-    if mean is not None and std is not None:
-        axis_shape = (1, -1) + (1,) * (x.ndim - 2)
-        x = (x - np.asarray(mean, np.float32).reshape(axis_shape)) / np.asarray(
-            std, np.float32
-        ).reshape(axis_shape)
-    return x
-
-
-def read_input(text: str, shape: tuple[int, ...]) -> np.ndarray:
-    """One input: an image file for image models, comma-separated numbers for feature models."""
+def read_input(text: str, preprocessing: Preprocessing) -> np.ndarray:
+    """One raw input: an image file for image models, comma-separated numbers for table models."""
+    shape = preprocessing.input_shape
     if len(shape) == 1:
         try:
             values = np.asarray([float(v) for v in text.split(",")], np.float32)
@@ -74,9 +45,9 @@ def read_input(text: str, shape: tuple[int, ...]) -> np.ndarray:
 
     try:
         with Image.open(path) as image:
-            return image_to_array(image, shape)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ZooError(f"cannot read image '{text}': {exc}") from None
+            return preprocessing.image_to_array(image)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise ZooError(f"cannot read image '{text}': {first_line(exc)}") from None
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -96,22 +67,20 @@ class Predictor:
         try:
             self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
-            raise ZooError(
-                f"ONNX Runtime cannot load '{path}': {str(exc).strip().splitlines()[0]}"
-            ) from None
-        self.meta = from_props(self.session.get_modelmeta().custom_metadata_map)
-        if "input_shape" not in self.meta:
+            raise ZooError(f"ONNX Runtime cannot load '{path}': {first_line(exc)}") from None
+        props = self.session.get_modelmeta().custom_metadata_map
+        if "input_shape" not in props:
             raise ZooError(
                 f"'{path}' carries no zoo metadata (input shape, classes): "
                 "export it with 'zoo export'"
             )
-        self.shape = tuple(self.meta["input_shape"])
+        self.card, self.info = from_props(props, f"the metadata of '{path}'")
         self.input_name = self.session.get_inputs()[0].name
         batch = self.session.get_inputs()[0].shape[0]
         self.fixed_batch = batch if isinstance(batch, int) else None
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        """Raw outputs for a normalised float32 batch (padded to a fixed batch size if need be)."""
+        """Raw outputs for a batch as the file takes it (padded to a fixed batch size if need be)."""
         size = self.fixed_batch or len(batch)
         outputs = []
         for start in range(0, len(batch), size):
@@ -123,11 +92,12 @@ class Predictor:
         return np.concatenate(outputs)
 
     def predict(self, inputs: list[str], top_k: int = 5) -> list[Prediction]:
-        """Read, normalise and run ``inputs``: top-k classes and probabilities, or the outputs."""
-        arrays = np.stack([read_input(text, self.shape) for text in inputs])
-        outputs = self.run(normalise(arrays, self.meta.get("mean"), self.meta.get("std")))
-        kind = output_kind(self.meta)
-        names = list(self.meta.get("classes") or [])
+        """Read, prepare and run ``inputs``: top-k classes and probabilities, or the outputs."""
+        preprocessing = self.card.preprocessing
+        raw = np.stack([read_input(text, preprocessing) for text in inputs])
+        outputs = self.run(preprocessing.normalise(raw))
+        kind = self.card.output_kind
+        names = list(self.card.classes)
         if len(names) != outputs.shape[1]:
             names = [str(i) for i in range(outputs.shape[1])]
         if kind == "regression":

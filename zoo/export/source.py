@@ -3,7 +3,6 @@ into an eager model in eval mode, the deployment metadata that goes with it, and
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,16 +12,11 @@ import numpy as np
 import torch
 
 import zoo
-from zoo.describe import check_forward
+from zoo.card import ModelCard, Preprocessing
 from zoo.errors import ZooError
-from zoo.export.metadata import NO_CHECKPOINT
-from zoo.export.predict import image_to_array, normalise
-from zoo.factory import (
-    create_dataset,
-    create_model,
-    get_model_info,
-    known_dataset_info,
-)
+from zoo.export.metadata import ExportInfo
+from zoo.factory import create_dataset, create_model, get_model_info, known_dataset_info, probe
+from zoo.files import sha256_file
 from zoo.meta import DatasetInfo
 
 MANIFEST = "manifest.json"
@@ -33,18 +27,18 @@ class Source:
     """An eager model and everything an export of it must carry."""
 
     model: torch.nn.Module
-    meta: dict[str, Any]  # the fields of zoo.export.metadata.FIELDS
-    weights: Path | None = None  # the checkpoint file, None for fresh weights
+    card: ModelCard
+    weights: Path | None = None  # the safetensors file, None for fresh (seeded) weights
     export_dir: Path | None = None  # set when resolved from an export directory
     manifest: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
-        return self.meta["model"]
+        return self.card.model
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.meta["input_shape"])
+        return self.card.input_shape
 
 
 @dataclass
@@ -54,14 +48,6 @@ class Samples:
     inputs: torch.Tensor
     origin: str
     real: bool
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def resolve(
@@ -123,22 +109,20 @@ def fresh(
     model = build(name, tuple(shape), num_classes, model_args, seed)
     mean = info.recipe.mean or data.mean
     std = info.recipe.std or data.std
-    meta = {
-        "model": name,
-        "model_args": dict(model_args),
-        "dataset": dataset or "",
-        "dataset_args": dict(dataset_args),
-        "task": data.task,
-        "output": "regression" if data.task == "regression" else info.output,
-        "classes": class_names(model, shape, names),
-        "input_shape": list(shape),
-        "mean": list(mean) if mean else None,
-        "std": list(std) if std else None,
-        "checkpoint": NO_CHECKPOINT,
-        "checkpoint_sha256": NO_CHECKPOINT,
-        "seed": seed,
-    }
-    return Source(model, with_versions(meta))
+    card = ModelCard(
+        model=name,
+        preprocessing=Preprocessing(tuple(shape), mean, std),
+        classes=class_names(model, name, tuple(shape), names),
+        task=data.task,
+        output="regression" if data.task == "regression" else info.output,
+        model_args=dict(model_args),
+        dataset=dataset or "",
+        dataset_args=dict(dataset_args),
+        seed=seed,
+        zoo_version=zoo.__version__,
+        torch_version=torch.__version__,
+    )
+    return Source(model, card)
 
 
 def build(
@@ -152,72 +136,49 @@ def build(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = create_model(name, num_classes=num_classes, input_shape=shape, **model_args)
-        check_forward(model, name, shape)  # also materialises lazy layers
+        probe(model, name, shape)  # also materialises lazy layers
     return model.eval()
 
 
 def class_names(
-    model: torch.nn.Module, shape: tuple[int, ...], names: tuple[str, ...] | None
-) -> list[str]:
+    model: torch.nn.Module, name: str, shape: tuple[int, ...], names: tuple[str, ...] | None
+) -> tuple[str, ...]:
     """The dataset's class (or target) names if they fit the model's output width, else indices."""
-    with torch.no_grad():
-        width = model(torch.zeros(2, *shape)).reshape(2, -1).shape[1]
-    return list(names) if names and len(names) == width else [str(i) for i in range(width)]
+    width = probe(model, name, shape).reshape(2, -1).shape[1]
+    return tuple(names) if names and len(names) == width else tuple(str(i) for i in range(width))
 
 
 def from_checkpoint(path: Path) -> Source:
-    """Trained weights: a run directory (its best checkpoint) or a ``.safetensors`` file."""
+    """Trained weights: a run directory (its kept checkpoint) or a ``.safetensors`` file."""
     from zoo.train.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(path)
-    model, info, shape = checkpoint.build_model(), checkpoint.meta, checkpoint.input_shape
-    meta = {
-        "model": info["model"],
-        "model_args": info.get("model_args") or {},
-        "dataset": info.get("dataset") or "",
-        "dataset_args": info.get("dataset_args") or {},
-        "task": info.get("task") or "classification",
-        "output": info.get("output") or "logits",
-        "classes": class_names(model, shape, tuple(checkpoint.classes)),
-        "input_shape": list(shape),
-        "mean": info.get("mean"),
-        "std": info.get("std"),
-        "checkpoint": str(checkpoint.path.resolve()),
-        "checkpoint_sha256": sha256_file(checkpoint.path),
-    }
-    return Source(model, with_versions(meta), weights=checkpoint.path)
+    return Source(checkpoint.build_model(), checkpoint.card, weights=checkpoint.path)
 
 
 def from_export_dir(path: Path) -> Source:
-    """The eager model behind an export: its checkpoint (hash checked) or seeded fresh weights."""
-    manifest = json.loads((path / MANIFEST).read_text())
-    meta = manifest["metadata"]
-    if meta["checkpoint"] == NO_CHECKPOINT:
-        shape = tuple(meta["input_shape"])
-        model = build(meta["model"], shape, len(meta["classes"]), meta["model_args"], meta["seed"])
-        source = Source(model, meta)
-    else:
-        weights = Path(meta["checkpoint"])
+    """The eager model behind an export: its weights copy (hash checked) or seeded fresh weights."""
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+        card = ModelCard.from_json(manifest["card"], f"{path / MANIFEST}")
+        info = ExportInfo.from_json(manifest["export"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ZooError(f"{path / MANIFEST} is damaged or from another zoo version: {exc}") from None
+    if info.weights_file:
+        weights = path / info.weights_file
         if not weights.is_file():
-            raise ZooError(f"the checkpoint this export came from is gone: {weights}")
-        if sha256_file(weights) != meta["checkpoint_sha256"]:
-            raise ZooError(
-                f"the checkpoint {weights} changed since this export (sha256 differs): export again"
-            )
+            raise ZooError(f"the export's weights file {weights} is missing: export again")
+        if sha256_file(weights) != card.weights_sha256:
+            raise ZooError(f"{weights} differs from the one exported (sha256): export again")
         source = from_checkpoint(weights)
-        source.meta = meta
+        source.card = card
+    else:
+        model = build(
+            card.model, card.input_shape, len(card.classes), dict(card.model_args), card.seed or 0
+        )
+        source = Source(model, card)
     source.export_dir, source.manifest = path, manifest
     return source
-
-
-def with_versions(meta: dict[str, Any]) -> dict[str, Any]:
-    """``meta`` plus the input convention and the zoo and torch versions."""
-    return {
-        **meta,
-        "input": "normalised",
-        "zoo_version": zoo.__version__,
-        "torch_version": torch.__version__,
-    }
 
 
 def load_samples(
@@ -230,13 +191,13 @@ def load_samples(
     seed: int = 0,
 ) -> Samples:
     """``count`` normalised inputs: real test samples of the dataset if available, else random."""
-    name = dataset or source.meta.get("dataset")
-    args = (dataset_args or {}) if dataset else source.meta.get("dataset_args") or {}
+    name = dataset or source.card.dataset
+    args = (dataset_args or {}) if dataset else dict(source.card.dataset_args)
     reason = "no dataset"
     if name:
         try:
-            pixels, origin = real_inputs(name, args, data_dir, source.input_shape, count)
-            inputs = normalise(pixels, source.meta.get("mean"), source.meta.get("std"))
+            pixels, origin = real_inputs(name, args, data_dir, source.card.preprocessing, count)
+            inputs = source.card.preprocessing.normalise(pixels)
             return Samples(torch.from_numpy(inputs), origin, real=True)
         except ZooError:
             reason = f"{name} is not available here"
@@ -249,7 +210,7 @@ def real_inputs(
     name: str,
     dataset_args: dict[str, str],
     data_dir: str | None,
-    shape: tuple[int, ...],
+    preprocessing: Preprocessing,
     count: int,
 ) -> tuple[np.ndarray, str]:
     """Up to ``count`` raw inputs spread evenly over the test split, as a numpy batch."""
@@ -260,18 +221,17 @@ def real_inputs(
         batch = inputs[picked]
     else:
         picked = np.linspace(0, len(data) - 1, min(count, len(data))).round().astype(int)
-        batch = np.stack([as_array(data[int(i)][0], shape) for i in picked])
+        batch = np.stack([as_array(data[int(i)][0], preprocessing) for i in picked])
     if not len(batch):
         raise ZooError("the test split is empty")
-    if tuple(batch.shape[1:]) != tuple(shape):
-        raise ZooError(
-            f"samples have shape {tuple(batch.shape[1:])}, the model takes {tuple(shape)}"
-        )
+    shape = preprocessing.input_shape
+    if tuple(batch.shape[1:]) != shape:
+        raise ZooError(f"samples have shape {tuple(batch.shape[1:])}, the model takes {shape}")
     return batch, f"{len(batch)} real test samples of {name}"
 
 
-def as_array(item: Any, shape: tuple[int, ...]) -> np.ndarray:
+def as_array(item: Any, preprocessing: Preprocessing) -> np.ndarray:
     """A dataset item (PIL image or tensor) as numpy, images converted as `zoo predict` does."""
     if hasattr(item, "getbands"):
-        return image_to_array(item, shape)
+        return preprocessing.image_to_array(item)
     return np.asarray(item)

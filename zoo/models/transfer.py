@@ -16,9 +16,8 @@ import torch
 import torchvision
 from torch import nn
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.meta import Recipe, model_info
-from zoo.registry import first_line
 
 BACKBONES = (
     "resnet18",

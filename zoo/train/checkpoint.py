@@ -2,10 +2,11 @@
 
 A run directory holds::
 
-    checkpoints/last.safetensors   weights; metadata key "zoo" holds the JSON of last.json
-    checkpoints/last.json          model, model_args, dataset, classes, input_shape, mean, std, ...
+    checkpoints/last.safetensors   weights; metadata key "zoo" holds the model card (last.json)
+    checkpoints/last.json          the model card (:class:`zoo.card.ModelCard`) as JSON
     checkpoints/last.state.pt      optimizer, scheduler, RNG states, epoch (plain tensors/dicts)
-    checkpoints/best.safetensors   the best epoch's weights, and best.json
+    checkpoints/best.safetensors   the weights of the epoch best on held-out validation data, and
+                                   best.json (only for runs that hold items out of the train split)
 
 The state file is written first and the weights last, each to a temporary file then renamed, so
 a present ``last.safetensors`` means a complete checkpoint. Nothing is ever unpickled: weights
@@ -15,9 +16,6 @@ come from safetensors and the state through ``torch.load(weights_only=True)``.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from zoo.errors import ZooError
+from zoo.card import ModelCard
+from zoo.errors import ZooError, first_line
+from zoo.files import atomic_write, sha256_file, write_text
 
 META_KEY = "zoo"
 FOLDER = "checkpoints"
@@ -34,60 +34,39 @@ FOLDER = "checkpoints"
 
 @dataclass
 class Checkpoint:
-    """A saved model: its weights and the metadata needed to rebuild and feed it."""
+    """A saved model: its weights and the card that says how to rebuild and feed it."""
 
     path: Path  # the .safetensors file
-    meta: dict[str, Any]
+    card: ModelCard
     weights: dict[str, torch.Tensor]
 
     @property
     def epoch(self) -> int:
-        return int(self.meta["epoch"])
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.meta["input_shape"])
-
-    @property
-    def classes(self) -> list[str]:
-        """Class names, or regression target names: one per model output."""
-        return list(self.meta.get("classes") or [])
+        return int(self.card.epoch or 0)
 
     def build_model(self) -> torch.nn.Module:
-        """The model rebuilt from its saved name, arguments and shapes, weights loaded."""
-        from zoo.describe import check_forward
-        from zoo.factory import create_model
-
-        model = create_model(
-            self.meta["model"],
-            num_classes=len(self.classes) or None,
-            input_shape=self.input_shape,
-            **(self.meta.get("model_args") or {}),
-        )
-        check_forward(model, self.meta["model"], self.input_shape)  # materialises lazy layers
-        try:
-            model.load_state_dict(self.weights)
-        except RuntimeError as exc:
-            raise ZooError(
-                f"{self.path} does not fit model '{self.meta['model']}': {str(exc).splitlines()[0]}"
-            ) from None
-        return model.eval()
+        """The model rebuilt from its card, weights loaded, in eval mode."""
+        return build_model(self.card, self.weights, str(self.path))
 
 
-def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write`` on a temporary file beside ``path``, flush it to disk, then rename it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
+def build_model(card: ModelCard, weights: dict[str, torch.Tensor], where: str) -> torch.nn.Module:
+    """Build ``card``'s model for its input shape and outputs, then load ``weights`` into it."""
+    from zoo.factory import create_model, probe
+
+    model = create_model(
+        card.model,
+        num_classes=len(card.classes) or None,
+        input_shape=card.input_shape,
+        **dict(card.model_args),
+    )
+    probe(model, card.model, card.input_shape)  # materialises lazy layers
     try:
-        write(temporary)
-        with open(temporary, "rb+") as file:
-            os.fsync(file.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise ZooError(
+            f"{where} does not fit model '{card.model}': {str(exc).strip().splitlines()[0]}"
+        ) from None
+    return model.eval()
 
 
 def plain_weights(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -97,30 +76,27 @@ def plain_weights(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
     }
 
 
-def save_weights(
-    folder: Path, name: str, state_dict: dict[str, torch.Tensor], meta: dict[str, Any]
-) -> Path:
-    """``folder/name.json`` (human readable), then ``folder/name.safetensors`` with the metadata."""
-    text = json.dumps(meta, indent=2)
-    atomic_write(folder / f"{name}.json", lambda path: Path(path).write_text(text + "\n"))
+def save_weights(path: Path, state_dict: dict[str, torch.Tensor], card: ModelCard) -> Path:
+    """``path`` (.safetensors) with the card in its metadata, and the card beside it as JSON."""
+    data = card.with_(weights_sha256="").to_json()  # a file cannot hold its own hash
+    text = json.dumps(data, indent=2)
+    write_text(path.with_suffix(".json"), text + "\n")
     weights = plain_weights(state_dict)
-    target = folder / f"{name}.safetensors"
-    atomic_write(target, lambda path: save_file(weights, path, metadata={META_KEY: text}))
-    return target
+    return atomic_write(path, lambda temporary: save_file(weights, temporary, {META_KEY: text}))
 
 
 def save_checkpoint(
     run_dir: Path,
     name: str,
     state_dict: dict[str, torch.Tensor],
-    meta: dict[str, Any],
+    card: ModelCard,
     state: dict[str, Any] | None = None,
 ) -> Path:
     """Save ``name`` (last or best): the training state first when given, the weights last."""
     folder = run_dir / FOLDER
     if state is not None:
         atomic_write(folder / f"{name}.state.pt", lambda path: torch.save(state, path))
-    return save_weights(folder, name, state_dict, meta)
+    return save_weights(folder / f"{name}.safetensors", state_dict, card)
 
 
 def checkpoint_file(path: Path) -> Path:
@@ -130,7 +106,7 @@ def checkpoint_file(path: Path) -> Path:
             candidate = path / FOLDER / f"{name}.safetensors"
             if candidate.is_file():
                 return candidate
-        raise ZooError(f"'{path}' has no checkpoint: expected {FOLDER}/best.safetensors in it")
+        raise ZooError(f"'{path}' has no checkpoint: expected {FOLDER}/last.safetensors in it")
     if not path.is_file():
         raise ZooError(f"no such run directory or checkpoint: '{path}'")
     if path.suffix != ".safetensors":
@@ -138,29 +114,30 @@ def checkpoint_file(path: Path) -> Path:
     return path
 
 
-def read_meta(path: Path) -> dict[str, Any]:
-    """The "zoo" metadata of a checkpoint file, without reading its weights."""
+def read_card(path: Path) -> ModelCard:
+    """The card of a zoo weights file, without reading its tensors (nothing is unpickled)."""
     try:
         with safe_open(str(path), "pt") as handle:
-            return json.loads((handle.metadata() or {})[META_KEY])
+            text = (handle.metadata() or {})[META_KEY]
+        data = json.loads(text)
     except KeyError:
         raise ZooError(f"'{path}' is a safetensors file but not a zoo checkpoint") from None
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ZooError(f"checkpoint '{path}' is corrupt or truncated: {exc}") from None
+        raise ZooError(f"checkpoint '{path}' is corrupt or truncated: {first_line(exc)}") from None
+    if not isinstance(data, dict):
+        raise ZooError(f"'{path}' is a safetensors file but not a zoo checkpoint")
+    return ModelCard.from_json(data, f"the metadata of '{path}'")
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """A checkpoint from a run directory (its best one) or a ``.safetensors`` file."""
     file = checkpoint_file(Path(path))
-    meta = read_meta(file)
+    card = read_card(file)
     try:
         weights = load_file(str(file))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ZooError(f"checkpoint '{file}' is corrupt or truncated: {exc}") from None
-    missing = [key for key in ("model", "input_shape", "epoch") if key not in meta]
-    if missing:
-        raise ZooError(f"checkpoint '{file}' lacks metadata: {', '.join(missing)}")
-    return Checkpoint(file, meta, weights)
+        raise ZooError(f"checkpoint '{file}' is corrupt or truncated: {first_line(exc)}") from None
+    return Checkpoint(file, card.with_(weights_sha256=sha256_file(file)), weights)
 
 
 def load_state(path: Path) -> dict[str, Any]:

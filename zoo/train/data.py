@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
+from zoo.card import Preprocessing
 from zoo.errors import ArgumentError, ZooError
 from zoo.factory import complete_info, create_dataset, get_dataset_info, get_model_info
 from zoo.meta import DatasetInfo
@@ -89,20 +90,15 @@ class TensorSplit:
 
 
 class AsTensor:
-    """A dataset item's input as a tensor of ``shape``: PIL images to uint8 C×H×W (converted to
-    the channel count and resized where needed), tensors and arrays as they are."""
+    """A dataset item's input as a tensor: PIL images to uint8 C×H×W exactly as ``zoo predict``
+    prepares them (:meth:`zoo.card.Preprocessing.image_to_array`), tensors and arrays as they are."""
 
     def __init__(self, shape: tuple[int, ...]) -> None:
-        self.shape = shape
+        self.preprocessing = Preprocessing(shape)
 
     def __call__(self, item: Any) -> torch.Tensor:
         if hasattr(item, "getbands"):  # PIL image
-            channels, height, width = self.shape
-            image = item.convert("L" if channels == 1 else "RGB")
-            if (image.height, image.width) != (height, width):
-                image = image.resize((width, height))
-            array = np.asarray(image, dtype=np.uint8).reshape(height, width, -1)
-            return torch.from_numpy(array.copy()).permute(2, 0, 1)
+            return torch.from_numpy(self.preprocessing.image_to_array(item).copy())
         return torch.as_tensor(item)
 
 
@@ -173,24 +169,22 @@ Split = TensorSplit | LoaderSplit
 
 
 class Preprocess:
-    """Per-batch work on the device: augmentation (uint8 images), scaling and normalisation."""
+    """Per-batch work on the device: augmentation (uint8 images), then the scaling and
+    normalisation of :class:`zoo.card.Preprocessing` (the same affine map ``zoo predict`` uses)."""
 
     def __init__(
         self,
-        mean: Sequence[float],
-        std: Sequence[float],
-        image: bool,
+        preprocessing: Preprocessing,
         device: torch.device,
         channels_last: bool = False,
         augment: str = "none",
         seed: int = 0,
     ) -> None:
+        image = preprocessing.image
         shape = (1, -1, 1, 1) if image else (1, -1)
-        mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(shape)
-        std_t = torch.tensor(std, dtype=torch.float32, device=device).view(shape)
-        scale = 255.0 if image else 1.0
-        self.multiplier = 1.0 / (scale * std_t)
-        self.offset = -mean_t / std_t
+        multiplier, offset = preprocessing.affine()
+        self.multiplier = torch.tensor(multiplier, dtype=torch.float32, device=device).view(shape)
+        self.offset = torch.tensor(offset, dtype=torch.float32, device=device).view(shape)
         self.image, self.channels_last, self.augment = image, channels_last, augment
         self.seed, self.generator = seed, torch.Generator()
 
@@ -236,6 +230,15 @@ class Description:
     @property
     def image(self) -> bool:
         return len(self.input_shape) == 3
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """How inputs are prepared for the model: the one definition training and serving share."""
+        return Preprocessing(
+            self.input_shape,
+            tuple(self.mean) if self.mean else None,
+            tuple(self.std) if self.std else None,
+        )
 
 
 def open_dataset(name: str, args: dict[str, Any], data_dir: str | None, train: bool) -> Any:

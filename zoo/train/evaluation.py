@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ import torch
 from rich.console import Console
 
 from zoo.errors import ZooError
+from zoo.files import write_json
 from zoo.train import report
 from zoo.train.checkpoint import Checkpoint, load_checkpoint
 from zoo.train.config import TrainConfig, load_run_config
@@ -22,7 +22,7 @@ from zoo.train.data import (
     make_split,
     open_dataset,
 )
-from zoo.train.loop import pick_device
+from zoo.train.device import pick_device
 from zoo.train.objective import Objective, evaluate
 
 SPLITS = ("train", "val", "test")
@@ -70,19 +70,19 @@ def evaluate_checkpoint(
     device: str = "auto",
     out: str | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a run's best checkpoint (or a ``.safetensors`` file); write tables and plots."""
+    """Evaluate a run's kept checkpoint (or a ``.safetensors`` file); write tables and plots."""
     if split not in SPLITS:
         raise ZooError(f"--split must be one of {', '.join(SPLITS)}, not '{split}'")
     if batch_size < 1:
         raise ZooError(f"--batch-size must be at least 1, not {batch_size}")
     checkpoint = load_checkpoint(spec)
-    meta = checkpoint.meta
+    card = checkpoint.card
     run_dir = run_dir_of(Path(spec), checkpoint)
     config = load_run_config(run_dir) if run_dir else None
-    name = dataset or meta.get("dataset")
+    name = dataset or card.dataset
     if not name:
         raise ZooError(f"checkpoint {checkpoint.path} names no dataset: pass --dataset")
-    args = dataset_args if dataset else meta.get("dataset_args") or {}
+    args = dataset_args if dataset else dict(card.dataset_args)
     data_dir = data_dir or (config.data_dir if config else None)
     same_data = config is not None and (name, args) == (config.dataset, config.dataset_args)
     held = config if same_data and config.val_split else None
@@ -92,29 +92,24 @@ def evaluate_checkpoint(
     else:
         data, indices, source = open_split(name, args, data_dir, split, held)
     description = describe(name, data)
-    if description.input_shape != checkpoint.input_shape:
+    if description.input_shape != card.input_shape:
         raise ZooError(
             f"dataset '{name}' has inputs of shape {description.input_shape}; the checkpoint's "
-            f"model takes {checkpoint.input_shape}"
+            f"model takes {card.input_shape}"
         )
-    names = checkpoint.classes
-    if len(description.names) != len(names) or description.task != meta.get("task"):
+    names = list(card.classes)
+    if len(description.names) != len(names) or description.task != card.task:
         raise ZooError(
             f"dataset '{name}' ({description.task}, {len(description.names)} outputs) does not "
-            f"match the checkpoint ({meta.get('task')}, {len(names)} outputs)"
+            f"match the checkpoint ({card.task}, {len(names)} outputs)"
         )
     torch_device = pick_device(device, 0)
     evaluation_split = make_split(
         data, description, indices, batch_size, torch_device, Shard(), seed=0, workers=2
     )
     model = checkpoint.build_model().to(torch_device)
-    image = len(checkpoint.input_shape) == 3
-    preprocess = Preprocess(
-        meta.get("mean") or [0.0], meta.get("std") or [1.0], image, torch_device
-    )
-    objective = Objective(
-        meta.get("task", "classification"), meta.get("output", "logits"), len(names)
-    )
+    preprocess = Preprocess(card.preprocessing, torch_device)
+    objective = Objective(card.task, card.output, len(names))
     result = evaluate(model, evaluation_split, preprocess, objective)
 
     folder = Path(out) if out else (run_dir or checkpoint.path.parent) / "eval" / f"{name}-{split}"
@@ -125,14 +120,9 @@ def evaluate_checkpoint(
     }
     title = f"{name}, {source}"
     rows = report.write_details(details, names, folder, console, title)
-    if run_dir and (run_dir / "metrics.jsonl").is_file():
-        history = [
-            json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
-        ]
-        if history:
-            report.plot_curves(history, folder / report.PLOTS)
     summary = {
         "checkpoint": str(checkpoint.path),
+        "weights_sha256": card.weights_sha256,
         "epoch": checkpoint.epoch,
         "dataset": name,
         "split": split,
@@ -142,12 +132,12 @@ def evaluate_checkpoint(
         "per_class" if result.confusion is not None else "per_target": rows,
         "output_dir": str(folder),
     }
-    (folder / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(folder / "metrics.json", summary)
     shown = f"{objective.metric} " + (
         f"{result.metric:.4f}" if objective.regression else f"{100 * result.metric:.2f} %"
     )
     console.print(
-        f"{meta['model']} (epoch {checkpoint.epoch}) on {title}: {result.count:,} items, "
+        f"{card.model} (epoch {checkpoint.epoch}) on {title}: {result.count:,} items, "
         f"loss {result.loss:.4f}, {shown}",
         highlight=False,
     )

@@ -29,8 +29,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 import zoo
+from zoo.card import ModelCard
 from zoo.errors import ZooError
 from zoo.factory import create_model, create_optimizer, get_model_info
+from zoo.files import write_text
 from zoo.train import report
 from zoo.train.checkpoint import resume_point, save_checkpoint
 from zoo.train.config import TrainConfig
@@ -42,6 +44,7 @@ from zoo.train.data import (
     load_training_data,
     open_dataset,
 )
+from zoo.train.device import pick_device
 from zoo.train.objective import Evaluation, Objective, evaluate
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
@@ -147,20 +150,6 @@ class StopSignal:
             self.saving = False
         if self.pending:
             raise KeyboardInterrupt
-
-
-def pick_device(request: str, local_rank: int) -> torch.device:
-    """``auto``: CUDA, else MPS, else CPU; a requested device must be available."""
-    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
-    if request == "auto":
-        request = "cuda" if cuda else "mps" if mps else "cpu"
-    if request.startswith("cuda") and not cuda:
-        raise ZooError(f"--device {request}: no CUDA GPU is available (try --device cpu)")
-    if request == "mps" and not mps:
-        raise ZooError("--device mps: Apple's MPS backend is not available (try --device cpu)")
-    if request == "cuda":
-        return torch.device("cuda", local_rank % torch.cuda.device_count())
-    return torch.device(request)
 
 
 def keep_freed_memory() -> None:
@@ -276,14 +265,11 @@ class Trainer:
         if self.channels_last:
             self.base.to(memory_format=torch.channels_last)
         self.preprocess = Preprocess(
-            description.mean or [0.0],
-            description.std or [1.0],
-            description.image,
-            self.device,
-            self.channels_last,
-            config.augment,
-            config.seed,
+            description.preprocessing, self.device, self.channels_last, config.augment, config.seed
         )
+        # what the epoch metrics are measured on: held-out items ("val"), or the test split
+        # itself ("test"), whose numbers must not pick the weights a run keeps
+        self.split = "val" if config.val_split else "test"
         self.optimizer = create_optimizer(
             config.optimizer, self.base.parameters(), lr=config.lr, **config.opt_args
         )
@@ -315,9 +301,9 @@ class Trainer:
         if point is None:
             return
         checkpoint, state = point
-        if checkpoint.meta.get("model") != self.config.model:
+        if checkpoint.card.model != self.config.model:
             raise ZooError(
-                f"{run_dir} holds model '{checkpoint.meta.get('model')}', "
+                f"{run_dir} holds model '{checkpoint.card.model}', "
                 f"its config names '{self.config.model}'"
             )
         if checkpoint.epoch >= self.config.epochs:
@@ -335,27 +321,27 @@ class Trainer:
         self.best = dict(state["best"])
         self.start_epoch = checkpoint.epoch
 
-    def metadata(self, epoch: int, metrics: dict[str, Any]) -> dict[str, Any]:
-        """What a checkpoint carries besides weights (the "zoo" metadata)."""
+    def card(self, epoch: int, metrics: dict[str, Any]) -> ModelCard:
+        """What a checkpoint says about its weights besides the tensors."""
         config, description = self.config, self.data.description
-        return {
-            "model": config.model,
-            "model_args": dict(config.model_args),
-            "dataset": config.dataset,
-            "dataset_args": dict(config.dataset_args),
-            "classes": list(description.names),
-            "input_shape": list(description.input_shape),
-            "mean": description.mean,
-            "std": description.std,
-            "task": description.task,
-            "output": self.output,
-            "epoch": epoch,
-            "metrics": metrics,
-            "seed": config.seed,
-            "run": self.run_dir.name,
-            "zoo_version": zoo.__version__,
-            "torch_version": torch.__version__,
-        }
+        return ModelCard(
+            model=config.model,
+            preprocessing=description.preprocessing,
+            classes=tuple(description.names),
+            task=description.task,
+            output=self.output,
+            model_args=dict(config.model_args),
+            dataset=config.dataset,
+            dataset_args=dict(config.dataset_args),
+            training=config.training_options(),
+            seed=config.seed,
+            epoch=epoch,
+            metrics=metrics,
+            evaluated_on=self.data.val_source,
+            run=self.run_dir.name,
+            zoo_version=zoo.__version__,
+            torch_version=torch.__version__,
+        )
 
     def training_state(self, epoch: int) -> dict[str, Any]:
         return {
@@ -405,11 +391,10 @@ class Trainer:
 
     def write_start(self) -> None:
         config, data = self.config, self.data
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.json").write_text(config.to_json())
-        (self.run_dir / "config.toml").write_text(config.to_toml())
-        with open(self.run_dir / "metrics.jsonl", "w") as file:  # a resumed run's, rewritten
-            file.writelines(json.dumps(line) + "\n" for line in self.history)
+        write_text(self.run_dir / "config.json", config.to_json())
+        write_text(self.run_dir / "config.toml", config.to_toml())
+        lines = "".join(json.dumps(line) + "\n" for line in self.history)
+        write_text(self.run_dir / "metrics.jsonl", lines)  # a resumed run's, rewritten
         verb = "resuming at epoch" if self.start_epoch else "training for"
         count = f"{self.start_epoch + 1} of {config.epochs}" if self.start_epoch else config.epochs
         world = f" × {self.distributed.world} processes" if self.distributed.enabled else ""
@@ -490,13 +475,13 @@ class Trainer:
         if self.scheduler is not None:
             self.scheduler.step()
         loss_sum, second, count = self.train_totals.tolist()
-        metric = self.objective.metric
+        metric, split = self.objective.metric, self.split
         metrics = {
             "epoch": epoch,
             "train_loss": loss_sum / count,
             f"train_{metric}": second / count,
-            "val_loss": val.loss,
-            f"val_{metric}": val.metric,
+            f"{split}_loss": val.loss,
+            f"{split}_{metric}": val.metric,
             "train_items": int(count),
             "lr": self.optimizer.param_groups[0]["lr"],
             "seconds": round(time.perf_counter() - self.epoch_started, 3),
@@ -504,28 +489,26 @@ class Trainer:
             "images_per_second": round(count / self.train_seconds, 1),
         }
         self.history.append(metrics)
-        improved = self.improved(val)
-        if improved:
-            self.best = {"epoch": epoch, "metric": f"val_{metric}", "value": val.metric}
+        kept = self.keeps(val)
+        if kept:
+            self.best = {"epoch": epoch, "metric": f"{split}_{metric}", "value": val.metric}
             self.best.update(self.evaluation_details(val))
         if self.main:
             with open(self.run_dir / "metrics.jsonl", "a") as file:
                 file.write(json.dumps(metrics) + "\n")
-            weights = self.base.state_dict()
-            if improved:
-                save_checkpoint(self.run_dir, "best", weights, self.metadata(epoch, metrics))
-            save_checkpoint(
-                self.run_dir,
-                "last",
-                weights,
-                self.metadata(epoch, metrics),
-                self.training_state(epoch),
-            )
-            line = report.epoch_line(metrics, self.config.epochs, improved)
+            weights, card = self.base.state_dict(), self.card(epoch, metrics)
+            if kept and split == "val":
+                save_checkpoint(self.run_dir, "best", weights, card)
+            save_checkpoint(self.run_dir, "last", weights, card, self.training_state(epoch))
+            best = kept and split == "val"
+            line = report.epoch_line(metrics, self.config.epochs, best)
             self.console.print(line, highlight=False, soft_wrap=True)
 
-    def improved(self, val: Evaluation) -> bool:
-        if not self.best:
+    def keeps(self, val: Evaluation) -> bool:
+        """Whether this epoch's weights are the ones the run keeps: the best so far on held-out
+        validation items; when validating on the test split, always the latest (choosing by test
+        accuracy would make the reported test accuracy optimistic)."""
+        if not self.best or self.split == "test":
             return True
         if self.objective.regression:
             return val.metric < self.best["value"]

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from zoo.errors import ArgumentError
+from zoo.factory import probe
 from zoo.train.data import Preprocess, Split
 
 
@@ -48,17 +49,7 @@ class Objective:
 
     def check_output(self, model: torch.nn.Module, name: str, shape: tuple[int, ...]) -> None:
         """Refuse a model whose output does not fit the dataset, before training starts."""
-        model.eval()
-        with torch.no_grad():
-            try:
-                output = model(torch.zeros(2, *shape))
-            except Exception as exc:
-                dims = "×".join(map(str, shape))
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                raise ArgumentError(
-                    f"model '{name}' does not accept the dataset's input {dims}: "
-                    f"{type(exc).__name__}: {first}"
-                ) from None
+        output = probe(model, name, shape)
         width = output.reshape(2, -1).shape[1] if output.ndim else 0
         if output.ndim > 2 or width != self.outputs:
             what = "targets" if self.regression else "classes"

@@ -4,7 +4,7 @@ matrix as PNG, and the per-class (regression: per-target) table, printed and sav
 from __future__ import annotations
 
 import csv
-import json
+import io
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from zoo.files import write_json, write_text
 from zoo.train.data import Description
 
 PLOTS = "plots"
@@ -19,7 +20,9 @@ ANNOTATE_UP_TO = 20  # classes; bigger confusion matrices are drawn without numb
 
 
 def epoch_line(metrics: dict[str, Any], epochs: int, best: bool) -> str:
-    """``epoch  3/20  train loss 1.2345 acc 55.12 %  val loss … │ 1,150 img/s  41.2 s  best``."""
+    """``epoch  3/20  train loss 1.2345 acc 55.12 %  val loss … │ 1,150 img/s  41.2 s  best``
+    (``test`` instead of ``val`` when the run validates on the test split)."""
+    split = "val" if "val_loss" in metrics else "test"
     width = len(str(epochs))
 
     def pair(prefix: str) -> str:
@@ -29,7 +32,7 @@ def epoch_line(metrics: dict[str, Any], epochs: int, best: bool) -> str:
         return f"{loss} mae {metrics[f'{prefix}_mae']:.4f}"
 
     return (
-        f"epoch {metrics['epoch']:>{width}}/{epochs}  {pair('train')}  {pair('val')}  "
+        f"epoch {metrics['epoch']:>{width}}/{epochs}  {pair('train')}  {pair(split)}  "
         f"│ {metrics['images_per_second']:,.0f} img/s  {metrics['seconds']:.1f} s"
         + ("  [green]best[/green]" if best else "")
     )
@@ -55,12 +58,12 @@ def per_target_rows(mse: torch.Tensor, mae: torch.Tensor, names: list[str]) -> l
 
 def save_table(rows: list[dict[str, Any]], folder: Path, stem: str = "per_class") -> None:
     """``stem.json`` and ``stem.csv``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{stem}.json").write_text(json.dumps(rows, indent=2) + "\n")
-    with open(folder / f"{stem}.csv", "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]) if rows else ["class"])
-        writer.writeheader()
-        writer.writerows(rows)
+    write_json(folder / f"{stem}.json", rows)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]) if rows else ["class"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(folder / f"{stem}.csv", text.getvalue())
 
 
 def print_table(rows: list[dict[str, Any]], console: Console, title: str) -> None:
@@ -79,23 +82,31 @@ def print_table(rows: list[dict[str, Any]], console: Console, title: str) -> Non
     console.print(table)
 
 
-def plot_curves(history: list[dict[str, Any]], folder: Path) -> list[Path]:
-    """``loss.png`` and ``accuracy.png`` (regression: ``mae.png``), train and validation."""
+def plot_curves(
+    history: list[dict[str, Any]], folder: Path, *, title: str, kept: int, best: bool
+) -> list[Path]:
+    """``loss.png`` and ``accuracy.png`` (regression: ``mae.png``): train and validation (or
+    test) curves, titled, with the epoch whose weights the run keeps marked."""
     from matplotlib.figure import Figure
 
     folder.mkdir(parents=True, exist_ok=True)
-    metric = "accuracy" if "val_accuracy" in history[0] else "mae"
+    first = history[0]
+    split = "val" if any(key.startswith("val_") for key in first) else "test"
+    metric = "accuracy" if f"{split}_accuracy" in first else "mae"
     epochs = [row["epoch"] for row in history]
+    labels = {"train": "train", "val": "validation (held out)", "test": "test split"}
     paths = []
     for name in ("loss", metric):
         figure = Figure(figsize=(6, 4), dpi=100)
         axes = figure.add_subplot()
         scale = 100 if name == "accuracy" else 1
-        for split in ("train", "val"):
-            values = [scale * row[f"{split}_{name}"] for row in history]
-            axes.plot(epochs, values, marker="o", label="validation" if split == "val" else split)
+        for part in ("train", split):
+            values = [scale * row[f"{part}_{name}"] for row in history]
+            axes.plot(epochs, values, marker="o", label=labels[part])
+        axes.axvline(kept, color="grey", linestyle="--", label=f"kept: epoch {kept}")
         axes.set_xlabel("epoch")
         axes.set_ylabel("accuracy (%)" if name == "accuracy" else name)
+        axes.set_title(f"{title}\n{name}, {'best' if best else 'last'} epoch kept", fontsize=9)
         axes.grid(alpha=0.3)
         axes.legend()
         figure.tight_layout()
@@ -154,12 +165,16 @@ def write_run_report(
     console: Console,
 ) -> None:
     """Curves of every epoch, and the best epoch's per-class table and confusion matrix."""
-    plot_curves(history, run_dir / PLOTS)
-    title = f"best epoch {best['epoch']}, validation"
+    held_out = best["metric"].startswith("val_")
+    plot_curves(history, run_dir / PLOTS, title=run_dir.name, kept=best["epoch"], best=held_out)
+    split = "held-out validation items" if held_out else "the test split"
+    kept = "best" if held_out else "last"
+    title = f"kept weights: epoch {best['epoch']} ({kept}), on {split}"
     write_details(best, description.names, run_dir, console, title)
-    shown = 100 * best["value"] if best["metric"].endswith("accuracy") else best["value"]
-    unit = " %" if best["metric"].endswith("accuracy") else ""
+    accuracy = best["metric"].endswith("accuracy")
+    shown = f"{100 * best['value']:.2f} %" if accuracy else f"{best['value']:.4g}"
     console.print(
-        f"best {best['metric'].replace('_', ' ')} {shown:.4g}{unit} at epoch {best['epoch']}",
+        f"kept the {kept} epoch's weights (epoch {best['epoch']}): "
+        f"{best['metric'].replace('_', ' ')} {shown}",
         highlight=False,
     )
