@@ -8,6 +8,7 @@ shared ones below where they mean the same thing.
 
 from __future__ import annotations
 
+import re
 import typing
 from pathlib import Path
 from typing import Annotated, Any
@@ -76,10 +77,8 @@ def parse_assignments(items: list[str] | None, what: str) -> dict[str, str]:
 
 def parse_shape(text: str, what: str = "--input-shape") -> tuple[int, ...]:
     """``"3,32,32"`` (or ``3x32x32``) -> ``(3, 32, 32)``."""
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
-    except ValueError:
-        shape = ()
+    parts = [part.strip() for part in re.split(r"[,x×]", text)]
+    shape = tuple(int(part) for part in parts) if all(p.isdigit() for p in parts) else ()
     if not shape or any(d <= 0 for d in shape):
         raise ArgumentError(f"{what} '{text}' is not a list of positive integers like 3,32,32")
     return shape

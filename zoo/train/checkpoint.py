@@ -62,10 +62,10 @@ def build_model(card: ModelCard, weights: dict[str, torch.Tensor], where: str) -
     probe(model, card.model, card.input_shape)  # materialises lazy layers
     try:
         model.load_state_dict(weights)
-    except RuntimeError as exc:
-        raise ZooError(
-            f"{where} does not fit model '{card.model}': {str(exc).strip().splitlines()[0]}"
-        ) from None
+    except RuntimeError as exc:  # the first line is a header; the next ones name the tensors
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = next((line for line in lines[1:] if line), first_line(exc))
+        raise ZooError(f"{where} does not fit model '{card.model}': {detail}") from None
     return model.eval()
 
 
