@@ -153,7 +153,7 @@ def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, capsys, monke
     monkeypatch.chdir(tmp_path)
     files = bad_files(tmp_path)
     args = [arg.format(**files) for arg in args]
-    code, out, err = run(args, capsys, monkeypatch)
+    code, _, err = run(args, capsys, monkeypatch)
     assert message in one_line_error(code, err)
     assert not (tmp_path / "runs").exists() and not (tmp_path / "exports").exists()
 
