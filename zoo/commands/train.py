@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from zoo import options
-from zoo.console import print_json, table
+from zoo.console import print_json, show_table
 from zoo.errors import ArgumentError, ZooError
 from zoo.train import config as train_config
 
@@ -190,10 +190,10 @@ def runs(
     if not rows:
         console.print(f"no runs in {folder}")
         return
-    listing = table("Run", "Model", "Dataset", "Epochs", "Kept weights", right=("Epochs",))
+    cells = []
     for row in rows:
         epochs = f"{row['epochs_done']}/{row['epochs']}"
         if not row["finished"]:
             epochs += " (unfinished)"
-        listing.add_row(row["run"], row["model"], row["dataset"], epochs, row["kept"])
-    console.print(listing)
+        cells.append([row["run"], row["model"], row["dataset"], epochs, row["kept"]])
+    show_table(["Run", "Model", "Dataset", "Epochs", "Kept weights"], cells, right=("Epochs",))
