@@ -8,14 +8,18 @@ shared ones below where they mean the same thing.
 
 from __future__ import annotations
 
+import inspect
 import re
 import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from zoo.errors import ArgumentError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def flag(*names: str, help: str, kind: Any = str | None, **settings: Any) -> Any:
@@ -29,6 +33,25 @@ def flag_name(option: Any) -> str:
     names = [info.default, *info.param_decls]  # with Annotated, Typer takes the first as a name
     long = next(n for n in names if isinstance(n, str) and n.startswith("--"))
     return long.split("/")[0]
+
+
+def with_options(parameters: list[inspect.Parameter]) -> Callable[[F], F]:
+    """Give a command taking ``**values`` these keyword options too, between its own positional
+    arguments and its own keyword-only options (Typer reads the signature)."""
+
+    def decorate(command: F) -> F:
+        hints = typing.get_type_hints(command, include_extras=True)  # postponed annotations
+        own = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in inspect.signature(command).parameters.values()
+            if p.kind is not inspect.Parameter.VAR_KEYWORD
+        ]
+        first = [p for p in own if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+        last = [p for p in own if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        command.__signature__ = inspect.Signature([*first, *parameters, *last])  # type: ignore[attr-defined]
+        return command
+
+    return decorate
 
 
 # -- what to work on -----------------------------------------------------------------------------

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,7 +24,28 @@ def rank_console() -> Console:
     return Console(quiet=int(os.environ.get("RANK", "0")) != 0)
 
 
-def train(**values: Any) -> None:
+@options.with_options(train_config.cli_parameters())
+def train(
+    model: Annotated[
+        str | None,
+        typer.Argument(help="A registered model (or set 'model' in --config).", show_default=False),
+    ] = None,
+    *,
+    config: options.flag(
+        "--config",
+        help="A TOML file holding any of these options (as config.toml).",
+        kind=Path | None,
+    ) = None,
+    resume: options.flag(
+        "--resume",
+        help="Continue a run directory from its last checkpoint, as configured.",
+        kind=Path | None,
+    ) = None,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print the resolved configuration as TOML, exit.")
+    ] = False,
+    **values: Any,
+) -> None:
     """Train a model on a dataset: recipe defaults, progress, checkpoints, plots, resume.
 
     Defaults come from the model's published recipe; --config FILE.toml and then flags override
@@ -42,14 +62,12 @@ def train(**values: Any) -> None:
     - `zoo train --resume runs/cifar10-cnn-imagefolder-20250101-120000`
     - `torchrun --nproc-per-node 2 -m zoo train mnist-mlp --device cpu`
     """
-    model, config_file = values.pop("model"), values.pop("config")
-    resume, print_config = values.pop("resume"), values.pop("print_config")
     if resume is not None:
-        if model is not None or config_file is not None:
+        if model is not None or config is not None:
             raise ArgumentError("--resume takes the run's saved model and configuration alone")
         resolved = train_config.resume_config(resume, values)
     else:
-        resolved = train_config.resolve(model, train_config.flags_layer(values), config_file)
+        resolved = train_config.resolve(model, train_config.flags_layer(values), config)
     if print_config:
         typer.echo(resolved.to_toml(), nl=False)
         return
@@ -69,56 +87,6 @@ def train(**values: Any) -> None:
             soft_wrap=True,
         )
         raise typer.Exit(130)
-
-
-train.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    [
-        inspect.Parameter(
-            "model",
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            default=None,
-            annotation=Annotated[
-                str | None,
-                typer.Argument(
-                    help="A registered model (or set 'model' in --config).", show_default=False
-                ),
-            ],
-        ),
-        *train_config.cli_parameters(),
-        inspect.Parameter(
-            "config",
-            inspect.Parameter.KEYWORD_ONLY,
-            default=None,
-            annotation=options.flag(
-                "--config",
-                help="A TOML file holding any of these options (as config.toml).",
-                kind=Path | None,
-            ),
-        ),
-        inspect.Parameter(
-            "resume",
-            inspect.Parameter.KEYWORD_ONLY,
-            default=None,
-            annotation=options.flag(
-                "--resume",
-                help="Continue a run directory from its last checkpoint, as configured.",
-                kind=Path | None,
-            ),
-        ),
-        inspect.Parameter(
-            "print_config",
-            inspect.Parameter.KEYWORD_ONLY,
-            default=False,
-            annotation=Annotated[
-                bool,
-                typer.Option(
-                    "--print-config", help="Print the resolved configuration as TOML and exit."
-                ),
-            ],
-        ),
-    ]
-)
-train.__annotations__ = {}
 
 
 def eval_(
