@@ -55,3 +55,8 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def save_figure(figure: Any, path: Path) -> Path:
+    """A matplotlib figure as a PNG at ``path``, atomically."""
+    return atomic_write(path, lambda temporary: figure.savefig(temporary, format="png"))
