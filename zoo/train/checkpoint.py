@@ -7,16 +7,21 @@ A run directory holds::
     checkpoints/last.state.pt      optimizer, scheduler, RNG states, epoch (plain tensors/dicts)
     checkpoints/best.safetensors   the best epoch's weights, and best.json
 
-The state file is written first and the weights last, each to a temporary file then renamed, so
-a present ``last.safetensors`` means a complete checkpoint. Nothing is ever unpickled: weights
-come from safetensors and the state through ``torch.load(weights_only=True)``.
+Every file is written to a temporary file, flushed to disk, then renamed. The training state
+goes first, to ``last.next.state.pt``; then the weights, whose rename commits the checkpoint;
+then the state is renamed to ``last.state.pt``. A process killed at any point leaves the last
+complete checkpoint: weights and a state file of the same epoch (``resume_point`` looks in both
+state files). Nothing is ever unpickled: weights come from safetensors and the state through
+``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +35,8 @@ from zoo.errors import ZooError
 
 META_KEY = "zoo"
 FOLDER = "checkpoints"
+FAULT_ENV = "ZOO_TEST_FAULT"  # a test hook: see injected_fault
+WRITES: dict[str, int] = {}  # atomic writes so far by file name, for injected_fault
 
 
 @dataclass
@@ -81,6 +88,7 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     os.close(handle)
     try:
         write(temporary)
+        injected_fault(path, temporary)
         with open(temporary, "rb+") as file:
             os.fsync(file.fileno())
         os.chmod(temporary, 0o644)
@@ -88,6 +96,27 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def injected_fault(path: Path, temporary: str) -> None:
+    """A test hook, for the crash-safety tests only: ``ZOO_TEST_FAULT=ACTION:NAME:N`` acts
+    inside the N-th write of a file called NAME in this process, once its bytes are written but
+    before they are flushed and renamed. ``die`` cuts the file to half its size and SIGKILLs the
+    process (a writer killed mid-write); ``pause=SECONDS`` sleeps (a slow disk)."""
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    action, name, count = spec.split(":")
+    if path.name != name:
+        return
+    seen = WRITES[name] = WRITES.get(name, 0) + 1
+    if seen != int(count):
+        return
+    if action == "die":
+        os.truncate(temporary, os.path.getsize(temporary) // 2)
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif action.startswith("pause="):
+        time.sleep(float(action.removeprefix("pause=")))
 
 
 def plain_weights(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -116,11 +145,16 @@ def save_checkpoint(
     meta: dict[str, Any],
     state: dict[str, Any] | None = None,
 ) -> Path:
-    """Save ``name`` (last or best): the training state first when given, the weights last."""
+    """Save ``name`` (last or best): the training state first when given, as the pending
+    ``name.next.state.pt``; the weights, which commit it; then the state under its own name."""
     folder = run_dir / FOLDER
+    pending = folder / f"{name}.next.state.pt"
     if state is not None:
-        atomic_write(folder / f"{name}.state.pt", lambda path: torch.save(state, path))
-    return save_weights(folder, name, state_dict, meta)
+        atomic_write(pending, lambda path: torch.save(state, path))
+    target = save_weights(folder, name, state_dict, meta)
+    if state is not None:
+        os.replace(pending, folder / f"{name}.state.pt")
+    return target
 
 
 def checkpoint_file(path: Path) -> Path:
@@ -178,15 +212,21 @@ def load_state(path: Path) -> dict[str, Any]:
 
 def resume_point(run_dir: Path) -> tuple[Checkpoint, dict[str, Any]] | None:
     """The last checkpoint and its training state, checked to belong together; None when the
-    run has not finished an epoch yet."""
-    weights = run_dir / FOLDER / "last.safetensors"
+    run has not finished an epoch yet. The state is the committed one, or the pending one when
+    a save was cut off between renaming the weights and renaming the state."""
+    folder = run_dir / FOLDER
+    weights = folder / "last.safetensors"
     if not weights.is_file():
         return None
     checkpoint = load_checkpoint(weights)
-    state = load_state(run_dir / FOLDER / "last.state.pt")
-    if int(state["epoch"]) != checkpoint.epoch:
-        raise ZooError(
-            f"the checkpoint in {run_dir / FOLDER} is inconsistent: weights are from epoch "
-            f"{checkpoint.epoch}, the training state from epoch {int(state['epoch'])}"
-        )
-    return checkpoint, state
+    committed, pending = folder / "last.state.pt", folder / "last.next.state.pt"
+    epochs = []
+    for path in (committed, pending) if pending.is_file() else (committed,):
+        state = load_state(path)
+        if int(state["epoch"]) == checkpoint.epoch:
+            return checkpoint, state
+        epochs.append(str(int(state["epoch"])))
+    raise ZooError(
+        f"the checkpoint in {folder} is inconsistent: weights are from epoch "
+        f"{checkpoint.epoch}, the training state from epoch {' or '.join(epochs)}"
+    )

@@ -387,9 +387,9 @@ class Trainer:
                     if trouble:
                         outcome.status, outcome.message = "diverged", trouble
                         break
-                    with stop.protect():
+                    with stop.protect():  # a second Ctrl-C stops once the save is complete
                         self.end_epoch(epoch)
-                    outcome.epoch = epoch
+                        outcome.epoch = epoch
                     if self.distributed.any(stop.requested, self.device):
                         if epoch < self.config.epochs:
                             outcome.status = "interrupted"
