@@ -4,6 +4,7 @@ Ctrl-C and --resume under torchrun, and two nodes on one machine, end as one uni
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,6 +12,8 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,14 +52,8 @@ def torchrun(*options: str) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", *options, str(HERE)]
 
 
-def run(command: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        command, capture_output=True, text=True, env=environment(), timeout=TIMEOUT
-    )
-
-
 def popen(command: list[str], cwd: Path | None = None) -> subprocess.Popen[str]:
-    """In a session of its own, so that the test can Ctrl-C the whole torchrun group."""
+    """In a session of its own, so that the test can Ctrl-C (or kill) the whole torchrun group."""
     return subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -66,6 +63,41 @@ def popen(command: list[str], cwd: Path | None = None) -> subprocess.Popen[str]:
         cwd=cwd,
         start_new_session=True,
     )
+
+
+@contextlib.contextmanager
+def started(
+    commands: list[list[str]], cwds: Sequence[Path | None] = ()
+) -> Iterator[list[subprocess.Popen[str]]]:
+    """torchrun groups, stopped with their workers (which run in sessions of their own) if they
+    are still running at the end: SIGTERM makes torchrun stop its workers."""
+    places = list(cwds) or [None] * len(commands)
+    processes = [popen(command, cwd) for command, cwd in zip(commands, places, strict=True)]
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def outputs(processes: list[subprocess.Popen[str]]) -> list[tuple[int, str]]:
+    """Each process's exit status and output, read side by side (no pipe fills up)."""
+    with ThreadPoolExecutor(len(processes)) as pool:
+        texts = list(pool.map(lambda p: p.communicate(timeout=TIMEOUT)[0], processes))
+    return [(p.returncode, text) for p, text in zip(processes, texts, strict=True)]
+
+
+def run(command: list[str]) -> tuple[int, str]:
+    """A torchrun group's exit status and output (stdout and stderr)."""
+    with started([command]) as processes:
+        return outputs(processes)[0]
 
 
 @dataclass
@@ -87,9 +119,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
     hashes.mkdir()
     command = torchrun("--nproc-per-node", "2", "--standalone")
     command += [*TRAIN, "--model-arg", f"record={hashes}", "--out", str(out / "runs")]
-    done = run(command)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return Reference(run_dir(out / "runs"), done.stdout, hashes)
+    status, output = run(command)
+    assert status == 0, output
+    return Reference(run_dir(out / "runs"), output, hashes)
 
 
 def test_two_processes_train_one_run_with_identical_weights(reference: Reference) -> None:
@@ -117,12 +149,12 @@ def test_a_worker_killed_mid_run_is_restarted_and_the_run_continues(
     marker = tmp_path / "killed"  # rank 1 kills itself at step 10 (epoch 3) unless it exists
     command = torchrun("--nproc-per-node", "2", "--standalone", "--max-restarts", "1")
     command += [*TRAIN, "--model-arg", "die_at=10", "--model-arg", f"marker={marker}"]
-    done = run([*command, "--out", str(tmp_path / "runs")])
-    assert done.returncode == 0, done.stdout + done.stderr
+    status, output = run([*command, "--out", str(tmp_path / "runs")])
+    assert status == 0, output
     assert marker.exists()
-    assert "resuming at epoch 3 of 4 epochs (torchrun restart 1)" in done.stdout
+    assert "resuming at epoch 3 of 4 epochs (torchrun restart 1)" in output
     run_ = run_dir(tmp_path / "runs")  # the same run, continued
-    assert done.stdout.count(f"run directory: {run_}") == 3  # first start, restart, end
+    assert output.count(f"run directory: {run_}") == 3  # first start, restart, end
     assert run_.name.startswith("tiny-net-synthetic-")
     assert metrics(run_) == reference.metrics
 
@@ -132,20 +164,16 @@ def test_ctrl_c_under_torchrun_stops_after_the_epoch_and_resume_matches(
 ) -> None:
     out = tmp_path / "runs"
     command = torchrun("--nproc-per-node", "2", "--standalone")
-    process = popen([*command, *TRAIN, "--model-arg", "delay=0.25", "--out", str(out)])
-    try:
-        run_ = wait_for_epoch(out, 1, process)
-        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-        output, _ = process.communicate(timeout=TIMEOUT)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+    with started([[*command, *TRAIN, "--model-arg", "delay=0.25", "--out", str(out)]]) as group:
+        run_ = wait_for_epoch(out, 1, group[0])
+        os.killpg(group[0].pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        ((_, output),) = outputs(group)
     saved = saved_epoch(run_)
     assert "stopping after this epoch" in output and f"stopped after epoch {saved}" in output
     assert 1 <= saved < 4 and len(metrics(run_)) == saved
-    done = run([*command, "train", "--resume", str(run_)])
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert f"resuming at epoch {saved + 1} of 4" in done.stdout
+    status, output = run([*command, "train", "--resume", str(run_)])
+    assert status == 0, output
+    assert f"resuming at epoch {saved + 1} of 4" in output
     assert metrics(run_) == reference.metrics
 
 
@@ -160,18 +188,9 @@ def start_nodes(args: list[str], cwds: list[Path]) -> list[tuple[int, str]]:
     statuses and outputs."""
     rendezvous = ["--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d"]
     rendezvous += ["--rdzv-endpoint", f"127.0.0.1:{free_port()}", "--rdzv-id", uuid.uuid4().hex]
-    nodes = [
-        popen([*torchrun(*rendezvous, "--node-rank", str(rank)), *args], cwd)
-        for rank, cwd in enumerate(cwds)
-    ]
-    try:
-        outputs = [node.communicate(timeout=TIMEOUT)[0] for node in nodes]
-        return [(node.returncode, output) for node, output in zip(nodes, outputs, strict=True)]
-    finally:
-        for node in nodes:
-            if node.poll() is None:
-                os.killpg(node.pid, signal.SIGKILL)
-                node.wait()
+    commands = [[*torchrun(*rendezvous, "--node-rank", str(rank)), *args] for rank in (0, 1)]
+    with started(commands, cwds) as nodes:
+        return outputs(nodes)
 
 
 def test_two_nodes_on_one_machine_train_one_run(tmp_path: Path, reference: Reference) -> None:
