@@ -80,9 +80,10 @@ def train(
         raise ZooError(f"{outcome.message} (run directory: {outcome.run_dir})")
     if outcome.status == "interrupted":
         saved = f"after epoch {outcome.epoch}" if outcome.epoch else "before the first epoch ended"
+        launcher = "torchrun ... -m zoo" if os.environ.get("TORCHELASTIC_RUN_ID") else "zoo"
         console.print(
             f"[yellow]stopped {saved}[/yellow]; resume with:\n"
-            f"  zoo train --resume {outcome.run_dir}",
+            f"  {launcher} train --resume {outcome.run_dir}",
             highlight=False,
             soft_wrap=True,
         )
