@@ -254,7 +254,7 @@ def test_pretrained_offline_says_what_to_do(offline_hub: pathlib.Path) -> None:
         build("flowers-transfer", (3, 224, 224), 102)
     message = str(raised.value)
     assert "resnet18-f37072fd.pth" in message and str(offline_hub) in message
-    assert "pretrained=false" in message and "weights=PATH" in message
+    assert "pretrained=false" in message and "backbone_weights=PATH" in message
     assert "\n" not in message
 
 
@@ -274,7 +274,7 @@ def test_local_weights_file(tmp_path: pathlib.Path, suffix: str) -> None:
         torch.save(state, path)
     else:
         save_file(state, str(path))
-    model = build("flowers-transfer", (3, 224, 224), 102, weights=str(path))
+    model = build("flowers-transfer", (3, 224, 224), 102, backbone_weights=str(path))
     assert torch.equal(model.backbone.layer4[1].conv2.weight, state["layer4.1.conv2.weight"])
     assert model.classifier.in_features == 512
 
@@ -283,11 +283,11 @@ def test_unfit_or_unsafe_weights_files_are_refused(tmp_path: pathlib.Path) -> No
     wrong = tmp_path / "mobilenet.pth"
     torch.save(torchvision.models.mobilenet_v3_small().state_dict(), wrong)
     with pytest.raises(ArgumentError, match="does not fit the resnet18 backbone"):
-        build("flowers-transfer", (3, 224, 224), weights=str(wrong))
+        build("flowers-transfer", (3, 224, 224), backbone_weights=str(wrong))
     pickled = tmp_path / "pickled.pth"
     torch.save({"path": pathlib.PurePosixPath("/etc")}, pickled)  # an arbitrary object: not loaded
     with pytest.raises(ArgumentError, match="cannot read weights file"):
-        build("flowers-transfer", (3, 224, 224), weights=str(pickled))
+        build("flowers-transfer", (3, 224, 224), backbone_weights=str(pickled))
 
 
 def test_zoo_info_shows_description_and_parameter_count() -> None:

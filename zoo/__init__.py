@@ -5,6 +5,7 @@ The Python API mirrors timm and torchvision::
     import zoo
     zoo.list_models("cifar10-*")
     model = zoo.create_model("cifar10-cnn", num_classes=10)
+    trained = zoo.create_model("cifar10-cnn", weights="default")  # its trained weights
     optimizer = zoo.create_optimizer("adam", model.parameters(), lr=1e-3)
 
 Importing zoo does not import torch; building things does.
@@ -23,7 +24,7 @@ from zoo.factory import (
     get_dataset_info,
     get_model_info,
 )
-from zoo.meta import DatasetInfo, ModelInfo, Recipe, dataset_info, model_info
+from zoo.meta import DatasetInfo, ModelInfo, Recipe, Weights, dataset_info, model_info
 from zoo.registry import (
     get_registry,
     list_datasets,
@@ -43,6 +44,7 @@ __all__ = [
     "PluginError",
     "Recipe",
     "UnknownNameError",
+    "Weights",
     "ZooError",
     "__version__",
     "create_dataset",

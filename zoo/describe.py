@@ -47,6 +47,7 @@ def describe(
     info = zoo_meta.read(obj, zoo_meta.ModelInfo if entry.kind == "model" else zoo_meta.DatasetInfo)
     report.update(zoo_meta.to_json(info))
     if entry.kind == "model":
+        report["default_weights"] = info.weights[0].name if info.weights else None
         report["size"] = _model_size(entry, info, input_shape, num_classes, model_args)
     return report
 

@@ -208,13 +208,23 @@ def create_model(
     num_classes: int | None = None,
     in_channels: int | None = None,
     input_shape: tuple[int, ...] | None = None,
+    weights: str | None = None,
     **kwargs: Any,
 ) -> Any:
     """Build a registered model. ``num_classes``/``in_channels``/``input_shape`` reach it only if its
     signature names them; other keyword arguments (or ``name=value`` strings' values) are checked
-    against the signature."""
+    against the signature.
+
+    ``weights`` loads trained weights: a name the model declares, ``"default"`` (the first it
+    declares) or a ``.safetensors`` file; the model is then built as the weights' card says, and
+    a different ``num_classes`` gives a new, freshly initialised head (see :mod:`zoo.pretrained`).
+    """
     import torch
 
+    if weights is not None:
+        from zoo.pretrained import create_pretrained
+
+        return create_pretrained(name, weights, num_classes, in_channels, input_shape, kwargs)
     entry, fn = get_registry().load("model", name)
     if input_shape is not None and in_channels is None:
         in_channels = input_shape[0]

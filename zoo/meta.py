@@ -3,17 +3,27 @@
 A plugin attaches metadata with :func:`model_info` / :func:`dataset_info`, or, without importing
 zoo at all, with a plain dict in an attribute named ``zoo_info``. Everything is optional: an entry
 without metadata is described by its docstring's first line.
+
+A model may declare trained :class:`Weights` (like torchvision's ``Weights`` enums and timm's
+``pretrained_cfg``): named files with their sha256, what they were trained on and how well they
+score. The first declared are the model's ``default`` ones (timm's rule: the first tag wins).
 """
 
 from __future__ import annotations
 
 import inspect
+import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, TypeVar
 
 ATTRIBUTE = "zoo_info"
 F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_WEIGHTS = "default"  # names the first weights a model declares
+WEIGHT_SCHEMES = ("https", "http", "file", "hf")
+WEIGHTS_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -31,8 +41,64 @@ class Recipe:
 
 
 @dataclass(frozen=True)
+class Weights:
+    """Trained weights a model declares: where the safetensors file is (``file``, a path inside
+    the declaring package, or ``url``: https://, http://, file:// or hf://OWNER/REPO/PATH with an
+    optional @REVISION), its sha256, what it was trained on and what it scores.
+
+    ``metrics`` were measured on the ``split`` of ``dataset`` (with ``dataset_args``);
+    ``zoo eval MODEL --weights NAME`` measures them again. ``command`` trained the file with
+    zoo ``zoo_version``; ``note`` says what a user should know (a small training set, a deviation
+    from the published recipe).
+    """
+
+    name: str
+    sha256: str
+    file: str = ""
+    url: str = ""
+    dataset: str = ""
+    dataset_args: dict[str, Any] = field(default_factory=dict)
+    classes: tuple[str, ...] = ()
+    input_shape: tuple[int, ...] | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    resize: str = "bilinear"
+    metrics: dict[str, float] = field(default_factory=dict)
+    split: str = "test"
+    command: str = ""
+    zoo_version: str = ""
+    note: str = ""
+
+    @property
+    def location(self) -> str:
+        """The URL, or ``package file PATH``, for people."""
+        return self.url or f"package file {self.file}"
+
+    def check(self) -> None:
+        """Refuse declarations zoo cannot use, naming the field (a TypeError, as for zoo_info)."""
+        problems = []
+        if not WEIGHTS_NAME.match(self.name) or self.name == DEFAULT_WEIGHTS:
+            problems.append(
+                f"name {self.name!r} (lower-case letters, digits, '-', '_', '.'; "
+                f"not '{DEFAULT_WEIGHTS}', which names the first weights)"
+            )
+        if not SHA256.match(self.sha256):
+            problems.append("sha256 (64 lower-case hex digits)")
+        if bool(self.file) == bool(self.url):
+            problems.append("location (give exactly one of 'file' and 'url')")
+        scheme = self.url.partition("://")[0]
+        if self.url and ("://" not in self.url or scheme not in WEIGHT_SCHEMES):
+            problems.append(f"url {self.url!r} ({', '.join(s + '://' for s in WEIGHT_SCHEMES)})")
+        if self.file and (self.file.startswith("/") or ".." in self.file.split("/")):
+            problems.append(f"file {self.file!r} (a path inside the package)")
+        if problems:
+            raise TypeError(f"weights {self.name!r} have an invalid {'; '.join(problems)}")
+
+
+@dataclass(frozen=True)
 class ModelInfo:
-    """What zoo knows about a model beyond its signature."""
+    """What zoo knows about a model beyond its signature: also its trained ``weights`` (the first
+    is the default), or in ``no_weights`` why it has none."""
 
     description: str = ""
     default_dataset: str | None = None
@@ -43,6 +109,8 @@ class ModelInfo:
     output: str = (
         "logits"  # "logits", "log_probs" (trained with NLL) or "regression" (trained with MSE)
     )
+    weights: tuple[Weights, ...] = ()
+    no_weights: str = ""  # why the model has no trained weights, for `zoo info`
 
 
 @dataclass(frozen=True)
@@ -88,10 +156,49 @@ def coerce(cls: type, value: Any) -> Any:
     data = dict(value)
     if cls is ModelInfo and isinstance(data.get("recipe"), dict):
         data["recipe"] = coerce(Recipe, data["recipe"])
+    if cls is ModelInfo and data.get("weights") is not None:
+        data["weights"] = declared_weights(data["weights"])
     for key in ("input_shape", "classes", "mean", "std", "targets"):
         if data.get(key) is not None and key in known:
             data[key] = tuple(data[key])
+    if cls is Weights:
+        data["metrics"] = {str(k): float(v) for k, v in (data.get("metrics") or {}).items()}
+        data["dataset_args"] = dict(data.get("dataset_args") or {})
+        data["classes"] = tuple(str(c) for c in data.get("classes") or ())
+        try:
+            weights = cls(**data)
+        except TypeError as exc:  # a required field missing
+            raise TypeError(f"weights {data.get('name', '?')!r}: {exc}") from None
+        weights.check()
+        return weights
     return cls(**data)
+
+
+def declared_weights(items: Any) -> tuple[Weights, ...]:
+    """A model's weights declarations (dicts or :class:`Weights`), checked, names unique."""
+    if isinstance(items, (dict, str)) or not hasattr(items, "__iter__"):
+        raise TypeError("weights must be a list of weights declarations")
+    weights = tuple(coerce(Weights, item) for item in items)
+    names = [w.name for w in weights]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise TypeError(f"weights named {', '.join(repeated)} are declared more than once")
+    return weights
+
+
+def weights_index(package: str, model: str, index: str = "weights/weights.json") -> list[Any]:
+    """The weights declarations of ``model`` in a JSON file inside ``package`` (a mapping of
+    model names to lists of declarations), for a plugin whose weights are written by a script;
+    empty when the file or the model is not there."""
+    from importlib import resources
+
+    try:
+        data = json.loads(resources.files(package).joinpath(index).read_text())
+    except (FileNotFoundError, ModuleNotFoundError):
+        return []
+    if not isinstance(data, dict):
+        raise TypeError(f"{package}/{index} must map model names to lists of weights")
+    return list(data.get(model, []))
 
 
 def read(obj: Any, cls: type) -> Any:
@@ -109,3 +216,10 @@ def summary(obj: Any) -> str:
 def to_json(meta: Any) -> dict[str, Any]:
     """Metadata as JSON-ready data."""
     return asdict(meta)
+
+
+def weights_named(info: ModelInfo, name: str) -> Weights | None:
+    """The declared weights called ``name`` (``default``: the first), None if there are none."""
+    if name == DEFAULT_WEIGHTS:
+        return info.weights[0] if info.weights else None
+    return next((w for w in info.weights if w.name == name), None)

@@ -27,6 +27,14 @@ def list_(
     pattern: Annotated[
         str | None, typer.Argument(help="A name, or a shell-style wildcard.", show_default=False)
     ] = None,
+    with_weights: Annotated[
+        bool,
+        typer.Option(
+            "--with-weights",
+            help="Show each model's trained weights (imports the models' modules, and so torch: "
+            "slower than a plain listing).",
+        ),
+    ] = False,
     as_json: options.Json = False,
 ) -> None:
     """List everything registered, built-in and third-party.
@@ -34,7 +42,7 @@ def list_(
     A name that matches nothing is an error with close names suggested; a wildcard that matches
     nothing exits 1.
 
-    Example: `zoo list models 'cifar10-*'`
+    Example: `zoo list models 'cifar10-*' --with-weights`
     """
     if kind is not None and kind not in KIND_ALIASES:
         if pattern is not None:
@@ -57,6 +65,9 @@ def list_(
         }
         for e in entries
     ]
+    if with_weights:
+        for entry, row in zip(entries, rows, strict=True):
+            row["weights"] = weight_names(entry) if entry.kind == "model" else None
     if as_json:
         print_json(rows)
     elif rows:
@@ -65,13 +76,37 @@ def list_(
             conflict = f"[red]{entry.qualified_name}[/red] [dim](conflict)[/dim]"
             source = entry.dist if entry.builtin else f"[cyan]{entry.dist}[/cyan]"
             name = conflict if row["conflict"] else entry.name
-            cells.append([name, entry.kind, source, entry.version])
-        show_table(["Name", "Kind", "Source", "Version"], cells)
+            row_cells = [name, entry.kind, source, entry.version]
+            if with_weights:
+                row_cells.append(weights_cell(row["weights"]))
+            cells.append(row_cells)
+        columns = ["Name", "Kind", "Source", "Version"] + (["Weights"] if with_weights else [])
+        show_table(columns, cells)
         footer(registry, any(row["conflict"] for row in rows))
     else:
         console.print(f"nothing registered matches '{pattern}'")
     if not rows:
         raise typer.Exit(1)
+
+
+def weight_names(entry: Entry) -> list[str] | str:
+    """A model's declared weights, the default first; its load error instead if it is broken."""
+    from zoo.factory import get_model_info
+
+    try:
+        return [w.name for w in get_model_info(entry.qualified_name).weights]
+    except ZooError as exc:
+        return f"error: {exc}"
+
+
+def weights_cell(names: list[str] | str | None) -> str:
+    if names is None:
+        return ""
+    if isinstance(names, str):
+        return f"[red]{escape(names)}[/red]"
+    if not names:
+        return "[dim]none[/dim]"
+    return ", ".join([f"{names[0]} (default)", *names[1:]])
 
 
 def footer(registry: Registry, conflicts: bool) -> None:
@@ -159,6 +194,8 @@ def render(report: dict[str, Any]) -> None:
         )
     for dataset, result in (report.get("reference") or {}).items():
         console.print(f"  reported: {result} on {dataset}", highlight=False)
+    if report["kind"] == "model":
+        render_weights(report)
     if report.get("size"):
         size = report["size"]
         shape = "x".join(map(str, size["input_shape"]))
@@ -177,6 +214,28 @@ def render(report: dict[str, Any]) -> None:
             for p in report["parameters"]
         ]
         show_table(["Parameter", "Type", "Default", "Note"], cells)
+
+
+def render_weights(report: dict[str, Any]) -> None:
+    """A model's trained weights with their metrics, or why it has none."""
+    from zoo.meta import Weights, coerce
+    from zoo.weights import summary
+
+    if not report.get("weights"):
+        why = report.get("no_weights") or "none declared"
+        console.print(f"  trained weights: none ({why})", highlight=False)
+        return
+    console.print("  trained weights (--weights NAME, or default):", highlight=False)
+    for position, data in enumerate(report["weights"]):
+        weights = coerce(Weights, data)
+        default = " (default)" if position == 0 else ""
+        console.print(f"    [bold]{weights.name}[/bold]{default}: {summary(weights)}")
+        console.print(f"      {weights.location}, sha256 {weights.sha256[:16]}…", highlight=False)
+        if weights.command:
+            made = f"made with zoo {weights.zoo_version}" if weights.zoo_version else "made"
+            console.print(f"      {made}: {weights.command}", highlight=False)
+        if weights.note:
+            console.print(f"      note: {weights.note}", highlight=False)
 
 
 def plain(value: Any) -> str:

@@ -11,15 +11,18 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from zoo import options
 from zoo.errors import ArgumentError, ZooError
 
 console = Console()
 
 SourceArg = Annotated[
-    str,
+    str | None,
     typer.Argument(
-        metavar="RUN_DIR|CHECKPOINT|MODEL",
-        help="A run directory, a .safetensors checkpoint, or a model name (fresh weights).",
+        metavar="[RUN_DIR|CHECKPOINT|MODEL]",
+        help="A run directory, a .safetensors checkpoint, or a model name (fresh weights, or "
+        "--weights) (default: the newest run in --runs).",
+        show_default=False,
     ),
 ]
 DatasetOpt = Annotated[
@@ -54,7 +57,7 @@ OpsetOpt = Annotated[int | None, typer.Option(help="ONNX opset version (default:
 
 
 def resolve_source(
-    spec: str,
+    spec: str | None,
     dataset: str | None,
     dataset_arg: list[str] | None,
     data_dir: str | None,
@@ -63,14 +66,21 @@ def resolve_source(
     model_arg: list[str] | None,
     seed: int,
     samples: int,
+    weights: str | None = None,
+    runs: str | None = None,
 ) -> tuple[Any, Any]:
-    """The model to export or bench, and the inputs to check it on (real samples where possible)."""
+    """The model to export or bench (the newest run in ``runs`` when ``spec`` is None), and the
+    inputs to check it on (real samples where possible)."""
     from zoo.export import source
     from zoo.options import parse_assignments, parse_shape
+    from zoo.train.runs import newest_run
 
+    if spec is None and weights is None:
+        spec = str(newest_run(Path(runs or "runs")))
     dataset_args = parse_assignments(dataset_arg, "--dataset-arg")
     resolved = source.resolve(
         spec,
+        weights=weights,
         dataset=dataset,
         dataset_args=dataset_args,
         data_dir=data_dir,
@@ -134,6 +144,8 @@ def export(
     num_classes: NumClassesOpt = None,
     model_arg: ModelArgOpt = None,
     seed: SeedOpt = 0,
+    weights: options.Weights = None,
+    runs: options.Runs = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
     """Export to ONNX, TorchScript and ExportedProgram (all three unless flags pick some), verified.
@@ -144,7 +156,11 @@ def export(
     identical top-1). Nothing is left behind when an export or its verification fails. The graph
     takes normalised input; `zoo predict` normalises with the stored mean and std.
 
-    Example: `zoo export runs/cifar10-cnn-cifar10-20250101-120000 --onnx --opset 18`
+    Examples:
+
+    - `zoo export runs/cifar10-cnn-cifar10-20250101-120000 --onnx --opset 18`
+    - `zoo export cifar10-cnn --weights default --onnx`
+    - `zoo export --onnx` (the newest run in runs/)
     """
     from zoo.export import formats, pipeline
 
@@ -155,7 +171,17 @@ def export(
     )
     fixed = parse_batch(batch)
     resolved, inputs = resolve_source(
-        source, dataset, dataset_arg, data_dir, input_shape, num_classes, model_arg, seed, samples
+        source,
+        dataset,
+        dataset_arg,
+        data_dir,
+        input_shape,
+        num_classes,
+        model_arg,
+        seed,
+        samples,
+        weights,
+        runs,
     )
     out_dir = out or Path("exports") / resolved.name.replace(":", "-")
     manifest = pipeline.export(
@@ -188,7 +214,12 @@ def export(
 
 def predict(
     model_file: Annotated[
-        Path, typer.Argument(metavar="MODEL.onnx", help="An ONNX file written by 'zoo export'.")
+        str,
+        typer.Argument(
+            metavar="MODEL.onnx|MODEL",
+            help="An ONNX file written by 'zoo export', or a model name (its --weights, default: "
+            "its default weights; exported once and cached).",
+        ),
     ],
     inputs: Annotated[
         list[str],
@@ -197,17 +228,31 @@ def predict(
         ),
     ],
     top_k: Annotated[int, typer.Option(min=1, help="How many classes to show per input.")] = 5,
+    weights: options.Weights = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Predict with ONNX Runtime alone (no PyTorch), normalising inputs as the file's metadata says.
 
     Prints the top classes with probabilities (softmax of logits, exp of log-probabilities), or the
-    raw outputs of a regression model.
+    raw outputs of a regression model. A model name uses its trained weights: the first call
+    exports them to ONNX (verified) into $ZOO_HOME/predict; later calls use that file and never
+    import PyTorch.
 
-    Example: `zoo predict exports/cifar10-cnn/cifar10-cnn.onnx cat.jpg ship.png --top-k 3`
+    Examples:
+
+    - `zoo predict exports/cifar10-cnn/cifar10-cnn.onnx cat.jpg ship.png --top-k 3`
+    - `zoo predict cifar10-cnn cat.jpg`
     """
     from zoo.export.predict import Predictor
+    from zoo.weights import DEFAULT_WEIGHTS, names_model
 
+    if names_model(model_file):
+        from zoo.console import error_console
+        from zoo.prepared import prepare
+
+        model_file = str(prepare(model_file, weights or DEFAULT_WEIGHTS, error_console).path)
+    elif weights is not None:
+        raise ArgumentError("--weights goes with a model name, not an ONNX file")
     predictor = Predictor(model_file)
     predictions = predictor.predict(list(inputs), top_k=top_k)
     if as_json:
@@ -239,12 +284,14 @@ def parse_list(text: str, what: str, choices: tuple[str, ...] | None = None) -> 
 
 def bench(
     source: Annotated[
-        str,
+        str | None,
         typer.Argument(
-            metavar="RUN_DIR|EXPORT_DIR|MODEL",
-            help="A run directory, .safetensors checkpoint, 'zoo export' directory or model name.",
+            metavar="[RUN_DIR|EXPORT_DIR|MODEL]",
+            help="A run directory, .safetensors checkpoint, 'zoo export' directory or model name "
+            "(fresh weights, or --weights) (default: the newest run in --runs).",
+            show_default=False,
         ),
-    ],
+    ] = None,
     backends: Annotated[
         str,
         typer.Option(help="Comma-separated: eager, torchscript, exported-program, onnxruntime."),
@@ -287,6 +334,8 @@ def bench(
     num_classes: NumClassesOpt = None,
     model_arg: ModelArgOpt = None,
     seed: SeedOpt = 0,
+    weights: options.Weights = None,
+    runs: options.Runs = None,
 ) -> None:
     """Compare eager, TorchScript, ExportedProgram and ONNX Runtime: parity and latency.
 
@@ -313,7 +362,17 @@ def bench(
             f"--batch-sizes takes comma-separated integers, not '{batch_sizes}'"
         ) from None
     resolved, inputs = resolve_source(
-        source, dataset, dataset_arg, data_dir, input_shape, num_classes, model_arg, seed, samples
+        source,
+        dataset,
+        dataset_arg,
+        data_dir,
+        input_shape,
+        num_classes,
+        model_arg,
+        seed,
+        samples,
+        weights,
+        runs,
     )
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as scratch:
         files, fixed, origin, seconds = exported_files(

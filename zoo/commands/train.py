@@ -94,12 +94,13 @@ def eval_(
     run: Annotated[
         str | None,
         typer.Argument(
-            metavar="[RUN_DIR|CHECKPOINT]",
-            help="A run directory (its kept checkpoint) or a .safetensors checkpoint "
-            "(default: the newest run in --runs).",
+            metavar="[RUN_DIR|CHECKPOINT|MODEL]",
+            help="A run directory (its kept checkpoint), a .safetensors checkpoint, or a model "
+            "(its --weights, default: its default weights) (default: the newest run in --runs).",
             show_default=False,
         ),
     ] = None,
+    weights: options.Weights = None,
     dataset: options.Dataset = None,
     dataset_arg: options.DatasetArg = None,
     data_dir: options.DataDir = None,
@@ -116,14 +117,26 @@ def eval_(
     """Evaluate a checkpoint: overall and per-class accuracy, confusion matrix and plots.
 
     Regression checkpoints report MSE and MAE per target. --split val re-creates the run's
-    held-out validation items (or uses the test split, which such runs validated on).
+    held-out validation items (or uses the test split, which such runs validated on). A model's
+    trained weights are evaluated on the dataset they were trained on (its test split) unless
+    --dataset says otherwise; results go to eval/MODEL-WEIGHTS.
 
-    Example: `zoo eval runs/cifar10-cnn-imagefolder-20250101-120000 --split test`
+    Examples:
+
+    - `zoo eval runs/cifar10-cnn-imagefolder-20250101-120000 --split test`
+    - `zoo eval mnist-mlp3 --weights default`
     """
     from zoo.train.evaluation import evaluate_checkpoint
     from zoo.train.runs import newest_run
+    from zoo.weights import DEFAULT_WEIGHTS, locate, names_model, results_folder
 
-    spec = run or str(newest_run(Path(runs_folder or "runs"), announce=not as_json))
+    if weights is not None or (run is not None and names_model(run)):
+        if run is not None and not names_model(run):
+            raise ArgumentError("--weights goes with a model name, not a run or checkpoint")
+        located = locate(run, weights or DEFAULT_WEIGHTS)
+        spec, out = str(located.path), out or results_folder(located, dataset, split)
+    else:
+        spec = run or str(newest_run(Path(runs_folder or "runs"), announce=not as_json))
     summary = evaluate_checkpoint(
         spec,
         Console(quiet=as_json),

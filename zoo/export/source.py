@@ -51,8 +51,9 @@ class Samples:
 
 
 def resolve(
-    spec: str,
+    spec: str | None,
     *,
+    weights: str | None = None,
     dataset: str | None = None,
     dataset_args: dict[str, str] | None = None,
     data_dir: str | None = None,
@@ -61,7 +62,11 @@ def resolve(
     model_args: dict[str, str] | None = None,
     seed: int = 0,
 ) -> Source:
-    """A run directory, ``.safetensors`` checkpoint, export directory or registered model name."""
+    """A run directory, ``.safetensors`` checkpoint, export directory or registered model name
+    (with ``weights``: its trained weights, see :mod:`zoo.weights`)."""
+    if weights is not None:
+        return from_weights(spec, weights)
+    assert spec is not None
     path = Path(spec)
     if path.is_dir() and (path / MANIFEST).is_file():
         return from_export_dir(path)
@@ -154,6 +159,15 @@ def from_checkpoint(path: Path) -> Source:
 
     checkpoint = load_checkpoint(path)
     return Source(checkpoint.build_model(), checkpoint.card, weights=checkpoint.path)
+
+
+def from_weights(model: str | None, weights: str) -> Source:
+    """A model's trained weights: ``NAME``, ``default`` or a ``.safetensors`` file."""
+    from zoo.weights import locate, names_model
+
+    if model is not None and not names_model(model):
+        raise ZooError("--weights goes with a model name, not a run, checkpoint or export")
+    return from_checkpoint(locate(model, weights).path)
 
 
 def from_export_dir(path: Path) -> Source:

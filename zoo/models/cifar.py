@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from zoo.meta import Recipe, model_info
+from zoo.meta import Recipe, model_info, weights_index
 from zoo.models.parts import conv_classifier, flattened_size, image_shape
 
 CIFAR10_SHAPE = (3, 32, 32)
@@ -24,6 +24,7 @@ CIFAR10_SHAPE = (3, 32, 32)
         std=(0.5, 0.5, 0.5),
     ),
     reference={"cifar10": "73.58 % test accuracy (tutorial)"},
+    weights=weights_index(__package__, "cifar10-cnn"),
 )
 def cifar10_cnn(
     num_classes: int = 10,
@@ -60,6 +61,7 @@ def cifar10_cnn(
     default_dataset="cifar10",
     recipe=Recipe(optimizer="adam", lr=1e-3, batch_size=32, epochs=4),
     reference={"cifar10": "69.39 % test accuracy (tutorial)"},
+    weights=weights_index(__package__, "cifar10-tinycnn"),
 )
 def cifar10_tinycnn(
     num_classes: int = 10,
@@ -103,6 +105,8 @@ def _vgg_stage(in_channels: int, mid_channels: int, out_channels: int) -> list[n
     "three stages of two 3×3 convs and a max-pool (32-64, 128-128, 256-256), then a 1024-512 head.",
     default_dataset="cifar10",
     recipe=Recipe(optimizer="adam", lr=1e-3, batch_size=128, epochs=10),
+    no_weights="its 6.6 million parameters make a 26 MB file, too large to ship inside zoo; "
+    "train it with 'zoo train cifar10-vgg'",
 )
 def cifar10_vgg(
     num_classes: int = 10,

@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 from torch import nn
 
-from zoo.meta import Recipe, model_info
+from zoo.meta import Recipe, model_info, weights_index
 from zoo.models.parts import conv_classifier, flat_size, flattened_size, image_shape
 
 MNIST_SHAPE = (1, 28, 28)
@@ -33,6 +33,7 @@ def _flatten_then(classifier: nn.Module) -> nn.Sequential:
         std=(1.0,),
     ),
     reference={"mnist": "plateaus around 80–85 % validation accuracy (tutorial)"},
+    weights=weights_index(__package__, "mnist-logreg"),
 )
 def mnist_logreg(
     num_classes: int = 10,
@@ -55,6 +56,7 @@ def mnist_logreg(
         mean=(0.0,),  # the tutorial feeds ToTensor() pixels in [0, 1], unnormalised
         std=(1.0,),
     ),
+    weights=weights_index(__package__, "mnist-mlp"),
 )
 def mnist_mlp(
     num_classes: int = 10,
@@ -82,6 +84,7 @@ def mnist_mlp(
     # optim.SGD(model.parameters(), lr=0.003) (no momentum), 5 epochs, NLLLoss
     recipe=Recipe(optimizer="sgd", lr=0.003, batch_size=64, epochs=5, mean=(0.5,), std=(0.5,)),
     output="log_probs",
+    weights=weights_index(__package__, "mnist-mlp3"),
 )
 def mnist_mlp3(
     num_classes: int = 10,
@@ -106,6 +109,8 @@ def mnist_mlp3(
     "120-60 head.",
     default_dataset="fashion-mnist",
     recipe=Recipe(optimizer="adam", lr=0.01, batch_size=100, epochs=10),
+    no_weights="Fashion-MNIST is not available where zoo's weights are trained (no download); "
+    "train it with 'zoo train fashion-cnn'",
 )
 def fashion_cnn(
     num_classes: int = 10,

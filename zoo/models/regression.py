@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from zoo.meta import Recipe, model_info
+from zoo.meta import Recipe, model_info, weights_index
 from zoo.models.parts import format_shape
 
 
@@ -14,6 +14,7 @@ from zoo.models.parts import format_shape
     default_dataset="crop-yields",
     recipe=Recipe(optimizer="sgd", lr=1e-5, batch_size=11, epochs=100),
     output="regression",
+    weights=weights_index(__package__, "linear-regression"),
 )
 def linear_regression(num_classes: int = 2, input_shape: tuple[int, ...] = (3,)) -> nn.Linear:
     """One linear layer from a row of features to ``num_classes`` regression targets."""

@@ -92,7 +92,7 @@ def imagenet_weights_file(backbone: str) -> Path:
             raise ZooError(
                 f"the ImageNet weights for {backbone} are not in the torch hub cache and cannot be "
                 f"downloaded ({first_line(exc)}): put {path.name} (from {url}) in {checkpoints}, "
-                f"or pass pretrained=false (random backbone weights) or weights=PATH "
+                f"or pass pretrained=false (random backbone weights) or backbone_weights=PATH "
                 f"(a local .pth or .safetensors file of the {backbone} backbone)"
             ) from None
     return path
@@ -124,6 +124,8 @@ def _remove_head(network: nn.Module) -> nn.Linear:
 
 
 @model_info(
+    no_weights="its trained head would need Flowers-102 and ImageNet backbone weights, which are "
+    "not available here (the backbone's ImageNet weights come from torchvision)",
     description="Transfer learning: a frozen ImageNet-pretrained torchvision backbone (resnet18 by "
     "default) with a new linear classifier head; only the head trains.",
     default_dataset="flowers102",
@@ -136,10 +138,10 @@ def flowers_transfer(
     in_channels: int | None = None,
     backbone: str = "resnet18",
     pretrained: bool = True,
-    weights: str | None = None,
+    backbone_weights: str | None = None,
 ) -> TransferClassifier:
-    """A frozen torchvision backbone with ImageNet weights (or ``weights``, a local file) and a
-    new trainable linear head."""
+    """A frozen torchvision backbone with ImageNet weights (or ``backbone_weights``, a local file)
+    and a new trainable linear head."""
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone '{backbone}': choose one of {', '.join(BACKBONES)}")
     if in_channels not in (None, 3):
@@ -147,8 +149,12 @@ def flowers_transfer(
             f"its ImageNet backbone takes 3-channel (RGB) images, not {in_channels}-channel ones"
         )
     network = torchvision.models.get_model(backbone, weights=None)
-    if weights is not None or pretrained:
-        path = Path(weights) if weights is not None else imagenet_weights_file(backbone)
+    if backbone_weights is not None or pretrained:
+        path = (
+            Path(backbone_weights)
+            if backbone_weights is not None
+            else imagenet_weights_file(backbone)
+        )
         _load_backbone_weights(network, path, backbone)
     head = _remove_head(network)
     return TransferClassifier(network, nn.Linear(head.in_features, num_classes))

@@ -343,6 +343,20 @@ def recipe_layer(model: str, optimizer: str | None) -> dict[str, Any]:
     return layer
 
 
+def weights_layer(model: str, weights: str) -> dict[str, Any]:
+    """The normalisation and model arguments that trained weights were made with, for a run
+    that starts from them (the file is fetched and checked here)."""
+    from zoo.weights import locate
+
+    card = locate(model, weights).card
+    preprocessing = card.preprocessing
+    return {
+        "mean": list(preprocessing.mean) if preprocessing.mean else None,
+        "std": list(preprocessing.std) if preprocessing.std else None,
+        "model_args": dict(card.model_args),
+    }
+
+
 def merge(layers: list[Mapping[str, Any]]) -> dict[str, Any]:
     """Later layers win; the argument tables merge key by key; None means 'not given'."""
     merged: dict[str, Any] = {table: {} for table in TABLES}
@@ -382,6 +396,9 @@ def resolve(
     optimizer = flags.get("optimizer") or from_file.get("optimizer")
     layers = [recipe_layer(model, optimizer), from_file, flags, {"model": model}]
     merged = merge(layers)
+    if merged.get("weights"):  # fine-tuning: the weights' inputs and arguments, unless given
+        layers.insert(1, weights_layer(model, merged["weights"]))
+        merged = merge(layers)
     if not merged.get("dataset"):
         raise ArgumentError(f"model '{model}' has no default dataset: pass --dataset")
     return validate(TrainConfig(**merged))

@@ -338,6 +338,7 @@ class Trainer:
             **config.model_args,
         )
         self.objective.check_output(self.base, config.model, description.input_shape)
+        self.initialised_from = self.initialise(len(description.names)) if config.weights else ""
         self.data: TrainingData = load_training_data(
             config, train_set, description, self.device, self.distributed.shard
         )
@@ -386,6 +387,19 @@ class Trainer:
 
     # -- state ------------------------------------------------------------------------------
 
+    def initialise(self, classes: int) -> str:
+        """Fine-tuning: start from ``--weights`` (a new head where the class count differs);
+        what the cards record as ``initialised_from``."""
+        from zoo.pretrained import load_into, new_head_message, open_weights
+
+        pretrained = open_weights(self.config.model, str(self.config.weights))
+        fresh = load_into(self.base, pretrained, classes)
+        if self.main:
+            self.console.print(f"initialised from {pretrained.origin}", highlight=False)
+            if fresh:
+                self.console.print(new_head_message(fresh, pretrained, classes), highlight=False)
+        return pretrained.origin
+
     def restore(self, run_dir: Path) -> None:
         """Continue from the run's last checkpoint (from scratch if it never finished an epoch)."""
         point = resume_point(run_dir)
@@ -430,6 +444,7 @@ class Trainer:
             metrics=metrics,
             evaluated_on=self.data.val_source,
             run=self.run_dir.name,
+            initialised_from=self.initialised_from,
             zoo_version=zoo.__version__,
             torch_version=torch.__version__,
         )

@@ -1,0 +1,138 @@
+"""`zoo predict MODEL` on trained weights (first call and later calls), and the download path.
+
+    .venv/bin/python benchmarks/weights_speed.py --image /tmp/cifar10/test/cat/0001.jpg
+
+1. `zoo predict cifar10-cnn IMAGE` with an empty $ZOO_HOME: the first call exports the default
+   weights to ONNX (verified) and caches them; then --calls more calls, each a fresh `zoo`
+   process, wall time from start to exit (median, min, max). One more call through
+   `python -c` checks that torch is not imported on the cached path.
+2. Downloads from a local http.server on 127.0.0.1 (torch.hub's download_url_to_file, sha256,
+   the card read and checked): `zoo.weights.locate` cold (empty cache) and cached, --calls times
+   each, for the cifar10-cnn file (0.4 MB) and a cifar10-vgg-sized file (26 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+CHECK_TORCH = (
+    "import sys; from zoo.cli import app\n"
+    "try: app(sys.argv[1:], standalone_mode=False)\n"
+    "finally: print('torch imported:', 'torch' in sys.modules, file=sys.stderr)"
+)
+
+
+def wall(command: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess]:
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - started
+    if result.returncode:
+        sys.exit(f"{' '.join(command)} failed: {result.stderr}")
+    return seconds, result
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    return {
+        "median": round(statistics.median(values), 3),
+        "min": round(min(values), 3),
+        "max": round(max(values), 3),
+        "n": len(values),
+    }
+
+
+def predict_timings(image: str, calls: int) -> dict[str, object]:
+    zoo = str(Path(sys.executable).with_name("zoo"))
+    with tempfile.TemporaryDirectory(prefix="zoo-home-") as home:
+        env = {**os.environ, "ZOO_HOME": home}
+        command = [zoo, "predict", "cifar10-cnn", image, "--top-k", "3"]
+        first, result = wall(command, env)
+        later = [wall(command, env)[0] for _ in range(calls)]
+        _, checked = wall([sys.executable, "-c", CHECK_TORCH, *command[1:]], env)
+    return {
+        "command": "zoo predict cifar10-cnn IMAGE --top-k 3",
+        "first_call_seconds": round(first, 2),
+        "first_call_said": result.stderr.strip().splitlines(),
+        "later_calls_seconds": stats(later),
+        "later_calls_all": [round(v, 3) for v in later],
+        "torch_imported_on_cached_call": "torch imported: True" in checked.stderr,
+        "prediction": result.stdout.strip().splitlines(),
+    }
+
+
+def download_timings(calls: int) -> list[dict[str, object]]:
+    import torch
+
+    import zoo
+    from zoo import weights
+    from zoo.files import sha256_file
+    from zoo.models.cifar import cifar10_cnn, cifar10_vgg
+    from zoo.train.checkpoint import save_weights
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="zoo-served-") as served:
+        folder = Path(served)
+        handler = functools.partial(Quiet, directory=served)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        shipped = weights.locate("cifar10-cnn", "default")
+        for name, builder in (("web-cifar10-cnn", cifar10_cnn), ("web-cifar10-vgg", cifar10_vgg)):
+            torch.manual_seed(0)
+            file = folder / f"{name}.safetensors"
+            save_weights(file, builder().state_dict(), shipped.card.with_(model=name))
+            declaration = {"name": "v1", "url": f"http://127.0.0.1:{server.server_port}/{file.name}"}
+            declaration["sha256"] = sha256_file(file)
+            zoo.register_model(name, weights=[declaration])(builder)
+            cold, cached = [], []
+            for _ in range(calls):
+                with tempfile.TemporaryDirectory(prefix="zoo-home-") as home:
+                    os.environ["ZOO_HOME"] = home
+                    started = time.perf_counter()
+                    weights.locate(name, "default")
+                    cold.append(time.perf_counter() - started)
+                    started = time.perf_counter()
+                    weights.locate(name, "default")
+                    cached.append(time.perf_counter() - started)
+            results.append(
+                {
+                    "file": f"{name}.safetensors",
+                    "megabytes": round(file.stat().st_size / 1e6, 2),
+                    "cold_seconds": stats(cold),
+                    "cached_seconds": stats(cached),
+                }
+            )
+        server.shutdown()
+    return results
+
+
+class Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--image", required=True, help="A CIFAR-10 test JPEG.")
+    parser.add_argument("--calls", type=int, default=7)
+    parser.add_argument("--json", type=Path, default=Path("/tmp/zoo-weights-speed.json"))
+    args = parser.parse_args()
+    result = {
+        "predict": predict_timings(args.image, args.calls),
+        "download": download_timings(args.calls),
+    }
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

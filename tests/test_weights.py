@@ -1,0 +1,404 @@
+"""Trained weights: declarations, downloads from a real local HTTP server, create_model with
+weights and a new head, the shipped weights reproducing their metrics, and the commands."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import FIXTURE_PLUGINS, pip_install_target, run_zoo
+from PIL import Image
+from rich.console import Console
+from safetensors.torch import save_file
+
+import zoo
+from zoo import meta, weights
+from zoo.card import ModelCard, Preprocessing
+from zoo.errors import ZooError
+from zoo.files import sha256_file
+from zoo.train.checkpoint import save_weights
+from zoo.train.evaluation import evaluate_checkpoint
+
+SHIPPED_HERE = ("mnist-logreg", "mnist-mlp", "mnist-mlp3", "linear-regression")  # data in zoo
+
+PREDICT_WITHOUT_TORCH = """
+import json, sys
+from zoo.cli import app
+try:
+    app(sys.argv[1:], standalone_mode=False)
+finally:
+    print(json.dumps({"torch_imported": "torch" in sys.modules}), file=sys.stderr)
+"""
+
+
+# -- a real HTTP server on 127.0.0.1 ----------------------------------------------------------
+
+
+class Server:
+    """``http.server`` serving a folder from a thread; counts the requests it answers."""
+
+    def __init__(self, folder: Path) -> None:
+        self.requests: list[str] = []
+        server = self
+
+        class Handler(SimpleHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                server.requests.append(self.path)
+
+        self.httpd = ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(Handler, directory=str(folder))
+        )
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@contextmanager
+def serving(folder: Path) -> Iterator[Server]:
+    server = Server(folder)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def zoo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "zoo-home"
+    monkeypatch.setenv("ZOO_HOME", str(home))
+    yield home
+    zoo.reload_registry()
+
+
+# -- small zoo weights files --------------------------------------------------------------------
+
+CLASSES = ("red", "green", "blue")
+
+
+def web_net(num_classes: int = 3, input_shape: tuple[int, ...] = (3, 2, 2)) -> torch.nn.Module:
+    """A linear layer over 3×2×2 inputs."""
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, num_classes))
+
+
+def web_card(model: str = "web-net", classes: tuple[str, ...] = CLASSES) -> ModelCard:
+    return ModelCard(model=model, preprocessing=Preprocessing((3, 2, 2)), classes=classes)
+
+
+def write_weights(path: Path, model: str = "web-net", seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    return save_weights(path, web_net().state_dict(), web_card(model))
+
+
+def register_web_net(url: str, sha256: str, **declared: object) -> None:
+    declaration = {"name": "v1", "url": url, "sha256": sha256, "classes": list(CLASSES)}
+    zoo.register_model("web-net", weights=[declaration | declared])(web_net)
+
+
+# -- declarations -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("declaration", "message"),
+    [
+        ({"name": "v1", "sha256": "0" * 64}, "exactly one of 'file' and 'url'"),
+        ({"name": "v1", "sha256": "abc", "file": "w.safetensors"}, "sha256"),
+        ({"name": "default", "sha256": "0" * 64, "file": "w.safetensors"}, "name 'default'"),
+        ({"name": "v1", "sha256": "0" * 64, "url": "ftp://x/w.safetensors"}, "url 'ftp://"),
+        ({"name": "v1", "sha256": "0" * 64, "file": "../w.safetensors"}, "inside the package"),
+        ({"name": "v1", "sha256": "0" * 64, "file": "w", "colour": "red"}, "unknown Weights"),
+        ({"sha256": "0" * 64, "file": "w"}, "name"),
+    ],
+)
+def test_invalid_declarations_are_refused(declaration: dict, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        meta.coerce(meta.ModelInfo, {"weights": [declaration]})
+
+
+def test_declarations_as_plain_data_or_helper_and_the_first_is_default() -> None:
+    first = {"name": "a", "sha256": "1" * 64, "url": "https://example.org/a.safetensors"}
+    second = meta.Weights(name="b", sha256="2" * 64, file="weights/b.safetensors")
+    info = meta.coerce(meta.ModelInfo, {"weights": [first, second], "no_weights": ""})
+    assert [w.name for w in info.weights] == ["a", "b"]
+    assert meta.weights_named(info, "default") is info.weights[0]
+    assert meta.weights_named(info, "b") is second and meta.weights_named(info, "c") is None
+    with pytest.raises(TypeError, match="more than once"):
+        meta.coerce(meta.ModelInfo, {"weights": [first, first]})
+
+
+# -- downloads ----------------------------------------------------------------------------------
+
+
+def test_download_once_then_cached_with_the_server_stopped(tmp_path: Path, zoo_home: Path) -> None:
+    served = write_weights(tmp_path / "served" / "web-net.safetensors")
+    with serving(served.parent) as server:
+        register_web_net(f"{server.url}/web-net.safetensors", sha256_file(served))
+        located = weights.locate("web-net", "default")
+        assert server.requests == ["/web-net.safetensors"]
+    assert located.path.parent == zoo_home / "weights"
+    assert sha256_file(located.path) == sha256_file(served)
+    assert oct(located.path.stat().st_mode & 0o777) == "0o644"
+    assert os.listdir(located.path.parent) == [located.path.name]  # no partial files left
+    again = weights.locate("web-net", "v1")  # the server is gone: the cache answers
+    assert again.path == located.path and again.declared.name == "v1"
+    model = zoo.create_model("web-net", weights="v1")
+    torch.manual_seed(0)
+    assert torch.equal(model[1].weight, web_net()[1].weight)  # the served file's tensors
+
+
+def test_a_corrupt_download_is_removed_and_the_error_says_so(tmp_path: Path, zoo_home: Path):
+    served = write_weights(tmp_path / "served" / "web-net.safetensors")
+    declared = sha256_file(write_weights(tmp_path / "other.safetensors", seed=1))
+    with serving(served.parent) as server:
+        register_web_net(f"{server.url}/web-net.safetensors", declared)
+        with pytest.raises(ZooError) as raised:
+            weights.locate("web-net", "default")
+    message = str(raised.value)
+    assert "does not have the declared sha256" in message and "it was removed" in message
+    assert "\n" not in message
+    assert not (zoo_home / "weights").exists() or not os.listdir(zoo_home / "weights")
+
+
+def test_a_cached_file_damaged_later_is_removed(tmp_path: Path, zoo_home: Path) -> None:
+    served = write_weights(tmp_path / "served" / "web-net.safetensors")
+    with serving(served.parent) as server:
+        register_web_net(f"{server.url}/web-net.safetensors", sha256_file(served))
+        path = weights.locate("web-net", "default").path
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(ZooError, match="it was removed"):
+        weights.locate("web-net", "default")
+    assert not path.exists()
+
+
+def test_missing_file_and_offline_name_the_url_and_where_to_put_the_file(tmp_path: Path) -> None:
+    (tmp_path / "served").mkdir()
+    with serving(tmp_path / "served") as server:
+        url = f"{server.url}/web-net.safetensors"
+        register_web_net(url, "3" * 64)
+        with pytest.raises(ZooError) as missing:
+            weights.locate("web-net", "default")
+    assert "404" in str(missing.value) and url in str(missing.value)
+    with pytest.raises(ZooError) as offline:  # the server is stopped: nothing listens there
+        weights.locate("web-net", "default")
+    expected = weights.weights_dir() / f"web-net-v1-{'3' * 12}.safetensors"
+    for raised in (missing, offline):
+        message = str(raised.value)
+        assert url in message and str(expected) in message and "by hand" in message
+        assert "\n" not in message
+
+
+def test_file_urls_and_the_card_checked_against_the_declaration(tmp_path: Path) -> None:
+    served = write_weights(tmp_path / "web-net.safetensors")
+    register_web_net(served.as_uri(), sha256_file(served), input_shape=[3, 4, 4])
+    with pytest.raises(ZooError, match=r"input shape \(3, 2, 2\) \(declared \(3, 4, 4\)\)"):
+        weights.locate("web-net", "default")
+    register_web_net(served.as_uri(), sha256_file(served), classes=["a", "b", "c"])
+    with pytest.raises(ZooError, match="does not match its declaration: classes"):
+        weights.locate("web-net", "default")
+
+
+# -- create_model -------------------------------------------------------------------------------
+
+
+def test_create_model_with_default_weights_and_a_new_head(caplog) -> None:
+    located = weights.locate("mnist-mlp", "default")
+    from safetensors.torch import load_file
+
+    stored = load_file(str(located.path))
+    model = zoo.create_model("mnist-mlp", weights="default")
+    assert model.training  # as create_model without weights returns it
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, stored[key]), key
+    with caplog.at_level(logging.WARNING, logger="zoo"):
+        five = zoo.create_model("mnist-mlp", weights="mnist-5k", num_classes=5)
+    head = ("classifier.2.weight", "classifier.2.bias")
+    assert all(name in caplog.text for name in head) and "10 classes, the model 5" in caplog.text
+    state = five.state_dict()
+    assert state["classifier.2.weight"].shape == (5, 32)
+    assert torch.equal(state["classifier.0.weight"], stored["classifier.0.weight"])
+    assert not torch.equal(state["classifier.2.weight"], stored["classifier.2.weight"][:5])
+
+
+def test_bad_weights_files_are_one_line_errors(tmp_path: Path) -> None:
+    good = weights.locate("mnist-mlp", "default").path
+    with pytest.raises(ZooError, match=r"classifier.0.weight has shape \(32, 784\) in the file"):
+        zoo.create_model("mnist-mlp", weights=str(good), hidden=64)
+    with pytest.raises(ZooError, match="holds weights of model 'mnist-mlp', not 'mnist-logreg'"):
+        zoo.create_model("mnist-logreg", weights=str(good))
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not a header")
+    with pytest.raises(ZooError, match="corrupt or truncated"):
+        zoo.create_model("mnist-mlp", weights=str(junk))
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(foreign))
+    with pytest.raises(ZooError, match="not a zoo checkpoint"):
+        zoo.create_model("mnist-mlp", weights=str(foreign))
+    pickled = tmp_path / "weights.pth"
+    torch.save({"w": torch.zeros(2)}, pickled)
+    with pytest.raises(ZooError, match=r"not a \.safetensors file"):
+        zoo.create_model("mnist-mlp", weights=str(pickled))
+    with pytest.raises(ZooError, match="no weights 'imagenet'; it declares mnist-5k"):
+        zoo.create_model("mnist-mlp", weights="imagenet")
+    with pytest.raises(ZooError, match="no trained weights: Fashion-MNIST is not available"):
+        zoo.create_model("fashion-cnn", weights="default")
+    result = run_zoo("eval", "mnist-logreg", "--weights", str(good))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "holds weights of model 'mnist-mlp'" in result.stderr
+
+
+# -- the shipped weights ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", SHIPPED_HERE)
+def test_shipped_weights_reproduce_their_recorded_metrics(model: str, tmp_path: Path) -> None:
+    info = zoo.get_model_info(model)
+    declared = info.weights[0]
+    path = weights.locate(model, "default").path
+    assert path.stat().st_size <= 2 * 1024 * 1024 and declared.command.startswith("zoo train")
+    summary = evaluate_checkpoint(
+        str(path), Console(quiet=True), split=declared.split, out=str(tmp_path)
+    )
+    for key, value in declared.metrics.items():
+        assert weights.metric_text(key, summary[key]) == weights.metric_text(key, value), key
+
+
+def test_eval_of_a_model_uses_its_weights_own_dataset(tmp_path: Path) -> None:
+    result = run_zoo("eval", "mnist-mlp3", "--weights", "default", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    declared = zoo.get_model_info("mnist-mlp3").weights[0]
+    assert summary["dataset"] == declared.dataset == "mnist-5k" and summary["items"] == 1000
+    assert f"{100 * summary['accuracy']:.2f}" == f"{100 * declared.metrics['accuracy']:.2f}"
+    assert Path(summary["output_dir"]) == Path("eval/mnist-mlp3-mnist-5k/mnist-5k-test")
+    assert (tmp_path / summary["output_dir"] / "metrics.json").is_file()
+
+
+def test_info_and_list_show_weights_and_why_there_are_none() -> None:
+    shown = run_zoo("info", "mnist-mlp3").stdout
+    declared = zoo.get_model_info("mnist-mlp3").weights[0]
+    assert f"mnist-5k (default): accuracy {100 * declared.metrics['accuracy']:.2f} %" in shown
+    assert "4,000" in shown and "momentum" in shown
+    assert "trained weights: none (Fashion-MNIST" in run_zoo("info", "fashion-cnn").stdout
+    assert "26 MB" in run_zoo("info", "cifar10-vgg").stdout
+    report = json.loads(run_zoo("info", "mnist-mlp3", "--json").stdout)
+    assert report["default_weights"] == "mnist-5k" and report["weights"][0]["sha256"]
+    rows = json.loads(run_zoo("list", "models", "--with-weights", "--json").stdout)
+    by_name = {row["name"]: row["weights"] for row in rows}
+    assert by_name["mnist-mlp3"] == ["mnist-5k"] and by_name["fashion-cnn"] == []
+    assert "weights" not in json.loads(run_zoo("list", "models", "--json").stdout)[0]
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def write_digit(path: Path, seed: int) -> Path:
+    pixels = np.random.default_rng(seed).integers(0, 256, (28, 28), dtype=np.uint8)
+    Image.fromarray(pixels, mode="L").save(path)
+    return path
+
+
+def predict_in_fresh_process(*args: str, env: dict[str, str]) -> tuple[list[dict], bool, str]:
+    """`zoo predict ... --json` in a new interpreter: rows, whether torch was imported, stderr."""
+    result = subprocess.run(
+        [sys.executable, "-c", PREDICT_WITHOUT_TORCH, "predict", *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **env},
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    return json.loads(result.stdout), json.loads(lines[-1])["torch_imported"], result.stderr
+
+
+def test_predict_by_model_name_exports_once_then_runs_without_torch(tmp_path, zoo_home) -> None:
+    images = [str(write_digit(tmp_path / f"{i}.png", i)) for i in range(2)]
+    env = {"ZOO_HOME": str(zoo_home)}
+    first, _, said = predict_in_fresh_process("mnist-mlp3", *images, env=env)
+    assert "first use of mnist-mlp3" in said and "exported and verified in" in said
+    (folder,) = (zoo_home / "predict").iterdir()
+    assert (folder / "manifest.json").is_file() and list(folder.glob("*.onnx"))
+    again, torch_imported, said = predict_in_fresh_process("mnist-mlp3", *images, env=env)
+    assert not torch_imported and "first use" not in said
+    assert again == first and [len(row["outputs"]) for row in again] == [5, 5]
+
+
+def test_fine_tuning_then_export_of_the_newest_run(tmp_path: Path) -> None:
+    data = ["-d", "mnist-5k", "--epochs", "1", "--device", "cpu", "--out", "runs"]
+    tuned = run_zoo("train", "mnist-mlp3", *data, "--weights", "default", cwd=tmp_path)
+    assert tuned.returncode == 0, tuned.stderr
+    assert "initialised from mnist-mlp3 weights 'mnist-5k'" in tuned.stdout
+    (run,) = (tmp_path / "runs").iterdir()
+    card = json.loads((run / "checkpoints" / "last.json").read_text())
+    assert card["initialised_from"].startswith("mnist-mlp3 weights 'mnist-5k' (sha256 ")
+    assert card["metrics"]["test_accuracy"] > 0.8  # it started trained (from scratch: ~0.2)
+    exported = run_zoo("export", "--onnx", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    assert f"using the newest run: {Path('runs') / run.name}" in exported.stderr
+    manifest = json.loads((tmp_path / "exports" / "mnist-mlp3" / "manifest.json").read_text())
+    assert manifest["card"]["weights_sha256"] == sha256_file(run / "checkpoints/last.safetensors")
+
+
+def test_fine_tuning_on_other_classes_gets_a_new_head(tmp_path: Path) -> None:
+    other = ["-d", "synthetic", "--dataset-arg", "image_shape=1,28,28"]
+    other += ["--dataset-arg", "num_classes=4", "--dataset-arg", "size=64"]
+    result = run_zoo(
+        "train", "mnist-mlp", *other, "--weights", "default", "--epochs", "1", "--device", "cpu",
+        "--out", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "new head: classifier.2.weight, classifier.2.bias freshly initialised" in result.stdout
+    misfit = run_zoo("train", "cifar10-tinycnn", "-d", "mnist-5k", "--weights", "default")
+    assert misfit.returncode == 2 and "does not fit" in misfit.stderr
+
+
+# -- a plugin distribution declaring URL weights, end to end ------------------------------------
+
+
+def test_plugin_with_url_weights_end_to_end(tmp_path: Path, zoo_home: Path) -> None:
+    logreg = weights.locate("mnist-logreg", "default")
+    accuracy = zoo.get_model_info("mnist-logreg").weights[0].metrics["accuracy"]
+    served = tmp_path / "served" / "web-logreg.safetensors"
+    served.parent.mkdir()
+    from safetensors.torch import load_file
+
+    save_weights(served, load_file(str(logreg.path)), logreg.card.with_(model="web-logreg"))
+    with serving(served.parent) as server:
+        source = shutil.copytree(FIXTURE_PLUGINS / "weights", tmp_path / "src" / "weights")
+        module = source / "zoo_fixture_weights.py"
+        module.write_text(
+            module.read_text()
+            .replace("@URL@", f"{server.url}/web-logreg.safetensors")
+            .replace("@SHA256@", sha256_file(served))
+            .replace('"@ACCURACY@"', repr(accuracy))
+        )
+        site = pip_install_target([source], tmp_path / "site")
+        env = {"ZOO_HOME": str(zoo_home)}
+        info = run_zoo("info", "web-logreg", site=site, **env)
+        assert "digits-v1 (default): accuracy" in info.stdout and server.url in info.stdout
+        image = write_digit(tmp_path / "digit.png", 3)
+        predicted = run_zoo("predict", "web-logreg", str(image), "--json", site=site, **env)
+        assert predicted.returncode == 0, predicted.stderr
+        assert len(json.loads(predicted.stdout)[0]["outputs"]) == 5
+        assert server.requests == ["/web-logreg.safetensors"]
+    # the server is gone: eval uses the cached file, on the weights' own dataset
+    evaluated = run_zoo("eval", "web-logreg", "--weights", "default", "--json", site=site,
+                        cwd=tmp_path, **env)  # fmt: skip
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert f"{json.loads(evaluated.stdout)['accuracy']:.4f}" == f"{accuracy:.4f}"

@@ -1,0 +1,109 @@
+"""``zoo predict MODEL``: an ONNX export of a model's trained weights, made once and cached.
+
+The first call exports the weights to ONNX (verified against eager PyTorch, as ``zoo export``
+does) into ``$ZOO_HOME/predict/KEY``. Later calls find that folder from registry metadata alone:
+the distribution that registers the model and its version, the entry's target, the weights asked
+for and zoo's version make the key. Neither the plugin's module nor torch is imported then, so a
+prediction takes ONNX Runtime's time, not PyTorch's start-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from zoo.errors import ZooError
+from zoo.files import sha256_file
+from zoo.weights import home, is_file_spec
+
+FOLDER = "predict"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The cached ONNX file for a model's weights, and whether this call made it."""
+
+    path: Path
+    made_seconds: float | None = None  # None: found in the cache
+
+
+def cache_folder(model: str, weights: str) -> Path:
+    """``$ZOO_HOME/predict/MODEL-WEIGHTS-HASH``, named from registry metadata (no imports)."""
+    import zoo
+    from zoo.registry import get_registry
+
+    entry = get_registry().resolve("model", model)
+    facts = {
+        "distribution": entry.dist,
+        "version": entry.version,
+        "target": entry.target,
+        "model": entry.name,
+        "weights": weights,
+        "zoo": zoo.__version__,
+    }
+    label = weights
+    if is_file_spec(weights):
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise ZooError(f"no weights file '{weights}'")
+        facts["weights"], label = sha256_file(path), "file"
+    digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+    return home() / FOLDER / f"{entry.name}-{label}-{digest}"
+
+
+def onnx_file(folder: Path) -> Path | None:
+    """The ONNX file in a complete cache folder (folders appear whole, renamed into place)."""
+    return next(iter(sorted(folder.glob("*.onnx"))), None) if folder.is_dir() else None
+
+
+def prepare(model: str, weights: str, console: Console) -> Prepared:
+    """The ONNX file of ``model``'s ``weights``: from the cache, else exported, verified and
+    cached (saying so, with the time it took)."""
+    folder = cache_folder(model, weights)
+    found = onnx_file(folder)
+    if found is not None:
+        return Prepared(found)
+    console.print(
+        f"first use of {model} ({weights} weights): exporting to ONNX for ONNX Runtime…",
+        highlight=False,
+    )
+    started = time.perf_counter()
+    export_into(folder, model, weights)
+    seconds = time.perf_counter() - started
+    console.print(
+        f"exported and verified in {seconds:.1f} s; cached in {folder} (later calls start at once)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    path = onnx_file(folder)
+    if path is None:
+        raise ZooError(f"the export into {folder} left no ONNX file")
+    return Prepared(path, seconds)
+
+
+def export_into(folder: Path, model: str, weights: str) -> None:
+    """Export into a scratch folder beside ``folder``, then rename it into place: a cache folder
+    is complete or absent, and two processes racing both end with the same file."""
+    from zoo.export import pipeline, source
+
+    resolved = source.resolve(model, weights=weights)
+    samples = source.load_samples(resolved, 16)
+    scratch = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    try:
+        pipeline.export(resolved, scratch, samples, formats_wanted=("onnx",))
+        try:
+            os.replace(scratch, folder)
+        except OSError:  # another process got there first: its folder is as good
+            if onnx_file(folder) is None:
+                raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(scratch)

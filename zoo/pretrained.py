@@ -1,0 +1,130 @@
+"""Models built with trained weights: ``zoo.create_model(name, weights=...)`` and fine-tuning.
+
+The weights' card says how to build the model (its arguments, input shape and classes). Asking
+for another class count gives a new head, as timm and transfer learning do: every tensor is
+loaded except those whose shape differs only in the class count, which keep their fresh
+initialisation, and zoo says which they are. Any other misfit is one clear line.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+
+from zoo.card import ModelCard
+from zoo.errors import ZooError
+from zoo.files import sha256_file
+from zoo.weights import Located, locate
+
+logger = logging.getLogger("zoo")
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """Verified weights: where they are, their card (hash set) and their tensors."""
+
+    located: Located
+    card: ModelCard
+    tensors: dict[str, torch.Tensor]
+
+    @property
+    def origin(self) -> str:
+        """What a fine-tuned card records as ``initialised_from`` (no paths)."""
+        return f"{self.located.label} (sha256 {self.card.weights_sha256[:12]})"
+
+
+def open_weights(model: str | None, spec: str) -> Pretrained:
+    """``NAME``, ``default`` or ``FILE.safetensors`` for ``model``: located, checked, read."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    located = locate(model, spec)
+    try:
+        tensors = load_file(str(located.path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ZooError(f"weights file '{located.path}' is corrupt or truncated: {exc}") from None
+    card = located.card.with_(weights_sha256=sha256_file(located.path))
+    return Pretrained(located, card, tensors)
+
+
+def load_into(
+    model: torch.nn.Module, pretrained: Pretrained, num_classes: int | None = None
+) -> tuple[str, ...]:
+    """Load the weights into ``model`` (built for ``num_classes``, default: the weights' own);
+    the names of the tensors left freshly initialised because the class count differs."""
+    where = pretrained.located.label
+    own = model.state_dict()
+    tensors = pretrained.tensors
+    missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
+    if missing or unexpected:
+        raise ZooError(
+            f"{where} do not fit model '{pretrained.card.model}' as built: "
+            f"{len(missing)} missing tensors {missing[:2]}, "
+            f"{len(unexpected)} unexpected {unexpected[:2]}"
+        )
+    trained = len(pretrained.card.classes)
+    new_head = num_classes is not None and trained > 0 and num_classes != trained
+    fresh = []
+    for key, value in tensors.items():
+        if own[key].shape == value.shape:
+            continue
+        if new_head and is_head(value.shape, own[key].shape, trained, num_classes):
+            fresh.append(key)
+            continue
+        raise ZooError(
+            f"{where} do not fit model '{pretrained.card.model}': {key} has shape "
+            f"{tuple(value.shape)} in the file and {tuple(own[key].shape)} in the model "
+            f"(built for input {tuple(pretrained.card.input_shape)} and "
+            f"{num_classes or trained} classes)"
+        )
+    model.load_state_dict({**tensors, **{key: own[key] for key in fresh}})
+    return tuple(fresh)
+
+
+def is_head(trained: torch.Size, built: torch.Size, old: int, new: int | None) -> bool:
+    """Whether two shapes differ only in the class count, as an output layer's do."""
+    return (
+        len(trained) == len(built)
+        and (trained[0], built[0]) == (old, new)
+        and tuple(trained[1:]) == tuple(built[1:])
+    )
+
+
+def new_head_message(fresh: tuple[str, ...], pretrained: Pretrained, num_classes: int) -> str:
+    return (
+        f"new head: {', '.join(fresh)} freshly initialised ({pretrained.located.label} have "
+        f"{len(pretrained.card.classes)} classes, the model {num_classes})"
+    )
+
+
+def create_pretrained(
+    name: str,
+    weights: str,
+    num_classes: int | None,
+    in_channels: int | None,
+    input_shape: tuple[int, ...] | None,
+    model_args: dict[str, object],
+) -> torch.nn.Module:
+    """``zoo.create_model(name, weights=...)``: built as the weights' card says (the arguments
+    given override it), the weights loaded; a different ``num_classes`` gives a new head."""
+    from zoo.factory import create_model, probe
+
+    pretrained = open_weights(name, weights)
+    card = pretrained.card
+    shape = tuple(input_shape) if input_shape else card.input_shape
+    classes = num_classes or len(card.classes) or None
+    model = create_model(
+        name,
+        num_classes=classes,
+        in_channels=in_channels,
+        input_shape=shape,
+        **{**dict(card.model_args), **model_args},
+    )
+    training = model.training
+    probe(model, name, shape)  # materialises lazy layers
+    fresh = load_into(model, pretrained, classes)
+    if fresh:
+        logger.warning(new_head_message(fresh, pretrained, classes or 0))
+    return model.train(training)

@@ -1,0 +1,294 @@
+"""Trained weights by name: find the file a model declares, fetch it once, check its sha256.
+
+``--weights`` (and ``zoo.create_model(..., weights=...)``) takes ``NAME`` (weights the model
+declares, :class:`zoo.meta.Weights`), ``default`` (the first it declares) or a ``.safetensors``
+file. A declared file is either inside the declaring package (found with importlib.resources,
+relative to the package of the module that defines the model) or a URL, downloaded once into
+:func:`weights_dir` with torch.hub's ``download_url_to_file`` (hf:// addresses with
+huggingface_hub), written atomically and checked against its sha256 before every use: a file that
+fails the check is removed and the error says so. Offline, the error names the URL and the path
+where the file can be placed by hand. Only safetensors files are read: nothing is unpickled.
+
+No torch at import: ``zoo predict MODEL`` reads the registry through this module on every call.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from zoo.errors import ZooError, first_line
+from zoo.files import atomic_write, sha256_file
+from zoo.meta import DEFAULT_WEIGHTS, ModelInfo, Weights, weights_named
+
+if TYPE_CHECKING:
+    from zoo.card import ModelCard
+    from zoo.registry import Entry
+
+HOME_ENV = "ZOO_HOME"
+DOWNLOAD_TIMEOUT_S = 30  # per socket operation: an unreachable server fails, never hangs
+SUFFIX = ".safetensors"
+
+
+def home() -> Path:
+    """zoo's own cache: ``$ZOO_HOME``, else ``$XDG_CACHE_HOME/zoo`` (``~/.cache/zoo``)."""
+    if os.environ.get(HOME_ENV):
+        return Path(os.environ[HOME_ENV]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "zoo"
+
+
+def weights_dir() -> Path:
+    """Where downloaded weights are kept: ``$ZOO_HOME/weights``."""
+    return home() / "weights"
+
+
+@dataclass(frozen=True)
+class Located:
+    """A verified weights file on this machine, its card, and what it is."""
+
+    path: Path
+    card: ModelCard
+    model: str  # the model's registered name ("" for a file named without a model)
+    declared: Weights | None = None  # None for a .safetensors file the user named
+
+    @property
+    def label(self) -> str:
+        """``cifar10-cnn weights 'cifar10'`` or the file's name, for messages and cards."""
+        if self.declared is None:
+            return self.path.name
+        return f"{self.model} weights '{self.declared.name}'"
+
+
+def is_file_spec(spec: str) -> bool:
+    """Whether ``--weights`` names a file rather than weights a model declares."""
+    return spec.endswith(SUFFIX) or "/" in spec or os.sep in spec
+
+
+def model_weights(model: str) -> tuple[Entry, ModelInfo]:
+    """A model's registry entry and metadata (its module is imported)."""
+    from zoo.factory import get_model_info
+    from zoo.registry import get_registry
+
+    entry = get_registry().resolve("model", model)
+    return entry, get_model_info(entry.qualified_name)
+
+
+def declaration(model: str, name: str) -> tuple[Entry, Weights]:
+    """The weights ``name`` (or ``default``) that ``model`` declares; a clear error otherwise."""
+    entry, info = model_weights(model)
+    found = weights_named(info, name)
+    if found is not None:
+        return entry, found
+    if not info.weights:
+        why = f": {info.no_weights}" if info.no_weights else ""
+        raise ZooError(
+            f"model '{entry.name}' has no trained weights{why}; train it with 'zoo train "
+            f"{entry.name}' or pass --weights FILE.safetensors"
+        )
+    names = ", ".join(w.name for w in info.weights)
+    raise ZooError(
+        f"model '{entry.name}' has no weights '{name}'; it declares {names} "
+        f"('{DEFAULT_WEIGHTS}' is {info.weights[0].name})"
+    )
+
+
+def names_model(spec: str) -> bool:
+    """Whether a command's RUN|CHECKPOINT|MODEL argument can only be a model name."""
+    suffixes = (SUFFIX, ".onnx", ".pt2", ".pt", ".json")
+    return not Path(spec).exists() and "/" not in spec and not spec.endswith(suffixes)
+
+
+def locate(model: str | None, spec: str) -> Located:
+    """``NAME``, ``default`` or ``FILE.safetensors`` for ``model`` as a verified local file whose
+    card matches the model and the declaration (torch is imported to read the card)."""
+    from zoo.train.checkpoint import read_card
+
+    if is_file_spec(spec):
+        path = Path(spec).expanduser()
+        if path.suffix != SUFFIX:
+            raise ZooError(f"--weights '{spec}' is not a .safetensors file (only those are read)")
+        if not path.is_file():
+            raise ZooError(f"no weights file '{spec}'")
+        located = Located(path, read_card(path), model.rpartition(":")[2] if model else "")
+    elif not model:
+        raise ZooError(f"--weights '{spec}' names weights a model declares: name the model too")
+    else:
+        entry, weights = declaration(model, spec)
+        path = fetch(entry, weights)
+        located = Located(path, read_card(path), entry.name, weights)
+    check_card(located)
+    return located
+
+
+def results_folder(located: Located, dataset: str | None, split: str) -> str | None:
+    """Where ``zoo eval`` writes results for declared weights (their file may be read-only,
+    inside a package): ``eval/MODEL-WEIGHTS/DATASET-SPLIT`` here. None for a file the user
+    named (its results go beside it)."""
+    if located.declared is None:
+        return None
+    folder = f"{located.model}-{located.declared.name}"
+    return str(Path("eval") / folder / f"{dataset or located.card.dataset}-{split}")
+
+
+def fetch(entry: Entry, weights: Weights) -> Path:
+    """The local file of declared weights, downloaded once if it is a URL; sha256 checked."""
+    if weights.file:
+        path = package_file(entry, weights.file)
+        verify(path, weights, remove=False, where=f"{entry.name} weights '{weights.name}'")
+        return path
+    path = cached_path(entry, weights)
+    where = f"{entry.name} weights '{weights.name}'"
+    if not path.is_file():
+        download(weights.url, path, weights, where)
+    verify(path, weights, remove=True, where=where)
+    return path
+
+
+def package_file(entry: Entry, file: str) -> Path:
+    """``file`` inside the package of the module that defines ``entry``'s builder."""
+    from importlib import resources
+
+    module = sys.modules.get(getattr(entry.load(), "__module__", ""))
+    if module is None:
+        raise ZooError(f"cannot tell which package model '{entry.name}' comes from")
+    package = module.__name__ if hasattr(module, "__path__") else module.__package__
+    base = resources.files(package) if package else Path(module.__file__ or "").parent
+    path = Path(str(base.joinpath(file)))
+    if not path.is_file():
+        raise ZooError(
+            f"model '{entry.name}' ({entry.source}) declares the weights file {file}, but "
+            f"{path} is missing: reinstall {entry.dist}"
+        )
+    return path
+
+
+def cached_path(entry: Entry, weights: Weights) -> Path:
+    """Where URL weights live once downloaded (named by model, weights and hash)."""
+    return weights_dir() / f"{entry.name}-{weights.name}-{weights.sha256[:12]}{SUFFIX}"
+
+
+def verify(path: Path, weights: Weights, remove: bool, where: str) -> None:
+    """Refuse a file whose sha256 is not the declared one (removing it when it is a download)."""
+    actual = sha256_file(path)
+    if actual == weights.sha256:
+        return
+    if remove:
+        path.unlink(missing_ok=True)
+    fate = "it was removed" if remove else "reinstall the package that declares it"
+    raise ZooError(
+        f"{where}: {path} has sha256 {actual[:16]}…, not the declared {weights.sha256[:16]}…; "
+        f"{fate}"
+    )
+
+
+def download(url: str, path: Path, weights: Weights, where: str) -> None:
+    """Fetch ``url`` into ``path`` atomically; a wrong hash, an HTTP error or no network is one
+    line that says where the file can be placed by hand."""
+    by_hand = f"put the file (sha256 {weights.sha256}) at {path} by hand"
+    try:
+        if url.startswith("hf://"):
+            atomic_write(path, lambda temporary: hub_download(url, temporary))
+            verify(path, weights, remove=True, where=where)
+        else:
+            atomic_write(path, lambda temporary: url_download(url, temporary, weights.sha256))
+    except ZooError:
+        raise
+    except RuntimeError as exc:
+        if "invalid hash value" not in str(exc):
+            raise ZooError(
+                f"{where}: cannot download {url}: {first_line(exc)}; {by_hand}"
+            ) from None
+        raise ZooError(
+            f"{where}: the file downloaded from {url} does not have the declared sha256 "
+            f"{weights.sha256[:16]}…; it was removed ({by_hand})"
+        ) from None
+    except (OSError, ValueError) as exc:  # HTTP errors, no network, timeouts, bad addresses
+        raise ZooError(f"{where}: cannot download {url} ({first_line(exc)}); {by_hand}") from None
+
+
+def url_download(url: str, destination: str, sha256: str) -> None:
+    """torch.hub's download (it checks the hash), with a timeout so that offline fails fast."""
+    from torch.hub import download_url_to_file
+
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        download_url_to_file(url, destination, hash_prefix=sha256, progress=sys.stderr.isatty())
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def hub_download(url: str, destination: str) -> None:
+    """``hf://OWNER/REPO/PATH[@REVISION]`` through huggingface_hub, copied to ``destination``."""
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError:
+        raise ZooError(
+            f"{url} is on the Hugging Face Hub: install huggingface_hub "
+            "(pip install 'torch-zoo[hub]')"
+        ) from None
+    address = urlparse(url)
+    parts = f"{address.netloc}{address.path}".split("/")
+    if len(parts) < 3:
+        raise ValueError(f"'{url}' is not hf://OWNER/REPO/PATH[@REVISION]")
+    filename, _, revision = "/".join(parts[2:]).partition("@")
+    try:
+        local = hf_hub_download(f"{parts[0]}/{parts[1]}", filename, revision=revision or None)
+    except Exception as exc:  # huggingface_hub raises its own errors, offline ones included
+        raise OSError(first_line(exc)) from None
+    shutil.copyfile(local, destination)
+
+
+def check_card(located: Located) -> None:
+    """The file must hold weights of ``located.model`` with the declared classes and input."""
+    card = located.card
+    model = card.model.rpartition(":")[2]
+    if located.model and model != located.model:
+        raise ZooError(
+            f"{located.path} holds weights of model '{card.model}', not '{located.model}'"
+        )
+    declared = located.declared
+    if declared is None:
+        return
+    facts: list[tuple[str, Any, Any]] = [
+        ("classes", tuple(declared.classes), tuple(card.classes)),
+        ("input shape", declared.input_shape, card.input_shape),
+        ("mean", declared.mean, card.preprocessing.mean),
+        ("std", declared.std, card.preprocessing.std),
+    ]
+    wrong = [
+        f"{what} {plain(theirs)} (declared {plain(ours)})"
+        for what, ours, theirs in facts
+        if ours and tuple(ours) != tuple(theirs or ())
+    ]
+    if wrong:
+        raise ZooError(
+            f"{located.label}: the file does not match its declaration: {'; '.join(wrong)}"
+        )
+
+
+def plain(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        text = ", ".join(map(str, value[:6])) + (", …" if len(value) > 6 else "")
+        return f"({text})"
+    return str(value)
+
+
+def summary(weights: Weights) -> str:
+    """``accuracy 73.65 % on the test split of imagefolder``: the declared metrics, as eval
+    prints them."""
+    shown = [metric_text(key, value) for key, value in weights.metrics.items() if key != "loss"]
+    where = f" on the {weights.split} split of {weights.dataset}" if weights.dataset else ""
+    return (", ".join(shown) or "no recorded metrics") + where
+
+
+def metric_text(key: str, value: float) -> str:
+    """A metric as ``zoo eval`` prints it: accuracy in percent, errors with four decimals."""
+    return f"{key} {100 * value:.2f} %" if key == "accuracy" else f"{key} {value:.4f}"
