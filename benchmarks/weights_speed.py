@@ -90,7 +90,10 @@ def download_timings(calls: int) -> list[dict[str, object]]:
             torch.manual_seed(0)
             file = folder / f"{name}.safetensors"
             save_weights(file, builder().state_dict(), shipped.card.with_(model=name))
-            declaration = {"name": "v1", "url": f"http://127.0.0.1:{server.server_port}/{file.name}"}
+            declaration = {
+                "name": "v1",
+                "url": f"http://127.0.0.1:{server.server_port}/{file.name}",
+            }
             declaration["sha256"] = sha256_file(file)
             zoo.register_model(name, weights=[declaration])(builder)
             cold, cached = [], []
