@@ -87,7 +87,16 @@ WEIGHTS = (
         needs_data_dir=True,
         checked={"scheduler": "none", "epochs": 4, "lr": 0.001, "batch_size": 32},
     ),
-    Spec("mnist-logreg", "mnist-5k", "mnist-5k", note=MNIST_5K),
+    Spec(
+        "mnist-logreg",
+        "mnist-5k",
+        "mnist-5k",
+        ("--epochs", "150"),
+        note=MNIST_5K + " One deviation from the published recipe (SGD lr 1e-3, 10 epochs): "
+        "150 epochs, about as many optimiser steps as the tutorial's 10 epochs over 50,000 "
+        "images; 10 epochs on these 3,333 digits reach only 47.6 % test accuracy.",
+        checked={"epochs": 150},
+    ),
     Spec("mnist-mlp", "mnist-5k", "mnist-5k", note=MNIST_5K),
     Spec(
         "mnist-mlp3",

@@ -36,11 +36,12 @@ SHIPPED_HERE = ("mnist-logreg", "mnist-mlp", "mnist-mlp3", "linear-regression") 
 
 PREDICT_WITHOUT_TORCH = """
 import json, sys
-from zoo.cli import app
+from zoo.launch import main
 try:
-    app(sys.argv[1:], standalone_mode=False)
+    main()
 finally:
-    print(json.dumps({"torch_imported": "torch" in sys.modules}), file=sys.stderr)
+    imported = {name: name in sys.modules for name in ("torch", "typer")}
+    print(json.dumps(imported), file=sys.stderr)
 """
 
 
@@ -237,7 +238,7 @@ def test_create_model_with_default_weights_and_a_new_head(caplog) -> None:
 
 def test_bad_weights_files_are_one_line_errors(tmp_path: Path) -> None:
     good = weights.locate("mnist-mlp", "default").path
-    with pytest.raises(ZooError, match=r"classifier.0.weight has shape \(32, 784\) in the file"):
+    with pytest.raises(ZooError, match=r"has shape \(32,\) in the file and \(64,\) in the model"):
         zoo.create_model("mnist-mlp", weights=str(good), hidden=64)
     with pytest.raises(ZooError, match="holds weights of model 'mnist-mlp', not 'mnist-logreg'"):
         zoo.create_model("mnist-logreg", weights=str(good))
@@ -313,10 +314,12 @@ def write_digit(path: Path, seed: int) -> Path:
     return path
 
 
-def predict_in_fresh_process(*args: str, env: dict[str, str]) -> tuple[list[dict], bool, str]:
-    """`zoo predict ... --json` in a new interpreter: rows, whether torch was imported, stderr."""
+def predict_in_fresh_process(*args: str, env: dict[str, str]) -> tuple[list[dict], dict, str]:
+    """`zoo predict ... --json` through the console script's entry point in a new interpreter:
+    the rows, which of torch and typer it imported, and what it said on stderr."""
+    code = f"import sys; sys.argv = ['zoo', *sys.argv[1:]]\n{PREDICT_WITHOUT_TORCH}"
     result = subprocess.run(
-        [sys.executable, "-c", PREDICT_WITHOUT_TORCH, "predict", *args, "--json"],
+        [sys.executable, "-c", code, "predict", *args, "--json"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -324,7 +327,7 @@ def predict_in_fresh_process(*args: str, env: dict[str, str]) -> tuple[list[dict
     )
     assert result.returncode == 0, result.stderr
     lines = result.stderr.strip().splitlines()
-    return json.loads(result.stdout), json.loads(lines[-1])["torch_imported"], result.stderr
+    return json.loads(result.stdout), json.loads(lines[-1]), result.stderr
 
 
 def test_predict_by_model_name_exports_once_then_runs_without_torch(tmp_path, zoo_home) -> None:
@@ -334,9 +337,31 @@ def test_predict_by_model_name_exports_once_then_runs_without_torch(tmp_path, zo
     assert "first use of mnist-mlp3" in said and "exported and verified in" in said
     (folder,) = (zoo_home / "predict").iterdir()
     assert (folder / "manifest.json").is_file() and list(folder.glob("*.onnx"))
-    again, torch_imported, said = predict_in_fresh_process("mnist-mlp3", *images, env=env)
-    assert not torch_imported and "first use" not in said
+    again, imported, said = predict_in_fresh_process("mnist-mlp3", *images, "--top-k=5", env=env)
+    assert imported == {"torch": False, "typer": False} and "first use" not in said
     assert again == first and [len(row["outputs"]) for row in again] == [5, 5]
+    # other weights are another cache entry; unknown ones are the full command's one-line error
+    result = run_zoo("predict", "mnist-mlp3", images[0], "--weights", "nope", **env)
+    assert result.returncode == 2 and "no weights 'nope'" in result.stderr
+
+
+def test_quick_path_takes_only_the_plain_form() -> None:
+    from zoo.launch import QuickPredict, quick_predict
+
+    assert quick_predict(["predict", "mnist-mlp3", "a.png", "--top-k", "3", "--json"]) == (
+        QuickPredict("mnist-mlp3", ("a.png",), top_k=3, as_json=True)
+    )
+    assert quick_predict(["predict", "linear-regression", "-1,2,3", "--weights=crop-yields"]) == (
+        QuickPredict("linear-regression", ("-1,2,3",), weights="crop-yields")
+    )
+    for args in (
+        ["predict", "model.onnx", "a.png"],
+        ["predict", "mnist-mlp3", "a.png", "--help"],
+        ["predict", "mnist-mlp3", "a.png", "--top-k", "0"],
+        ["predict", "mnist-mlp3"],
+        ["eval", "mnist-mlp3", "a.png"],
+    ):
+        assert quick_predict(args) is None, args
 
 
 def test_fine_tuning_then_export_of_the_newest_run(tmp_path: Path) -> None:
@@ -364,8 +389,10 @@ def test_fine_tuning_on_other_classes_gets_a_new_head(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "new head: classifier.2.weight, classifier.2.bias freshly initialised" in result.stdout
-    misfit = run_zoo("train", "cifar10-tinycnn", "-d", "mnist-5k", "--weights", "default")
-    assert misfit.returncode == 2 and "does not fit" in misfit.stderr
+    colour = [other[0], other[1], other[2], "image_shape=3,8,8", *other[4:]]
+    misfit = run_zoo("train", "mnist-mlp", *colour, "--weights", "default", "--out", str(tmp_path))
+    assert misfit.returncode == 2 and len(misfit.stderr.strip().splitlines()) == 1
+    assert "classifier.0.weight has shape (32, 784) in the file and (32, 192)" in misfit.stderr
 
 
 # -- a plugin distribution declaring URL weights, end to end ------------------------------------

@@ -60,21 +60,22 @@ def load_into(
     missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
     if missing or unexpected:
         raise ZooError(
-            f"{where} do not fit model '{pretrained.card.model}' as built: "
+            f"{where} does not fit model '{pretrained.card.model}' as built: "
             f"{len(missing)} missing tensors {missing[:2]}, "
             f"{len(unexpected)} unexpected {unexpected[:2]}"
         )
     trained = len(pretrained.card.classes)
     new_head = num_classes is not None and trained > 0 and num_classes != trained
     fresh = []
-    for key, value in tensors.items():
+    for key in own:  # the model's order: weight before bias
+        value = tensors[key]
         if own[key].shape == value.shape:
             continue
         if new_head and is_head(value.shape, own[key].shape, trained, num_classes):
             fresh.append(key)
             continue
         raise ZooError(
-            f"{where} do not fit model '{pretrained.card.model}': {key} has shape "
+            f"{where} does not fit model '{pretrained.card.model}': {key} has shape "
             f"{tuple(value.shape)} in the file and {tuple(own[key].shape)} in the model "
             f"(built for input {tuple(pretrained.card.input_shape)} and "
             f"{num_classes or trained} classes)"

@@ -60,7 +60,7 @@ class Located:
 
     @property
     def label(self) -> str:
-        """``cifar10-cnn weights 'cifar10'`` or the file's name, for messages and cards."""
+        """``cifar10-cnn weights 'cifar10'`` or ``file.safetensors``, for messages and cards."""
         if self.declared is None:
             return self.path.name
         return f"{self.model} weights '{self.declared.name}'"

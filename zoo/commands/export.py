@@ -104,7 +104,7 @@ def parse_batch(text: str) -> int | None:
 
 
 def export(
-    source: SourceArg,
+    source: SourceArg = None,
     onnx: Annotated[
         bool,
         typer.Option(
@@ -244,6 +244,7 @@ def predict(
     - `zoo predict cifar10-cnn cat.jpg`
     """
     from zoo.export.predict import Predictor
+    from zoo.launch import print_predictions
     from zoo.weights import DEFAULT_WEIGHTS, names_model
 
     if names_model(model_file):
@@ -255,20 +256,7 @@ def predict(
         raise ArgumentError("--weights goes with a model name, not an ONNX file")
     predictor = Predictor(model_file)
     predictions = predictor.predict(list(inputs), top_k=top_k)
-    if as_json:
-        rows = [
-            {"input": p.input, "outputs": [{"label": k, "value": v} for k, v in p.labels]}
-            for p in predictions
-        ]
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-        return
-    regression = predictor.card.regression
-    for prediction in predictions:
-        console.print(f"[bold]{prediction.input}[/bold]")
-        for label, value in prediction.labels:
-            console.print(
-                f"  {label:<24} {value:.4f}" if regression else f"  {label:<24} {value:7.2%}"
-            )
+    print_predictions(predictions, predictor.card.regression, as_json)
 
 
 def parse_list(text: str, what: str, choices: tuple[str, ...] | None = None) -> tuple[str, ...]:

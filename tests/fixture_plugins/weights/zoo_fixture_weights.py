@@ -8,6 +8,8 @@ from collections import OrderedDict
 
 from torch import nn
 
+DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
 
 def web_logreg(num_classes: int = 10, input_shape: tuple = (1, 28, 28)) -> nn.Module:
     """One linear layer over the flattened image."""
@@ -28,7 +30,7 @@ web_logreg.zoo_info = {
             "url": "@URL@",
             "sha256": "@SHA256@",
             "dataset": "mnist-5k",
-            "classes": [str(digit) for digit in range(10)],
+            "classes": [f"{digit} - {name}" for digit, name in enumerate(DIGITS)],
             "input_shape": [1, 28, 28],
             "metrics": {"accuracy": "@ACCURACY@"},
             "split": "test",
