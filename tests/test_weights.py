@@ -214,6 +214,67 @@ def test_file_urls_and_the_card_checked_against_the_declaration(tmp_path: Path) 
         weights.locate("web-net", "default")
 
 
+HUB_DOWNLOAD = """
+import sys, zoo
+from zoo import weights
+from tests_support_web_net import web_net
+url, sha256 = sys.argv[1:]
+zoo.register_model("web-net", weights=[{"name": "v1", "url": url, "sha256": sha256}])(web_net)
+print(weights.locate("web-net", "default").path)
+"""
+
+
+class HubHandler(SimpleHTTPRequestHandler):
+    """What the Hugging Face Hub adds to a file's headers: the commit and the file's hash."""
+
+    def end_headers(self) -> None:
+        self.send_header("X-Repo-Commit", "0123456789abcdef0123456789abcdef01234567")
+        self.send_header("ETag", f'"{self.server.sha256}"')  # type: ignore[attr-defined]
+        super().end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_hf_addresses_download_through_huggingface_hub(tmp_path: Path) -> None:
+    pytest.importorskip("huggingface_hub")
+    served = tmp_path / "hub" / "someone" / "web-net" / "resolve" / "v2"
+    written = write_weights(served / "web-net.safetensors")
+    (tmp_path / "support").mkdir()
+    (tmp_path / "support" / "tests_support_web_net.py").write_text(
+        "import torch\n\n\ndef web_net(num_classes=3, input_shape=(3, 2, 2)):\n"
+        "    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, num_classes))\n"
+    )
+    httpd = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(HubHandler, directory=str(tmp_path / "hub"))
+    )
+    httpd.sha256 = sha256_file(written)  # type: ignore[attr-defined]
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": f"http://127.0.0.1:{httpd.server_port}",
+        "HF_HOME": str(tmp_path / "hf-home"),
+        "ZOO_HOME": str(tmp_path / "zoo-home"),
+        "PYTHONPATH": str(tmp_path / "support"),
+    }
+    try:
+        address = "hf://someone/web-net/web-net.safetensors@v2"
+        result = subprocess.run(
+            [sys.executable, "-c", HUB_DOWNLOAD, address, sha256_file(written)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert result.returncode == 0, result.stderr
+    path = Path(result.stdout.strip().splitlines()[-1])
+    assert path.parent == tmp_path / "zoo-home" / "weights"
+    assert sha256_file(path) == sha256_file(written)
+
+
 # -- create_model -------------------------------------------------------------------------------
 
 
@@ -378,6 +439,11 @@ def test_fine_tuning_then_export_of_the_newest_run(tmp_path: Path) -> None:
     assert f"using the newest run: {Path('runs') / run.name}" in exported.stderr
     manifest = json.loads((tmp_path / "exports" / "mnist-mlp3" / "manifest.json").read_text())
     assert manifest["card"]["weights_sha256"] == sha256_file(run / "checkpoints/last.safetensors")
+    quick = ["--backends", "eager,onnxruntime", "--batch-sizes", "1", "--samples", "8"]
+    quick += ["--iterations", "1", "--min-time", "0", "--max-time", "0.1"]
+    benched = run_zoo("bench", *quick, cwd=tmp_path)
+    assert benched.returncode == 0, benched.stderr
+    assert "using the newest run" in benched.stderr and run.name in benched.stdout
 
 
 def test_fine_tuning_on_other_classes_gets_a_new_head(tmp_path: Path) -> None:

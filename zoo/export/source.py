@@ -66,7 +66,8 @@ def resolve(
     (with ``weights``: its trained weights, see :mod:`zoo.weights`)."""
     if weights is not None:
         return from_weights(spec, weights)
-    assert spec is not None
+    if not spec:
+        raise ZooError("name a run directory, a checkpoint, an export or a model")
     path = Path(spec)
     if path.is_dir() and (path / MANIFEST).is_file():
         return from_export_dir(path)
