@@ -143,6 +143,21 @@ def test_declarations_as_plain_data_or_helper_and_the_first_is_default() -> None
         meta.coerce(meta.ModelInfo, {"weights": [first, first]})
 
 
+def test_a_plugin_with_invalid_weights_is_reported_not_fatal() -> None:
+    def broken_weights(num_classes: int = 2) -> torch.nn.Module:
+        return torch.nn.Linear(2, num_classes)
+
+    broken_weights.zoo_info = {"weights": [{"name": "x", "sha256": "abc", "file": "w"}]}
+    zoo.register_model("broken-weights")(broken_weights)
+    with pytest.raises(zoo.PluginError, match="invalid zoo_info: weights 'x' have an invalid sha"):
+        zoo.get_model_info("broken-weights")
+    from zoo.describe import describe
+
+    with pytest.raises(zoo.PluginError, match="invalid zoo_info"):
+        describe(zoo.get_registry().resolve("model", "broken-weights"))
+    assert zoo.create_model("broken-weights").out_features == 2  # the model itself still builds
+
+
 # -- downloads ----------------------------------------------------------------------------------
 
 
@@ -401,6 +416,10 @@ def test_predict_by_model_name_exports_once_then_runs_without_torch(tmp_path, zo
     again, imported, said = predict_in_fresh_process("mnist-mlp3", *images, "--top-k=5", env=env)
     assert imported == {"torch": False, "typer": False} and "first use" not in said
     assert again == first and [len(row["outputs"]) for row in again] == [5, 5]
+    onnx = next(folder.glob("*.onnx"))
+    onnx.write_bytes(onnx.read_bytes()[:100])  # a damaged cache is made again, not trusted
+    repaired, _, said = predict_in_fresh_process("mnist-mlp3", *images, env=env)
+    assert repaired == first and "first use of mnist-mlp3" in said
     # other weights are another cache entry; unknown ones are the full command's one-line error
     result = run_zoo("predict", "mnist-mlp3", images[0], "--weights", "nope", **env)
     assert result.returncode == 2 and "no weights 'nope'" in result.stderr

@@ -7,7 +7,16 @@ import inspect
 from typing import Any
 
 from zoo import meta as zoo_meta
-from zoo.factory import RESERVED, default_input, describe_type, parameters, probe, type_hints
+from zoo.factory import (
+    RESERVED,
+    default_input,
+    describe_type,
+    get_dataset_info,
+    get_model_info,
+    parameters,
+    probe,
+    type_hints,
+)
 from zoo.options import parse_assignments
 from zoo.registry import Entry
 
@@ -44,7 +53,7 @@ def describe(
     if entry.kind == "optimizer":
         report["description"] = zoo_meta.summary(obj)
         return report
-    info = zoo_meta.read(obj, zoo_meta.ModelInfo if entry.kind == "model" else zoo_meta.DatasetInfo)
+    info = (get_model_info if entry.kind == "model" else get_dataset_info)(entry.qualified_name)
     report.update(zoo_meta.to_json(info))
     if entry.kind == "model":
         report["default_weights"] = info.weights[0].name if info.weights else None

@@ -25,6 +25,7 @@ from zoo.files import sha256_file
 from zoo.weights import home, is_file_spec
 
 FOLDER = "predict"
+MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,21 @@ def cache_folder(model: str, weights: str) -> Path:
 
 
 def onnx_file(folder: Path) -> Path | None:
-    """The ONNX file in a complete cache folder (folders appear whole, renamed into place)."""
-    return next(iter(sorted(folder.glob("*.onnx"))), None) if folder.is_dir() else None
+    """The ONNX file of a cache folder, checked against its manifest's sha256; None when there
+    is none yet (folders appear whole, renamed into place). A damaged folder is removed, so the
+    next export replaces it."""
+    if not folder.is_dir():
+        return None
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        entry = next(f for f in manifest["files"] if f["format"] == "onnx")
+        path = folder / entry["path"]
+        if sha256_file(path) == entry["sha256"]:
+            return path
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        pass
+    shutil.rmtree(folder, ignore_errors=True)
+    return None
 
 
 def prepare(model: str, weights: str, console: Console) -> Prepared:
