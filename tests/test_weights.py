@@ -372,7 +372,7 @@ def test_info_and_list_show_weights_and_why_there_are_none() -> None:
     assert f"mnist-5k (default): accuracy {100 * declared.metrics['accuracy']:.2f} %" in shown
     assert "4,000" in shown and "momentum" in shown
     assert "trained weights: none (Fashion-MNIST" in run_zoo("info", "fashion-cnn").stdout
-    assert "26 MB" in run_zoo("info", "cifar10-vgg").stdout
+    assert "23 MB file, too large" in run_zoo("info", "cifar10-vgg").stdout
     report = json.loads(run_zoo("info", "mnist-mlp3", "--json").stdout)
     assert report["default_weights"] == "mnist-5k" and report["weights"][0]["sha256"]
     rows = json.loads(run_zoo("list", "models", "--with-weights", "--json").stdout)

@@ -88,6 +88,7 @@ def prepare(model: str, weights: str, console: Console) -> Prepared:
     console.print(
         f"first use of {model} ({weights} weights): exporting to ONNX for ONNX Runtime…",
         highlight=False,
+        soft_wrap=True,
     )
     started = time.perf_counter()
     export_into(folder, model, weights)
