@@ -328,8 +328,9 @@ def test_bad_weights_files_are_one_line_errors(tmp_path: Path) -> None:
         zoo.create_model("mnist-mlp", weights=str(foreign))
     pickled = tmp_path / "weights.pth"
     torch.save({"w": torch.zeros(2)}, pickled)
-    with pytest.raises(ZooError, match=r"not a \.safetensors file"):
-        zoo.create_model("mnist-mlp", weights=str(pickled))
+    for name in (str(pickled), "resnet.pth"):
+        with pytest.raises(ZooError, match=r"not a \.safetensors file \(only those are read\)"):
+            zoo.create_model("mnist-mlp", weights=name)
     with pytest.raises(ZooError, match="no weights 'imagenet'; it declares mnist-5k"):
         zoo.create_model("mnist-mlp", weights="imagenet")
     with pytest.raises(ZooError, match="no trained weights: Fashion-MNIST is not available"):

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 HOME_ENV = "ZOO_HOME"
 DOWNLOAD_TIMEOUT_S = 30  # per socket operation: an unreachable server fails, never hangs
 SUFFIX = ".safetensors"
+PICKLES = (".pt", ".pth", ".bin", ".ckpt", ".pkl")  # weights files zoo does not read
 
 
 def home() -> Path:
@@ -67,8 +68,10 @@ class Located:
 
 
 def is_file_spec(spec: str) -> bool:
-    """Whether ``--weights`` names a file rather than weights a model declares."""
-    return spec.endswith(SUFFIX) or "/" in spec or os.sep in spec
+    """Whether ``--weights`` names a file rather than weights a model declares (a file that
+    is not safetensors, such as a pickled .pth, is one too: it is refused by name)."""
+    path = Path(spec)
+    return "/" in spec or os.sep in spec or path.suffix in PICKLES + (SUFFIX,) or path.is_file()
 
 
 def model_weights(model: str) -> tuple[Entry, ModelInfo]:
