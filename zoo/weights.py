@@ -71,7 +71,7 @@ def is_file_spec(spec: str) -> bool:
     """Whether ``--weights`` names a file rather than weights a model declares (a file that
     is not safetensors, such as a pickled .pth, is one too: it is refused by name)."""
     path = Path(spec)
-    return "/" in spec or os.sep in spec or path.suffix in PICKLES + (SUFFIX,) or path.is_file()
+    return "/" in spec or os.sep in spec or path.suffix in (*PICKLES, SUFFIX) or path.is_file()
 
 
 def model_weights(model: str) -> tuple[Entry, ModelInfo]:
