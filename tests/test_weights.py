@@ -314,7 +314,10 @@ def test_create_model_with_default_weights_and_a_new_head(caplog) -> None:
 
 def test_bad_weights_files_are_one_line_errors(tmp_path: Path) -> None:
     good = weights.locate("mnist-mlp", "default").path
-    with pytest.raises(ZooError, match=r"has shape \(32,\) in the file and \(64,\) in the model"):
+    with pytest.raises(
+        ZooError,
+        match=r"classifier.0.weight has shape \(32, 784\) in the file and \(64, 784\) in the",
+    ):
         zoo.create_model("mnist-mlp", weights=str(good), hidden=64)
     with pytest.raises(ZooError, match="holds weights of model 'mnist-mlp', not 'mnist-logreg'"):
         zoo.create_model("mnist-logreg", weights=str(good))
