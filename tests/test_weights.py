@@ -84,6 +84,10 @@ def serving(folder: Path) -> Iterator[Server]:
 def zoo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "zoo-home"
     monkeypatch.setenv("ZOO_HOME", str(home))
+    # the local server is never behind a proxy (urllib keeps the proxies it first saw, such as
+    # test_models' refusing one; it checks no_proxy on every request)
+    for variable in ("no_proxy", "NO_PROXY"):
+        monkeypatch.setenv(variable, "127.0.0.1,localhost")
     yield home
     zoo.reload_registry()
 
