@@ -78,7 +78,8 @@ def run_quick(request: QuickPredict) -> bool:
 
 
 def print_predictions(predictions: list[Any], regression: bool, as_json: bool) -> None:
-    """`zoo predict`'s output: JSON rows, or each input with its top classes (or outputs)."""
+    """`zoo predict`'s output: JSON rows, or each input with its top classes (or outputs); plain
+    text unless stdout is a terminal (Rich is not even imported then)."""
     if as_json:
         rows = [
             {"input": p.input, "outputs": [{"label": k, "value": v} for k, v in p.labels]}
@@ -86,14 +87,21 @@ def print_predictions(predictions: list[Any], regression: bool, as_json: bool) -
         ]
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
+    lines: list[tuple[str, bool]] = []  # (text, whether it is an input's name)
+    for prediction in predictions:
+        lines.append((prediction.input, True))
+        for label, value in prediction.labels:
+            shown = f"{value:.4f}" if regression else f"{value:7.2%}"
+            lines.append((f"  {label:<24} {shown}", False))
+    if not sys.stdout.isatty():
+        sys.stdout.write("".join(text + "\n" for text, _ in lines))
+        return
+    from rich.markup import escape
+
     from zoo.console import console
 
-    for prediction in predictions:
-        console.print(f"[bold]{prediction.input}[/bold]")
-        for label, value in prediction.labels:
-            console.print(
-                f"  {label:<24} {value:.4f}" if regression else f"  {label:<24} {value:7.2%}"
-            )
+    for text, name in lines:
+        console.print(f"[bold]{escape(text)}[/bold]" if name else escape(text))
 
 
 def main() -> None:

@@ -17,12 +17,14 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from zoo.errors import ZooError
 from zoo.files import sha256_file
 from zoo.weights import home, is_file_spec
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 FOLDER = "predict"
 MANIFEST = "manifest.json"

@@ -216,6 +216,12 @@ def load_samples(
             return Samples(torch.from_numpy(inputs), origin, real=True)
         except ZooError:
             reason = f"{name} is not available here"
+    preprocessing = source.card.preprocessing
+    if preprocessing.image:  # pixels an image could have, normalised as the card says
+        shape = (count, *source.input_shape)
+        raw = np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+        inputs = torch.from_numpy(preprocessing.normalise(raw))
+        return Samples(inputs, f"{count} uniform random images ({reason})", real=False)
     generator = torch.Generator().manual_seed(seed)
     inputs = torch.randn(count, *source.input_shape, generator=generator)
     return Samples(inputs, f"{count} random inputs ({reason})", real=False)
