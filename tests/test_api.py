@@ -73,7 +73,9 @@ def test_unknown_and_ill_typed_model_arguments_are_clear_errors():
         zoo.create_model("typed-net", depth="3")
     with pytest.raises(ArgumentError, match="'width' must be an integer, not 'wide'"):
         zoo.create_model("typed-net", width="wide")
-    with pytest.raises(ArgumentError, match="'num_classes' cannot be set by hand: zoo sets it"):
+    with pytest.raises(
+        ArgumentError, match="'num_classes' cannot be set by hand: set from the dataset"
+    ):
         bind(typed_net, {}, parse_assignments(["num_classes=3"], "--model-arg"), "m", "model")
 
 

@@ -134,8 +134,11 @@ def test_print_config_resolves_recipe_file_and_flags(tmp_path: Path) -> None:
         (["--opt-arg", "nesterov=true"], "optimizer 'adam' has no parameter 'nesterov'"),
         (["--val-split", "1.5"], "fraction below 1"),
         (["--device", "tpu"], "--device must be auto, cpu, cuda, cuda:N or mps"),
-        (["--model-arg", "num_classes=3"], "'num_classes' cannot be set by hand: zoo sets it"),
-        (["--opt-arg", "lr=0.5"], "'lr' cannot be set by hand: it is the learning rate: use --lr"),
+        (
+            ["--model-arg", "num_classes=3"],
+            "'num_classes' cannot be set by hand: set from the dataset",
+        ),
+        (["--opt-arg", "lr=0.5"], "'lr' cannot be set by hand: use --lr"),
     ],
 )
 def test_bad_values_are_refused_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:

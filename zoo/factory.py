@@ -23,19 +23,19 @@ from zoo.registry import Entry, get_registry
 # Parameters zoo fills in itself, per kind, with what to do instead of setting them by hand.
 RESERVED: dict[str, dict[str, str]] = {
     "model": {
-        "num_classes": "zoo sets it from the dataset's classes (or --num-classes where offered)",
-        "in_channels": "zoo sets it from the dataset's input shape",
-        "input_shape": "zoo sets it from the dataset's input shape (or --input-shape where offered)",
+        "num_classes": "set from the dataset's classes",
+        "in_channels": "set from the dataset's images",
+        "input_shape": "set from the dataset's inputs",
     },
     "dataset": {
         "root": "use --data-dir",
-        "train": "zoo picks the split itself",
-        "transform": "zoo prepares the inputs itself",
-        "download": "use --download where offered",
+        "train": "zoo picks the split",
+        "transform": "zoo prepares the inputs",
+        "download": "use --download",
     },
     "optimizer": {
-        "params": "zoo passes the model's parameters",
-        "lr": "it is the learning rate: use --lr",
+        "params": "the model's parameters",
+        "lr": "use --lr",
     },
 }
 DATA_DIR_ENV = "ZOO_DATA_DIR"

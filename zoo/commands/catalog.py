@@ -230,7 +230,8 @@ def render_weights(report: dict[str, Any]) -> None:
         weights = coerce(Weights, data)
         default = " (default)" if position == 0 else ""
         console.print(f"    [bold]{weights.name}[/bold]{default}: {summary(weights)}")
-        console.print(f"      {weights.location}, sha256 {weights.sha256[:16]}…", highlight=False)
+        console.print(f"      {weights.location}", highlight=False, soft_wrap=True)
+        console.print(f"      sha256 {weights.sha256}", highlight=False, soft_wrap=True)
         if weights.command:
             made = f"made with zoo {weights.zoo_version}" if weights.zoo_version else "made"
             console.print(f"      {made}: {weights.command}", highlight=False)
