@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -50,7 +52,12 @@ SeedOpt = Annotated[
     int,
     typer.Option(help="Seed of a fresh model's weights (recorded, so the export can be rebuilt)."),
 ]
-OpsetOpt = Annotated[int | None, typer.Option(help="ONNX opset version (default: the exporter's).")]
+OpsetOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="ONNX opset version (default: the exporter's); an opset it cannot write is an error."
+    ),
+]
 
 
 def resolve_source(
@@ -64,7 +71,8 @@ def resolve_source(
     seed: int,
     samples: int,
 ) -> tuple[Any, Any]:
-    """The model to export or bench, and the inputs to check it on (real samples where possible)."""
+    """The model to export or bench, and test samples to check it on (real ones where possible:
+    the named dataset, else the model's, found in --data-dir or the run's own data directory)."""
     from zoo.describe import parse_shape
     from zoo.export import source
     from zoo.factory import parse_assignments
@@ -84,6 +92,27 @@ def resolve_source(
         resolved, samples, dataset=dataset, dataset_args=dataset_args, data_dir=data_dir
     )
     return resolved, inputs
+
+
+def calibration_samples(
+    resolved: Any,
+    count: int,
+    dataset: str | None,
+    dataset_arg: list[str] | None,
+    data_dir: str | None,
+) -> Any:
+    """Calibration inputs for int8: the training split, else uniform random images."""
+    from zoo.export import source
+    from zoo.factory import parse_assignments
+
+    return source.load_samples(
+        resolved,
+        count,
+        dataset=dataset,
+        dataset_args=parse_assignments(dataset_arg or [], "--dataset-arg"),
+        data_dir=data_dir,
+        train=True,
+    )
 
 
 def parse_batch(text: str) -> int | None:
@@ -128,6 +157,59 @@ def export(
         int,
         typer.Option(min=1, help="Inputs the verification runs (real samples where available)."),
     ] = 16,
+    int8: Annotated[
+        bool,
+        typer.Option(
+            "--int8",
+            help="Also write MODEL.int8.onnx, quantised with ONNX Runtime: static quantisation "
+            "(QDQ, int8 weights per channel, uint8 activations calibrated on --calibration images "
+            "of the training split) for models with convolutions; dynamic quantisation (ranges "
+            "computed at run time, no calibration) for models made only of Linear layers. "
+            "Checked on real test samples: fails, writing nothing, if its top-1 is more than "
+            "--max-accuracy-drop points below the float32 file's.",
+        ),
+    ] = False,
+    calibration: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Training-split inputs static int8 quantisation calibrates on (uniform random "
+            "images when the data is not here, said in the manifest).",
+        ),
+    ] = 300,
+    max_accuracy_drop: Annotated[
+        float,
+        typer.Option(
+            min=0, max=100, help="Top-1 points the int8 file may lose against the float32 file."
+        ),
+    ] = 1.0,
+    fp16: Annotated[
+        bool,
+        typer.Option(
+            "--fp16",
+            help="Also write MODEL.fp16.onnx for GPUs: float16 weights and activations "
+            "(onnxconverter-common), float32 input and output, verified within 1 % of each "
+            "input's largest output + 1 % of the value.",
+        ),
+    ] = False,
+    accuracy_samples: Annotated[
+        int,
+        typer.Option(min=1, help="Labelled test samples each file's top-1 is measured on."),
+    ] = 1000,
+    embed_preprocessing: Annotated[
+        bool,
+        typer.Option(
+            "--embed-preprocessing",
+            help="The files take raw input and normalise it themselves: uint8 pixels N×C×H×W "
+            "(0..255) for image models, unnormalised float32 feature rows N×F for table models.",
+        ),
+    ] = False,
+    softmax: Annotated[
+        bool,
+        typer.Option(
+            "--softmax", help="The files end in a softmax: they return class probabilities."
+        ),
+    ] = False,
     dataset: DatasetOpt = None,
     dataset_arg: DatasetArgOpt = None,
     data_dir: DataDirOpt = None,
@@ -137,15 +219,18 @@ def export(
     seed: SeedOpt = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
-    """Export to ONNX, TorchScript and ExportedProgram (all three unless flags pick some), verified.
+    """Export to ONNX, TorchScript and ExportedProgram (all three unless flags pick some), verified;
+    int8 and float16 ONNX files on request.
 
-    Every file carries the model name, classes, input shape, normalisation, the checkpoint's sha256
-    and the zoo and torch versions; manifest.json lists the files, their hashes and the numbers of
-    the verification (the file and the eager model on the same batch, |a−b| ≤ 1e-5 + 1e-5·|b|,
-    identical top-1). Nothing is left behind when an export or its verification fails. The graph
-    takes normalised input; `zoo predict` normalises with the stored mean and std.
+    Every file carries the model name, classes, input shape, normalisation, the checkpoint's sha256,
+    the zoo and torch versions, its precision and its top-1 on real test samples; manifest.json
+    lists the files, their hashes and the numbers of the verification (the file and the eager
+    model on the same batch, |a−b| ≤ 1e-5 + 1e-5·|b|, identical top-1). Nothing is left behind
+    when an export or its verification fails. The graph takes normalised input (`zoo predict`
+    normalises with the stored mean and std) unless --embed-preprocessing puts it in the graph.
+    Real samples come from the model's dataset, in --data-dir or the run's own data directory.
 
-    Example: `zoo export runs/cifar10-cnn-cifar10-20250101-120000 --onnx --opset 18`
+    Example: `zoo export runs/cifar10-cnn-cifar10-20250101-120000 --onnx --int8 --opset 18`
     """
     from zoo.export import formats, pipeline
 
@@ -155,36 +240,79 @@ def export(
         if on
     )
     fixed = parse_batch(batch)
-    resolved, inputs = resolve_source(
-        source, dataset, dataset_arg, data_dir, input_shape, num_classes, model_arg, seed, samples
+    formats.check_opset(opset)
+    resolved, test = resolve_source(
+        source,
+        dataset,
+        dataset_arg,
+        data_dir,
+        input_shape,
+        num_classes,
+        model_arg,
+        seed,
+        max(accuracy_samples, samples),
+    )
+    calibrated = (
+        calibration_samples(resolved, calibration, dataset, dataset_arg, data_dir) if int8 else None
     )
     out_dir = out or Path("exports") / resolved.name.replace(":", "-")
-    manifest = pipeline.export(
-        resolved,
-        out_dir,
-        inputs,
-        formats_wanted=wanted or formats.FORMATS,
-        opset=opset,
-        batch=fixed,
-    )
+    with console.status("exporting and verifying", spinner="dots"):
+        manifest = pipeline.export(
+            resolved,
+            out_dir,
+            test.spread(samples),
+            formats_wanted=wanted or formats.FORMATS,
+            opset=opset,
+            batch=fixed,
+            options=pipeline.Options(
+                int8=int8,
+                fp16=fp16,
+                embed_preprocessing=embed_preprocessing,
+                softmax=softmax,
+                max_accuracy_drop=max_accuracy_drop,
+            ),
+            test=test,
+            calibration=calibrated,
+        )
     if as_json:
         sys.stdout.write(json.dumps(manifest, indent=2) + "\n")
         return
+    print_manifest(manifest, resolved, out_dir)
+
+
+def print_manifest(manifest: dict[str, Any], resolved: Any, out_dir: Path) -> None:
+    """One line per verified file: precision, size, parity and top-1 accuracy."""
+    from zoo.export import formats
+
     weights = "fresh weights" if resolved.weights is None else f"checkpoint {resolved.weights}"
     console.print(
         f"[bold]{resolved.name}[/bold] ({weights}), "
-        f"verified on {manifest['verification']['inputs']}"
+        f"verified on {manifest['verification']['inputs']}; input: {manifest['metadata']['input']}"
     )
     for entry in manifest["files"]:
-        check = entry["verification"]
-        top1 = "" if check["top1_agreement"] is None else f", top-1 {check['top1_agreement']:.0%}"
+        check, facts = entry["verification"], entry["facts"]
+        title = formats.TITLES[entry["format"]]
+        if facts["precision"] != "fp32":
+            title += f" {facts['precision']}"
+        agree = "" if check["top1_agreement"] is None else f", agrees {check['top1_agreement']:.0%}"
         console.print(
-            f"  [green]ok[/green] {formats.TITLES[entry['format']]:<15} {out_dir / entry['path']}  "
-            f"{entry['export_seconds']:.1f} s, max |a−b| {check['max_abs']:.1e}{top1}"
+            f"  [green]ok[/green] {title:<15} {out_dir / entry['path']}  "
+            f"{entry['bytes'] / 1e6:.2f} MB, {entry['export_seconds']:.1f} s, "
+            f"max |a−b| {check['max_abs']:.1e}{agree}{accuracy_text(facts['accuracy'])}"
         )
     for note in manifest["notes"]:
-        console.print(f"  [dim]note: {note}[/dim]")
+        style = "yellow" if "not checked" in note else "dim"
+        console.print(f"  [{style}]note: {note}[/{style}]")
     console.print(f"  manifest: {out_dir / 'manifest.json'}")
+
+
+def accuracy_text(accuracy: dict[str, Any] | None) -> str:
+    if not accuracy or accuracy["top1"] is None:
+        return ""
+    text = f", top-1 {accuracy['top1']:.2%}"
+    if accuracy["drop_points"]:
+        text += f" ({-accuracy['drop_points']:+.2f} points)"
+    return text
 
 
 def predict(
@@ -238,6 +366,17 @@ def parse_list(text: str, what: str, choices: tuple[str, ...] | None = None) -> 
     return items
 
 
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """Batch sizes: positive integers, comma-separated."""
+    try:
+        sizes = tuple(int(size) for size in parse_list(text, "--batch-sizes"))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise ArgumentError(f"--batch-sizes takes comma-separated positive integers, not '{text}'")
+    return sizes
+
+
 def bench(
     source: Annotated[
         str,
@@ -247,30 +386,59 @@ def bench(
         ),
     ],
     backends: Annotated[
-        str,
-        typer.Option(help="Comma-separated: eager, torchscript, exported-program, onnxruntime."),
-    ] = ("eager,torchscript,exported-program,onnxruntime"),
-    batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes to time.")] = "1,32",
+        str | None,
+        typer.Option(
+            help="Comma-separated: eager, torchscript, exported-program, onnxruntime, "
+            "onnxruntime-int8, onnxruntime-fp16, openvino (default: eager, the three formats "
+            "and openvino; for an export directory, eager and every file it holds)."
+        ),
+    ] = None,
+    batch_sizes: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated batch sizes to time (default: 1,32; a fixed-batch export's own)."
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda, or cpu,cuda.")] = "cpu",
     samples: Annotated[
-        int, typer.Option(min=1, help="Inputs for the parity check (real samples where available).")
+        int,
+        typer.Option(
+            min=1,
+            help="Test samples for parity and top-1 (real where available; fewer if they take "
+            "longer than 4 s).",
+        ),
     ] = 256,
     threads: Annotated[
         int | None,
-        typer.Option(min=1, help="Threads for torch and ONNX Runtime alike (default: torch's)."),
+        typer.Option(min=1, help="Threads for every runtime alike (default: torch's)."),
     ] = None,
     iterations: Annotated[
-        int, typer.Option(min=1, help="Least timed iterations per backend and batch size.")
-    ] = 50,
+        int,
+        typer.Option(min=1, help="Timed calls per backend and batch size before it may stop."),
+    ] = 20,
     min_time: Annotated[
-        float, typer.Option(min=0, help="Least seconds timed per backend and batch size.")
-    ] = 1.0,
+        float,
+        typer.Option(
+            min=0, help="Seconds of timed calls per backend and batch size before it may stop."
+        ),
+    ] = 0.5,
     max_time: Annotated[
         float,
         typer.Option(
-            min=0, help="Stop timing a batch size once every backend has this many seconds."
+            min=0,
+            help="Wall-clock seconds all the timing may take, shared by the batch sizes "
+            "(each backend is timed at least once).",
         ),
-    ] = 10.0,
+    ] = 8.0,
+    min_accuracy: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            max=100,
+            help="Exit 1 if any backend's top-1 on the real test samples is below this "
+            "percentage (needs labelled data).",
+        ),
+    ] = None,
     json_file: Annotated[
         Path | None, typer.Option("--json", help="Write the full result as JSON.")
     ] = None,
@@ -289,103 +457,170 @@ def bench(
     model_arg: ModelArgOpt = None,
     seed: SeedOpt = 0,
 ) -> None:
-    """Compare eager, TorchScript, ExportedProgram and ONNX Runtime: parity and latency.
+    """Compare eager, TorchScript, ExportedProgram, ONNX Runtime (float32, int8, float16) and
+    OpenVINO: top-1 accuracy, file size, parity and latency.
 
-    Parity is against eager on the same inputs; latency is p50/p90/p99 and samples/s, backends
-    interleaved in one process, torch and ONNX Runtime on the same threads. Exits 1 if any parity
-    check fails, so it can gate CI.
+    Parity is against eager on the same inputs; top-1 is on real test samples when the data is
+    here (the run's own data directory, --dataset or --data-dir); latency is p50/p90/p99 and
+    samples/s, backends interleaved in one process, every runtime on the same threads, the whole
+    timing bounded by --max-time. Exits 1 if any parity check fails or a top-1 is below
+    --min-accuracy, so it can gate CI.
 
-    A run, checkpoint or model is exported to a temporary directory first; an export directory's
-    files are used as they are (they are loaded with torch.jit.load and torch.export.load, which
-    may run code: bench only exports you trust). On CUDA, eager, TorchScript and ONNX Runtime's CUDA
-    provider are timed host to host, synchronised; what cannot run is skipped with the reason.
+    A run, checkpoint or model is exported to a temporary directory first (with int8 and float16
+    files if their backends are asked for); an export directory's files are used as they are (they
+    are loaded with torch.jit.load and torch.export.load, which may run code: bench only exports
+    you trust). On CUDA, eager, TorchScript and ONNX Runtime's CUDA provider are timed host to
+    host, synchronised; what cannot run is skipped with the reason.
 
-    Example: `zoo bench exports/cifar10-cnn --batch-sizes 1,32 --json bench.json`
+    Example: `zoo bench exports/cifar10-cnn --batch-sizes 1,32 --min-accuracy 70 --json bench.json`
     """
     from zoo.export import bench as bench_module
-    from zoo.export import report
+    from zoo.export import formats, report
 
-    chosen = parse_list(backends, "--backends", bench_module.BACKENDS)
+    chosen = parse_list(backends, "--backends", bench_module.BACKENDS) if backends else None
     devices = parse_list(device, "--device", bench_module.DEVICES)
-    try:
-        sizes = tuple(int(size) for size in parse_list(batch_sizes, "--batch-sizes"))
-    except ValueError:
-        raise ArgumentError(
-            f"--batch-sizes takes comma-separated integers, not '{batch_sizes}'"
-        ) from None
+    sizes = parse_sizes(batch_sizes) if batch_sizes is not None else None
+    fixed_export = parse_batch(batch)
+    formats.check_opset(opset)
     resolved, inputs = resolve_source(
         source, dataset, dataset_arg, data_dir, input_shape, num_classes, model_arg, seed, samples
     )
+    if min_accuracy is not None and not (inputs.real and inputs.labels is not None):
+        raise ArgumentError(
+            f"--min-accuracy needs labelled test data, and there is none here ({inputs.origin})"
+        )
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as scratch:
-        files, fixed, origin, seconds = exported_files(
-            resolved, Path(scratch), inputs, chosen, opset, parse_batch(batch)
-        )
-        result = bench_module.bench(
+        files, fixed, origin, seconds, chosen = exported_files(
             resolved,
-            files,
+            Path(scratch),
             inputs,
-            backends=chosen,
-            devices=devices,
-            batch_sizes=sizes,
-            threads=threads,
-            iterations=iterations,
-            min_seconds=min_time,
-            max_seconds=max_time,
-            fixed_batch=fixed,
-            origin=origin,
+            chosen,
+            opset,
+            fixed_export,
+            (dataset, dataset_arg, data_dir),
         )
+        with bench_progress() as progress:
+            result = bench_module.bench(
+                resolved,
+                files,
+                inputs,
+                backends=chosen,
+                devices=devices,
+                batch_sizes=sizes or ((fixed,) if fixed else (1, 32)),
+                threads=threads,
+                iterations=iterations,
+                min_seconds=min_time,
+                max_seconds=max_time,
+                fixed_batch=fixed,
+                origin=origin,
+                progress=progress,
+            )
     result.export_seconds = seconds
     report.render(result, console)
     if json_file:
         report.save_json(result, json_file)
     if markdown_file:
         markdown_file.write_text(report.markdown(result))
-    if not result.passed:
+    below = [
+        f"{s.backend} ({s.device}) {s.top1:.2%}"
+        for s in result.summary
+        if min_accuracy is not None and s.top1 is not None and 100 * s.top1 < min_accuracy
+    ]
+    if below:
+        console.print(
+            f"[red]top-1 below --min-accuracy {min_accuracy:g} %: {', '.join(below)}[/red]"
+        )
+    if not result.passed or below:
         raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def bench_progress() -> Iterator[Any]:
+    """A transient Rich progress bar on stderr: what is being timed, and how far it got."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description:<40}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def report(what: str, done: float) -> None:
+            if what not in tasks:
+                tasks[what] = bar.add_task(what, total=1.0)
+            bar.update(tasks[what], completed=done)
+
+        yield report
 
 
 def exported_files(
     resolved: Any,
     scratch: Path,
     inputs: Any,
-    backends: tuple[str, ...],
+    backends: tuple[str, ...] | None,
     opset: int | None,
     batch: int | None,
-) -> tuple[dict[str, Path], int | None, str, dict[str, float]]:
-    """The files to bench: an export directory's own (hashes checked), else a fresh export."""
+    data: tuple[str | None, list[str] | None, str | None],
+) -> tuple[dict[tuple[str, str], Any], int | None, str, dict[str, float], tuple[str, ...]]:
+    """The files to bench (an export directory's own, hashes checked, else a fresh export), the
+    fixed batch they take, where they come from, their export times and the backends to run."""
     from zoo.export import bench as bench_module
-    from zoo.export import formats, pipeline
-    from zoo.export.source import Samples, sha256_file
+    from zoo.export import facts, pipeline
+    from zoo.export.source import sha256_file
 
-    wanted = tuple(
-        f for f in formats.FORMATS if f in {bench_module.FILE_FORMAT.get(b) for b in backends}
-    )
     if resolved.export_dir is not None:
         manifest, directory = resolved.manifest, resolved.export_dir
+        held = {(e["format"], facts.from_manifest(e).precision) for e in manifest["files"]}
+        if backends is None:
+            backends = (
+                "eager",
+                *[b for b, key in bench_module.FILES.items() if key in held],
+            )
     else:
+        backends = backends or bench_module.DEFAULT_BACKENDS
+        wanted = {bench_module.FILES[b] for b in backends if b in bench_module.FILES}
         if not wanted:
-            return {}, None, origin_of(resolved), {}
-        few = Samples(inputs.inputs[:16], inputs.origin, inputs.real)
+            return {}, None, origin_of(resolved), {}, backends
+        int8 = ("onnx", "int8") in wanted
         manifest, directory = (
             pipeline.export(
-                resolved, scratch, few, formats_wanted=wanted, opset=opset, batch=batch
+                resolved,
+                scratch,
+                inputs.spread(16),
+                formats_wanted=tuple(f for f, _ in sorted(wanted) if f != "onnx")
+                + (("onnx",) if any(f == "onnx" for f, _ in wanted) else ()),
+                opset=opset,
+                batch=batch,
+                options=pipeline.Options(int8=int8, fp16=("onnx", "fp16") in wanted),
+                test=inputs,
+                calibration=calibration_samples(resolved, 300, *data) if int8 else None,
             ),
             scratch,
         )
+    wanted = {bench_module.FILES[b] for b in backends if b in bench_module.FILES}
     files = {}
     for entry in manifest["files"]:
+        file_facts = facts.from_manifest(entry)
+        key = (entry["format"], file_facts.precision)
         path = directory / entry["path"]
-        if entry["format"] in wanted:
+        if key in wanted:
             if not path.is_file() or sha256_file(path) != entry["sha256"]:
                 raise ZooError(
                     f"{path} is missing or differs from its manifest (sha256): export again"
                 )
-            files[entry["format"]] = path
+            files[key] = (path, file_facts)
     fixed = (
         None if manifest["metadata"]["batch"] == "dynamic" else int(manifest["metadata"]["batch"])
     )
-    seconds = {entry["format"]: entry["export_seconds"] for entry in manifest["files"]}
-    return files, fixed, origin_of(resolved), seconds
+    seconds = {
+        f"{entry['format']} {facts.from_manifest(entry).precision}": entry["export_seconds"]
+        for entry in manifest["files"]
+    }
+    return files, fixed, origin_of(resolved), seconds, backends
 
 
 def origin_of(resolved: Any) -> str:

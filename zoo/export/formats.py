@@ -15,7 +15,8 @@ from typing import Any
 
 import torch
 
-from zoo.export.failures import captured_output, explain
+from zoo.errors import ArgumentError
+from zoo.export.failures import ExportError, captured_output, explain
 from zoo.export.metadata import EXTRA_FILE, to_props
 from zoo.export.runtimes import JIT_DEPRECATION, quiet_jit_deprecation
 
@@ -23,6 +24,9 @@ FORMATS = ("onnx", "torchscript", "exported-program")
 TITLES = {"onnx": "ONNX", "torchscript": "TorchScript", "exported-program": "ExportedProgram"}
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "exported-program": ".pt2"}
 INPUT_NAME, OUTPUT_NAME = "input", "output"
+# torch's dynamo exporter writes opsets from 18 (its torchlib's) to the installed onnx's newest;
+# it converts lower requests down with onnxscript's version converter, as far as the ops allow
+NATIVE_OPSET, OLDEST_OPSET = 18, 7
 TORCHSCRIPT_NOTE = (
     "TorchScript is deprecated in PyTorch (torch.jit.trace warns so); "
     "prefer the .pt2 ExportedProgram, its successor"
@@ -32,6 +36,26 @@ TORCHSCRIPT_NOTE = (
 def dynamic_shapes(dynamic_batch: bool) -> tuple[dict[int, Any]] | None:
     """A dynamic batch dimension for the single input, or static shapes."""
     return ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None
+
+
+def newest_opset() -> int:
+    import onnx
+
+    return onnx.defs.onnx_opset_version()
+
+
+def supported_opsets() -> str:
+    return (
+        f"the ONNX exporter writes opsets {NATIVE_OPSET} to {newest_opset()} "
+        f"(and {OLDEST_OPSET} to {NATIVE_OPSET - 1} by conversion, where every op of the model "
+        "converts)"
+    )
+
+
+def check_opset(opset: int | None) -> None:
+    """Refuse, before any work, an opset no exporter here can write."""
+    if opset is not None and not OLDEST_OPSET <= opset <= newest_opset():
+        raise ArgumentError(f"--opset {opset} is not supported: {supported_opsets()}")
 
 
 def write_onnx(
@@ -61,6 +85,12 @@ def write_onnx(
         )
     proto = program.model_proto
     used_opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+    if opset is not None and used_opset != opset:
+        raise ExportError(
+            f"cannot export model '{meta['model']}' to ONNX opset {opset}: the exporter fell back "
+            f"to opset {used_opset}, as its version converter failed on this model's ops; "
+            f"{supported_opsets()}"
+        )
     for key, value in to_props({**meta, "opset": used_opset}).items():
         proto.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(proto, full_check=True)
@@ -128,8 +158,23 @@ def write(
             return WRITERS[fmt](
                 model, example, path, meta, opset=opset, dynamic_batch=dynamic_batch
             )
+    except ExportError:
+        raise
     except Exception as exc:
         raise explain(exc, meta["model"], TITLES[fmt]) from exc
+
+
+def stamp_onnx(path: Path, meta: dict[str, Any]) -> None:
+    """Add ``meta`` to an ONNX file's metadata_props, replacing keys it has (facts measured after
+    the file was written, or a file that ONNX Runtime's tools rewrote)."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    props = {p.key: p.value for p in proto.metadata_props} | to_props(meta)
+    del proto.metadata_props[:]
+    for key, value in props.items():
+        proto.metadata_props.add(key=key, value=value)
+    onnx.save(proto, str(path))
 
 
 def read_metadata(fmt: str, path: Path) -> dict[str, Any]:

@@ -1,12 +1,14 @@
 """Run an exported ONNX file with ONNX Runtime: what a deployment machine runs.
 
 Only PIL, numpy and onnxruntime are imported here, never torch. Inputs are prepared as the
-metadata stored in the file says: resized to its input shape, converted to its channel count,
-scaled to [0, 1] and normalised with its mean and std.
+metadata stored in the file says: resized to its input shape and converted to its channel count;
+then, unless the file does it itself (``--embed-preprocessing``), scaled to [0, 1] and normalised
+with its mean and std. An export directory means its float32 ONNX file.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import ZooError
-from zoo.export.metadata import from_props, output_kind
+from zoo.export import facts
+from zoo.export.metadata import from_props
 
 PIL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
@@ -84,13 +87,34 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
+def onnx_file_of(directory: Path) -> Path:
+    """The float32 ONNX file an export directory's manifest lists."""
+    manifest = directory / "manifest.json"
+    if not manifest.is_file():
+        raise ZooError(f"'{directory}' is a directory but not a 'zoo export' directory")
+    try:
+        entries = json.loads(manifest.read_text())["files"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ZooError(f"{manifest} is not a zoo export manifest: {exc}") from None
+    onnx = [
+        e
+        for e in entries
+        if e.get("format") == "onnx" and (e.get("facts") or {}).get("precision", "fp32") == "fp32"
+    ]
+    if not onnx:
+        raise ZooError(f"'{directory}' holds no float32 ONNX file: export it with --onnx")
+    return directory / onnx[0]["path"]
+
+
 class Predictor:
-    """An ONNX file exported by zoo, opened with ONNX Runtime on the CPU."""
+    """An ONNX file exported by zoo (or an export directory's), run with ONNX Runtime on the CPU."""
 
     def __init__(self, path: str | Path) -> None:
         import onnxruntime as ort
 
         path = Path(path)
+        if path.is_dir():
+            path = onnx_file_of(path)
         if not path.is_file():
             raise ZooError(f"no ONNX file '{path}'")
         try:
@@ -99,7 +123,10 @@ class Predictor:
             raise ZooError(
                 f"ONNX Runtime cannot load '{path}': {str(exc).strip().splitlines()[0]}"
             ) from None
-        self.meta = from_props(self.session.get_modelmeta().custom_metadata_map)
+        props = self.session.get_modelmeta().custom_metadata_map
+        self.meta = from_props(props)
+        self.facts = facts.from_props(props)
+        self.path = path
         if "input_shape" not in self.meta:
             raise ZooError(
                 f"'{path}' carries no zoo metadata (input shape, classes): "
@@ -125,8 +152,10 @@ class Predictor:
     def predict(self, inputs: list[str], top_k: int = 5) -> list[Prediction]:
         """Read, normalise and run ``inputs``: top-k classes and probabilities, or the outputs."""
         arrays = np.stack([read_input(text, self.shape) for text in inputs])
-        outputs = self.run(normalise(arrays, self.meta.get("mean"), self.meta.get("std")))
-        kind = output_kind(self.meta)
+        if self.facts.input == facts.NORMALISED:
+            arrays = normalise(arrays, self.meta.get("mean"), self.meta.get("std"))
+        outputs = self.run(arrays)
+        kind = "regression" if self.meta.get("task") == "regression" else self.facts.output
         names = list(self.meta.get("classes") or [])
         if len(names) != outputs.shape[1]:
             names = [str(i) for i in range(outputs.shape[1])]
@@ -135,7 +164,10 @@ class Predictor:
                 Prediction(text, list(zip(names, map(float, row), strict=True)))
                 for text, row in zip(inputs, outputs, strict=True)
             ]
-        probabilities = np.exp(outputs) if kind == "log_probs" else softmax(outputs)
+        if kind == facts.PROBABILITIES:
+            probabilities = outputs
+        else:
+            probabilities = np.exp(outputs) if kind == "log_probs" else softmax(outputs)
         predictions = []
         for text, row in zip(inputs, probabilities, strict=True):
             best = np.argsort(-row, kind="stable")[:top_k]

@@ -37,6 +37,7 @@ class Source:
     weights: Path | None = None  # the checkpoint file, None for fresh weights
     export_dir: Path | None = None  # set when resolved from an export directory
     manifest: dict[str, Any] = field(default_factory=dict)
+    data_dir: str | None = None  # where the training run found its data (its config.json)
 
     @property
     def name(self) -> str:
@@ -49,11 +50,30 @@ class Source:
 
 @dataclass
 class Samples:
-    """A batch of normalised inputs and where it came from."""
+    """A batch of normalised inputs, where it came from, and the same inputs before normalisation
+    (uint8 pixels or feature rows) with their labels when they are real."""
 
     inputs: torch.Tensor
     origin: str
     real: bool
+    raw: np.ndarray | None = None
+    labels: np.ndarray | None = None  # class indices (or regression targets) of real samples
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def spread(self, count: int) -> Samples:
+        """``count`` of the samples spread evenly over them (all if there are no more)."""
+        if count >= len(self.inputs):
+            return self
+        picked = np.linspace(0, len(self.inputs) - 1, count).round().astype(int)
+        return Samples(
+            self.inputs[picked],
+            f"{count} of {self.origin}",
+            self.real,
+            None if self.raw is None else self.raw[picked],
+            None if self.labels is None else self.labels[picked],
+        )
 
 
 def sha256_file(path: Path) -> str:
@@ -185,7 +205,18 @@ def from_checkpoint(path: Path) -> Source:
         "checkpoint": str(checkpoint.path.resolve()),
         "checkpoint_sha256": sha256_file(checkpoint.path),
     }
-    return Source(model, with_versions(meta), weights=checkpoint.path)
+    return Source(
+        model, with_versions(meta), weights=checkpoint.path, data_dir=run_data_dir(path, checkpoint)
+    )
+
+
+def run_data_dir(spec: Path, checkpoint: Any) -> str | None:
+    """The data directory the checkpoint's training run recorded in its config.json, if any."""
+    run_dir = spec if spec.is_dir() else checkpoint.path.parent.parent
+    try:
+        return json.loads((run_dir / "config.json").read_text()).get("data_dir")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def from_export_dir(path: Path) -> Source:
@@ -228,21 +259,47 @@ def load_samples(
     dataset_args: dict[str, str] | None = None,
     data_dir: str | None = None,
     seed: int = 0,
+    train: bool = False,
 ) -> Samples:
-    """``count`` normalised inputs: real test samples of the dataset if available, else random."""
+    """``count`` inputs of the test (or train) split if the data is here, else random ones:
+    uniform pixels for images, standard normal (after normalisation) for anything else."""
     name = dataset or source.meta.get("dataset")
     args = (dataset_args or {}) if dataset else source.meta.get("dataset_args") or {}
+    mean, std = source.meta.get("mean"), source.meta.get("std")
     reason = "no dataset"
     if name:
         try:
-            pixels, origin = real_inputs(name, args, data_dir, source.input_shape, count)
-            inputs = normalise(pixels, source.meta.get("mean"), source.meta.get("std"))
-            return Samples(torch.from_numpy(inputs), origin, real=True)
+            raw, labels, origin = real_inputs(
+                name, args, data_dir or source.data_dir, source.input_shape, count, train
+            )
+            inputs = normalise(raw, mean, std)
+            return Samples(torch.from_numpy(inputs), origin, True, raw, labels)
         except ZooError:
             reason = f"{name} is not available here"
-    generator = torch.Generator().manual_seed(seed)
-    inputs = torch.randn(count, *source.input_shape, generator=generator)
-    return Samples(inputs, f"{count} random inputs ({reason})", real=False)
+    raw = random_raw(source.input_shape, count, mean, std, seed)
+    inputs = torch.from_numpy(normalise(raw, mean, std))
+    kind = "uniform random images" if raw.dtype == np.uint8 else "random inputs"
+    return Samples(inputs, f"{count} {kind} ({reason})", False, raw)
+
+
+def random_raw(
+    shape: tuple[int, ...],
+    count: int,
+    mean: list[float] | None,
+    std: list[float] | None,
+    seed: int,
+) -> np.ndarray:
+    """Random raw inputs: uint8 pixels for C×H×W images, else rows that normalise to N(0, 1)."""
+    generator = np.random.default_rng(seed)
+    if len(shape) == 3:
+        return generator.integers(0, 256, (count, *shape), dtype=np.uint8)
+    values = generator.standard_normal((count, *shape)).astype(np.float32)
+    if mean is not None and std is not None:
+        axis = (1, -1) + (1,) * (len(shape) - 1)
+        values = values * np.asarray(std, np.float32).reshape(axis) + np.asarray(
+            mean, np.float32
+        ).reshape(axis)
+    return values
 
 
 def real_inputs(
@@ -251,23 +308,27 @@ def real_inputs(
     data_dir: str | None,
     shape: tuple[int, ...],
     count: int,
-) -> tuple[np.ndarray, str]:
-    """Up to ``count`` raw inputs spread evenly over the test split, as a numpy batch."""
-    data = create_dataset(name, root=data_dir, train=False, **dataset_args)
+    train: bool = False,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Up to ``count`` raw inputs spread evenly over the test (or train) split, and their labels."""
+    data = create_dataset(name, root=data_dir, train=train, **dataset_args)
     if hasattr(data, "as_tensors"):
-        inputs = np.asarray(data.as_tensors()[0])
+        inputs, targets = (np.asarray(t) for t in data.as_tensors())
         picked = np.linspace(0, len(inputs) - 1, min(count, len(inputs))).round().astype(int)
-        batch = inputs[picked]
+        batch, labels = inputs[picked], targets[picked]
     else:
         picked = np.linspace(0, len(data) - 1, min(count, len(data))).round().astype(int)
-        batch = np.stack([as_array(data[int(i)][0], shape) for i in picked])
+        items = [data[int(i)] for i in picked]
+        batch = np.stack([as_array(item[0], shape) for item in items])
+        labels = np.asarray([np.asarray(item[1]) for item in items])
     if not len(batch):
-        raise ZooError("the test split is empty")
+        raise ZooError(f"the {'train' if train else 'test'} split is empty")
     if tuple(batch.shape[1:]) != tuple(shape):
         raise ZooError(
             f"samples have shape {tuple(batch.shape[1:])}, the model takes {tuple(shape)}"
         )
-    return batch, f"{len(batch)} real test samples of {name}"
+    split = "train" if train else "test"
+    return batch, labels, f"{len(batch)} real {split} samples of {name}"
 
 
 def as_array(item: Any, shape: tuple[int, ...]) -> np.ndarray:
