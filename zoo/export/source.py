@@ -143,6 +143,8 @@ def fresh(
     model = build(name, tuple(shape), num_classes, model_args, seed)
     mean = info.recipe.mean or data.mean
     std = info.recipe.std or data.std
+    if mean and len(shape) == 3 and len(mean) not in (1, shape[0]):
+        mean = std = None  # the dataset's per-channel values do not fit --input-shape's channels
     meta = {
         "model": name,
         "model_args": dict(model_args),
