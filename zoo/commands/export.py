@@ -405,7 +405,7 @@ def bench(
         typer.Option(
             min=1,
             help="Test samples for parity and top-1 (real where available; fewer if they take "
-            "longer than 4 s).",
+            "longer than half of --max-time).",
         ),
     ] = 256,
     threads: Annotated[
@@ -421,15 +421,16 @@ def bench(
         typer.Option(
             min=0, help="Seconds of timed calls per backend and batch size before it may stop."
         ),
-    ] = 0.5,
+    ] = 0.4,
     max_time: Annotated[
         float,
         typer.Option(
             min=0,
             help="Wall-clock seconds all the timing may take, shared by the batch sizes "
-            "(each backend is timed at least once).",
+            "(each backend is timed at least once); parity takes no new samples after half "
+            "of it.",
         ),
-    ] = 8.0,
+    ] = 6.0,
     min_accuracy: Annotated[
         float | None,
         typer.Option(

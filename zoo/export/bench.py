@@ -48,10 +48,10 @@ DEVICES = ("cpu", "cuda")
 CUDA_BACKENDS = ("eager", "torchscript", "onnxruntime", "onnxruntime-fp16")
 TOLERANCES = {"onnxruntime-fp16": FP16}
 PARITY_CHUNK = 32
-PARITY_SECONDS = 4.0  # parity stops taking more samples after this much wall time
-WARMUP_CALLS, WARMUP_SECONDS = 3, 0.05
+PARITY_SHARE = 0.5  # parity stops taking more samples after this share of max_seconds
+WARMUP_CALLS, WARMUP_SECONDS = 3, 0.05  # up to 3 calls or 50 ms, at least one call
 SLICE_SECONDS = 0.1  # each backend runs this long per round
-MIN_TIMINGS = 3  # timed calls every backend gets, even past the wall-time budget
+MIN_TIMINGS = 1  # timed calls every backend gets, even past the wall-time budget
 # the pause before each slice: the previous backend's spinning worker threads (ONNX Runtime's and
 # OpenMP's spin-wait after a call) go idle instead of taking cores from the next one
 SETTLE_SECONDS = 0.02
@@ -250,11 +250,12 @@ def measure_parity(
     backends: list[Backend],
     samples: Samples,
     model_output: str,
+    budget: float,
     progress: Progress | None = None,
 ) -> tuple[list[dict[str, Any]], list[Summary], int]:
-    """Each backend against eager on the same device, on as many samples as fit in
-    ``PARITY_SECONDS`` (whole chunks, of the files' batch size if it is fixed); top-1 accuracy
-    too when the samples are real and labelled."""
+    """Each backend against eager on the same device, on as many samples as fit in ``budget``
+    seconds (whole chunks, of the files' batch size if it is fixed, at least one); top-1
+    accuracy too when the samples are real and labelled."""
     opened = live(backends)
     fixed = next((b.fixed_batch for b in opened if b.fixed_batch), None)
     chunk = fixed or PARITY_CHUNK
@@ -270,7 +271,7 @@ def measure_parity(
         done = stop
         if progress:
             progress("parity and accuracy", done / len(inputs))
-        if time.perf_counter() - start > PARITY_SECONDS:
+        if time.perf_counter() - start > budget:
             break
     classification = model_output != "regression"
     labelled = classification and samples.real and samples.labels is not None
@@ -437,9 +438,9 @@ def interleaved(
     deadline = start + budget
     for call in calls.values():  # warm-up: lazy initialisation, caches, thread pools
         warm_end = min(time.perf_counter() + WARMUP_SECONDS, deadline)
-        for count in range(WARMUP_CALLS):
+        for _ in range(WARMUP_CALLS):
             call()
-            if count and time.perf_counter() > warm_end:
+            if time.perf_counter() > warm_end:
                 break
     times: dict[str, list[float]] = {label: [] for label in calls}
     sums = dict.fromkeys(calls, 0.0)
@@ -496,8 +497,8 @@ def bench(
     batch_sizes: tuple[int, ...] = (1, 32),
     threads: int | None = None,
     iterations: int = 20,
-    min_seconds: float = 0.5,
-    max_seconds: float = 8.0,
+    min_seconds: float = 0.4,
+    max_seconds: float = 6.0,
     fixed_batch: int | None = None,
     extra_onnx: dict[str, Path] | None = None,
     origin: str = "",
@@ -515,11 +516,12 @@ def bench(
             {"backend": b.label, "reason": b.skipped} for b in opened if b.skipped and b.timed
         ]
         samples = fit_batch(samples, fixed_batch)
+        budget = PARITY_SHARE * max_seconds
         result.parity, result.summary, used = measure_parity(
-            opened, samples, output_kind(source.meta), progress
+            opened, samples, output_kind(source.meta), budget, progress
         )
         if used < len(samples):
-            result.inputs = f"{used} of {samples.origin} (the {PARITY_SECONDS:g} s parity budget)"
+            result.inputs = f"{used} of {samples.origin} (all that fit in {budget:g} s)"
         result.summary = [s for s, b in zip(result.summary, live(opened), strict=True) if b.timed]
         result.latency, skipped = measure_latency(
             opened,
