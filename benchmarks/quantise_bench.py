@@ -42,15 +42,19 @@ def load() -> str:
 def measure(run_dir: Path, scratch: Path, args: argparse.Namespace) -> dict:
     out = scratch / run_dir.name
     export_command, export_seconds = run(
-        [ZOO, "export", str(run_dir), "--onnx", "--int8", "--fp16"]
-        + ["--accuracy-samples", "10000", "--out", str(out)]
+        [
+            *(ZOO, "export", str(run_dir), "--onnx", "--int8", "--fp16"),
+            *("--accuracy-samples", "10000", "--out", str(out)),
+        ]
     )
     bench_json = out / "bench.json"
     load_before = load()
     bench_command, _ = run(
-        [ZOO, "bench", str(out), "--batch-sizes", "1,32", "--samples", str(args.samples)]
-        + ["--min-time", str(args.min_time), "--max-time", str(args.max_time)]
-        + ["--json", str(bench_json)]
+        [
+            *(ZOO, "bench", str(out), "--batch-sizes", "1,32", "--samples", str(args.samples)),
+            *("--min-time", str(args.min_time), "--max-time", str(args.max_time)),
+            *("--json", str(bench_json)),
+        ]
     )
     manifest = json.loads((out / "manifest.json").read_text())
     files = {f["facts"]["precision"]: f for f in manifest["files"]}
@@ -99,7 +103,7 @@ def section(records: list[dict], args: argparse.Namespace) -> str:
     ]
     for record in records:
         files, p50 = record["files"], record["p50"]
-        fp32, int8, fp16 = files["fp32"], files["int8"], files["fp16"]
+        fp32, int8 = files["fp32"], files["int8"]
         acc = {k: f["facts"]["accuracy"]["top1"] for k, f in files.items()}
         lines.append(
             f"| {record['model']} ({record['epochs']}) | {fp32['bytes'] / 1e6:.2f} "
