@@ -317,7 +317,11 @@ def accuracy_text(accuracy: dict[str, Any] | None) -> str:
 
 def predict(
     model_file: Annotated[
-        Path, typer.Argument(metavar="MODEL.onnx", help="An ONNX file written by 'zoo export'.")
+        Path,
+        typer.Argument(
+            metavar="MODEL.onnx|EXPORT_DIR",
+            help="An ONNX file written by 'zoo export', or its directory (its float32 file).",
+        ),
     ],
     inputs: Annotated[
         list[str],
@@ -330,8 +334,10 @@ def predict(
 ) -> None:
     """Predict with ONNX Runtime alone (no PyTorch), normalising inputs as the file's metadata says.
 
-    Prints the top classes with probabilities (softmax of logits, exp of log-probabilities), or the
-    raw outputs of a regression model.
+    Prints the top classes with probabilities (softmax of logits, exp of log-probabilities, or the
+    file's own with --softmax), or the raw outputs of a regression model. Files exported with
+    --embed-preprocessing get the raw pixels (uint8 N×C×H×W) or feature rows and normalise them
+    themselves.
 
     Example: `zoo predict exports/cifar10-cnn/cifar10-cnn.onnx cat.jpg ship.png --top-k 3`
     """
