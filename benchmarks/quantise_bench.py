@@ -31,7 +31,8 @@ def run(command: list[str]) -> tuple[str, float]:
     """Run a zoo command; its wall time."""
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return " ".join(shlex.quote(part) for part in command), time.perf_counter() - start
+    shown = " ".join(shlex.quote(part) for part in ["zoo", *command[1:]])
+    return shown, time.perf_counter() - start
 
 
 def load() -> str:
@@ -65,6 +66,7 @@ def measure(run_dir: Path, scratch: Path, args: argparse.Namespace) -> dict:
         "model": manifest["metadata"]["model"],
         "epochs": json.loads((run_dir / "checkpoints" / "best.json").read_text())["epoch"],
         "files": files,
+        "manifest": manifest,
         "p50": p50,
         "export_command": export_command.replace(str(scratch), "$OUT"),
         "bench_command": bench_command.replace(str(scratch), "$OUT"),
@@ -117,7 +119,7 @@ def section(records: list[dict], args: argparse.Namespace) -> str:
     lines += ["", "p50 latency (ms) per backend, and how each was measured:", ""]
     for record in records:
         p50 = record["p50"]
-        backends = sorted({backend for backend, _ in p50}, key=list(p50).index)
+        backends = list(dict.fromkeys(backend for backend, _ in p50))
         cells = ", ".join(
             f"{b} {p50[(b, 1)]:.3f} / {p50[(b, 32)]:.2f}"
             for b in backends

@@ -29,7 +29,7 @@ import torch
 from zoo.export import facts, runtimes
 from zoo.export.metadata import output_kind
 from zoo.export.pipeline import fit_batch
-from zoo.export.predict import normalise
+from zoo.export.predict import normalise, softmax
 from zoo.export.source import Samples, Source
 from zoo.export.verify import FP16, FP32, Tolerance, compare, top1_accuracy
 
@@ -240,10 +240,7 @@ def expected_outputs(outputs: np.ndarray, backend: Backend, model_output: str) -
     """Eager's outputs as the backend's file returns them (probabilities if it ends in a softmax)."""
     if backend.file_facts.output != facts.PROBABILITIES:
         return outputs
-    if model_output == "log_probs":
-        return np.exp(outputs)
-    shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
+    return np.exp(outputs) if model_output == "log_probs" else softmax(outputs)
 
 
 def measure_parity(

@@ -30,6 +30,7 @@ from zoo.errors import ArgumentError
 from zoo.export import embed, facts, formats, quantise, runtimes
 from zoo.export.failures import ExportError
 from zoo.export.metadata import output_kind
+from zoo.export.predict import softmax
 from zoo.export.source import MANIFEST, Samples, Source, sha256_file
 from zoo.export.verify import FP16, FP32, Parity, Tolerance, compare, top1_accuracy
 
@@ -175,11 +176,6 @@ def prepare_checks(source: Source, samples: Samples, options: Options, batch: in
             np.exp(x) if kind == "log_probs" else softmax(x) for x in (reference, single)
         )
     return Checks(feed, reference, single, source.meta.get("task") != "regression")
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def file_runner(fmt: str, path: Path) -> runtimes.Runner:
