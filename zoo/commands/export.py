@@ -543,23 +543,22 @@ def bench(
 
 @contextlib.contextmanager
 def bench_progress() -> Iterator[Any]:
-    """A transient Rich progress bar on stderr: what is being timed, and how far it got."""
+    """A transient Rich progress bar on stderr: the stage (parity, or the batch size and the
+    backend being timed) and how far that stage got."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
-        TextColumn("{task.description:<40}"),
+        TextColumn("{task.description:<44}"),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
         console=Console(stderr=True),
         transient=True,
     ) as bar:
-        tasks: dict[str, Any] = {}
+        task = bar.add_task("opening backends", total=1.0)
 
         def report(what: str, done: float) -> None:
-            if what not in tasks:
-                tasks[what] = bar.add_task(what, total=1.0)
-            bar.update(tasks[what], completed=done)
+            bar.update(task, description=what, completed=done)
 
         yield report
 

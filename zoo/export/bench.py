@@ -458,9 +458,11 @@ def interleaved(
                     break
             if progress:
                 wanted = min(
-                    len(record) / iterations, sums[label] / min_seconds if min_seconds else 1
+                    min(len(t) / iterations, sums[k] / min_seconds if min_seconds else 1.0)
+                    for k, t in times.items()
                 )
-                progress(label, min(1.0, max(wanted, (end - start) / budget if budget else 1.0)))
+                elapsed = (end - start) / budget if budget else 1.0
+                progress(label, min(1.0, max(wanted, elapsed)))
         enough = all(len(times[k]) >= iterations and sums[k] >= min_seconds for k in calls)
         late = time.perf_counter() >= deadline
         if enough or (late and all(len(t) >= MIN_TIMINGS for t in times.values())):
