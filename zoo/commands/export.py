@@ -176,7 +176,7 @@ def export(
             help="Training-split inputs static int8 quantisation calibrates on (uniform random "
             "images when the data is not here, said in the manifest).",
         ),
-    ] = 300,
+    ] = 300,  # pipeline.CALIBRATION_SAMPLES
     max_accuracy_drop: Annotated[
         float,
         typer.Option(
@@ -575,7 +575,7 @@ def exported_files(
     """The files to bench (an export directory's own, hashes checked, else a fresh export), the
     fixed batch they take, where they come from, their export times and the backends to run."""
     from zoo.export import bench as bench_module
-    from zoo.export import facts, pipeline
+    from zoo.export import facts, formats, pipeline
     from zoo.export.source import sha256_file
 
     if resolved.export_dir is not None:
@@ -597,13 +597,14 @@ def exported_files(
                 resolved,
                 scratch,
                 inputs.spread(16),
-                formats_wanted=tuple(f for f, _ in sorted(wanted) if f != "onnx")
-                + (("onnx",) if any(f == "onnx" for f, _ in wanted) else ()),
+                formats_wanted=tuple(f for f in formats.FORMATS if f in {f for f, _ in wanted}),
                 opset=opset,
                 batch=batch,
                 options=pipeline.Options(int8=int8, fp16=("onnx", "fp16") in wanted),
                 test=inputs,
-                calibration=calibration_samples(resolved, 300, *data) if int8 else None,
+                calibration=calibration_samples(resolved, pipeline.CALIBRATION_SAMPLES, *data)
+                if int8
+                else None,
             ),
             scratch,
         )

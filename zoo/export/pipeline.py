@@ -37,6 +37,7 @@ from zoo.export.verify import FP16, FP32, Parity, Tolerance, compare, top1_accur
 MANIFEST_VERSION = 2
 FILE_MODE = 0o644
 ACCURACY_CHUNK = 256
+CALIBRATION_SAMPLES = 300  # training-split inputs static int8 quantisation calibrates on
 PRECISION_SUFFIXES = {"int8": ".int8.onnx", "fp16": ".fp16.onnx"}
 
 
