@@ -290,36 +290,32 @@ def measure_parity(
         if backend.name == "eager":
             continue
         reference = np.concatenate(outputs[f"eager ({backend.device})"])
-        rows.append(parity_row(backend, reference, got, model_output, summaries))
+        rows.append(parity_row(backend, reference, got, model_output))
     return rows, summaries, done
 
 
 def parity_row(
-    backend: Backend,
-    reference: np.ndarray,
-    got: np.ndarray,
-    model_output: str,
-    summaries: list[Summary],
+    backend: Backend, reference: np.ndarray, got: np.ndarray, model_output: str
 ) -> dict[str, Any]:
-    """The parity of one backend; an int8 one is judged by its accuracy against eager's instead."""
+    """The parity of one backend. An int8 file has no elementwise bound: its accuracy gate was
+    applied at export, on more samples than bench takes; here its outputs need only be finite,
+    and its top-1 stands beside eager's (``--min-accuracy`` sets a floor)."""
     tolerance: Tolerance = TOLERANCES.get(backend.name, FP32)
     expected = expected_outputs(reference, backend, model_output)
     parity = compare(backend.name, expected, got, model_output != "regression", tolerance)
     row = {**asdict(parity), "device": backend.device}
     if backend.file_facts.precision == "int8":
+        accuracy = backend.file_facts.accuracy
         gate = backend.file_facts.max_accuracy_drop
-        own = next(s.top1 for s in summaries if s.backend == backend.name)
-        eager = next(s.top1 for s in summaries if s.backend == "eager")
-        drop = None if own is None or eager is None else 100 * (eager - own)
+        checked = accuracy is not None and accuracy.top1 is not None and gate is not None
         row["tolerance_used"] = None
         row["tolerance"] = (
-            f"int8: top-1 within {gate:g} points of eager's"
-            if gate is not None
-            else "int8: no elementwise bound"
+            f"int8: top-1 at most {gate:g} below float32 (in points) on {accuracy.samples} "
+            "samples at export"
+            if checked
+            else "int8: accuracy not checked at export"
         )
-        row["passed"] = bool(np.isfinite(parity.max_abs)) and (
-            drop is None or gate is None or drop <= gate
-        )
+        row["passed"] = bool(np.isfinite(got).all())
     return row
 
 

@@ -267,8 +267,8 @@ def write_int8(
     parity = run_checks(file_runner("onnx", temp), checks, batch, "onnx int8", FP32)
     parity = dataclasses.replace(
         parity,
-        tolerance=f"none elementwise: top-1 accuracy within {options.max_accuracy_drop:g} points "
-        "of the float32 file's",
+        tolerance="none elementwise: top-1 at most "
+        f"{options.max_accuracy_drop:g} below the float32 file's (in points)",
         tolerance_used=None,
         passed=bool(np.isfinite(parity.max_abs)),
     )
