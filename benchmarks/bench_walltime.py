@@ -1,6 +1,5 @@
 """`zoo bench`'s default run of every built-in model: its wall time (export included) and how well
-two runs agree on each p50; and, for one model, whether the default's speed ratios match those of
-a run twenty times longer.
+two runs agree on each p50 (benchmarks/settle_ratio.py compares the timing loop's ratios).
 
 Each `zoo bench MODEL --json FILE` runs in a fresh process, timed from outside; flowers-transfer
 gets `--model-arg pretrained=false` (no download here).
@@ -29,7 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 ZOO = str(Path(sys.executable).with_name("zoo"))
 START, END = "<!-- bench-walltime:start -->", "<!-- bench-walltime:end -->"
 EXTRA = {"flowers-transfer": ["--model-arg", "pretrained=false"]}
-RATIO_MODEL = "cifar10-cnn"
 
 
 def bench(name: str, out: Path, *options: str) -> tuple[float, dict, str]:
@@ -43,10 +41,6 @@ def bench(name: str, out: Path, *options: str) -> tuple[float, dict, str]:
 
 def p50s(result: dict) -> dict[tuple[str, int], float]:
     return {(row["backend"], row["batch"]): row["p50_ms"] for row in result["latency"]}
-
-
-def speedups(result: dict) -> dict[tuple[str, int], float]:
-    return {(row["backend"], row["batch"]): row["speedup_vs_eager"] for row in result["latency"]}
 
 
 def load() -> str:
@@ -69,21 +63,12 @@ def main() -> None:
             a, b = p50s(first), p50s(second)
             gaps = [abs(b[key] / a[key] - 1) for key in a if key in b]
             rows.append(
-                f"| {name} | {first_s:.1f} | {second_s:.1f} | {max(gaps):.1%} "
+                f"| {name} | {first_s:.1f} | {second_s:.1f} "
+                f"| {first['wall_seconds']:.1f} / {second['wall_seconds']:.1f} | {max(gaps):.1%} "
                 f"| {statistics.median(gaps):.1%} | {len(gaps)} | {before} → {load()} |"
             )
             commands.append(command)
             print(rows[-1], flush=True)
-        long_options = ("--min-time", "8", "--max-time", "120")
-        _, reference, long_command = bench(RATIO_MODEL, Path(scratch) / "r.json", *long_options)
-        _, default, _ = bench(RATIO_MODEL, Path(scratch) / "d.json")
-    ref, new = speedups(reference), speedups(default)
-    ratio_rows = [
-        f"| {backend} | {batch} | {ref[(backend, batch)]:.2f}× | {new[(backend, batch)]:.2f}× "
-        f"| {new[(backend, batch)] / ref[(backend, batch)] - 1:+.1%} |"
-        for backend, batch in ref
-        if backend != "eager" and (backend, batch) in new
-    ]
     text = "\n".join(
         [
             "## `zoo bench` wall time and repeatability (default options, every built-in)",
@@ -95,19 +80,12 @@ def main() -> None:
             "backend and batch size (1 and 32). Load average (1 / 5 min) before and after each "
             "pair is in the last column: the machine is shared with other engineers' training.",
             "",
-            "| model | run 1 (s) | run 2 (s) | worst p50 disagreement | median | p50s "
-            "| load before → after |",
-            "|---|---|---|---|---|---|---|",
+            "| model | run 1 (s) | run 2 (s) | of which parity and timing (s) "
+            "| worst p50 disagreement | median | p50s | load before → after |",
+            "|---|---|---|---|---|---|---|---|",
             *rows,
             "",
             "Commands: " + "; ".join(f"`{c}`" for c in commands),
-            "",
-            f"Speed ratios (vs eager) of the default run against `{long_command}` (each backend "
-            "timed ~20× longer), same code and process layout:",
-            "",
-            "| backend | batch | long run | default run | difference |",
-            "|---|---|---|---|---|",
-            *ratio_rows,
         ]
     )
     current = args.results.read_text()
