@@ -240,7 +240,7 @@ def test_embedded_preprocessing_takes_uint8_and_predicts_as_the_plain_file(
 ):
     manifest = manifest_of(embedded_export)
     fp32 = entry(manifest, "fp32")
-    assert manifest["metadata"]["input"] == facts.UINT8_NCHW
+    assert manifest["metadata"]["input"] == facts.NORMALISED  # what the model itself takes
     assert fp32["facts"]["input"] == facts.UINT8_NCHW
     assert fp32["facts"]["output"] == facts.PROBABILITIES
     assert fp32["verification"]["passed"] and fp32["verification"]["max_abs"] < 1e-5
@@ -284,7 +284,7 @@ def test_table_model_embeds_its_feature_normalisation(tmp_path):
         )
         assert result.exit_code == 0, result.output
     raw = manifest_of(tmp_path / "raw")
-    assert raw["metadata"]["input"] == facts.RAW_FEATURES
+    assert raw["files"][0]["facts"]["input"] == facts.RAW_FEATURES
     assert raw["files"][0]["facts"]["accuracy"]["origin"].startswith("not checked: a regression")
     plain = Predictor(tmp_path / "plain").predict(["80,100,50", "70,60,40"])
     embedded = Predictor(tmp_path / "raw").predict(["80,100,50", "70,60,40"])
@@ -464,3 +464,15 @@ def test_max_time_bounds_the_wall_time_of_the_timing():
     slow = {"slow": lambda: time.sleep(0.2)}
     times = bench.interleaved(slow, iterations=100, min_seconds=10.0, budget=0.0)
     assert len(times["slow"]) == bench.MIN_TIMINGS  # past the budget: only the minimum
+
+
+def test_bench_feeds_pixels_to_an_embedded_export_and_compares_probabilities(
+    embedded_export, tmp_path
+):
+    result, data = bench_json(tmp_path, str(embedded_export), "--batch-sizes", "1")
+    assert result.exit_code == 0, result.output
+    parity = {row["backend"]: row for row in data["parity"]}
+    assert parity["onnxruntime"]["passed"] and parity["onnxruntime"]["max_abs"] < 1e-5
+    assert parity["onnxruntime-int8"]["passed"]
+    top1 = {row["backend"]: row["top1"] for row in data["summary"]}
+    assert top1["onnxruntime"] == top1["eager"] > 0.8

@@ -287,7 +287,8 @@ def print_manifest(manifest: dict[str, Any], resolved: Any, out_dir: Path) -> No
     weights = "fresh weights" if resolved.weights is None else f"checkpoint {resolved.weights}"
     console.print(
         f"[bold]{resolved.name}[/bold] ({weights}), "
-        f"verified on {manifest['verification']['inputs']}; input: {manifest['metadata']['input']}"
+        f"verified on {manifest['verification']['inputs']}; "
+        f"files take {manifest['files'][0]['facts']['input']} input"
     )
     for entry in manifest["files"]:
         check, facts = entry["verification"], entry["facts"]

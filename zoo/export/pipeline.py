@@ -100,12 +100,8 @@ def export(
     out_dir.mkdir(parents=True, exist_ok=True)
     kind = embed.input_kind(source.input_shape, options.embed_preprocessing)
     output = facts.PROBABILITIES if options.softmax else output_kind(source.meta)
-    meta = {
-        **source.meta,
-        "batch": str(batch) if batch else "dynamic",
-        "input": kind,
-        "output": output,
-    }
+    # the model's own metadata; each file's facts say what that file takes and returns
+    meta = {**source.meta, "batch": str(batch) if batch else "dynamic"}
     module = embed.wrap(
         source.model, source.meta, embed=options.embed_preprocessing, softmax=options.softmax
     )
@@ -119,7 +115,9 @@ def export(
         for fmt in formats_wanted:
             temps.append(temporary_path(out_dir, formats.SUFFIXES[fmt]))
             written.append(
-                write_verified(source, module, fmt, temps[-1], example, checks, meta, opset, batch)
+                write_verified(
+                    source, module, fmt, temps[-1], example, checks, meta, base, opset, batch
+                )
             )
         fp32_onnx = next((f for f in written if f.format == "onnx"), None)
         if options.int8:
@@ -214,12 +212,12 @@ def write_verified(
     example: torch.Tensor,
     checks: Checks,
     meta: dict[str, Any],
+    file_facts: facts.FileFacts,
     opset: int | None,
     batch: int | None,
 ) -> ExportedFile:
     """Write one float32 format to ``temp`` and verify it against the eager model."""
     start = time.perf_counter()
-    file_facts = facts.FileFacts(input=meta["input"], output=meta["output"])
     notes = formats.write(
         fmt,
         module,
