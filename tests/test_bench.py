@@ -35,7 +35,9 @@ def test_every_backend_agrees_with_eager_and_is_timed(name, tmp_path_factory):
     ) + (["openvino"] if OPENVINO else [])
     assert [row["backend"] for row in result.parity] == expected
     for row in result.parity:
-        assert row["passed"] and row["count"] == len(samples.inputs) and row["tolerance_used"] <= 1
+        # parity takes whole chunks until half of max_seconds is spent: at least one
+        assert min(len(samples.inputs), bench.PARITY_CHUNK) <= row["count"] <= len(samples.inputs)
+        assert row["passed"] and row["tolerance_used"] <= 1
         assert row["top1_agreement"] in (1.0, None) and row["max_abs"] < 1e-3
     timed = {(row.backend, row.batch) for row in result.latency}
     assert timed == {(backend, batch) for backend in ["eager", *expected] for batch in (1, 3)}
