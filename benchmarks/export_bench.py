@@ -126,13 +126,13 @@ def run_model(name: str, args: argparse.Namespace, cifar: list[Path], scratch: P
     weights = f"trained ({run.name})" if run else "fresh"
     result = bench.bench(
         source,
-        files,
+        bench.float32_files(files),
         samples,
         batch_sizes=BATCH_SIZES.get(name, (1, 32)),
         threads=args.threads,
         iterations=50,
         min_seconds=args.min_time,
-        max_seconds=10.0,
+        max_seconds=60.0,  # wall time of all the timing: each backend gets --min-time first
         extra_onnx=extra,
         origin=f"{weights} weights",
     )

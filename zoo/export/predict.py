@@ -1,12 +1,16 @@
 """Run an exported ONNX file with ONNX Runtime: what a deployment machine runs.
 
-Only PIL, numpy and onnxruntime are imported here, never torch. Inputs are prepared as the
+Only PIL, numpy and onnxruntime are imported here, never torch. Inputs are prepared as the model
+card stored in the file says (:class:`zoo.card.Preprocessing`): converted to its channel count and
+resized to its input shape; then, unless the file does it itself (``--embed-preprocessing``),
+scaled and normalised. An export directory means its float32 ONNX file. Inputs are prepared as the
 metadata stored in the file says: resized to its input shape, converted to its channel count,
 scaled to [0, 1] and normalised with its mean and std.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +18,7 @@ import numpy as np
 
 from zoo.card import Preprocessing
 from zoo.errors import ZooError, first_line
+from zoo.export import facts
 from zoo.export.metadata import from_props
 
 
@@ -55,26 +60,43 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
+def onnx_file_of(directory: Path) -> Path:
+    """The float32 ONNX file an export directory's manifest lists."""
+    manifest = directory / "manifest.json"
+    if not manifest.is_file():
+        raise ZooError(f"'{directory}' is a directory but not a 'zoo export' directory")
+    try:
+        entries = json.loads(manifest.read_text())["files"]
+        onnx = [
+            e
+            for e in entries
+            if e["format"] == "onnx" and (e.get("facts") or {}).get("precision", "fp32") == "fp32"
+        ]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ZooError(f"{manifest} is not a zoo export manifest: {first_line(exc)}") from None
+    if not onnx:
+        raise ZooError(f"'{directory}' holds no float32 ONNX file: export it with --onnx")
+    return directory / onnx[0]["path"]
+
+
 class Predictor:
-    """An ONNX file exported by zoo, opened with ONNX Runtime on the CPU."""
+    """An ONNX file exported by zoo (or an export directory's), run with ONNX Runtime on the CPU."""
 
     def __init__(self, path: str | Path) -> None:
         import onnxruntime as ort
 
         path = Path(path)
+        if path.is_dir():
+            path = onnx_file_of(path)
         if not path.is_file():
             raise ZooError(f"no ONNX file '{path}'")
         try:
             self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             raise ZooError(f"ONNX Runtime cannot load '{path}': {first_line(exc)}") from None
-        props = self.session.get_modelmeta().custom_metadata_map
-        if "input_shape" not in props:
-            raise ZooError(
-                f"'{path}' carries no zoo metadata (input shape, classes): "
-                "export it with 'zoo export'"
-            )
-        self.card, self.info = from_props(props, f"the metadata of '{path}'")
+        metadata = from_props(self.session.get_modelmeta().custom_metadata_map, f"'{path}'")
+        self.card, self.info, self.facts = metadata.card, metadata.info, metadata.facts
+        self.path = path
         self.input_name = self.session.get_inputs()[0].name
         batch = self.session.get_inputs()[0].shape[0]
         self.fixed_batch = batch if isinstance(batch, int) else None
@@ -95,8 +117,9 @@ class Predictor:
         """Read, prepare and run ``inputs``: top-k classes and probabilities, or the outputs."""
         preprocessing = self.card.preprocessing
         raw = np.stack([read_input(text, preprocessing) for text in inputs])
-        outputs = self.run(preprocessing.normalise(raw))
-        kind = self.card.output_kind
+        embedded = self.facts.input != facts.NORMALISED  # the file normalises itself
+        outputs = self.run(raw if embedded else preprocessing.normalise(raw))
+        kind = "regression" if self.card.regression else self.facts.output
         names = list(self.card.classes)
         if len(names) != outputs.shape[1]:
             names = [str(i) for i in range(outputs.shape[1])]
@@ -105,7 +128,10 @@ class Predictor:
                 Prediction(text, list(zip(names, map(float, row), strict=True)))
                 for text, row in zip(inputs, outputs, strict=True)
             ]
-        probabilities = np.exp(outputs) if kind == "log_probs" else softmax(outputs)
+        if kind == facts.PROBABILITIES:
+            probabilities = outputs
+        else:
+            probabilities = np.exp(outputs) if kind == "log_probs" else softmax(outputs)
         predictions = []
         for text, row in zip(inputs, probabilities, strict=True):
             best = np.argsort(-row, kind="stable")[:top_k]

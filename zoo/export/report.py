@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
+from zoo.console import show_table
 from zoo.export.bench import BenchResult
+from zoo.export.verify import FP16
+from zoo.files import write_json, write_text
 
 
 def top1_text(row: dict[str, Any]) -> str:
@@ -23,12 +24,40 @@ def parity_rows(result: BenchResult) -> list[list[str]]:
             row["device"],
             f"{row['max_abs']:.2e}",
             f"{row['max_rel']:.2e}",
-            f"{row['tolerance_used']:.3f}",
+            "n/a" if row["tolerance_used"] is None else f"{row['tolerance_used']:.3f}",
             top1_text(row),
             "pass" if row["passed"] else "FAIL",
         ]
         for row in result.parity
     ]
+
+
+def summary_rows(result: BenchResult) -> list[list[str]]:
+    """Per backend: its file, size, top-1 on the real samples and batch-1/largest-batch p50."""
+    batches = sorted({row.batch for row in result.latency})
+    rows = []
+    for summary in result.summary:
+        p50 = {
+            row.batch: f"{row.p50_ms:.3f}"
+            for row in result.latency
+            if row.backend == summary.backend and row.device == summary.device
+        }
+        rows.append(
+            [
+                summary.backend,
+                summary.device,
+                summary.file or "(in memory)",
+                "" if summary.bytes is None else f"{summary.bytes / 1e6:.2f}",
+                "n/a" if summary.top1 is None else f"{summary.top1:.2%}",
+                *[p50.get(batch, "–") for batch in batches],
+            ]
+        )
+    return rows
+
+
+def summary_header(result: BenchResult) -> list[str]:
+    batches = sorted({row.batch for row in result.latency})
+    return ["backend", "device", "file", "MB", "top-1", *[f"p50 ms @{b}" for b in batches]]
 
 
 def latency_rows(result: BenchResult) -> list[list[str]]:
@@ -72,7 +101,7 @@ LATENCY_HEADER = [
 
 def headline(result: BenchResult) -> str:
     return (
-        f"{result.model} ({result.source}); parity on {result.inputs}; "
+        f"{result.model} ({result.source}); parity and top-1 on {result.inputs}; "
         f"{result.threads} thread(s); torch {result.environment.get('torch', '?')}, "
         f"onnxruntime {result.environment.get('onnxruntime', '?')}"
     )
@@ -80,33 +109,33 @@ def headline(result: BenchResult) -> str:
 
 def render(result: BenchResult, console: Console) -> None:
     """Print parity and latency tables, and what was skipped."""
-    console.print(f"[bold]{headline(result)}[/bold]")
-    for title, header, rows in (
-        ("Parity against eager", PARITY_HEADER, parity_rows(result)),
-        ("Latency", LATENCY_HEADER, latency_rows(result)),
-    ):
-        table = Table(
-            title=title, title_justify="left", header_style="bold", box=None, padding=(0, 2, 0, 0)
-        )
-        for column in header:
-            left = column in ("backend", "device")
-            table.add_column(column, justify="left" if left else "right", no_wrap=left)
-        for row in rows:
-            table.add_row(*[f"[red]{cell}[/red]" if cell == "FAIL" else cell for cell in row])
-        console.print(table)
+    console.print(f"[bold]{headline(result)}[/bold]", highlight=False, soft_wrap=True)
+    for title, header, rows in tables(result):
+        cells = [[f"[red]{cell}[/red]" if cell == "FAIL" else cell for cell in row] for row in rows]
+        numbers = tuple(c for c in header if c not in ("backend", "device", "file"))
+        show_table(header, cells, right=numbers, title=title, out=console)
     for skip in result.skipped:
         console.print(f"[dim]skipped {skip['backend']}: {skip['reason']}[/dim]")
     verdict = "[green]parity: pass[/green]" if result.passed else "[red]parity: FAIL[/red]"
-    console.print(f"{verdict} (|a−b| ≤ 1e-5 + 1e-5·|b| elementwise, identical top-1)")
+    console.print(
+        f"{verdict} (|a−b| ≤ 1e-5 + 1e-5·|b| elementwise and identical top-1; float16: "
+        f"{FP16.describe()} of each input's largest output; int8: top-1 accuracy); "
+        f"{result.wall_seconds:.1f} s"
+    )
+
+
+def tables(result: BenchResult) -> list[tuple[str, list[str], list[list[str]]]]:
+    return [
+        ("Backends", summary_header(result), summary_rows(result)),
+        ("Parity against eager", PARITY_HEADER, parity_rows(result)),
+        ("Latency", LATENCY_HEADER, latency_rows(result)),
+    ]
 
 
 def markdown(result: BenchResult) -> str:
     """The result as markdown tables, ready to paste."""
     lines = [f"**{headline(result)}**", ""]
-    for header, rows in (
-        (PARITY_HEADER, parity_rows(result)),
-        (LATENCY_HEADER, latency_rows(result)),
-    ):
+    for _, header, rows in tables(result):
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         lines.append("")
@@ -115,4 +144,8 @@ def markdown(result: BenchResult) -> str:
 
 
 def save_json(result: BenchResult, path: Path) -> None:
-    path.write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+    write_json(path, result.as_dict())
+
+
+def save_markdown(result: BenchResult, path: Path) -> None:
+    write_text(path, markdown(result))

@@ -31,6 +31,7 @@ class Source:
     weights: Path | None = None  # the safetensors file, None for fresh (seeded) weights
     export_dir: Path | None = None  # set when resolved from an export directory
     manifest: dict[str, Any] = field(default_factory=dict)
+    data_dir: str | None = None  # where the training run found its data (its config.json)
 
     @property
     def name(self) -> str:
@@ -43,11 +44,30 @@ class Source:
 
 @dataclass
 class Samples:
-    """A batch of normalised inputs and where it came from."""
+    """A batch of normalised inputs, where it came from, and the same inputs before normalisation
+    (uint8 pixels or feature rows) with their labels when they are real."""
 
     inputs: torch.Tensor
     origin: str
     real: bool
+    raw: np.ndarray | None = None
+    labels: np.ndarray | None = None  # class indices (or regression targets) of real samples
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def spread(self, count: int) -> Samples:
+        """``count`` of the samples spread evenly over them (all if there are no more)."""
+        if count >= len(self.inputs):
+            return self
+        picked = np.linspace(0, len(self.inputs) - 1, count).round().astype(int)
+        return Samples(
+            self.inputs[picked],
+            f"{count} of {self.origin}",
+            self.real,
+            None if self.raw is None else self.raw[picked],
+            None if self.labels is None else self.labels[picked],
+        )
 
 
 def resolve(
@@ -115,6 +135,8 @@ def fresh(
     model = build(name, tuple(shape), num_classes, model_args, seed)
     mean = info.recipe.mean or data.mean
     std = info.recipe.std or data.std
+    if mean and len(shape) == 3 and len(mean) not in (1, shape[0]):
+        mean = std = None  # the dataset's per-channel values do not fit --input-shape's channels
     card = ModelCard(
         model=name,
         preprocessing=Preprocessing(tuple(shape), mean, std),
@@ -159,7 +181,17 @@ def from_checkpoint(path: Path) -> Source:
     from zoo.train.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(path)
-    return Source(checkpoint.build_model(), checkpoint.card, weights=checkpoint.path)
+    model, data_dir = checkpoint.build_model(), run_data_dir(path, checkpoint.path)
+    return Source(model, checkpoint.card, weights=checkpoint.path, data_dir=data_dir)
+
+
+def run_data_dir(spec: Path, weights: Path) -> str | None:
+    """The data directory the checkpoint's training run recorded in its config.json, if any."""
+    run_dir = spec if spec.is_dir() else weights.parent.parent
+    try:
+        return json.loads((run_dir / "config.json").read_text()).get("data_dir")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def from_weights(model: str | None, weights: str) -> Source:
@@ -204,27 +236,40 @@ def load_samples(
     dataset_args: dict[str, str] | None = None,
     data_dir: str | None = None,
     seed: int = 0,
+    train: bool = False,
 ) -> Samples:
-    """``count`` normalised inputs: real test samples of the dataset if available, else random."""
+    """``count`` inputs of the test (or train) split if the data is here (``data_dir``, else the
+    training run's own), else random ones: uniform pixels for images, rows that normalise to
+    N(0, 1) for anything else."""
     name = dataset or source.card.dataset
     args = (dataset_args or {}) if dataset else dict(source.card.dataset_args)
+    preprocessing = source.card.preprocessing
     reason = "no dataset"
     if name:
         try:
-            pixels, origin = real_inputs(name, args, data_dir, source.card.preprocessing, count)
-            inputs = source.card.preprocessing.normalise(pixels)
-            return Samples(torch.from_numpy(inputs), origin, real=True)
+            raw, labels, origin = real_inputs(
+                name, args, data_dir or source.data_dir, preprocessing, count, train
+            )
+            inputs = preprocessing.normalise(raw)
+            return Samples(torch.from_numpy(inputs), origin, True, raw, labels)
         except ZooError:
             reason = f"{name} is not available here"
-    preprocessing = source.card.preprocessing
-    if preprocessing.image:  # pixels an image could have, normalised as the card says
-        shape = (count, *source.input_shape)
-        raw = np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
-        inputs = torch.from_numpy(preprocessing.normalise(raw))
-        return Samples(inputs, f"{count} uniform random images ({reason})", real=False)
-    generator = torch.Generator().manual_seed(seed)
-    inputs = torch.randn(count, *source.input_shape, generator=generator)
-    return Samples(inputs, f"{count} random inputs ({reason})", real=False)
+    raw = random_raw(preprocessing, count, seed)
+    kind = "uniform random images" if preprocessing.image else "random inputs"
+    inputs = torch.from_numpy(preprocessing.normalise(raw))
+    return Samples(inputs, f"{count} {kind} ({reason})", False, raw)
+
+
+def random_raw(preprocessing: Preprocessing, count: int, seed: int) -> np.ndarray:
+    """Random raw inputs: uint8 pixels for images (what an image could hold, unlike N(0, 1)
+    tensors, on which trained models answer near-ties), else rows that normalise to N(0, 1)."""
+    generator = np.random.default_rng(seed)
+    shape = (count, *preprocessing.input_shape)
+    if preprocessing.image:
+        return generator.integers(0, 256, shape, dtype=np.uint8)
+    normalised = generator.standard_normal(shape).astype(np.float32)
+    multiplier, offset = (np.asarray(v, np.float32) for v in preprocessing.affine())
+    return (normalised - offset) / multiplier  # the rows that normalise to ``normalised``
 
 
 def real_inputs(
@@ -233,22 +278,26 @@ def real_inputs(
     data_dir: str | None,
     preprocessing: Preprocessing,
     count: int,
-) -> tuple[np.ndarray, str]:
-    """Up to ``count`` raw inputs spread evenly over the test split, as a numpy batch."""
-    data = create_dataset(name, root=data_dir, train=False, **dataset_args)
+    train: bool = False,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Up to ``count`` raw inputs spread evenly over the test (or train) split, and their labels."""
+    data = create_dataset(name, root=data_dir, train=train, **dataset_args)
     if hasattr(data, "as_tensors"):
-        inputs = np.asarray(data.as_tensors()[0])
+        inputs, targets = (np.asarray(t) for t in data.as_tensors())
         picked = np.linspace(0, len(inputs) - 1, min(count, len(inputs))).round().astype(int)
-        batch = inputs[picked]
+        batch, labels = inputs[picked], targets[picked]
     else:
         picked = np.linspace(0, len(data) - 1, min(count, len(data))).round().astype(int)
-        batch = np.stack([as_array(data[int(i)][0], preprocessing) for i in picked])
+        items = [data[int(i)] for i in picked]
+        batch = np.stack([as_array(item[0], preprocessing) for item in items])
+        labels = np.asarray([np.asarray(item[1]) for item in items])
+    split = "train" if train else "test"
     if not len(batch):
-        raise ZooError("the test split is empty")
+        raise ZooError(f"the {split} split is empty")
     shape = preprocessing.input_shape
     if tuple(batch.shape[1:]) != shape:
         raise ZooError(f"samples have shape {tuple(batch.shape[1:])}, the model takes {shape}")
-    return batch, f"{len(batch)} real test samples of {name}"
+    return batch, labels, f"{len(batch)} real {split} samples of {name}"
 
 
 def as_array(item: Any, preprocessing: Preprocessing) -> np.ndarray:
