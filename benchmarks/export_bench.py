@@ -30,7 +30,6 @@ import torch
 from zoo.errors import ZooError
 from zoo.export import bench, pipeline, report
 from zoo.export.formats import INPUT_NAME, OUTPUT_NAME, dynamic_shapes
-from zoo.export.predict import image_to_array, normalise
 from zoo.export.source import Samples, Source, load_samples, resolve
 from zoo.registry import get_registry
 
@@ -62,11 +61,14 @@ def cifar_test_images(directory: Path, zip_path: Path) -> list[Path]:
 def cifar_samples(source: Source, images: list[Path]) -> Samples:
     from PIL import Image
 
-    pixels = np.stack([image_to_array(Image.open(path), source.input_shape) for path in images])
-    inputs = normalise(pixels, source.meta.get("mean"), source.meta.get("std"))
-    return Samples(
-        torch.from_numpy(inputs), f"{len(images):,} real CIFAR-10 test images", real=True
+    preprocessing = source.card.preprocessing
+    pixels = np.stack([preprocessing.image_to_array(Image.open(path)) for path in images])
+    labels = np.asarray(
+        [sorted({p.parent.name for p in images}).index(p.parent.name) for p in images]
     )
+    inputs = preprocessing.normalise(pixels)
+    origin = f"{len(images):,} real CIFAR-10 test images"
+    return Samples(torch.from_numpy(inputs), origin, True, pixels, labels)
 
 
 def newest_run(runs: Path, model: str) -> Path | None:

@@ -63,7 +63,7 @@ def measure(run_dir: Path, scratch: Path, args: argparse.Namespace) -> dict:
     p50 = {(row["backend"], row["batch"]): row["p50_ms"] for row in result["latency"]}
     return {
         "run": run_dir.name,
-        "model": manifest["metadata"]["model"],
+        "model": manifest["card"]["model"],
         "epochs": json.loads((run_dir / "checkpoints" / "best.json").read_text())["epoch"],
         "files": files,
         "manifest": manifest,

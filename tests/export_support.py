@@ -76,13 +76,14 @@ def trained_run(
     data_dir: str | None = None,
     dataset_args: dict[str, Any] | None = None,
 ) -> Path:
-    """A run directory as `zoo train` writes it (config.json, checkpoints/best.safetensors with
+    """A run directory as `zoo train` writes it (config.json, checkpoints/last.safetensors with
     its metadata), holding ``model`` trained for ``steps`` real Adam steps on ``dataset``."""
     import json
 
     import torch
 
     import zoo
+    from zoo.card import ModelCard, Preprocessing
     from zoo.factory import known_dataset_info
     from zoo.train.checkpoint import save_weights
 
@@ -107,24 +108,19 @@ def trained_run(
             optimiser.step()
     finally:
         torch.set_num_threads(threads)
-    meta = {
-        "model": model,
-        "model_args": {},
-        "dataset": dataset,
-        "dataset_args": dict(dataset_args or {}),
-        "classes": classes,
-        "input_shape": list(shape),
-        "mean": list(info.mean) if info.mean else None,
-        "std": list(info.std) if info.std else None,
-        "task": "classification",
-        "output": "log_probs" if log_probs else "logits",
-        "epoch": 1,
-        "metrics": {},
-        "seed": 0,
-    }
+    card = ModelCard(
+        model=model,
+        preprocessing=Preprocessing(shape, info.mean, info.std),
+        classes=tuple(classes),
+        output="log_probs" if log_probs else "logits",
+        dataset=dataset,
+        dataset_args=dict(dataset_args or {}),
+        epoch=1,
+        seed=0,
+    )
     directory.mkdir(parents=True)
     (directory / "config.json").write_text(
         json.dumps({"model": model, "dataset": dataset, "data_dir": data_dir})
     )
-    save_weights(directory / "checkpoints", "best", net.eval().state_dict(), meta)
+    save_weights(directory / "checkpoints" / "last.safetensors", net.eval().state_dict(), card)
     return directory

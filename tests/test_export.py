@@ -65,8 +65,9 @@ def test_builtin_model_exports_verified_with_metadata(name, tmp_path_factory):
         check = entry["verification"]
         assert check["passed"] and check["count"] == 9  # 8 inputs as one batch, then one alone
         assert check["tolerance_used"] <= 1 and check["max_abs"] <= ATOL + RTOL * 100
-        stored, info = formats.read_metadata(entry["format"], path)
-        assert stored == export.source.card and info.batch == "dynamic"
+        stored = formats.read_metadata(entry["format"], path)
+        assert stored.card == export.source.card and stored.info.batch == "dynamic"
+        assert stored.facts.precision == "fp32" and stored.facts.input == "normalised"
 
 
 @pytest.mark.parametrize("name", BUILTIN_MODELS)
@@ -128,7 +129,8 @@ def test_run_directory_exports_the_trained_weights_and_their_hash(tiny_net, tmp_
     manifest = pipeline.export(
         source, tmp_path / "out", load_samples(source, 4), formats_wanted=("onnx",)
     )
-    card, info = formats.read_metadata("onnx", tmp_path / "out" / f"{tiny_net}.onnx")
+    stored = formats.read_metadata("onnx", tmp_path / "out" / f"{tiny_net}.onnx")
+    card, info = stored.card, stored.info
     assert card.weights_sha256 == sha256(weights) == manifest["card"]["weights_sha256"]
     assert card.classes == ("cat", "dog", "fox") and card.preprocessing.mean == (0.5,) * 3
     assert card.input_shape == (3, 8, 8)

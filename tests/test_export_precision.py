@@ -109,7 +109,7 @@ def test_int8_and_fp16_files_record_precision_calibration_and_accuracy(digits_ex
     assert stored["calibration"] == "300 real train samples of digits"
     assert float(stored["accuracy_top1"]) == accuracy["top1"]
     assert float(stored["accuracy_reference_top1"]) == accuracy["reference_top1"]
-    assert stored["model"] == "cifar10-tinycnn" and stored["input"] == facts.NORMALISED
+    assert stored["model"] == "cifar10-tinycnn" and stored["takes"] == facts.NORMALISED
     assert facts.from_props(stored) == facts.from_manifest(int8)
     assert props(digits_export / fp32["path"])["precision"] == "fp32"
 
@@ -240,7 +240,7 @@ def test_embedded_preprocessing_takes_uint8_and_predicts_as_the_plain_file(
 ):
     manifest = manifest_of(embedded_export)
     fp32 = entry(manifest, "fp32")
-    assert manifest["metadata"]["input"] == facts.NORMALISED  # what the model itself takes
+    assert manifest["card"]["output"] == "logits"  # what the model itself returns
     assert fp32["facts"]["input"] == facts.UINT8_NCHW
     assert fp32["facts"]["output"] == facts.PROBABILITIES
     assert fp32["verification"]["passed"] and fp32["verification"]["max_abs"] < 1e-5

@@ -121,7 +121,7 @@ def parse_list(text: str, what: str, choices: tuple[str, ...] | None = None) -> 
 
 def parse_counts(text: str, what: str) -> tuple[int, ...]:
     """``"1,32"`` -> ``(1, 32)``: positive integers only."""
-    values = parse_list(text, what)
+    values = tuple(part.strip() for part in text.split(","))
     if not all(value.isdigit() and int(value) > 0 for value in values):
         raise ArgumentError(f"{what} takes comma-separated positive integers, not '{text}'")
     return tuple(int(value) for value in values)

@@ -641,5 +641,5 @@ def collect_files(
 
 def origin_of(source: Source) -> str:
     """Where the weights come from, for the report."""
-    weights = "fresh weights" if source.weights is None else f"weights {source.weights.name}"
+    weights = "fresh weights" if source.weights is None else f"weights {source.weights}"
     return weights if source.export_dir is None else f"export {source.export_dir}, {weights}"
