@@ -176,7 +176,8 @@ def runs(
     ] = Path("runs"),
     as_json: options.Json = False,
 ) -> None:
-    """List training runs, oldest first, with their progress and the metric of the kept weights.
+    """List training runs, oldest first, with their progress and the metric of the kept weights;
+    a sweep's runs together, under their sweep.
 
     Example: `zoo runs runs/ --json`
     """
@@ -190,10 +191,17 @@ def runs(
     if not rows:
         console.print(f"no runs in {folder}")
         return
-    listing = table("Run", "Model", "Dataset", "Epochs", "Kept weights", right=("Epochs",))
+    groups: dict[str | None, list[dict[str, Any]]] = {}
     for row in rows:
-        epochs = f"{row['epochs_done']}/{row['epochs']}"
-        if not row["finished"]:
-            epochs += " (unfinished)"
-        listing.add_row(row["run"], row["model"], row["dataset"], epochs, row["kept"])
-    console.print(listing)
+        groups.setdefault(row["sweep"], []).append(row)
+    for sweep, members in groups.items():
+        title = f"sweep {sweep} ({len(members)} runs)" if sweep else None
+        listing = table(
+            "Run", "Model", "Dataset", "Epochs", "Kept weights", right=("Epochs",), title=title
+        )
+        for row in members:
+            epochs = f"{row['epochs_done']}/{row['epochs']}"
+            if not row["finished"]:
+                epochs += " (unfinished)"
+            listing.add_row(row["run"], row["model"], row["dataset"], epochs, row["kept"])
+        console.print(listing)

@@ -163,7 +163,8 @@ class TrainConfig:
         False,
         options.flag(
             "--tensorboard/--no-tensorboard",
-            help="Write TensorBoard event files into the run directory (default: off).",
+            help="Write TensorBoard event files into the run directory (default: off; on for "
+            "zoo sweep when the tensorboard package is installed).",
             kind=bool | None,
         ),
         resume=True,

@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +33,7 @@ from zoo.card import ModelCard
 from zoo.errors import ZooError
 from zoo.factory import create_model, create_optimizer, get_model_info
 from zoo.files import write_text
-from zoo.train import report
+from zoo.train import report, tensorboard
 from zoo.train.checkpoint import resume_point, save_checkpoint
 from zoo.train.config import TrainConfig
 from zoo.train.data import (
@@ -52,9 +52,15 @@ SYNC_EVERY = 25  # steps between reads of the running loss (one device sync each
 CPU_CHANNELS_LAST = True  # measured faster for conv nets on CPU too (benchmarks/train_speed.py)
 
 
+# Called after each epoch is saved, with its metrics; a status ("interrupted", "pruned") stops
+# the run there (a sweep's Ctrl-C, Optuna's pruner), None goes on.
+EpochCallback = Callable[[dict[str, Any]], str | None]
+
+
 @dataclass
 class Outcome:
-    """How a run ended: "finished", "interrupted" or "diverged", and its last saved epoch."""
+    """How a run ended: "finished", "interrupted", "diverged" or a status its epoch callback
+    gave ("pruned"), and its last saved epoch."""
 
     run_dir: Path
     status: str
@@ -233,6 +239,9 @@ class Trainer:
         self, config: TrainConfig, console: Console, resume_dir: Path | None = None
     ) -> None:
         self.config, self.console, self.resume_dir = config, console, resume_dir
+        if config.tensorboard:
+            tensorboard.require()  # before any data is read
+        self.board: tensorboard.Board | None = None
         self.distributed = Distributed()
         self.device = pick_device(config.device, self.distributed.local_rank)
         self.distributed.start(self.device)
@@ -360,10 +369,12 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
-    def run(self) -> Outcome:
+    def run(self, on_epoch: EpochCallback | None = None) -> Outcome:
         """Train the remaining epochs; write the report at the end, however it ends."""
         if self.main:
             self.write_start()
+            if self.config.tensorboard:
+                self.board = tensorboard.Board.open(self)
         outcome = Outcome(self.run_dir, "finished", self.start_epoch)
         stop = StopSignal(self.console, quiet=not self.main)
         try:
@@ -376,6 +387,10 @@ class Trainer:
                     with stop.protect():
                         self.end_epoch(epoch)
                     outcome.epoch = epoch
+                    status = on_epoch(self.history[-1]) if on_epoch else None
+                    if status and epoch < self.config.epochs:
+                        outcome.status = status
+                        break
                     if self.distributed.any(stop.requested, self.device):
                         if epoch < self.config.epochs:
                             outcome.status = "interrupted"
@@ -387,6 +402,8 @@ class Trainer:
         outcome.history = self.history
         if self.main and self.history:
             self.write_report()
+        if self.board is not None:
+            self.board.close(self, outcome)
         return outcome
 
     def write_start(self) -> None:
@@ -500,6 +517,8 @@ class Trainer:
             if kept and split == "val":
                 save_checkpoint(self.run_dir, "best", weights, card)
             save_checkpoint(self.run_dir, "last", weights, card, self.training_state(epoch))
+            if self.board is not None:
+                self.board.epoch(metrics, val)
             best = kept and split == "val"
             line = report.epoch_line(metrics, self.config.epochs, best)
             self.console.print(line, highlight=False, soft_wrap=True)
@@ -525,6 +544,11 @@ class Trainer:
         report.write_run_report(self.run_dir, self.history, self.best, description, self.console)
 
 
-def train(config: TrainConfig, console: Console, resume_dir: Path | None = None) -> Outcome:
+def train(
+    config: TrainConfig,
+    console: Console,
+    resume_dir: Path | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> Outcome:
     """Run (or resume) training as configured."""
-    return Trainer(config, console, resume_dir).run()
+    return Trainer(config, console, resume_dir).run(on_epoch)
