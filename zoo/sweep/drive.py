@@ -40,6 +40,8 @@ def start(
     from zoo.train import tensorboard
 
     plan = make_plan(model, flags, grid, config_file, settings, tensorboard.available())
+    if plan.base.get("tensorboard"):
+        tensorboard.require()
     if plan.settings.search != "grid":
         from zoo.sweep import search
 

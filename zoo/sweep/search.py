@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,7 @@ STUDY_FILE = "study.db"
 HEARTBEAT_SECONDS = 30
 GRACE_SECONDS = 120  # a trial without a heartbeat for this long is retried elsewhere
 SQLITE_TIMEOUT = 60  # seconds a worker waits for another's write to a SQLite study
+OPEN_ATTEMPTS = 3
 
 
 class Interrupted(Exception):
@@ -66,20 +68,27 @@ def quiet_experimental() -> Iterator[None]:
 
 
 def open_storage(url: str) -> Any:
-    """An RDB storage with heartbeats, whose stale trials Optuna queues again."""
+    """An RDB storage with heartbeats, whose stale trials Optuna queues again. Workers that
+    start together may race to create a new database's tables: a failed attempt is retried."""
     optuna = require()
     engine = {"connect_args": {"timeout": SQLITE_TIMEOUT}} if url.startswith("sqlite") else {}
-    try:
-        with quiet_experimental():
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine,
-                heartbeat_interval=HEARTBEAT_SECONDS,
-                grace_period=GRACE_SECONDS,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(),
-            )
-    except Exception as exc:  # SQLAlchemy and drivers raise many kinds
-        raise ZooError(f"cannot open the Optuna storage '{url}': {first_line(exc)}") from None
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            with quiet_experimental():
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine,
+                    heartbeat_interval=HEARTBEAT_SECONDS,
+                    grace_period=GRACE_SECONDS,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(),
+                )
+        except Exception as exc:  # SQLAlchemy and its drivers raise many kinds
+            if attempt + 1 == OPEN_ATTEMPTS:
+                raise ZooError(
+                    f"cannot open the Optuna storage '{url}': {first_line(exc)}"
+                ) from None
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def space(plan: Plan) -> dict[str, Any]:
