@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import train_support
 from conftest import run_zoo
-from train_support import TINY_DATA, start
+from train_support import TINY_DATA, saved_epoch, start
 from typer.testing import CliRunner
 
 import zoo
@@ -256,13 +256,6 @@ def wait_for(condition, process: subprocess.Popen[str], seconds: float = 90) -> 
     raise AssertionError("timed out")
 
 
-def epoch_of(run: Path) -> int:
-    try:
-        return read_json(run / "checkpoints" / "last.json")["epoch"]
-    except (OSError, ValueError):
-        return 0
-
-
 SLOW = ["--model-arg", "delay=0.03", "--epochs", "4", "--no-tensorboard"]
 
 
@@ -271,12 +264,12 @@ def test_resume_after_sigkill_finishes_unfinished_runs_and_repeats_none(tmp_path
     wait_for(lambda: list(tmp_path.glob("sweep-*/1-*/checkpoints/last.json")), process)
     sweep = sweep_dir(tmp_path)
     second = next(sweep.glob("1-*"))
-    wait_for(lambda: epoch_of(second) >= 1, process)
+    wait_for(lambda: saved_epoch(second) >= 1, process)
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
     first = next(sweep.glob("0-*"))
     finished = (first / "checkpoints" / "last.safetensors").stat().st_mtime_ns
-    saved = epoch_of(second)
+    saved = saved_epoch(second)
     assert 1 <= saved < 4 and read_json(second / "sweep_run.json")["status"] == "running"
 
     output = ok("sweep", "--resume", sweep)
@@ -296,12 +289,12 @@ def test_resume_after_sigkill_finishes_unfinished_runs_and_repeats_none(tmp_path
 def test_search_resume_after_sigkill_continues_the_trial_in_its_directory(tmp_path: Path) -> None:
     args = ["--search", "random", "--trials", "3", "--grid", "lr=0.02,0.01", "--pruner", "none"]
     process = start("sweep", *TINY, *SLOW, *args, "--out", str(tmp_path))
-    wait_for(lambda: any(epoch_of(run) >= 1 for run in tmp_path.glob("sweep-*/1-*")), process)
+    wait_for(lambda: any(saved_epoch(run) >= 1 for run in tmp_path.glob("sweep-*/1-*")), process)
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
     sweep = sweep_dir(tmp_path)
     killed = next(sweep.glob("1-*"))
-    saved = epoch_of(killed)
+    saved = saved_epoch(killed)
 
     output = ok("sweep", "--resume", sweep)
     assert "1 unfinished trial(s) queued again" in output

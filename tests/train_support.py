@@ -125,6 +125,19 @@ def metrics(run: Path) -> list[dict[str, Any]]:
     return [{k: v for k, v in json.loads(line).items() if k not in TIMINGS} for line in lines]
 
 
+def saved_epoch(run: Path) -> int:
+    """The epoch of a run's last complete checkpoint: its card (last.json) is written before
+    the weights, so the weights must be as new (a kill between the two leaves them apart)."""
+    folder = run / "checkpoints"
+    try:
+        card, weights = folder / "last.json", folder / "last.safetensors"
+        if weights.stat().st_mtime_ns < card.stat().st_mtime_ns:
+            return 0
+        return int(json.loads(card.read_text())["epoch"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
 def environment() -> dict[str, str]:
     return {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
 

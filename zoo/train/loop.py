@@ -513,12 +513,12 @@ class Trainer:
         if self.main:
             with open(self.run_dir / "metrics.jsonl", "a") as file:
                 file.write(json.dumps(metrics) + "\n")
+            if self.board is not None:  # before the checkpoint: a resume purges what it repeats
+                self.board.epoch(metrics, val)
             weights, card = self.base.state_dict(), self.card(epoch, metrics)
             if kept and split == "val":
                 save_checkpoint(self.run_dir, "best", weights, card)
             save_checkpoint(self.run_dir, "last", weights, card, self.training_state(epoch))
-            if self.board is not None:
-                self.board.epoch(metrics, val)
             best = kept and split == "val"
             line = report.epoch_line(metrics, self.config.epochs, best)
             self.console.print(line, highlight=False, soft_wrap=True)

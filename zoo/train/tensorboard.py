@@ -152,12 +152,13 @@ class Board:
         if val.confusion is not None:
             image = confusion_image(val.confusion)
             self.writer.add_image("confusion_matrix", image, step, dataformats="HWC")
+        self.writer.flush()  # on disk with the epoch's checkpoint: a kill loses no epoch
 
     def close(self, trainer: Trainer, outcome: Outcome) -> None:
         """The labelled confusion matrix of the kept weights and the hyper-parameters with the
-        final metrics, then flush and close."""
+        final metrics (not for an interrupted run: its resume writes them), then close."""
         try:
-            if trainer.history:
+            if trainer.history and outcome.status != "interrupted":
                 step = trainer.history[-1]["epoch"]
                 self.kept_confusion(trainer.run_dir, step)
                 metrics = final_metrics(trainer.history, trainer.best)
