@@ -229,7 +229,7 @@ def test_random_search_prunes_runs_that_lag_the_median(tmp_path: Path) -> None:
             assert len(trial.intermediate_values) < 3
         else:
             assert row["status"] == "finished" and trial.value == pytest.approx(row["val_accuracy"])
-    assert "pruned:" in output and "trial 6 of 6" in output
+    assert "pruned:" in output and "(6 of 6 done)" in output
 
 
 def test_tpe_search_samples_a_log_range(tmp_path: Path) -> None:

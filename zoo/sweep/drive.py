@@ -77,12 +77,15 @@ def drive(sweep: Sweep, console: Console, resumed: bool) -> SweepReport:
             from zoo.sweep import search
 
             jobs = None
+            search.open_study(plan, search.storage_url(sweep.path, plan))  # before any worker
             if resumed:
                 queued = search.requeue(sweep)
                 if queued:
                     console.print(f"{queued} unfinished trial(s) queued again", highlight=False)
         monitor = Monitor(sweep, console, done)
-        if jobs != []:
+        if jobs == []:
+            console.print("every run of the sweep is finished", highlight=False)
+        else:
             execute(sweep, monitor, jobs)
         ranked = results.rank(plan, results.collect(sweep))
         files = results.write(sweep, ranked)

@@ -233,9 +233,9 @@ class Monitor:
             transient=True,
             disable=not console.is_terminal,
         )
-        done = sum(r.status in state.FINAL for r in records)
+        self.done = sum(r.status in state.FINAL for r in records)
         self.overall = self.progress.add_task(
-            "sweep", total=self.plan.runs, completed=done, note=self.best_text()
+            "sweep", total=self.plan.runs, completed=self.done, note=self.best_text()
         )
         self.tasks: dict[int, Any] = {}
 
@@ -259,7 +259,10 @@ class Monitor:
         return f"best so far: {value} ({params_label(self.best.params)})"
 
     def title(self, job: Job) -> str:
-        return f"{self.word} {job.number + 1} of {self.plan.runs}"
+        """``run 2 of 4``; a trial by its number in the study (a retried one gets a new one)."""
+        if self.plan.settings.search == "grid":
+            return f"run {job.number + 1} of {self.plan.runs}"
+        return f"trial {job.number}"
 
     def handle(self, event: Any) -> None:
         if isinstance(event, Started):
@@ -291,6 +294,7 @@ class Monitor:
             self.progress.remove_task(task)
         self.consider(record)
         if record.status in state.FINAL:
+            self.done += 1
             self.progress.advance(self.overall)
         self.progress.update(self.overall, note=self.best_text())
         job = Job(record.number, record.name, record.params)
@@ -299,7 +303,10 @@ class Monitor:
             if record.value is not None
             else "no metric"
         )
-        line = f"{self.title(job)} {record.status}: {params_label(record.params)}: {result}"
+        title = self.title(job)
+        if self.word == "trial":
+            title += f" ({self.done} of {self.plan.runs} done)"
+        line = f"{title} {record.status}: {params_label(record.params)}: {result}"
         if record.seconds:
             line += f", {record.seconds:.1f} s"
         if record.status == "failed":

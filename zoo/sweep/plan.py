@@ -32,6 +32,7 @@ FIXED = ("model", "dataset", "val_split", "out", "data_dir", "device", "workers"
 DEFAULT_VAL_SPLIT = 0.1
 RANGE = re.compile(r"^(?P<low>[^.][^,]*?)\.\.(?P<high>[^,:]+?)(?P<log>:log)?$")
 NAME_LIMIT = 60  # characters of parameters in a run directory's name
+COMBINATIONS_CHECKED = 1000  # a search's combinations resolved before it starts, at most
 
 
 @dataclass(frozen=True)
@@ -378,18 +379,29 @@ def make_plan(
         direction="minimize" if regression else "maximize",
     )
     check_size(plan)
-    if chosen.search == "grid":
-        for params in plan.combinations():  # every run's configuration, before any starts
-            label = " ".join(f"{k}={v}" for k, v in params.items())
-            try:
-                plan.config(params)
-            except ZooError as exc:
-                raise type(exc)(f"the run {label}: {exc}") from None
+    for params in checked_combinations(plan):  # every run's configuration, before any starts
+        try:
+            plan.config(params)
+        except ZooError as exc:
+            raise type(exc)(f"the run {params_label(params)}: {exc}") from None
     return plan
 
 
+def checked_combinations(plan: Plan) -> list[dict[str, Any]]:
+    """The parameter sets to resolve before a sweep starts: a grid's every run; for a search,
+    every combination of its lists with each range at both ends (up to COMBINATIONS_CHECKED;
+    beyond, each value was still checked on its own)."""
+    if plan.settings.search == "grid":
+        return plan.combinations()
+    choices = [axis.values if not axis.is_range else (axis.low, axis.high) for axis in plan.axes]
+    if math.prod(len(c) for c in choices) > COMBINATIONS_CHECKED:
+        return []
+    keys = [axis.key for axis in plan.axes]
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*choices)]
+
+
 def check_size(plan: Plan) -> None:
-    """Refuse ranges in a grid, and more runs than ``--max-runs``."""
+    """Refuse ranges in a grid, choices Optuna cannot store, and more runs than --max-runs."""
     settings = plan.settings
     if settings.search == "grid":
         ranges = [axis.key for axis in plan.axes if axis.is_range]
@@ -397,6 +409,17 @@ def check_size(plan: Plan) -> None:
             raise ArgumentError(
                 f"{', '.join(ranges)}: a range LOW..HIGH needs --search random or tpe; a grid "
                 "takes a list of values"
+            )
+    else:
+        odd = [
+            axis.key
+            for axis in plan.axes
+            if any(not isinstance(v, (bool, int, float, str)) for v in axis.values)
+        ]
+        if odd:
+            raise ArgumentError(
+                f"{', '.join(odd)}: Optuna chooses among numbers, strings and booleans; "
+                "sweep other values with a grid"
             )
     if plan.runs > settings.max_runs:
         what = "the grid makes" if settings.search == "grid" else "--trials asks for"

@@ -248,6 +248,7 @@ def work(sweep: Sweep, worker: int, send: Any, should_stop: Any) -> None:
             raise ZooError(record.message)
         return math.nan if record.value is None else record.value  # nan: Optuna marks it failed
 
-    with contextlib.suppress(Interrupted):
+    # an interrupted trial stops the worker; a refused one too (the driving process reports it)
+    with contextlib.suppress(Interrupted, ZooError):
         while not should_stop() and counted(study.get_trials(deepcopy=False)) < plan.runs:
             study.optimize(objective, n_trials=1)
