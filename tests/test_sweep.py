@@ -286,6 +286,22 @@ def test_resume_after_sigkill_finishes_unfinished_runs_and_repeats_none(tmp_path
     assert "started" not in again
 
 
+def test_ctrl_c_stops_after_the_epoch_and_resume_finishes(tmp_path: Path) -> None:
+    process = start("sweep", *TINY, *SLOW, "--grid", "lr=0.02,0.01", "--out", str(tmp_path))
+    wait_for(lambda: any(saved_epoch(run) >= 1 for run in tmp_path.glob("sweep-*/1-*")), process)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output
+    sweep = sweep_dir(tmp_path)
+    second = next(sweep.glob("1-*"))
+    saved = saved_epoch(second)
+    assert saved < 4 and "run 2 of 2 interrupted: lr=0.01" in output
+    assert f"finish it with:\n  zoo sweep --resume {sweep}" in output
+    output = ok("sweep", "--resume", sweep)
+    assert f"run 2 of 2 started: lr=0.01, resuming after epoch {saved}" in output
+    assert [row["status"] for row in read_json(sweep / "results.json")] == ["finished"] * 2
+
+
 def test_search_resume_after_sigkill_continues_the_trial_in_its_directory(tmp_path: Path) -> None:
     args = ["--search", "random", "--trials", "3", "--grid", "lr=0.02,0.01", "--pruner", "none"]
     process = start("sweep", *TINY, *SLOW, *args, "--out", str(tmp_path))

@@ -37,7 +37,8 @@ SWEEP_OPTIONS = {
     "jobs": options.flag(
         "--jobs",
         "-j",
-        help="Runs at a time, in parallel processes that divide the CPU cores (default: 1).",
+        help="Runs at a time, in parallel processes that divide the CPU cores (default: 1). "
+        "The processes are fresh: they see entries installed through entry points.",
         kind=int | None,
     ),
     "storage": options.flag(

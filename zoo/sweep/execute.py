@@ -5,7 +5,9 @@ Workers send small events (a run started, an epoch ended, a run ended) that the 
 shows as progress: run i of n, and the best so far. Ctrl-C stops every run after its epoch (the
 checkpoint saved; twice: now); a run refused with a :class:`~zoo.errors.ZooError` stops the sweep.
 Worker processes die with the driving process, even under SIGKILL (Linux), so ``--resume`` never
-races a run that is still going.
+races a run that is still going. They are spawned, not forked (no threads or accelerator state
+copied): they see the models, datasets and optimizers installed through entry points, not ones
+registered at run time by the calling script.
 """
 
 from __future__ import annotations
@@ -225,7 +227,7 @@ class Monitor:
         self.word = "run" if self.plan.settings.search == "grid" else "trial"
         self.progress = Progress(
             TextColumn("{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=20),
             MofNCompleteColumn(),
             TextColumn("{task.fields[note]}"),
             TimeElapsedColumn(),
