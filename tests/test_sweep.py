@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 import zoo
 from zoo.cli import app
 from zoo.errors import ZooError
+from zoo.sweep import state
 from zoo.train.checkpoint import load_checkpoint
 
 optuna = pytest.importorskip("optuna")
@@ -347,6 +348,20 @@ def test_two_workers_share_one_sqlite_study(tmp_path: Path) -> None:
     assert ran["a"] and ran["b"], ran  # both workers trained trials of the one study
     assert sorted(ran["a"] + ran["b"]) == [t.number for t in trials]  # each exactly once
     assert len({t.params["lr"] for t in trials}) == len(trials)  # independent samples
+
+
+def test_resume_takes_the_plan_alone_and_one_process_at_a_time(tmp_path: Path) -> None:
+    ok("sweep", *TINY, "--epochs", "1", "--grid", "lr=0.01", "--no-tensorboard", "--out", tmp_path)
+    sweep = sweep_dir(tmp_path)
+    result = zoo_cli("sweep", "--resume", sweep, "--lr", "0.5")
+    assert isinstance(result.exception, ZooError) and "give it alone" in str(result.exception)
+    with state.lock(sweep):  # another process driving it
+        result = zoo_cli("sweep", "--resume", sweep)
+    assert isinstance(result.exception, ZooError)
+    assert f"the sweep {sweep} is being run by process {os.getpid()}" == str(result.exception)
+    assert "every run of the sweep is finished" in ok("sweep", "--resume", sweep)
+    result = zoo_cli("sweep", "--resume", tmp_path)
+    assert "is not a sweep directory" in str(result.exception)
 
 
 def test_zoo_runs_groups_a_sweeps_runs(tmp_path: Path) -> None:
