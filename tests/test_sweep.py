@@ -331,7 +331,7 @@ def test_search_resume_after_sigkill_continues_the_trial_in_its_directory(tmp_pa
 
 def test_two_workers_share_one_sqlite_study(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
-    args = ["--search", "random", "--trials", "6", "--grid", "lr=0.0001..0.1:log"]
+    args = ["--search", "random", "--trials", "4", "--grid", "lr=0.0001..0.1:log"]
     args += ["--storage", storage, "--study", "shared", "--model-arg", "delay=0.02"]
     args += ["--no-tensorboard"]
     workers = [start("sweep", *TINY, *args, "--out", str(tmp_path / name)) for name in "ab"]
@@ -339,7 +339,7 @@ def test_two_workers_share_one_sqlite_study(tmp_path: Path) -> None:
     assert [w.returncode for w in workers] == [0, 0], outputs
     study = optuna.load_study(study_name="shared", storage=storage)
     trials = study.trials
-    assert len(trials) in (6, 7)  # two workers may both start a last trial at once
+    assert len(trials) in (4, 5)  # two workers may both start a last trial at once
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     ran = {
         name: [t.number for t in trials if Path(t.user_attrs["run_dir"]).parent.parent.name == name]

@@ -4,7 +4,8 @@ The study lives in an Optuna RDB storage: ``study.db`` (SQLite) in the sweep dir
 URL Optuna accepts (``--storage postgresql://...``, ``sqlite:////shared/study.db``), so several
 processes and machines can work on one study at once: each runs ``zoo sweep`` with the same
 ``--storage`` and ``--study`` and trains the trials it asks for, until the study holds
-``--trials`` of them. Each trial reports its validation metric every epoch (``trial.report``)
+``--trials`` of them (as with Optuna's MaxTrialsCallback, workers that start their last trials
+at the same moment may add one each beyond it). Each trial reports its validation metric every epoch (``trial.report``)
 and Optuna's MedianPruner stops those below the median of earlier trials at that epoch.
 
 A trial whose process died (a crash, a kill, a preempted machine) is found by Optuna's heartbeat
