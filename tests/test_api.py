@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import pytest
@@ -167,3 +168,19 @@ def test_bind_accepts_extra_keywords_only_with_var_keyword():
     assert bind(open_ended, {}, {"a": "2", "b": "3"}, "f", "model") == {"a": 2, "b": "3"}
     with pytest.raises(ArgumentError, match="form name=value"):
         parse_assignments(["width"], "--model-arg")
+
+
+def test_registering_another_builder_under_a_taken_in_process_name_warns():
+    def first(num_classes: int = 2) -> nn.Module:
+        return nn.Linear(4, num_classes)
+
+    def second(num_classes: int = 2) -> nn.Module:
+        return nn.Linear(4, num_classes)
+
+    zoo.register_model("twice-net")(first)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        zoo.register_model("twice-net")(first)  # re-running a notebook cell: silent
+    with pytest.warns(UserWarning, match="replaces it"):
+        zoo.register_model("twice-net")(second)
+    assert zoo.get_registry().resolve("model", "twice-net").obj is second

@@ -102,6 +102,11 @@ def test_new_plugin_refuses_bad_names_and_existing_directories(tmp_path):
     assert run_zoo("new-plugin", "ok-net", "--dir", str(tmp_path)).returncode == 0
     again = run_zoo("new-plugin", "ok-net", "--dir", str(tmp_path))
     assert again.returncode == 2 and "already exists" in again.stderr
+    clash = run_zoo("new-plugin", "cifar10-cnn", "--dir", str(tmp_path))  # a built-in's name
+    assert clash.returncode == 2 and "already registered (torch-zoo:cifar10-cnn)" in clash.stderr
+    deeper = tmp_path / "new" / "folder"  # created when missing
+    assert run_zoo("new-plugin", "deep-net", "--dir", str(deeper)).returncode == 0
+    assert (deeper / "zoo-deep-net" / "pyproject.toml").is_file()
 
 
 def test_plugin_model_trains_on_plugin_data_with_plugin_optimizer_then_exports_and_benches(

@@ -268,3 +268,38 @@ def test_recipe_normalisation_that_does_not_fit_the_data_falls_back_to_the_datas
         "train", "mnist-mlp3", "-d", "mnist-5k", "--config", str(tmp_path / "bad.toml")
     )
     assert result.returncode == 2 and "mean has 3 values" in result.stderr
+
+
+def test_a_recipes_optimizer_arguments_stay_with_its_optimizer(tmp_path: Path) -> None:
+    recipe = {"optimizer": "sgd", "lr": 0.1, "opt_args": {"momentum": 0.9, "nesterov": True}}
+    zoo.register_model("sgd-net", default_dataset="synthetic", recipe=recipe)(
+        train_support.tiny_net
+    )
+    kept = ok("train", "sgd-net", "--print-config")
+    assert "momentum = 0.9" in kept and "nesterov = true" in kept
+    switched = ok("train", "sgd-net", "-o", "adam", "--print-config")  # sgd's momentum would fail
+    assert 'optimizer = "adam"' in switched and "momentum" not in switched
+    own = ok("train", "sgd-net", "-o", "adam", "--opt-arg", "amsgrad=true", "--print-config")
+    assert "amsgrad = true" in own
+
+
+def test_config_files_are_typed_like_flags(tmp_path: Path) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text(
+        'model = "tiny-net"\nlr = 1\nepochs = 2\nmean = [0, 1, 0]\n'
+        "std = [1, 1, 1]\n[opt_args]\neps = 1e-7\n"
+    )
+    text = ok("train", "--config", config, "--print-config")
+    assert "lr = 1.0" in text and "mean = [0.0, 1.0, 0.0]" in text and "eps = 1e-07" in text
+    for line, message in (
+        ('epochs = "many"', "'epochs' must be an integer, not 'many'"),
+        ("epochs = 2.5", "'epochs' must be an integer, not 2.5"),
+        ("amp = 1", "'amp' must be true or false, not 1"),
+        ('mean = ["a"]', "'mean' must be a list of numbers"),
+        ("opt_args = 3", "'opt_args' must be a table"),
+        ('[opt_args]\neps = "small"', "'eps' must be a number, not 'small'"),
+    ):
+        config.write_text(f'model = "tiny-net"\n{line}\n')
+        result = zoo_cli("train", "--config", config, "--print-config")
+        assert isinstance(result.exception, ZooError), (line, result.output)
+        assert message in str(result.exception), (line, str(result.exception))

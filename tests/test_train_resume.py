@@ -1,18 +1,26 @@
 """Nothing lost: a run killed with SIGKILL, or stopped with Ctrl-C, resumes and ends as an
-uninterrupted run does. The interrupted runs are real subprocesses."""
+uninterrupted run does; runs started in the same second get their own directories. The
+interrupted runs are real subprocesses."""
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import train_support
-from train_support import TINY_DATA, metrics, run_dir, start
+from train_support import (
+    TINY_DATA,
+    metrics,
+    run_dir,
+    same_metrics,
+    saved_epoch,
+    start,
+    wait_for_epoch,
+)
 from typer.testing import CliRunner
 
 import zoo
@@ -21,6 +29,7 @@ from zoo.cli import app
 # 64 images in batches of 16 with a 0.04 s sleep per step: about 0.2 s an epoch
 SLOW = ["tiny-net", *TINY_DATA, "--batch-size", "16", "--device", "cpu", "--seed", "3"]
 SLOW += ["--model-arg", "delay=0.04"]
+EPOCHS = ["--epochs", "5"]
 
 
 @pytest.fixture(autouse=True)
@@ -36,46 +45,66 @@ def ok(*args: object) -> str:
     return result.output
 
 
-def wait_for_epoch(out: Path, epoch: int, process: subprocess.Popen[str]) -> Path:
-    """The run directory, once its last checkpoint is from ``epoch`` or later."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[0]
-        for last in out.glob("*/checkpoints/last.json"):
-            if json.loads(last.read_text())["epoch"] >= epoch:
-                return last.parent.parent
-        time.sleep(0.02)
-    raise AssertionError(f"no checkpoint of epoch {epoch} within 60 s")
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, float]]:
+    """The metrics of an uninterrupted run of SLOW for five epochs (in this process)."""
+    train_support.register()
+    out = tmp_path_factory.mktemp("reference")
+    ok("train", *SLOW, *EPOCHS, "--out", out)
+    zoo.reload_registry()
+    return metrics(run_dir(out))
 
 
-def same_metrics(got: list[dict[str, float]], expected: list[dict[str, float]]) -> None:
-    assert [m["epoch"] for m in got] == [m["epoch"] for m in expected]
-    for a, b in zip(got, expected, strict=True):
-        assert a == pytest.approx(b, rel=1e-5, abs=1e-7)
-
-
-def test_sigkilled_run_resumes_from_its_last_checkpoint_and_matches(tmp_path: Path) -> None:
-    process = start("train", *SLOW, "--epochs", "5", "--out", str(tmp_path / "killed"))
-    run = wait_for_epoch(tmp_path / "killed", 2, process)
+def test_sigkilled_run_resumes_from_its_last_checkpoint_and_matches(
+    tmp_path: Path, reference: list[dict[str, float]]
+) -> None:
+    process = start("train", *SLOW, *EPOCHS, "--out", str(tmp_path))
+    run = wait_for_epoch(tmp_path, 2, process)
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
-    saved = json.loads((run / "checkpoints" / "last.json").read_text())["epoch"]
+    saved = saved_epoch(run)
     assert 2 <= saved < 5
     output = ok("train", "--resume", run)
     assert f"resuming at epoch {saved + 1} of 5" in output
-    ok("train", *SLOW, "--epochs", "5", "--out", tmp_path / "reference")
-    same_metrics(metrics(run), metrics(run_dir(tmp_path / "reference")))
+    same_metrics(metrics(run), reference)
 
 
-def test_ctrl_c_finishes_the_epoch_saves_and_prints_the_resume_command(tmp_path: Path) -> None:
-    process = start("train", *SLOW, "--epochs", "6", "--out", str(tmp_path))
+def test_ctrl_c_finishes_the_epoch_saves_and_resumes_to_the_same_metrics(
+    tmp_path: Path, reference: list[dict[str, float]]
+) -> None:
+    process = start("train", *SLOW, *EPOCHS, "--out", str(tmp_path))
     run = wait_for_epoch(tmp_path, 1, process)
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 130, output
-    saved = json.loads((run / "checkpoints" / "last.json").read_text())["epoch"]
-    assert saved < 6 and len(metrics(run)) == saved
-    assert "stopping after this epoch" in output
+    saved = saved_epoch(run)
+    assert saved < 5 and len(metrics(run)) == saved
+    assert "stopping after this epoch" in output and f"stopped after epoch {saved}" in output
     assert f"resume with:\n  zoo train --resume {run}" in output
     ok("train", "--resume", run)
-    assert len(metrics(run)) == 6
+    same_metrics(metrics(run), reference)
+
+
+def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    args = ["tiny-net", "--dataset", "gated", "--dataset-arg", f"gate={gate}", "--epochs", "1"]
+    args += ["--batch-size", "16", "--device", "cpu", "--out", str(tmp_path / "runs")]
+    processes = [start("train", *args) for _ in range(2)]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("gate.*"))) < len(processes):  # all waiting at the gate
+        assert time.monotonic() < deadline and all(p.poll() is None for p in processes)
+        time.sleep(0.02)
+    while time.time() % 1 > 0.05:  # release them at the start of a second
+        time.sleep(0.005)
+    gate.touch()
+    outputs = [p.communicate(timeout=120)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0] * len(processes), outputs
+    printed = {re.search(r"run directory: (\S+)", output)[1] for output in outputs}
+    runs = sorted((tmp_path / "runs").iterdir())
+    assert {str(run) for run in runs} == printed and len(runs) == len(processes)
+    stamps = {re.sub(r"(-\d{6})-\d+$", r"\1", run.name) for run in runs}
+    assert len(stamps) < len(runs), runs  # at least two started in the same second
+    for run in runs:
+        assert [m["epoch"] for m in metrics(run)] == [1] and saved_epoch(run) == 1
+        for name in ("config.json", "per_class.json", "plots/loss.png", "checkpoints/last.json"):
+            assert (run / name).is_file(), (run, name)

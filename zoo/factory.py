@@ -74,8 +74,7 @@ def describe_type(param: inspect.Parameter, hints: Mapping[str, Any]) -> str:
         return type(default).__name__ if default not in (inspect.Parameter.empty, None) else ""
     if isinstance(hint, type):
         return hint.__name__
-    text = re.sub(r"\b[a-z_]+(\.[a-z_]+)*\.(?=[A-Za-z])", "", str(hint))  # drop module paths
-    return text if len(text) <= 32 else text[:31] + "…"
+    return re.sub(r"\b[a-z_]+(\.[a-z_]+)*\.(?=[A-Za-z])", "", str(hint))  # drop module paths
 
 
 def convert(value: Any, hint: Any, default: Any, name: str) -> Any:

@@ -8,13 +8,18 @@ shared ones below where they mean the same thing.
 
 from __future__ import annotations
 
+import inspect
+import re
 import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from zoo.errors import ArgumentError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def flag(*names: str, help: str, kind: Any = str | None, **settings: Any) -> Any:
@@ -28,6 +33,25 @@ def flag_name(option: Any) -> str:
     names = [info.default, *info.param_decls]  # with Annotated, Typer takes the first as a name
     long = next(n for n in names if isinstance(n, str) and n.startswith("--"))
     return long.split("/")[0]
+
+
+def with_options(parameters: list[inspect.Parameter]) -> Callable[[F], F]:
+    """Give a command taking ``**values`` these keyword options too, between its own positional
+    arguments and its own keyword-only options (Typer reads the signature)."""
+
+    def decorate(command: F) -> F:
+        hints = typing.get_type_hints(command, include_extras=True)  # postponed annotations
+        own = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in inspect.signature(command).parameters.values()
+            if p.kind is not inspect.Parameter.VAR_KEYWORD
+        ]
+        first = [p for p in own if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+        last = [p for p in own if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        command.__signature__ = inspect.Signature([*first, *parameters, *last])  # type: ignore[attr-defined]
+        return command
+
+    return decorate
 
 
 # -- what to work on -----------------------------------------------------------------------------
@@ -76,10 +100,8 @@ def parse_assignments(items: list[str] | None, what: str) -> dict[str, str]:
 
 def parse_shape(text: str, what: str = "--input-shape") -> tuple[int, ...]:
     """``"3,32,32"`` (or ``3x32x32``) -> ``(3, 32, 32)``."""
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
-    except ValueError:
-        shape = ()
+    parts = [part.strip() for part in re.split(r"[,x×]", text)]
+    shape = tuple(int(part) for part in parts) if all(p.isdigit() for p in parts) else ()
     if not shape or any(d <= 0 for d in shape):
         raise ArgumentError(f"{what} '{text}' is not a list of positive integers like 3,32,32")
     return shape

@@ -12,6 +12,7 @@ import difflib
 import fnmatch
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -133,9 +134,13 @@ class Registry:
         """Registered names of one kind matching a shell-style wildcard."""
         return [n for n in sorted(self._by_kind[kind]) if fnmatch.fnmatchcase(n, pattern)]
 
+    def claims(self, kind: str, name: str) -> list[Entry]:
+        """Every entry registered under ``name`` for ``kind`` (several: a conflict)."""
+        return list(self._by_kind[kind].get(name, []))
+
     def conflicts(self, entry: Entry) -> list[Entry]:
         """The other entries that claim the same kind and name."""
-        return [e for e in self._by_kind[entry.kind][entry.name] if e is not entry]
+        return [e for e in self.claims(entry.kind, entry.name) if e is not entry]
 
     def resolve(self, kind: str, name: str) -> Entry:
         """The single entry for ``name`` or ``distribution:name``; a clear error otherwise."""
@@ -233,7 +238,15 @@ def _register(kind: str, name: str | None, meta: dict[str, Any]) -> Callable[[F]
             cls = zoo_meta.ModelInfo if kind == "model" else zoo_meta.DatasetInfo
             setattr(obj, zoo_meta.ATTRIBUTE, zoo_meta.coerce(cls, meta))
         target = f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', entry_name)}"
-        get_registry().add(Entry(kind, entry_name, target, IN_PROCESS, "", obj=obj))
+        registry = get_registry()
+        replaced = [e for e in registry.claims(kind, entry_name) if e.dist == IN_PROCESS]
+        if replaced and replaced[0].target != target:  # re-running the same cell is fine
+            warnings.warn(
+                f"{kind} '{entry_name}' was registered in this process by {replaced[0].target}; "
+                f"{target} replaces it",
+                stacklevel=3,
+            )
+        registry.add(Entry(kind, entry_name, target, IN_PROCESS, "", obj=obj))
         return obj
 
     return decorator

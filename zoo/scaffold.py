@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from zoo.errors import ZooError
-from zoo.registry import NAME_PATTERN
+from zoo.registry import NAME_PATTERN, get_registry
 
 PYPROJECT = """\
 [build-system]
@@ -101,6 +101,14 @@ def new_plugin(name: str, directory: Path) -> Path:
         raise ZooError(
             f"'{name}' is not a valid model name: use lower-case letters, digits, '-', '_' and '.'"
         )
+    taken = [e.qualified_name for e in get_registry().claims("model", name)]
+    if taken:
+        raise ZooError(
+            f"a model named '{name}' is already registered ({', '.join(taken)}): installed "
+            "next to it, the plugin would clash; choose another name"
+        )
+    if directory.exists() and not directory.is_dir():
+        raise ZooError(f"{directory} is not a directory")
     dist = name if name.startswith("zoo-") else f"zoo-{name}"
     package = re.sub(r"[^a-z0-9_]", "_", dist)
     root = directory / dist

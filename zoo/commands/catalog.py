@@ -8,9 +8,10 @@ import fnmatch
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from zoo import options
-from zoo.console import console, print_json, table
+from zoo.console import console, print_json, show_table
 from zoo.errors import ZooError
 from zoo.registry import DISABLE_ENV, KINDS, Entry, Registry, get_registry
 
@@ -59,13 +60,13 @@ def list_(
     if as_json:
         print_json(rows)
     elif rows:
-        listing = table("Name", "Kind", "Source", "Version")
+        cells = []
         for entry, row in zip(entries, rows, strict=True):
             conflict = f"[red]{entry.qualified_name}[/red] [dim](conflict)[/dim]"
             source = entry.dist if entry.builtin else f"[cyan]{entry.dist}[/cyan]"
             name = conflict if row["conflict"] else entry.name
-            listing.add_row(name, entry.kind, source, entry.version)
-        console.print(listing)
+            cells.append([name, entry.kind, source, entry.version])
+        show_table(["Name", "Kind", "Source", "Version"], cells)
         footer(registry, any(row["conflict"] for row in rows))
     else:
         console.print(f"nothing registered matches '{pattern}'")
@@ -166,11 +167,16 @@ def render(report: dict[str, Any]) -> None:
             f"for input {shape} and {size['num_classes']} outputs"
         )
     if report["parameters"]:
-        listing = table("Parameter", "Type", "Default", "Note")
-        for p in report["parameters"]:
-            note = p["set_by_zoo"] or ("required" if p["required"] else "")
-            listing.add_row(p["name"], p["type"], p["default"] or "", f"[dim]{note}[/dim]")
-        console.print(listing)
+        cells = [
+            [
+                escape(p["name"]),
+                escape(p["type"]),
+                escape(p["default"] or ""),
+                f"[dim]{escape(p['set_by_zoo'] or ('required' if p['required'] else ''))}[/dim]",
+            ]
+            for p in report["parameters"]
+        ]
+        show_table(["Parameter", "Type", "Default", "Note"], cells)
 
 
 def plain(value: Any) -> str:
@@ -207,15 +213,12 @@ def plugins(as_json: options.Json = False) -> None:
     if as_json:
         print_json(rows)
         return
-    listing = table("Distribution", "Version", "Kind", "Entry", "Status")
-    previous = None
+    cells = []
     for row in rows:
-        dist = (row["distribution"], row["version"])
-        failed = f"[red]failed[/red]: {row['error']}"
+        failed = f"[red]failed[/red]: {escape(row['error'] or '')}"
         status = "[green]ok[/green]" if row["status"] == "ok" else failed
-        listing.add_row(*(dist if dist != previous else ("", "")), row["kind"], row["name"], status)
-        previous = dist
-    console.print(listing)
+        cells.append([row["distribution"], row["version"], row["kind"], row["name"], status])
+    show_table(["Distribution", "Version", "Kind", "Entry", "Status"], cells)
     failed_count = sum(row["status"] == "failed" for row in rows)
     console.print(f"{len(rows)} entries, {failed_count} failed.")
     if registry.skipped_plugins:

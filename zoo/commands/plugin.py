@@ -77,9 +77,9 @@ def check(
 
 def new_plugin(
     name: Annotated[str, typer.Argument(help="The model's registry name, e.g. my-net.")],
-    directory: Annotated[Path, typer.Option("--dir", help="Where to create the package.")] = Path(
-        "."
-    ),
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to create the package (created if missing).")
+    ] = Path("."),
 ) -> None:
     """Write a ready plugin package (pyproject with entry points, a model, a conformance test, a README).
 
@@ -88,8 +88,6 @@ def new_plugin(
     from zoo.console import console
     from zoo.scaffold import new_plugin as write
 
-    if not directory.is_dir():
-        raise ZooError(f"{directory} is not a directory")
     root = write(name, directory)
     console.print(f"wrote {root}", markup=False)
     console.print(

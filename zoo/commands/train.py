@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +14,7 @@ import typer
 from rich.console import Console
 
 from zoo import options
-from zoo.console import print_json, table
+from zoo.console import print_json, show_table
 from zoo.errors import ArgumentError, ZooError
 from zoo.train import config as train_config
 
@@ -25,7 +24,28 @@ def rank_console() -> Console:
     return Console(quiet=int(os.environ.get("RANK", "0")) != 0)
 
 
-def train(**values: Any) -> None:
+@options.with_options(train_config.cli_parameters())
+def train(
+    model: Annotated[
+        str | None,
+        typer.Argument(help="A registered model (or set 'model' in --config).", show_default=False),
+    ] = None,
+    *,
+    config: options.flag(
+        "--config",
+        help="A TOML file holding any of these options (as config.toml).",
+        kind=Path | None,
+    ) = None,
+    resume: options.flag(
+        "--resume",
+        help="Continue a run directory from its last checkpoint, as configured.",
+        kind=Path | None,
+    ) = None,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print the resolved configuration as TOML, exit.")
+    ] = False,
+    **values: Any,
+) -> None:
     """Train a model on a dataset: recipe defaults, progress, checkpoints, plots, resume.
 
     Defaults come from the model's published recipe; --config FILE.toml and then flags override
@@ -42,14 +62,12 @@ def train(**values: Any) -> None:
     - `zoo train --resume runs/cifar10-cnn-imagefolder-20250101-120000`
     - `torchrun --nproc-per-node 2 -m zoo train mnist-mlp --device cpu`
     """
-    model, config_file = values.pop("model"), values.pop("config")
-    resume, print_config = values.pop("resume"), values.pop("print_config")
     if resume is not None:
-        if model is not None or config_file is not None:
+        if model is not None or config is not None:
             raise ArgumentError("--resume takes the run's saved model and configuration alone")
         resolved = train_config.resume_config(resume, values)
     else:
-        resolved = train_config.resolve(model, train_config.flags_layer(values), config_file)
+        resolved = train_config.resolve(model, train_config.flags_layer(values), config)
     if print_config:
         typer.echo(resolved.to_toml(), nl=False)
         return
@@ -62,63 +80,14 @@ def train(**values: Any) -> None:
         raise ZooError(f"{outcome.message} (run directory: {outcome.run_dir})")
     if outcome.status == "interrupted":
         saved = f"after epoch {outcome.epoch}" if outcome.epoch else "before the first epoch ended"
+        launcher = "torchrun ... -m zoo" if os.environ.get("TORCHELASTIC_RUN_ID") else "zoo"
         console.print(
             f"[yellow]stopped {saved}[/yellow]; resume with:\n"
-            f"  zoo train --resume {outcome.run_dir}",
+            f"  {launcher} train --resume {outcome.run_dir}",
             highlight=False,
             soft_wrap=True,
         )
         raise typer.Exit(130)
-
-
-train.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    [
-        inspect.Parameter(
-            "model",
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            default=None,
-            annotation=Annotated[
-                str | None,
-                typer.Argument(
-                    help="A registered model (or set 'model' in --config).", show_default=False
-                ),
-            ],
-        ),
-        *train_config.cli_parameters(),
-        inspect.Parameter(
-            "config",
-            inspect.Parameter.KEYWORD_ONLY,
-            default=None,
-            annotation=options.flag(
-                "--config",
-                help="A TOML file holding any of these options (as config.toml).",
-                kind=Path | None,
-            ),
-        ),
-        inspect.Parameter(
-            "resume",
-            inspect.Parameter.KEYWORD_ONLY,
-            default=None,
-            annotation=options.flag(
-                "--resume",
-                help="Continue a run directory from its last checkpoint, as configured.",
-                kind=Path | None,
-            ),
-        ),
-        inspect.Parameter(
-            "print_config",
-            inspect.Parameter.KEYWORD_ONLY,
-            default=False,
-            annotation=Annotated[
-                bool,
-                typer.Option(
-                    "--print-config", help="Print the resolved configuration as TOML and exit."
-                ),
-            ],
-        ),
-    ]
-)
-train.__annotations__ = {}
 
 
 def eval_(
@@ -191,17 +160,14 @@ def runs(
     if not rows:
         console.print(f"no runs in {folder}")
         return
-    groups: dict[str | None, list[dict[str, Any]]] = {}
+    groups: dict[str | None, list[list[str]]] = {}
     for row in rows:
-        groups.setdefault(row["sweep"], []).append(row)
-    for sweep, members in groups.items():
-        title = f"sweep {sweep} ({len(members)} runs)" if sweep else None
-        listing = table(
-            "Run", "Model", "Dataset", "Epochs", "Kept weights", right=("Epochs",), title=title
-        )
-        for row in members:
-            epochs = f"{row['epochs_done']}/{row['epochs']}"
-            if not row["finished"]:
-                epochs += " (unfinished)"
-            listing.add_row(row["run"], row["model"], row["dataset"], epochs, row["kept"])
-        console.print(listing)
+        epochs = f"{row['epochs_done']}/{row['epochs']}"
+        if not row["finished"]:
+            epochs += " (unfinished)"
+        cells = [row["run"], row["model"], row["dataset"], epochs, row["kept"]]
+        groups.setdefault(row["sweep"], []).append(cells)
+    for sweep, cells in groups.items():
+        title = f"sweep {sweep} ({len(cells)} runs)" if sweep else None
+        columns = ["Run", "Model", "Dataset", "Epochs", "Kept weights"]
+        show_table(columns, cells, right=("Epochs",), title=title)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,17 +18,20 @@ from typing import Any
 import numpy as np
 import torch
 import torchvision
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from rich.console import Console
 from rich.progress import track
 from safetensors.torch import load_file, save_file
 
+from zoo.card import prepare_image
 from zoo.datasets.memory import stratified_split
-from zoo.errors import ArgumentError, ZooError
+from zoo.errors import ArgumentError, ZooError, first_line
+from zoo.files import atomic_write
 from zoo.meta import dataset_info
 
 IMAGE_EXTENSIONS = tuple(torchvision.datasets.folder.IMG_EXTENSIONS)
 CACHE_FOLDER = ".zoo-cache"
+CACHE_FORMAT = 2  # bumped when decoding changes (2: 16-bit images scaled, not clipped)
 PROGRESS_FROM = 1000  # show a progress bar when decoding at least this many images
 LAYOUT = "<class>/<image> folders, or train/<class>/<image> and test/<class>/<image>"
 
@@ -48,8 +50,9 @@ def class_folders(folder: Path) -> list[Path]:
 
 def scan(
     root: Path, train: bool, test_fraction: float, seed: int
-) -> tuple[list[str], list[tuple[Path, int]]]:
-    """Class names and the split's ``(path, label)`` samples."""
+) -> tuple[list[str], list[tuple[Path, int]], Path]:
+    """Class names, the split's ``(path, label)`` samples, and the image that sets the channel
+    count and size of both splits (the first of the train images, in name order)."""
     if not root.is_dir():
         raise ZooError(f"image folder {root} does not exist: expected {LAYOUT} in it")
     if (root / "train").is_dir() and (root / "test").is_dir():
@@ -61,7 +64,7 @@ def scan(
                 f"{root}/test has classes missing from {root}/train: {', '.join(unknown)}"
             )
         samples = [(f, classes.index(d.name)) for d in folders for f in image_files(d)]
-        found = bool(samples) or any(image_files(d) for d in class_folders(root / "train"))
+        first = [f for d in class_folders(root / "train") for f in image_files(d)][:1]
     else:
         if not 0 < test_fraction < 1:
             raise ArgumentError(f"test_fraction must be between 0 and 1, not {test_fraction}")
@@ -70,13 +73,13 @@ def scan(
         every = [(f, label) for label, d in enumerate(folders) for f in image_files(d)]
         train_index, test_index = stratified_split([s[1] for s in every], test_fraction, seed)
         samples = [every[i] for i in (train_index if train else test_index)]
-        found = bool(every)
-    if not found:
+        first = [path for path, _ in every[:1]]
+    if not first:
         raise ZooError(f"no images found in {root}: expected {LAYOUT}")
     if not samples:
         split = "train" if train else "test"
         raise ZooError(f"the {split} split of {root} is empty: add images or change test_fraction")
-    return classes, samples
+    return classes, samples, first[0]
 
 
 def parse_size(image_size: int | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -103,12 +106,12 @@ class ImageFolderDataset(torchvision.datasets.VisionDataset):
     ) -> None:
         super().__init__(str(Path(root).expanduser()), transform=transform)
         self.split = "train" if train else "test"
-        self.classes, self.samples = scan(Path(self.root), train, test_fraction, seed)
+        self.classes, self.samples, reference = scan(Path(self.root), train, test_fraction, seed)
+        self.reference = reference
         self.class_to_idx = {name: index for index, name in enumerate(self.classes)}
         self.targets = [label for _, label in self.samples]
-        with Image.open(self.samples[0][0]) as first:
+        with Image.open(reference) as first:
             gray = len(first.getbands()) <= 2 and first.mode != "P"
-            self.mode = "L" if gray else "RGB"
             self.resize = parse_size(image_size)
             height, width = self.resize or (first.height, first.width)
         self.input_shape = (1 if gray else 3, height, width)
@@ -117,18 +120,19 @@ class ImageFolderDataset(torchvision.datasets.VisionDataset):
         return len(self.samples)
 
     def load(self, path: Path) -> Image.Image:
-        """One image in the dataset's mode and size; another size is an error unless resizing."""
-        with Image.open(path) as file:
-            image = file.convert(self.mode)
-        size = self.input_shape[1:]
-        if self.resize is not None:
-            return image.resize(size[::-1], Image.Resampling.BILINEAR)
-        if (image.height, image.width) != size:
-            raise ZooError(
-                f"{path} is {image.height}x{image.width} but {self.samples[0][0]} is "
-                f"{size[0]}x{size[1]}: pass --dataset-arg image_size=H,W to resize all images"
-            )
-        return image
+        """One image in the dataset's mode and size, converted and resized exactly as ``zoo
+        predict`` does (:func:`zoo.card.prepare_image`); another size is an error unless resizing."""
+        channels, height, width = self.input_shape
+        try:
+            with Image.open(path) as file:
+                if self.resize is None and (file.height, file.width) != (height, width):
+                    raise ZooError(
+                        f"{path} is {file.height}x{file.width} but {self.reference} is "
+                        f"{height}x{width}: pass --dataset-arg image_size=H,W to resize all images"
+                    )
+                return prepare_image(file, channels, (height, width))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ZooError(f"cannot read image {path}: {first_line(exc)}") from None
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
         path, label = self.samples[index]
@@ -140,7 +144,7 @@ class ImageFolderDataset(torchvision.datasets.VisionDataset):
     def cache_path(self) -> Path:
         """``root/.zoo-cache/<split>-<hash>.safetensors`` for the current files and settings."""
         digest = hashlib.sha256()
-        digest.update(json.dumps([self.mode, self.input_shape, self.resize]).encode())
+        digest.update(json.dumps([CACHE_FORMAT, self.input_shape, self.resize]).encode())
         for path, label in self.samples:
             stat = path.stat()
             entry = [str(path.relative_to(self.root)), label, stat.st_size, stat.st_mtime_ns]
@@ -190,20 +194,11 @@ class ImageFolderDataset(torchvision.datasets.VisionDataset):
 
 
 def write_cache(path: Path, tensors: dict[str, torch.Tensor]) -> None:
-    """Write atomically (temporary file, then rename) and drop the split's stale cache files;
-    a read-only data folder is simply not cached."""
+    """Write atomically and drop the split's stale cache files; a read-only data folder is simply
+    not cached."""
     split = path.name.split("-")[0]
     try:
-        path.parent.mkdir(exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(handle)
-        try:
-            save_file(tensors, temporary)
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, path)
-        finally:
-            if os.path.exists(temporary):
-                os.remove(temporary)
+        atomic_write(path, lambda temporary: save_file(tensors, temporary))
         for stale in path.parent.glob(f"{split}-*.safetensors"):
             if stale != path:
                 stale.unlink()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import ZooError
+from zoo.files import save_figure
 
 GRID_ROWS, GRID_COLUMNS = 4, 8
 BALANCED_RATIO = 1.5  # a max/min class-count ratio above this is reported as imbalanced
@@ -167,7 +168,7 @@ def sample_grid(report: dict[str, Any], dataset: Any, path: Path) -> Path | None
         axes.set_xlabel(shorten(report["classes"][label]), fontsize=8)
     figure.suptitle(f"{report['name']}: {count} train samples")
     figure.tight_layout()
-    figure.savefig(path)
+    save_figure(figure, path)
     return path
 
 
@@ -194,7 +195,7 @@ def count_plot(report: dict[str, Any], path: Path) -> Path:
     axes.set_title(f"{report['name']}: items per class")
     axes.legend(loc="upper center", ncols=2)
     figure.tight_layout()
-    figure.savefig(path)
+    save_figure(figure, path)
     return path
 
 
@@ -216,5 +217,5 @@ def scatter_plot(report: dict[str, Any], splits: dict[str, Any], path: Path) -> 
     figure.axes[0].legend(markerscale=3)
     figure.suptitle(f"{report['name']}: targets against features")
     figure.tight_layout()
-    figure.savefig(path)
+    save_figure(figure, path)
     return path

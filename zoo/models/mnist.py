@@ -78,8 +78,9 @@ def mnist_mlp(
     description="MNIST MLP with 128 and 64 ReLU hidden units and a log-softmax output "
     "(trained with NLL loss).",
     default_dataset="mnist",
-    # the tutorial's own optimiser: optim.SGD(model.parameters(), lr=0.003), no momentum
-    recipe=Recipe(optimizer="sgd", lr=0.003, batch_size=64, epochs=5),
+    # Udacity's intro-to-pytorch, Part 3: Normalize((0.5,), (0.5,)), DataLoader(batch_size=64),
+    # optim.SGD(model.parameters(), lr=0.003) (no momentum), 5 epochs, NLLLoss
+    recipe=Recipe(optimizer="sgd", lr=0.003, batch_size=64, epochs=5, mean=(0.5,), std=(0.5,)),
     output="log_probs",
 )
 def mnist_mlp3(

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
+from rich.console import Console
 
-from zoo.console import table
+from zoo.console import show_table
 from zoo.files import write_json, write_text
 from zoo.sweep import state
 from zoo.sweep.plan import Plan, format_value
@@ -175,27 +175,28 @@ def write(sweep: Sweep, ranked: list[Result]) -> list[Path]:
     return paths
 
 
-def rich_table(plan: Plan, ranked: list[Result], title: str) -> Table:
-    """Every run, best first: its parameters, status, epochs and metric."""
+def show(plan: Plan, ranked: list[Result], title: str, console: Console) -> None:
+    """Every run, best first: its parameters, status, epochs and metric (a block per run when
+    the table is wider than the terminal)."""
     keys = list(dict.fromkeys(key for r in ranked for key in r.params))
     metric = plan.metric_label()
-    listing = table(
-        "#", "Run", *keys, "Status", "Epochs", metric, "Seconds",
-        right=("#", *keys, "Epochs", metric, "Seconds"),
-        title=title,
-    )  # fmt: skip
+    columns = ["#", "Run", *keys, "Status", "Epochs", metric, "Seconds"]
+    rows = []
     for position, result in enumerate(ranked, 1):
         value = format_metric(plan, result.value).removeprefix(f"{metric} ")
-        listing.add_row(
-            str(position) if result.value is not None else "",
-            result.run,
-            *(format_value(result.params.get(key, "")) for key in keys),
-            result.status,
-            f"{result.epochs_done}/{result.epochs}",
-            value,
-            f"{result.seconds:.1f}" if result.seconds else "",
+        rows.append(
+            [
+                str(position) if result.value is not None else "",
+                result.run,
+                *(format_value(result.params.get(key, "")) for key in keys),
+                result.status,
+                f"{result.epochs_done}/{result.epochs}",
+                value,
+                f"{result.seconds:.1f}" if result.seconds else "",
+            ]
         )
-    return listing
+    right = ("#", *keys, "Epochs", metric, "Seconds")
+    show_table(columns, rows, right=right, title=title, out=console)
 
 
 def plot(sweep: Sweep, ranked: list[Result]) -> Path:

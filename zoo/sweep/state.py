@@ -164,10 +164,14 @@ def read_record(run_dir: Path) -> RunRecord | None:
 
 
 def saved_epoch(run_dir: Path) -> int:
-    """The epoch of a run's last checkpoint (0: none)."""
+    """The epoch of a run's committed last checkpoint (0: none): its weights file's card, which
+    is renamed into place last."""
+    from zoo.train.checkpoint import FOLDER, read_card
+
+    weights = run_dir / FOLDER / "last.safetensors"
     try:
-        return int(json.loads((run_dir / "checkpoints" / "last.json").read_text())["epoch"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return int(read_card(weights).epoch or 0) if weights.is_file() else 0
+    except ZooError:  # cut short by a kill: no committed checkpoint to count
         return 0
 
 

@@ -8,14 +8,18 @@ A run directory holds::
     checkpoints/best.safetensors   the weights of the epoch best on held-out validation data, and
                                    best.json (only for runs that hold items out of the train split)
 
-The state file is written first and the weights last, each to a temporary file then renamed, so
-a present ``last.safetensors`` means a complete checkpoint. Nothing is ever unpickled: weights
-come from safetensors and the state through ``torch.load(weights_only=True)``.
+Every file is written to a temporary file, flushed to disk, then renamed. The training state
+goes first, to ``last.next.state.pt``; then the weights, whose rename commits the checkpoint;
+then the state is renamed to ``last.state.pt``. A process killed at any point leaves the last
+complete checkpoint: weights and a state file of the same epoch (``resume_point`` looks in both
+state files). Nothing is ever unpickled: weights come from safetensors and the state through
+``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +30,7 @@ from safetensors.torch import load_file, save_file
 
 from zoo.card import ModelCard
 from zoo.errors import ZooError, first_line
-from zoo.files import atomic_write, sha256_file, write_text
+from zoo.files import TEMPORARY_SUFFIX, atomic_write, sha256_file, write_text
 
 META_KEY = "zoo"
 FOLDER = "checkpoints"
@@ -62,10 +66,10 @@ def build_model(card: ModelCard, weights: dict[str, torch.Tensor], where: str) -
     probe(model, card.model, card.input_shape)  # materialises lazy layers
     try:
         model.load_state_dict(weights)
-    except RuntimeError as exc:
-        raise ZooError(
-            f"{where} does not fit model '{card.model}': {str(exc).strip().splitlines()[0]}"
-        ) from None
+    except RuntimeError as exc:  # the first line is a header; the next ones name the tensors
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = next((line for line in lines[1:] if line), first_line(exc))
+        raise ZooError(f"{where} does not fit model '{card.model}': {detail}") from None
     return model.eval()
 
 
@@ -92,15 +96,21 @@ def save_checkpoint(
     card: ModelCard,
     state: dict[str, Any] | None = None,
 ) -> Path:
-    """Save ``name`` (last or best): the training state first when given, the weights last."""
+    """Save ``name`` (last or best): the training state first when given, as the pending
+    ``name.next.state.pt``; the weights, which commit it; then the state under its own name."""
     folder = run_dir / FOLDER
+    pending = folder / f"{name}.next.state.pt"
     if state is not None:
-        atomic_write(folder / f"{name}.state.pt", lambda path: torch.save(state, path))
-    return save_weights(folder / f"{name}.safetensors", state_dict, card)
+        atomic_write(pending, lambda path: torch.save(state, path))
+    target = save_weights(folder / f"{name}.safetensors", state_dict, card)
+    if state is not None:
+        os.replace(pending, folder / f"{name}.state.pt")
+    return target
 
 
 def checkpoint_file(path: Path) -> Path:
-    """A run directory means its best checkpoint (its last one while no best exists)."""
+    """A run directory means the weights it keeps: its best checkpoint (held-out validation),
+    else its last."""
     if path.is_dir():
         for name in ("best", "last"):
             candidate = path / FOLDER / f"{name}.safetensors"
@@ -155,15 +165,23 @@ def load_state(path: Path) -> dict[str, Any]:
 
 def resume_point(run_dir: Path) -> tuple[Checkpoint, dict[str, Any]] | None:
     """The last checkpoint and its training state, checked to belong together; None when the
-    run has not finished an epoch yet."""
-    weights = run_dir / FOLDER / "last.safetensors"
+    run has not finished an epoch yet. The state is the committed one, or the pending one when
+    a save was cut off between renaming the weights and renaming the state."""
+    folder = run_dir / FOLDER
+    for stale in folder.glob(f".*{TEMPORARY_SUFFIX}"):  # left by a writer killed mid-save
+        stale.unlink(missing_ok=True)
+    weights = folder / "last.safetensors"
     if not weights.is_file():
         return None
     checkpoint = load_checkpoint(weights)
-    state = load_state(run_dir / FOLDER / "last.state.pt")
-    if int(state["epoch"]) != checkpoint.epoch:
-        raise ZooError(
-            f"the checkpoint in {run_dir / FOLDER} is inconsistent: weights are from epoch "
-            f"{checkpoint.epoch}, the training state from epoch {int(state['epoch'])}"
-        )
-    return checkpoint, state
+    committed, pending = folder / "last.state.pt", folder / "last.next.state.pt"
+    epochs = []
+    for path in (committed, pending) if pending.is_file() else (committed,):
+        state = load_state(path)
+        if int(state["epoch"]) == checkpoint.epoch:
+            return checkpoint, state
+        epochs.append(str(int(state["epoch"])))
+    raise ZooError(
+        f"the checkpoint in {folder} is inconsistent: weights are from epoch "
+        f"{checkpoint.epoch}, the training state from epoch {' or '.join(epochs)}"
+    )

@@ -15,9 +15,10 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -32,7 +33,7 @@ import zoo
 from zoo.card import ModelCard
 from zoo.errors import ZooError
 from zoo.factory import create_model, create_optimizer, get_model_info
-from zoo.files import write_text
+from zoo.files import write_json, write_text
 from zoo.train import report, tensorboard
 from zoo.train.checkpoint import resume_point, save_checkpoint
 from zoo.train.config import TrainConfig
@@ -48,6 +49,9 @@ from zoo.train.device import pick_device
 from zoo.train.objective import Evaluation, Objective, evaluate
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+JOB_FILE = "torchrun.json"  # which torchrun job started a run, to find it again after a restart
+STORE_TIMEOUT = timedelta(minutes=10)  # how long processes wait for each other to join
+PROBE_TIMEOUT = timedelta(seconds=2)  # to tell a live store from one announced before a restart
 SYNC_EVERY = 25  # steps between reads of the running loss (one device sync each)
 CPU_CHANNELS_LAST = True  # measured faster for conv nets on CPU too (benchmarks/train_speed.py)
 
@@ -77,6 +81,9 @@ class Distributed:
         self.rank = int(os.environ.get("RANK", "0"))
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         self.local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(self.world)))
+        # set by torchrun: one id per job (the same after restarts) and the restarts so far
+        self.job = os.environ.get("TORCHELASTIC_RUN_ID")
+        self.restart = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
 
     @property
     def enabled(self) -> bool:
@@ -94,9 +101,43 @@ class Distributed:
         if self.enabled and not dist.is_initialized():
             if device.type == "cuda":
                 torch.cuda.set_device(device)
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            backend = "nccl" if device.type == "cuda" else "gloo"
+            if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
+                store = self.group_store()
+                dist.init_process_group(backend, store=store, rank=self.rank, world_size=self.world)
+            else:
+                dist.init_process_group(backend)
             if device.type == "cpu":  # share the cores between the local processes
                 torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.local_world))
+            # torchrun counts restarts per node (a node that restarts only because another
+            # one failed counts none): the group has restarted if any process says so
+            restarts = torch.tensor([self.restart], device=device)
+            dist.all_reduce(restarts, op=dist.ReduceOp.MAX)
+            self.restart = int(restarts.item())
+
+    def group_store(self) -> dist.Store:
+        """A key-value store for this process group alone. torchrun's own store outlives a
+        restart and still holds the failed group's addresses, which a new group would read
+        (pytorch/pytorch#135712); so rank 0 serves a new store and announces it there with a
+        token, and the others use the first announced store that answers with its token."""
+        host, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+        agent = dist.TCPStore(host, port, is_master=False, timeout=STORE_TIMEOUT)
+        if self.main:
+            token = uuid.uuid4().hex
+            store = dist.TCPStore(host, 0, is_master=True, timeout=STORE_TIMEOUT)
+            store.set("zoo/token", token)
+            agent.set("zoo/store", f"{store.port} {token}")
+            return store
+        deadline = time.monotonic() + STORE_TIMEOUT.total_seconds()
+        while time.monotonic() < deadline:
+            served, token = agent.get("zoo/store").decode().split()
+            with contextlib.suppress(RuntimeError):  # announced by a process that is gone
+                store = dist.TCPStore(host, int(served), is_master=False, timeout=PROBE_TIMEOUT)
+                if store.get("zoo/token").decode() == token:
+                    store.set_timeout(STORE_TIMEOUT)
+                    return store
+            time.sleep(0.1)
+        raise ZooError(f"rank 0 did not start the process group in {STORE_TIMEOUT}")
 
     def reduce(self, tensor: torch.Tensor) -> torch.Tensor:
         """The sum over ranks."""
@@ -108,6 +149,23 @@ class Distributed:
     def any(self, flag: bool, device: torch.device) -> bool:
         """Whether any rank says yes."""
         return bool(self.reduce(torch.tensor([float(flag)], device=device)).item() > 0)
+
+    def share(self, make: Callable[[], Path]) -> Path:
+        """Rank 0's ``make()`` on every rank, or its error on every rank (so that no rank waits
+        for an answer that never comes)."""
+        if not self.enabled:
+            return make()
+        answer: list[Any] = [None]
+        if self.main:
+            try:
+                answer = [("path", str(make()))]
+            except ZooError as exc:
+                answer = [("error", str(exc))]
+        dist.broadcast_object_list(answer, src=0)
+        kind, text = answer[0]
+        if kind == "error":
+            raise ZooError(text)
+        return Path(text)
 
     def stop(self) -> None:
         if self.enabled and dist.is_initialized():
@@ -228,6 +286,34 @@ def new_run_dir(out: Path, model: str, dataset: str) -> Path:
     raise ZooError(f"cannot make a new run directory in {out}")
 
 
+def job_run_dir(out: Path, job: str, config: TrainConfig) -> Path | None:
+    """The newest run in ``out`` that torchrun job ``job`` started with this configuration."""
+    wanted = json.loads(config.to_json())
+    found = []
+    for marker in out.glob(f"*/{JOB_FILE}"):
+        try:
+            started = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            continue
+        if started.get("job") == job and started.get("config") == wanted:
+            found.append((started.get("time", 0), marker.parent))
+    return max(found)[1] if found else None
+
+
+def run_directory(config: TrainConfig, job: str | None, restart: int) -> Path:
+    """A new run directory; after a torchrun restart, the one this torchrun job started (the
+    restarted processes then resume it)."""
+    out = Path(config.out)
+    if job and restart:
+        found = job_run_dir(out, job, config)
+        if found is not None:
+            return found
+    path = new_run_dir(out, config.model, config.dataset)
+    if job:
+        write_json(path / JOB_FILE, {"job": job, "time": time.time(), "config": config.to_dict()})
+    return path
+
+
 def has_conv(model: torch.nn.Module) -> bool:
     return any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
 
@@ -290,11 +376,16 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] = {}
         self.start_epoch = 0
-        self.run_dir = resume_dir or Path(config.out)
-        if resume_dir is not None:
-            self.restore(resume_dir)
-        elif self.main:
-            self.run_dir = new_run_dir(Path(config.out), config.model, config.dataset)
+        job, restart = self.distributed.job, self.distributed.restart
+        self.run_dir = self.distributed.share(
+            lambda: resume_dir or run_directory(config, job, restart)
+        )
+        if self.distributed.any(not self.run_dir.is_dir(), self.device):
+            raise ZooError(
+                f"the run directory {self.run_dir} is not visible to every process: with "
+                "several nodes, --out must be a folder that all of them share"
+            )
+        self.restore(self.run_dir)  # a new run directory has no checkpoint yet
         self.model: torch.nn.Module = self.base
         if self.distributed.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -384,9 +475,9 @@ class Trainer:
                     if trouble:
                         outcome.status, outcome.message = "diverged", trouble
                         break
-                    with stop.protect():
+                    with stop.protect():  # a second Ctrl-C stops once the save is complete
                         self.end_epoch(epoch)
-                    outcome.epoch = epoch
+                        outcome.epoch = epoch
                     status = on_epoch(self.history[-1]) if on_epoch else None
                     if status and epoch < self.config.epochs:
                         outcome.status = status
@@ -414,12 +505,17 @@ class Trainer:
         write_text(self.run_dir / "metrics.jsonl", lines)  # a resumed run's, rewritten
         verb = "resuming at epoch" if self.start_epoch else "training for"
         count = f"{self.start_epoch + 1} of {config.epochs}" if self.start_epoch else config.epochs
-        world = f" × {self.distributed.world} processes" if self.distributed.enabled else ""
+        world, batch = "", f"batch {config.batch_size}"
+        if self.distributed.enabled:
+            world = f" × {self.distributed.world} processes"
+            batch += f" per process, {config.batch_size * self.distributed.world} in all"
+        restart = self.distributed.restart
+        again = f" (torchrun restart {restart})" if restart else ""
         self.console.print(
             f"[bold]{config.model}[/bold] on [bold]{config.dataset}[/bold] "
             f"({data.train.size:,} train items; validation: {data.val_source}) "
             f"on {self.device}{world}; {config.optimizer} lr {config.lr:g}, "
-            f"batch {config.batch_size}; {verb} {count} epochs",
+            f"{batch}; {verb} {count} epochs{again}",
             highlight=False,
             soft_wrap=True,
         )

@@ -12,7 +12,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from zoo.files import write_json, write_text
+from zoo.files import save_figure, write_json, write_text
 from zoo.train.data import Description
 
 PLOTS = "plots"
@@ -111,7 +111,7 @@ def plot_curves(
         axes.legend()
         figure.tight_layout()
         path = folder / f"{name}.png"
-        figure.savefig(path)
+        save_figure(figure, path)
         paths.append(path)
     return paths
 
@@ -139,7 +139,7 @@ def plot_confusion(confusion: torch.Tensor, names: list[str], path: Path, title:
     axes.set_title(title)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
+    save_figure(figure, path)
     return path
 
 
