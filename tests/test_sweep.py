@@ -147,7 +147,8 @@ def test_a_config_file_sweep_table_and_the_test_split_warning(tmp_path: Path) ->
         (["--grid", "lr=0.1", "--grid", "lr=0.2"], "lr swept twice"),
         (["--search", "bayes"], "--search must be one of grid, random, tpe"),
         (["--jobs", "0"], "--jobs must be at least 1"),
-        (["--storage", "sqlite:///x.db"], "--storage and --study are for --search random or tpe"),
+        (["--storage", "sqlite:///x.db"], "--storage: for --search random or tpe, not a grid"),
+        (["--trials", "3", "--pruner", "none"], "--trials, --pruner: for --search random or tpe"),
     ],
 )
 def test_bad_input_is_refused_before_any_run(tmp_path: Path, args: list[str], message: str) -> None:

@@ -106,12 +106,11 @@ class Settings:
                 raise ArgumentError(
                     f"--{key.replace('_', '-')} must be {rule}, not {getattr(self, key)!r}"
                 )
-        if self.search == "grid" and (self.storage or self.study):
-            raise ArgumentError("--storage and --study are for --search random or tpe")
         return self
 
 
 SETTINGS = {f.name: f.type for f in dataclasses.fields(Settings)}
+SEARCH_ONLY = ("trials", "storage", "study", "pruner", "startup_trials", "warmup_epochs")
 
 
 @dataclass(frozen=True)
@@ -347,9 +346,12 @@ def make_plan(
     table = from_file.pop("sweep", {})
     if not isinstance(table, dict):
         raise ArgumentError(f"{where} must be a table")
-    chosen = Settings(
-        **read_settings(table, where) | {k: v for k, v in settings.items() if v is not None}
-    ).check()
+    given = read_settings(table, where) | {k: v for k, v in settings.items() if v is not None}
+    chosen = Settings(**given).check()
+    misplaced = [key for key in given if key in SEARCH_ONLY and chosen.search == "grid"]
+    if misplaced:
+        names = ", ".join(f"--{key.replace('_', '-')}" for key in misplaced)
+        raise ArgumentError(f"{names}: for --search random or tpe, not a grid")
     model = model or from_file.get("model")
     if not model:
         raise ArgumentError("name a model: zoo sweep MODEL (or set 'model' in --config)")
