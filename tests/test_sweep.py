@@ -129,6 +129,8 @@ def test_a_config_file_sweep_table_and_the_test_split_warning(tmp_path: Path) ->
     assert [row["lr"] for row in sorted(rows, key=lambda r: r["run"])] == [0.01, 0.001]
     assert all("test_accuracy" in row and "val_accuracy" not in row for row in rows)
     assert "test accuracy (test split)" in output
+    shared = ok("train", "--config", config, "--print-config")  # zoo train reads the same file
+    assert "val_split = 0" in shared and "[sweep]" not in shared
 
 
 @pytest.mark.parametrize(

@@ -376,7 +376,8 @@ def resolve(
     model: str | None, flags: Mapping[str, Any], config_file: Path | None = None
 ) -> TrainConfig:
     """The run's configuration from the recipe of ``model``, a TOML file and the flags; checked."""
-    from_file = read_toml(config_file) if config_file else {}
+    from_file = read_toml(config_file, table="sweep") if config_file else {}
+    from_file.pop("sweep", None)  # zoo sweep's table: zoo train trains the shared options
     model = model or from_file.get("model")
     if not model:
         raise ArgumentError("name a model: zoo train MODEL (or set 'model' in --config)")
