@@ -85,7 +85,7 @@ def test_train_writes_scalars_images_and_hparams(tmp_path: Path) -> None:
         assert scalars(reader, tag) == expected, tag
     assert {"samples", "confusion_matrix", "confusion_matrix/kept"} <= set(tags["images"])
     samples = reader.Images("samples")[0]
-    assert (samples.width, samples.height) == (8 * 10 + 2, 4 * 10 + 2)  # 32 images, 8 a row
+    assert (samples.width, samples.height) == (8 * 8, 4 * 8)  # 32 images of 8×8, 8 a row
     assert [image.step for image in reader.Images("confusion_matrix")] == [1, 2]
     assert reader.Images("confusion_matrix")[0].encoded_image_string[:4] == b"\x89PNG"
 
