@@ -122,7 +122,7 @@ def test_regression_runs_log_mae_and_no_images(tmp_path: Path) -> None:
 
 
 def test_a_resumed_run_continues_its_curves_after_a_kill(tmp_path: Path) -> None:
-    slow = [*TINY, "--model-arg", "delay=0.03", "--epochs", "4", "--tensorboard"]
+    slow = [*TINY, "--model-arg", "delay=0.05", "--epochs", "6", "--tensorboard"]
     process = start("train", *slow, "--out", str(tmp_path))
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -135,8 +135,8 @@ def test_a_resumed_run_continues_its_curves_after_a_kill(tmp_path: Path) -> None
     run = run_dir(tmp_path)
     ok("train", "--resume", run)
     reader = events(run)
-    assert [step for step, _ in scalars(reader, "loss/train")] == [1, 2, 3, 4]
-    assert [step for step, _ in scalars(reader, "accuracy/test")] == [1, 2, 3, 4]
+    assert [step for step, _ in scalars(reader, "loss/train")] == [1, 2, 3, 4, 5, 6]
+    assert [step for step, _ in scalars(reader, "accuracy/test")] == [1, 2, 3, 4, 5, 6]
 
 
 def test_each_run_of_a_sweep_carries_its_hparams(tmp_path: Path) -> None:
