@@ -152,6 +152,7 @@ def timed(function):
         finally:
             spent[0] += time.perf_counter() - started
     return wrapper
+board.require = timed(board.require)  # the import of torch.utils.tensorboard
 board.Board.open = classmethod(timed(board.Board.open.__func__))
 board.Board.epoch = timed(board.Board.epoch)
 board.Board.close = timed(board.Board.close)
