@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from zoo.commands import catalog, data, plugin
 from zoo.commands import export as export_commands
+from zoo.commands import sweep as sweep_commands
 from zoo.commands import train as train_commands
 from zoo.console import console, error_console
 from zoo.errors import ZooError
@@ -65,6 +66,7 @@ app.command("data")(data.data)
 app.command("train")(train_commands.train)
 app.command("eval")(train_commands.eval_)
 app.command("runs")(train_commands.runs)
+app.command("sweep")(sweep_commands.sweep)
 app.command("export")(export_commands.export)
 app.command("predict")(export_commands.predict)
 app.command("bench")(export_commands.bench)

@@ -158,7 +158,8 @@ def runs(
     ] = Path("runs"),
     as_json: options.Json = False,
 ) -> None:
-    """List training runs, oldest first, with their progress and the metric of the kept weights.
+    """List training runs, oldest first, with their progress and the metric of the kept weights;
+    a sweep's runs together, under their sweep.
 
     Example: `zoo runs runs/ --json`
     """
@@ -172,10 +173,14 @@ def runs(
     if not rows:
         console.print(f"no runs in {folder}")
         return
-    cells = []
+    groups: dict[str | None, list[list[str]]] = {}
     for row in rows:
         epochs = f"{row['epochs_done']}/{row['epochs']}"
         if not row["finished"]:
             epochs += " (unfinished)"
-        cells.append([row["run"], row["model"], row["dataset"], epochs, row["kept"]])
-    show_table(["Run", "Model", "Dataset", "Epochs", "Kept weights"], cells, right=("Epochs",))
+        cells = [row["run"], row["model"], row["dataset"], epochs, row["kept"]]
+        groups.setdefault(row["sweep"], []).append(cells)
+    for sweep, cells in groups.items():
+        title = f"sweep {sweep} ({len(cells)} runs)" if sweep else None
+        columns = ["Run", "Model", "Dataset", "Epochs", "Kept weights"]
+        show_table(columns, cells, right=("Epochs",), title=title)

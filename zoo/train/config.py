@@ -163,7 +163,8 @@ class TrainConfig:
         False,
         options.flag(
             "--tensorboard/--no-tensorboard",
-            help="Write TensorBoard event files into the run directory (default: off).",
+            help="Write TensorBoard event files into the run directory (default: off; on for "
+            "zoo sweep when the tensorboard package is installed).",
             kind=bool | None,
         ),
         resume=True,
@@ -389,7 +390,8 @@ def resolve(
     model: str | None, flags: Mapping[str, Any], config_file: Path | None = None
 ) -> TrainConfig:
     """The run's configuration from the recipe of ``model``, a TOML file and the flags; checked."""
-    from_file = read_toml(config_file) if config_file else {}
+    from_file = read_toml(config_file, table="sweep") if config_file else {}
+    from_file.pop("sweep", None)  # zoo sweep's table: zoo train trains the shared options
     model = model or from_file.get("model")
     if not model:
         raise ArgumentError("name a model: zoo train MODEL (or set 'model' in --config)")

@@ -8,7 +8,9 @@ batch on the training device (:class:`Preprocess`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import math
 import signal
 from collections.abc import Iterator
@@ -241,9 +243,30 @@ class Description:
         )
 
 
+_opened: dict[str, Any] | None = None  # the datasets opened inside `reuse_datasets()`
+
+
+@contextlib.contextmanager
+def reuse_datasets() -> Iterator[None]:
+    """Inside the block, opening the same dataset split again returns the instance already
+    opened: a sweep's runs in one process read and decode their data once, not once per run.
+    Training never changes a dataset instance, so sharing one is safe."""
+    global _opened
+    outer, _opened = _opened, {} if _opened is None else _opened
+    try:
+        yield
+    finally:
+        _opened = outer
+
+
 def open_dataset(name: str, args: dict[str, Any], data_dir: str | None, train: bool) -> Any:
-    """One split of a registered dataset, untransformed."""
-    return create_dataset(name, root=data_dir, train=train, **args)
+    """One split of a registered dataset, untransformed (reused inside :func:`reuse_datasets`)."""
+    if _opened is None:
+        return create_dataset(name, root=data_dir, train=train, **args)
+    key = json.dumps([name, args, data_dir, train], sort_keys=True, default=repr)
+    if key not in _opened:
+        _opened[key] = create_dataset(name, root=data_dir, train=train, **args)
+    return _opened[key]
 
 
 def describe(name: str, dataset: Any) -> Description:

@@ -34,7 +34,7 @@ from zoo.card import ModelCard
 from zoo.errors import ZooError
 from zoo.factory import create_model, create_optimizer, get_model_info
 from zoo.files import write_json, write_text
-from zoo.train import report
+from zoo.train import report, tensorboard
 from zoo.train.checkpoint import resume_point, save_checkpoint
 from zoo.train.config import TrainConfig
 from zoo.train.data import (
@@ -56,9 +56,15 @@ SYNC_EVERY = 25  # steps between reads of the running loss (one device sync each
 CPU_CHANNELS_LAST = True  # measured faster for conv nets on CPU too (benchmarks/train_speed.py)
 
 
+# Called after each epoch is saved, with its metrics; a status ("interrupted", "pruned") stops
+# the run there (a sweep's Ctrl-C, Optuna's pruner), None goes on.
+EpochCallback = Callable[[dict[str, Any]], str | None]
+
+
 @dataclass
 class Outcome:
-    """How a run ended: "finished", "interrupted" or "diverged", and its last saved epoch."""
+    """How a run ended: "finished", "interrupted", "diverged" or a status its epoch callback
+    gave ("pruned"), and its last saved epoch."""
 
     run_dir: Path
     status: str
@@ -319,6 +325,9 @@ class Trainer:
         self, config: TrainConfig, console: Console, resume_dir: Path | None = None
     ) -> None:
         self.config, self.console, self.resume_dir = config, console, resume_dir
+        if config.tensorboard:
+            tensorboard.require()  # before any data is read
+        self.board: tensorboard.Board | None = None
         self.distributed = Distributed()
         self.device = pick_device(config.device, self.distributed.local_rank)
         self.distributed.start(self.device)
@@ -466,10 +475,12 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
-    def run(self) -> Outcome:
+    def run(self, on_epoch: EpochCallback | None = None) -> Outcome:
         """Train the remaining epochs; write the report at the end, however it ends."""
         if self.main:
             self.write_start()
+            if self.config.tensorboard:
+                self.board = tensorboard.Board.open(self)
         outcome = Outcome(self.run_dir, "finished", self.start_epoch)
         stop = StopSignal(self.console, quiet=not self.main)
         try:
@@ -482,6 +493,10 @@ class Trainer:
                     with stop.protect():  # a second Ctrl-C stops once the save is complete
                         self.end_epoch(epoch)
                         outcome.epoch = epoch
+                    status = on_epoch(self.history[-1]) if on_epoch else None
+                    if status and epoch < self.config.epochs:
+                        outcome.status = status
+                        break
                     if self.distributed.any(stop.requested, self.device):
                         if epoch < self.config.epochs:
                             outcome.status = "interrupted"
@@ -493,6 +508,8 @@ class Trainer:
         outcome.history = self.history
         if self.main and self.history:
             self.write_report()
+        if self.board is not None:
+            self.board.close(self, outcome)
         return outcome
 
     def write_start(self) -> None:
@@ -607,6 +624,8 @@ class Trainer:
         if self.main:
             with open(self.run_dir / "metrics.jsonl", "a") as file:
                 file.write(json.dumps(metrics) + "\n")
+            if self.board is not None:  # before the checkpoint: a resume purges what it repeats
+                self.board.epoch(metrics, val)
             weights, card = self.base.state_dict(), self.card(epoch, metrics)
             if kept and split == "val":
                 save_checkpoint(self.run_dir, "best", weights, card)
@@ -636,6 +655,11 @@ class Trainer:
         report.write_run_report(self.run_dir, self.history, self.best, description, self.console)
 
 
-def train(config: TrainConfig, console: Console, resume_dir: Path | None = None) -> Outcome:
+def train(
+    config: TrainConfig,
+    console: Console,
+    resume_dir: Path | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> Outcome:
     """Run (or resume) training as configured."""
-    return Trainer(config, console, resume_dir).run()
+    return Trainer(config, console, resume_dir).run(on_epoch)

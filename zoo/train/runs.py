@@ -57,8 +57,8 @@ def describe_run(run_dir: Path) -> dict[str, Any]:
 
 
 def started(run_dir: Path) -> tuple[str, float]:
-    """When a run started: the time in its name, else its directory's modification time."""
-    match = STAMP.search(run_dir.name)
+    """When a run started: the time in its name (or its sweep's), else its modification time."""
+    match = STAMP.search(run_dir.name) or STAMP.search(run_dir.parent.name)  # a sweep's run
     return (match.group(1) if match else "", run_dir.stat().st_mtime)
 
 
