@@ -31,6 +31,7 @@ from zoo.errors import ZooError
 from zoo.export import bench, pipeline, report
 from zoo.export.formats import INPUT_NAME, OUTPUT_NAME, dynamic_shapes
 from zoo.export.source import Samples, Source, load_samples, resolve
+from zoo.export.verify import FP32
 from zoo.registry import get_registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,6 +162,18 @@ def speedup(result: bench.BenchResult, backend: str, batch: int) -> str:
     return f"{rows[0].speedup_vs_eager:.2f}×" if rows and rows[0].speedup_vs_eager else "–"
 
 
+def devices(records: list[dict]) -> str:
+    """Where the timed backends ran, and why any were skipped: from the results, not assumed."""
+    ran = sorted({row.device for record in records for row in record["result"].latency})
+    reasons = sorted(
+        {f"{row['backend']}: {row['reason']}" for r in records for row in r["result"].skipped}
+    )
+    text = f"Timed on: {', '.join(ran)}."
+    if reasons:
+        text += f" Skipped: {'; '.join(reasons)}."
+    return text
+
+
 def section(
     records: list[dict], skipped: dict[str, str], args: argparse.Namespace, seconds: float
 ) -> str:
@@ -171,9 +184,8 @@ def section(
         f"`.venv/bin/python benchmarks/export_bench.py` on {datetime.date.today()}: "
         f"{platform.node()}, {env['machine']}, {os.cpu_count()} CPUs, {args.threads} threads "
         f"for torch and ONNX Runtime alike; Python {env['python']}, torch {env['torch']}, "
-        f"onnxruntime {env['onnxruntime']}; {seconds:.0f} s in all. CPU only (no GPU here: the "
-        "CUDA backends are skipped with their reason). Tolerance |a−b| ≤ 1e-5 + 1e-5·|b| "
-        "elementwise and identical top-1, against PyTorch eager.",
+        f"onnxruntime {env['onnxruntime']}; {seconds:.0f} s in all. {devices(records)} "
+        f"Tolerance {FP32.describe()} elementwise and identical top-1, against PyTorch eager.",
         "",
         "| model | weights | parity inputs "
         "| export s (onnx / torchscript / pt2; all incl. verification) "
@@ -219,7 +231,7 @@ def section(
     lines += [
         "",
         "Max relative differences are large only where the eager output is near zero; "
-        "the tolerance (|a−b| ≤ 1e-5 + 1e-5·|b|) is what decides.",
+        f"the tolerance ({FP32.describe()}) is what decides.",
     ]
     return "\n".join(lines) + "\n"
 

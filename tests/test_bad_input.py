@@ -88,6 +88,8 @@ def bad_files(tmp_path: Path) -> dict[str, Path]:
     broken.write_text("lr = \n")
     table = tmp_path / "table.toml"
     table.write_text("model_args = 3\n")
+    image = tmp_path / "junk.png"
+    image.write_bytes(b"not an image")
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "config.json").write_text("{not json")
@@ -100,6 +102,7 @@ def bad_files(tmp_path: Path) -> dict[str, Path]:
         "broken": broken,
         "table": table,
         "run": run_dir,
+        "image": image,
     }
 
 
@@ -140,6 +143,29 @@ CASES = [
     (["predict", "{onnx}", "x.png"], "ONNX Runtime cannot load"),
     (["predict", "/nonexistent.onnx", "x.png"], "no ONNX file"),
     (["bench", "mnist-mlp3", "--backends", "tensorflow"], "--backends takes"),
+    (["bench", "mnist-mlp3", "--weights", "nosuch"], "has no weights 'nosuch'"),
+    (["eval", "mnist-mlp3", "--weights", "nosuch"], "it declares mnist-5k"),
+    (["eval", "cifar10-vgg", "--weights", "default"], "has no trained weights: its 5.9 million"),
+    (["eval", "mnist-mlp3", "--weights", "{foreign}"], "not a zoo checkpoint"),
+    (["train", "mnist-mlp3", "-d", "mnist-5k", "--weights", "nosuch"], "has no weights"),
+    (["export", "mnist-mlp3", "--weights", "/no/w.safetensors"], "no weights file"),
+    (["predict", "nosuch-model", "x.png"], "unknown model 'nosuch-model'"),
+    (["predict", "mnist-mlp3", "/nonexistent.png"], "no image file '/nonexistent.png'"),
+    (["predict", "mnist-mlp3", "{image}"], "cannot read image"),
+    (["predict", "mnist-mlp3", "--weights", "nosuch", "x.png"], "has no weights 'nosuch'"),
+    (["predict", "{onnx}", "--weights", "default", "x.png"], "goes with a model name"),
+    (["sweep", "mnist-mlp3", "-d", "mnist-5k"], "nothing to sweep"),
+    (["sweep", "mnist-mlp3", "-d", "mnist-5k", "--grid", "lr="], "empty value"),
+    (["sweep", "mnist-mlp3", "-d", "mnist-5k", "--grid", "nosuch=1,2"], "unknown option"),
+    (["sweep", "mnist-mlp3", "-d", "mnist-5k", "--grid", "lr=a,b"], "must be a number"),
+    (["sweep", "mnist-mlp3", "--grid", "opt.momentun=0,0.9"], "no parameter 'momentun'"),
+    (
+        ["sweep", "mnist-mlp3", "--grid", "lr=1,2", "--grid", "seed=1,2", "--max-runs", "3"],
+        "4 runs",
+    ),
+    (["sweep", "mnist-mlp3", "--grid", "lr=1,2", "--trials", "3"], "--trials: for --search"),
+    (["sweep", "mnist-mlp3", "--grid", "lr=0.1", "--jobs", "0"], "--jobs must be at least 1"),
+    (["sweep", "--resume", "/nonexistent"], "not a sweep directory"),
     (["data", "nosuch-data"], "unknown dataset 'nosuch-data'"),
     (["data", "mnist-5k", "--dataset-arg", "x"], "not of the form name=value"),
     (["check", "nosuch-thing"], "unknown name 'nosuch-thing'"),
@@ -151,11 +177,13 @@ CASES = [
 @pytest.mark.parametrize(("args", "message"), CASES, ids=[" ".join(a) for a, _ in CASES])
 def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))  # zoo predict MODEL caches there
     files = bad_files(tmp_path)
     args = [arg.format(**files) for arg in args]
     code, _, err = run(args, capsys, monkeypatch)
     assert message in one_line_error(code, err)
     assert not (tmp_path / "runs").exists() and not (tmp_path / "exports").exists()
+    assert not (tmp_path / "home" / "predict").exists()  # no export before the inputs are checked
 
 
 def test_reserved_names_are_one_table(capsys, monkeypatch):

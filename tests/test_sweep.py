@@ -82,8 +82,8 @@ def test_grid_sweep_trains_every_combination_and_ranks_them(tmp_path: Path) -> N
         table = list(csv.DictReader(file))
     assert [r["run"] for r in table] == [r["run"] for r in rows]
     assert (sweep / "plots" / "sweep.png").read_bytes()[:8] == PNG
-    best = rows[0]
-    assert f"1  {best['run']}" in output  # the printed table, best first
+    table_text = output[output.index("ranked by") :]  # the printed table, best first
+    assert sorted(rows, key=lambda row: table_text.index(row["run"])) == rows
 
     for row in rows:  # each run is an ordinary run directory with its own parameters
         run = sweep / row["run"]
@@ -97,7 +97,7 @@ def test_grid_sweep_trains_every_combination_and_ranks_them(tmp_path: Path) -> N
         assert max(h["val_accuracy"] for h in history) == pytest.approx(row["val_accuracy"])
         assert load_checkpoint(run).path.name == "best.safetensors"
         assert list(run.glob("events.out.tfevents.*"))  # TensorBoard on by default
-    ok("eval", sweep / best["run"], "--split", "val")
+    ok("eval", sweep / rows[0]["run"], "--split", "val")
 
 
 def test_model_and_optimizer_arguments_are_swept_with_their_own_types(tmp_path: Path) -> None:

@@ -86,6 +86,21 @@ def test_ctrl_c_finishes_the_epoch_saves_and_resumes_to_the_same_metrics(
 
 
 def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path: Path) -> None:
+    for attempt in range(3):  # a loaded machine can push the second start past the second
+        runs = start_two_runs_at_once(tmp_path / str(attempt))
+        stamps = {re.sub(r"(-\d{6})-\d+$", r"\1", run.name) for run in runs}
+        if len(stamps) < len(runs):
+            break
+    assert len(stamps) < len(runs), runs  # at least two started in the same second
+    for run in runs:
+        assert [m["epoch"] for m in metrics(run)] == [1] and saved_epoch(run) == 1
+        for name in ("config.json", "per_class.json", "plots/loss.png", "checkpoints/last.json"):
+            assert (run / name).is_file(), (run, name)
+
+
+def start_two_runs_at_once(tmp_path: Path) -> list[Path]:
+    """Two `zoo train` held at a gate, released together at the start of a second; their runs."""
+    tmp_path.mkdir()
     gate = tmp_path / "gate"
     args = ["tiny-net", "--dataset", "gated", "--dataset-arg", f"gate={gate}", "--epochs", "1"]
     args += ["--batch-size", "16", "--device", "cpu", "--out", str(tmp_path / "runs")]
@@ -102,9 +117,4 @@ def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path: Pat
     printed = {re.search(r"run directory: (\S+)", output)[1] for output in outputs}
     runs = sorted((tmp_path / "runs").iterdir())
     assert {str(run) for run in runs} == printed and len(runs) == len(processes)
-    stamps = {re.sub(r"(-\d{6})-\d+$", r"\1", run.name) for run in runs}
-    assert len(stamps) < len(runs), runs  # at least two started in the same second
-    for run in runs:
-        assert [m["epoch"] for m in metrics(run)] == [1] and saved_epoch(run) == 1
-        for name in ("config.json", "per_class.json", "plots/loss.png", "checkpoints/last.json"):
-            assert (run / name).is_file(), (run, name)
+    return runs

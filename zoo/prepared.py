@@ -80,13 +80,15 @@ def onnx_file(folder: Path) -> Path | None:
     return None
 
 
-def prepare(model: str, weights: str, console: Console) -> Prepared:
+def prepare(model: str, weights: str, inputs: list[str], console: Console) -> Prepared:
     """The ONNX file of ``model``'s ``weights``: from the cache, else exported, verified and
-    cached (saying so, with the time it took)."""
+    cached (saying so, with the time it took). The weights and the ``inputs`` are checked before
+    that work starts: a wrong name or a missing image costs no export."""
     folder = cache_folder(model, weights)
     found = onnx_file(folder)
     if found is not None:
         return Prepared(found)
+    check_inputs(model, weights, inputs)
     console.print(
         f"first use of {model} ({weights} weights): exporting to ONNX for ONNX Runtime…",
         highlight=False,
@@ -104,6 +106,17 @@ def prepare(model: str, weights: str, console: Console) -> Prepared:
     if path is None:
         raise ZooError(f"the export into {folder} left no ONNX file")
     return Prepared(path, seconds)
+
+
+def check_inputs(model: str, weights: str, inputs: list[str]) -> None:
+    """Read every input as the weights' card prepares it (the weights are fetched and checked
+    on the way): the errors the prediction would give, before the export."""
+    from zoo.export.predict import read_input
+    from zoo.weights import locate
+
+    preprocessing = locate(model, weights).card.preprocessing
+    for text in inputs:
+        read_input(text, preprocessing)
 
 
 def export_into(folder: Path, model: str, weights: str) -> None:

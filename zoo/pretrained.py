@@ -77,8 +77,7 @@ def load_into(
         raise ZooError(
             f"{where} does not fit model '{pretrained.card.model}': {key} has shape "
             f"{tuple(value.shape)} in the file and {tuple(own[key].shape)} in the model "
-            f"(built for input {tuple(pretrained.card.input_shape)} and "
-            f"{num_classes or trained} classes)"
+            f"(the weights were trained for input {tuple(pretrained.card.input_shape)})"
         )
     model.load_state_dict({**tensors, **{key: own[key] for key in fresh}})
     return tuple(fresh)

@@ -342,7 +342,8 @@ def predict(
         from zoo.console import error_console
         from zoo.prepared import prepare
 
-        model_file = str(prepare(model_file, weights or DEFAULT_WEIGHTS, error_console).path)
+        prepared = prepare(model_file, weights or DEFAULT_WEIGHTS, list(inputs), error_console)
+        model_file = str(prepared.path)
     elif weights is not None:
         raise ArgumentError("--weights goes with a model name, not an ONNX file")
     predictor = Predictor(model_file)

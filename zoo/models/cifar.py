@@ -105,8 +105,7 @@ def _vgg_stage(in_channels: int, mid_channels: int, out_channels: int) -> list[n
     "three stages of two 3×3 convs and a max-pool (32-64, 128-128, 256-256), then a 1024-512 head.",
     default_dataset="cifar10",
     recipe=Recipe(optimizer="adam", lr=1e-3, batch_size=128, epochs=10),
-    no_weights="its 5.9 million parameters make a 23 MB file, too large to ship inside zoo; "
-    "train it with 'zoo train cifar10-vgg'",
+    no_weights="its 5.9 million parameters make a 23 MB file, too large to ship inside zoo",
 )
 def cifar10_vgg(
     num_classes: int = 10,

@@ -109,8 +109,7 @@ def mnist_mlp3(
     "120-60 head.",
     default_dataset="fashion-mnist",
     recipe=Recipe(optimizer="adam", lr=0.01, batch_size=100, epochs=10),
-    no_weights="Fashion-MNIST is not available where zoo's weights are trained (no download); "
-    "train it with 'zoo train fashion-cnn'",
+    no_weights="Fashion-MNIST is not available where zoo's weights are trained (no download)",
 )
 def fashion_cnn(
     num_classes: int = 10,

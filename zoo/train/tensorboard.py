@@ -11,6 +11,7 @@ events of epochs it repeats.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +106,21 @@ def sample_images(split: Any, count: int) -> torch.Tensor | None:
     return images.float() / 255 if images.dtype == torch.uint8 else images.float().clamp(0, 1)
 
 
+def file_second(path: Path) -> int:
+    """The creation second in an event file's name (``events.out.tfevents.SECOND.host.pid...``)."""
+    field = path.name.split(".")[3]
+    return int(field) if field.isdigit() else 0
+
+
+def after_second(second: int) -> None:
+    """Wait until the clock is past ``second``: readers replay a run's event files in name order,
+    and a resumed run's file must sort after the files whose epochs it purges (a kill and a
+    resume within one second would otherwise order them by process id)."""
+    remaining = second + 1 - time.time()
+    if remaining > 0:
+        time.sleep(remaining)
+
+
 class Board:
     """The run's SummaryWriter and what it is fed."""
 
@@ -117,8 +133,11 @@ class Board:
         write again (a crash can leave some past the last checkpoint)."""
         from torch.utils.tensorboard import SummaryWriter
 
-        resumed = trainer.start_epoch > 0 or any(trainer.run_dir.glob("events.out.tfevents.*"))
+        earlier = list(trainer.run_dir.glob("events.out.tfevents.*"))
+        resumed = trainer.start_epoch > 0 or bool(earlier)
         purge = trainer.start_epoch + 1 if resumed else None
+        if earlier:
+            after_second(max(file_second(path) for path in earlier))
         writer = SummaryWriter(log_dir=str(trainer.run_dir), purge_step=purge)
         board = cls(writer, trainer.data.description.task)
         if not resumed:
