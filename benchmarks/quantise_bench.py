@@ -49,11 +49,14 @@ def measure(run_dir: Path, scratch: Path, args: argparse.Namespace) -> dict:
         ]
     )
     bench_json = out / "bench.json"
+    # an export directory keeps no machine path: the run's data directory is named again
+    data_dir = json.loads((run_dir / "config.json").read_text()).get("data_dir")
     load_before = load()
     bench_command, _ = run(
         [
             *(ZOO, "bench", str(out), "--batch-sizes", "1,32", "--samples", str(args.samples)),
             *("--min-time", str(args.min_time), "--max-time", str(args.max_time)),
+            *(("--data-dir", data_dir) if data_dir else ()),
             *("--json", str(bench_json)),
         ]
     )

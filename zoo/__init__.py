@@ -13,28 +13,54 @@ Importing zoo does not import torch; building things does.
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from zoo.errors import ArgumentError, NameConflictError, PluginError, UnknownNameError, ZooError
-from zoo.factory import (
-    create_dataset,
-    create_model,
-    create_optimizer,
-    data_dir,
-    get_dataset_info,
-    get_model_info,
-)
-from zoo.meta import DatasetInfo, ModelInfo, Recipe, Weights, dataset_info, model_info
-from zoo.registry import (
-    get_registry,
-    list_datasets,
-    list_models,
-    list_optimizers,
-    register_dataset,
-    register_model,
-    register_optimizer,
-    reload_registry,
-)
+if TYPE_CHECKING:
+    from zoo.errors import (
+        ArgumentError,
+        NameConflictError,
+        PluginError,
+        UnknownNameError,
+        ZooError,
+    )
+    from zoo.factory import (
+        create_dataset,
+        create_model,
+        create_optimizer,
+        data_dir,
+        get_dataset_info,
+        get_model_info,
+    )
+    from zoo.meta import DatasetInfo, ModelInfo, Recipe, Weights, dataset_info, model_info
+    from zoo.registry import (
+        get_registry,
+        list_datasets,
+        list_models,
+        list_optimizers,
+        register_dataset,
+        register_model,
+        register_optimizer,
+        reload_registry,
+    )
+
+# Where each public name lives: imported on first use, so that ``import zoo`` (and a cached
+# ``zoo predict``, which needs only part of it) does not pay for the rest.
+_HOMES = {
+    "zoo.errors": [
+        "ArgumentError", "NameConflictError", "PluginError", "UnknownNameError", "ZooError"
+    ],
+    "zoo.factory": [
+        "create_dataset", "create_model", "create_optimizer", "data_dir", "get_dataset_info",
+        "get_model_info",
+    ],
+    "zoo.meta": ["DatasetInfo", "ModelInfo", "Recipe", "Weights", "dataset_info", "model_info"],
+    "zoo.registry": [
+        "get_registry", "list_datasets", "list_models", "list_optimizers", "register_dataset",
+        "register_model", "register_optimizer", "reload_registry",
+    ],
+}  # fmt: skip
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "ArgumentError",
@@ -67,6 +93,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name in _MODULE_OF:
+        value = getattr(importlib.import_module(_MODULE_OF[name]), name)
+        globals()[name] = value
+        return value
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 

@@ -100,6 +100,7 @@ class Registry:
         builtins_only = os.environ.get(DISABLE_ENV, "").strip().lower() not in ("", "0", "false")
         entries, invalid, skipped = [], [], 0
         all_points = metadata.entry_points()
+        versions: dict[str, str] = {}  # each read parses the distribution's METADATA file
         for kind, group in GROUPS.items():
             for ep in all_points.select(group=group):
                 dist = ep.dist
@@ -107,8 +108,10 @@ class Registry:
                 if builtins_only and dist_name != DISTRIBUTION:
                     skipped += 1
                     continue
+                if dist_name not in versions:
+                    versions[dist_name] = dist.version if dist else ""
                 entry = Entry(
-                    kind, ep.name, ep.value, dist_name, dist.version if dist else "", entry_point=ep
+                    kind, ep.name, ep.value, dist_name, versions[dist_name], entry_point=ep
                 )
                 if not NAME_PATTERN.match(ep.name):
                     entry.error = "invalid name (use lower-case letters, digits, '-', '_' and '.')"

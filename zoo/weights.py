@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,6 +217,8 @@ def download(url: str, path: Path, weights: Weights, where: str) -> None:
 
 def url_download(url: str, destination: str, sha256: str) -> None:
     """torch.hub's download (it checks the hash), with a timeout so that offline fails fast."""
+    import socket
+
     from torch.hub import download_url_to_file
 
     previous = socket.getdefaulttimeout()
