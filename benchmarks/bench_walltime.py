@@ -78,7 +78,7 @@ def main() -> None:
             "default `zoo bench` twice in fresh processes (export, parity and timing included), "
             "wall time measured from outside; p50 disagreement is |p50₂ / p50₁ − 1| over every "
             "backend and batch size (1 and 32). Load average (1 / 5 min) before and after each "
-            "pair is in the last column: the machine is shared with other engineers' training.",
+            "pair is in the last column: a load above 2 (cores) means other work shared the machine.",
             "",
             "| model | run 1 (s) | run 2 (s) | of which parity and timing (s) "
             "| worst p50 disagreement | median | p50s | load before → after |",

@@ -10,6 +10,7 @@ never imports torch. Everything else, including every other form of ``zoo predic
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -65,13 +66,17 @@ def _number_row(arg: str) -> bool:
 
 def run_quick(request: QuickPredict) -> bool:
     """Predict from the cached export; False when there is none yet (the full command makes it)."""
-    from zoo.export.predict import Predictor
     from zoo.prepared import cache_folder, onnx_file
 
     path = onnx_file(cache_folder(request.model, request.weights))
     if path is None:
         return False
-    predictor = Predictor(path)
+    # this process only predicts: numpy's BLAS threads (started when numpy is imported, next)
+    # would only spin, taking CPU from ONNX Runtime
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from zoo.export.predict import Predictor
+
+    predictor = Predictor(path, len(request.inputs))
     predictions = predictor.predict(list(request.inputs), top_k=request.top_k)
     print_predictions(predictions, predictor.card.regression, request.as_json)
     return True

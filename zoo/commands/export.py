@@ -346,7 +346,7 @@ def predict(
         model_file = str(prepared.path)
     elif weights is not None:
         raise ArgumentError("--weights goes with a model name, not an ONNX file")
-    predictor = Predictor(model_file)
+    predictor = Predictor(model_file, len(inputs))
     predictions = predictor.predict(list(inputs), top_k=top_k)
     print_predictions(predictions, predictor.card.regression, as_json)
 
