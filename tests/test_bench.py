@@ -13,6 +13,7 @@ import zoo
 from zoo.cli import app
 from zoo.export import bench, report
 from zoo.export.source import load_samples
+from zoo.export.verify import FP32
 
 QUICK = {"iterations": 3, "min_seconds": 0.0, "max_seconds": 0.05}
 OPENVINO = bench.openvino_missing() is None
@@ -116,7 +117,7 @@ def test_bench_command_of_an_export_dir_writes_json_and_markdown(drift_net, tmp_
     assert (
         data["passed"]
         and data["model"] == "drift-net"
-        and data["tolerance"] == {"atol": 1e-5, "rtol": 1e-5}
+        and data["tolerance"] == {"atol": 1e-5, "rtol": 1e-5, "rule": FP32.describe()}
     )
     backends = 4 + OPENVINO  # eager, the three formats, openvino on the ONNX file
     assert len(data["parity"]) == backends - 1 and len(data["latency"]) == 2 * backends

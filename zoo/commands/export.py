@@ -189,7 +189,8 @@ def export(
     Every file carries the model card (model, classes, input shape, normalisation, the weights'
     sha256, how they were trained, the zoo and torch versions), its precision and its top-1 on real
     test samples; manifest.json lists the files, their hashes and the numbers of the verification
-    (the file and the eager model on the same batch, |a−b| ≤ 1e-5 + 1e-5·|b|, identical top-1),
+    (the file and the eager model on the same batch, |a−b| ≤ 1e-5·max(1, max|b|) + 1e-5·|b|,
+    identical top-1),
     and the directory holds a copy of the weights. Nothing is left behind when an export or its
     verification fails. The graph takes normalised input (`zoo predict` normalises as the card
     says) unless --embed-preprocessing puts it in the graph. Real samples come from the model's

@@ -135,7 +135,7 @@ class BenchResult:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["passed"] = self.passed
-        data["tolerance"] = {"atol": FP32.atol, "rtol": FP32.rtol}
+        data["tolerance"] = {"atol": FP32.atol, "rtol": FP32.rtol, "rule": FP32.describe()}
         return data
 
 
