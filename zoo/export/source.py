@@ -253,7 +253,7 @@ def load_samples(
             inputs = preprocessing.normalise(raw)
             return Samples(torch.from_numpy(inputs), origin, True, raw, labels)
         except ZooError:
-            reason = f"{name} is not available here"
+            reason = f"{name} is not available here; --data-dir names where it is"
     raw = random_raw(preprocessing, count, seed)
     kind = "uniform random images" if preprocessing.image else "random inputs"
     inputs = torch.from_numpy(preprocessing.normalise(raw))
