@@ -22,11 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_file import write_section
+
 from zoo.registry import get_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = str(Path(sys.executable).with_name("zoo"))
-START, END = "<!-- bench-walltime:start -->", "<!-- bench-walltime:end -->"
 EXTRA = {"flowers-transfer": ["--model-arg", "pretrained=false"]}
 
 
@@ -88,14 +89,7 @@ def main() -> None:
             "Commands: " + "; ".join(f"`{c}`" for c in commands),
         ]
     )
-    current = args.results.read_text()
-    block = f"{START}\n{text}\n{END}"
-    if START in current:
-        before, rest = current.split(START, 1)
-        current = before + block + rest.split(END, 1)[1]
-    else:
-        current = current.rstrip() + "\n\n" + block + "\n"
-    args.results.write_text(current)
+    write_section("bench-walltime", text, args.results)
     print(text)
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+from results_file import write_section
 
 from zoo.errors import ZooError
 from zoo.export import bench, pipeline, report
@@ -36,7 +37,6 @@ from zoo.registry import get_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 CIFAR_ZIP = ROOT.parent / "shared" / "data" / "cifar10" / "cifar10-jpg.zip"
-START, END = "<!-- export-bench:start -->", "<!-- export-bench:end -->"
 MODEL_ARGS = {"flowers-transfer": {"pretrained": "false"}}
 SAMPLE_DATASETS = {
     "mnist-logreg": "mnist-5k",
@@ -236,18 +236,6 @@ def section(
     return "\n".join(lines) + "\n"
 
 
-def write_section(results_file: Path, text: str) -> None:
-    """Replace the text between this benchmark's markers (appending them if absent)."""
-    current = results_file.read_text() if results_file.exists() else "# Benchmark results\n"
-    block = f"{START}\n{text}{END}"
-    if START in current and END in current:
-        before, rest = current.split(START, 1)
-        current = before + block + rest.split(END, 1)[1]
-    else:
-        current = current.rstrip() + "\n\n" + block + "\n"
-    results_file.write_text(current)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cifar-dir", type=Path, default=Path("/tmp/cifar10"))
@@ -276,12 +264,11 @@ def main() -> None:
             print(report.markdown(record["result"]), flush=True)
             records.append(record)
             # record as it goes, so an interrupted run keeps what it measured
-            write_section(
-                args.results, section(records, skipped, args, time.perf_counter() - start)
-            )
+            seconds = time.perf_counter() - start
+            write_section("export-bench", section(records, skipped, args, seconds), args.results)
     text = section(records, skipped, args, time.perf_counter() - start)
     print(text)
-    write_section(args.results, text)
+    write_section("export-bench", text, args.results)
     sys.exit(0 if all(r["result"].passed for r in records) else 1)
 
 

@@ -22,9 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_file import write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = str(Path(sys.executable).with_name("zoo"))
-START, END = "<!-- quantise-bench:start -->", "<!-- quantise-bench:end -->"
 
 
 def run(command: list[str]) -> tuple[str, float]:
@@ -137,18 +138,6 @@ def section(records: list[dict], args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(results_file: Path, text: str) -> None:
-    """Replace the text between this benchmark's markers (appending them if absent)."""
-    current = results_file.read_text()
-    block = f"{START}\n{text}{END}"
-    if START in current and END in current:
-        before, rest = current.split(START, 1)
-        current = before + block + rest.split(END, 1)[1]
-    else:
-        current = current.rstrip() + "\n\n" + block + "\n"
-    results_file.write_text(current)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="trained cifar10-* run directories")
@@ -163,7 +152,7 @@ def main() -> None:
         for run_dir in args.runs:
             print(f"{run_dir} ...", flush=True)
             records.append(measure(run_dir, Path(scratch), args))
-            write_section(args.results, section(records, args))
+            write_section("quantise-bench", section(records, args), args.results)
     print(section(records, args))
 
 

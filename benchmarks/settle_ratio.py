@@ -25,12 +25,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from results_file import write_section
 
 from zoo.export import bench, formats, pipeline
 from zoo.export.source import load_samples, resolve
 
 ROOT = Path(__file__).resolve().parent.parent
-START, END = "<!-- settle-ratio:start -->", "<!-- settle-ratio:end -->"
 
 
 def old_interleaved(calls: dict[str, Callable[[], Any]]) -> dict[str, list[float]]:
@@ -126,14 +126,7 @@ def main() -> None:
             wall = statistics.median(walls[(method, batch)])
             lines.append(f"| {method} | {batch} | {wall:.1f} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
-    current = args.results.read_text()
-    block = f"{START}\n{text}{END}"
-    if START in current:
-        before, rest = current.split(START, 1)
-        current = before + block + rest.split(END, 1)[1]
-    else:
-        current = current.rstrip() + "\n\n" + block + "\n"
-    args.results.write_text(current)
+    write_section("settle-ratio", text, args.results)
     print(text)
 
 

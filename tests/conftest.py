@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,16 @@ def run_zoo(
     return subprocess.run(
         [str(zoo), *args], capture_output=True, text=True, env=environment, cwd=cwd, timeout=300
     )
+
+
+@pytest.fixture
+def tiny_entries() -> Iterator[None]:
+    """The training tests' tiny models and datasets (tests/train_support.py), registered in this
+    process for one test (``pytestmark = pytest.mark.usefixtures("tiny_entries")``)."""
+    import train_support
+
+    import zoo
+
+    train_support.register()
+    yield
+    zoo.reload_registry()

@@ -15,16 +15,16 @@ import train_support
 from train_support import (
     TINY_DATA,
     metrics,
+    ok,
     run_dir,
     same_metrics,
     saved_epoch,
     start,
     wait_for_epoch,
+    zoo_cli,
 )
-from typer.testing import CliRunner
 
 import zoo
-from zoo.cli import app
 from zoo.errors import ZooError
 from zoo.files import FAULT_ENV
 from zoo.train.checkpoint import load_state, resume_point
@@ -35,21 +35,7 @@ SLOW = [*TINY, "--model-arg", "delay=0.04"]  # 4 steps an epoch: about 0.2 s
 SLOWER = [*TINY, "--model-arg", "delay=0.25"]  # about a second an epoch
 
 
-@pytest.fixture(autouse=True)
-def tiny_entries():
-    train_support.register()
-    yield
-    zoo.reload_registry()
-
-
-def zoo_cli(*args: object):
-    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
-
-
-def ok(*args: object) -> str:
-    result = zoo_cli(*args)
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.output
+pytestmark = pytest.mark.usefixtures("tiny_entries")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import train_support
 from rich.console import Console
 from safetensors.torch import load_file
 from train_support import (
@@ -32,7 +31,6 @@ from train_support import (
     weights_hash,
 )
 
-import zoo
 from zoo.train.evaluation import evaluate_checkpoint
 
 # 64 train images in batches of 8 per process: 4 steps an epoch on each of two processes
@@ -41,11 +39,7 @@ TRAIN += ["--device", "cpu"]
 TIMEOUT = 240  # seconds; no test waits for torchrun longer
 
 
-@pytest.fixture(autouse=True)
-def tiny_entries():
-    train_support.register()
-    yield
-    zoo.reload_registry()
+pytestmark = pytest.mark.usefixtures("tiny_entries")
 
 
 def torchrun(*options: str) -> list[str]:

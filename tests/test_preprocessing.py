@@ -9,12 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import train_support
 from PIL import Image
 from train_support import run_dir
 from typer.testing import CliRunner
 
-import zoo
 from zoo.card import ModelCard, Preprocessing, prepare_image
 from zoo.cli import app
 from zoo.export.predict import Predictor
@@ -22,12 +20,7 @@ from zoo.factory import create_dataset
 from zoo.train.checkpoint import load_checkpoint
 from zoo.train.data import AsTensor, Preprocess
 
-
-@pytest.fixture(autouse=True)
-def tiny_entries():
-    train_support.register()
-    yield
-    zoo.reload_registry()
+pytestmark = pytest.mark.usefixtures("tiny_entries")
 
 
 def image(mode: str, size: tuple[int, int], seed: int) -> Image.Image:

@@ -16,11 +16,8 @@ from pathlib import Path
 import pytest
 import train_support
 from conftest import run_zoo
-from train_support import TINY_DATA, saved_epoch, start
-from typer.testing import CliRunner
+from train_support import TINY_DATA, ok, saved_epoch, start, zoo_cli
 
-import zoo
-from zoo.cli import app
 from zoo.errors import ZooError
 from zoo.sweep import state
 from zoo.train.checkpoint import load_checkpoint
@@ -31,21 +28,7 @@ TINY = ["tiny-net", *TINY_DATA, "--batch-size", "16", "--device", "cpu", "--epoc
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True)
-def tiny_entries():
-    train_support.register()
-    yield
-    zoo.reload_registry()
-
-
-def zoo_cli(*args: object):
-    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
-
-
-def ok(*args: object) -> str:
-    result = zoo_cli(*args)
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.output
+pytestmark = pytest.mark.usefixtures("tiny_entries")
 
 
 def sweep_dir(out: Path) -> Path:

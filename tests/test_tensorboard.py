@@ -13,11 +13,7 @@ from pathlib import Path
 
 import pytest
 import train_support
-from train_support import TINY_DATA, run_dir, saved_epoch, start
-from typer.testing import CliRunner
-
-import zoo
-from zoo.cli import app
+from train_support import TINY_DATA, ok, run_dir, saved_epoch, start
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 from tensorboard.plugins.hparams import metadata  # noqa: E402
@@ -25,17 +21,7 @@ from tensorboard.plugins.hparams import metadata  # noqa: E402
 TINY = ["tiny-net", *TINY_DATA, "--batch-size", "16", "--device", "cpu"]
 
 
-@pytest.fixture(autouse=True)
-def tiny_entries():
-    train_support.register()
-    yield
-    zoo.reload_registry()
-
-
-def ok(*args: object) -> str:
-    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.output
+pytestmark = pytest.mark.usefixtures("tiny_entries")
 
 
 def events(run: Path) -> event_accumulator.EventAccumulator:

@@ -12,12 +12,10 @@ import torch.nn.functional as F
 import train_support
 from conftest import run_zoo
 from safetensors.torch import load_file
-from train_support import TINY_DATA, metrics, run_dir
-from typer.testing import CliRunner
+from train_support import TINY_DATA, metrics, ok, run_dir, zoo_cli
 
 import zoo
 from zoo.card import Preprocessing
-from zoo.cli import app
 from zoo.errors import ZooError
 from zoo.train.checkpoint import load_checkpoint, load_state
 from zoo.train.data import Preprocess, augment
@@ -26,23 +24,7 @@ from zoo.train.objective import Objective
 TINY = ["tiny-net", *TINY_DATA, "--batch-size", "16", "--device", "cpu"]
 
 
-@pytest.fixture(autouse=True)
-def tiny_entries():
-    train_support.register()
-    yield
-    zoo.reload_registry()
-
-
-def zoo_cli(*args: str):
-    """Run a zoo command in this process; returns the click result."""
-    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
-    return result
-
-
-def ok(*args: str) -> str:
-    result = zoo_cli(*args)
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.output
+pytestmark = pytest.mark.usefixtures("tiny_entries")
 
 
 def test_train_writes_a_complete_run_that_eval_and_runs_read(tmp_path: Path) -> None:

@@ -15,16 +15,15 @@ import train_support
 from train_support import (
     TINY_DATA,
     metrics,
+    ok,
     run_dir,
     same_metrics,
     saved_epoch,
     start,
     wait_for_epoch,
 )
-from typer.testing import CliRunner
 
 import zoo
-from zoo.cli import app
 
 # 64 images in batches of 16 with a 0.04 s sleep per step: about 0.2 s an epoch
 SLOW = ["tiny-net", *TINY_DATA, "--batch-size", "16", "--device", "cpu", "--seed", "3"]
@@ -32,17 +31,7 @@ SLOW += ["--model-arg", "delay=0.04"]
 EPOCHS = ["--epochs", "5"]
 
 
-@pytest.fixture(autouse=True)
-def tiny_entries():
-    train_support.register()
-    yield
-    zoo.reload_registry()
-
-
-def ok(*args: object) -> str:
-    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.output
+pytestmark = pytest.mark.usefixtures("tiny_entries")
 
 
 @pytest.fixture(scope="module")

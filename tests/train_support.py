@@ -18,8 +18,10 @@ import pytest
 import torch
 from PIL import Image
 from torch import nn
+from typer.testing import CliRunner, Result
 
 import zoo
+from zoo.cli import app
 from zoo.datasets.synthetic import synthetic
 from zoo.train.checkpoint import read_card
 
@@ -168,6 +170,18 @@ def register() -> None:
         pil_images
     )
     zoo.register_dataset("gated")(gated)
+
+
+def zoo_cli(*args: object) -> Result:
+    """A zoo command run in this process (tiny entries visible), at a width that fits tables."""
+    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
+
+
+def ok(*args: object) -> str:
+    """A zoo command run in this process that must succeed; its output."""
+    result = zoo_cli(*args)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
 
 
 def run_dir(out: Path) -> Path:
