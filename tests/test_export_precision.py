@@ -477,3 +477,16 @@ def test_bench_feeds_pixels_to_an_embedded_export_and_compares_probabilities(
     assert parity["onnxruntime-int8"]["passed"]
     top1 = {row["backend"]: row["top1"] for row in data["summary"]}
     assert top1["onnxruntime"] == top1["eager"] > 0.8
+
+
+@pytest.mark.skipif(not OPENVINO, reason="openvino is not installed (the 'openvino' extra)")
+def test_openvino_computes_in_float32_whatever_the_cpu_default(digits_export):
+    """On CPUs with native bf16 (AVX512_BF16, AMX) OpenVINO's default precision is bfloat16; the
+    float32 row must pin float32, which its effective setting shows on every CPU."""
+    import openvino as ov
+
+    from zoo.export import runtimes
+
+    onnx_file = next(p for p in digits_export.glob("*.onnx") if p.name.count(".") == 1)
+    compiled = runtimes.openvino_compile(onnx_file, (2, 1, 8, 8), threads=1, precision="fp32")
+    assert compiled.get_property("INFERENCE_PRECISION_HINT") == ov.Type.f32

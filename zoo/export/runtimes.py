@@ -75,21 +75,38 @@ def run_in_chunks(runner: Runner, inputs: np.ndarray, chunk: int) -> np.ndarray:
     )
 
 
-def openvino_runner(path: Path, threads: int) -> tuple[Runner, Callable[[np.ndarray], Any]]:
-    """OpenVINO on the CPU running an ONNX file: a numpy runner for parity, and a maker of timed
-    calls. Each input shape gets the model reshaped to it (static shapes run fastest) and
-    compiled once, for latency on ``threads`` threads."""
+# OpenVINO's CPU plugin computes in bfloat16 by default where the CPU has native bf16
+# (AVX512_BF16, AMX): a float32 row must ask for float32, or its parity fails on those CPUs
+OPENVINO_PRECISIONS = {"fp32": "f32", "bf16": "bf16"}
+
+
+def openvino_compile(path: Path, shape: tuple[int, ...], threads: int, precision: str) -> Any:
+    """The ONNX file compiled by OpenVINO for the CPU at one input shape (static shapes run
+    fastest), at ``precision`` (fp32 or bf16) whatever the CPU's default, for latency."""
     import openvino as ov
 
     core = ov.Core()
-    config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+    model = core.read_model(str(path))
+    model.reshape({model.inputs[0].get_any_name(): list(shape)})
+    config = {
+        "INFERENCE_NUM_THREADS": threads,
+        "PERFORMANCE_HINT": "LATENCY",
+        "INFERENCE_PRECISION_HINT": OPENVINO_PRECISIONS[precision],
+    }
+    return core.compile_model(model, "CPU", config)
+
+
+def openvino_runner(
+    path: Path, threads: int, precision: str = "fp32"
+) -> tuple[Runner, Callable[[np.ndarray], Any]]:
+    """OpenVINO on the CPU running an ONNX file: a numpy runner for parity, and a maker of timed
+    calls. Each input shape gets the model compiled once (:func:`openvino_compile`)."""
     compiled: dict[tuple[int, ...], Any] = {}
 
     def request(shape: tuple[int, ...]) -> Any:
         if shape not in compiled:
-            model = core.read_model(str(path))
-            model.reshape({model.inputs[0].get_any_name(): list(shape)})
-            compiled[shape] = core.compile_model(model, "CPU", config).create_infer_request()
+            model = openvino_compile(path, shape, threads, precision)
+            compiled[shape] = model.create_infer_request()
         return compiled[shape]
 
     def run(batch: np.ndarray) -> np.ndarray:
