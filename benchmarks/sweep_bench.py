@@ -158,7 +158,7 @@ board.Board.epoch = timed(board.Board.epoch)
 board.Board.close = timed(board.Board.close)
 atexit.register(lambda: print(f"tensorboard-seconds {spent[0]:.4f}"))
 sys.argv[0] = "zoo"
-from zoo.cli import main
+from zoo.cli.app import main
 main()
 """
 

@@ -30,7 +30,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 CHECK_TORCH = (
-    "import sys; from zoo.cli import app\n"
+    "import sys; from zoo.cli.app import app\n"
     "try: app(sys.argv[1:], standalone_mode=False)\n"
     "finally: print('torch imported:', 'torch' in sys.modules, file=sys.stderr)"
 )
@@ -96,7 +96,7 @@ def download_timings(model: str, calls: int) -> list[dict[str, object]]:
     from zoo import weights
     from zoo.files import sha256_file
     from zoo.models.cifar import cifar10_cnn, cifar10_vgg
-    from zoo.train.checkpoint import save_weights
+    from zoo.artifacts.checkpoint import save_weights
 
     results = []
     with tempfile.TemporaryDirectory(prefix="zoo-served-") as served:

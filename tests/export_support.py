@@ -22,12 +22,10 @@ class Exported:
 
     source: Any
     directory: Path
-    manifest: dict[str, Any]
+    manifest: Any  # zoo.artifacts.manifest.Manifest
 
     def file(self, fmt: str) -> Path:
-        return self.directory / next(
-            f["path"] for f in self.manifest["files"] if f["format"] == fmt
-        )
+        return self.directory / self.manifest.file(fmt).path
 
 
 _exports: dict[str, Exported] = {}
@@ -36,16 +34,44 @@ _exports: dict[str, Exported] = {}
 def exported(name: str, tmp_path_factory: pytest.TempPathFactory) -> Exported:
     """Export ``name`` (once per test session) to every format, ONNX only for the slow ones."""
     if name not in _exports:
-        from zoo.export import formats, pipeline
-        from zoo.export.source import load_samples, resolve
+        from zoo.export import pipeline
+        from zoo.export.options import ExportRequest, SourceRequest
+        from zoo.export.source import resolve
 
-        source = resolve(name, model_args=MODEL_ARGS.get(name, {}))
-        samples = load_samples(source, VERIFY_SAMPLES)
-        wanted = ("onnx",) if name in ONNX_ONLY else formats.FORMATS
-        directory = tmp_path_factory.mktemp(f"export-{name}")
-        manifest = pipeline.export(source, directory, samples, formats_wanted=wanted)
+        source = resolve(SourceRequest(spec=name, model_args=MODEL_ARGS.get(name, {})))
+        samples = source_samples(source, VERIFY_SAMPLES)
+        request = ExportRequest(formats=("onnx",) if name in ONNX_ONLY else ())
+        directory = tmp_path_factory.mktemp(f"export-{name}") / "export"
+        manifest = pipeline.export(source, directory, request, samples)
         _exports[name] = Exported(source, directory, manifest)
     return _exports[name]
+
+
+def read_metadata(fmt: str, path: Path) -> Any:
+    """What an exported file carries (its card, export facts, file facts, certificate)."""
+    from zoo.artifacts.manifest import from_props
+    from zoo.export.formats import FORMATS
+
+    return from_props(FORMATS[fmt].read_props(path), str(path))
+
+
+def quick_export(source: Any, out: Path, count: int, **request: Any) -> Any:
+    """``source`` exported into ``out`` (formats, batch... as ExportRequest takes them), verified
+    on ``count`` of its own samples; the manifest."""
+    from zoo.export import pipeline
+    from zoo.export.options import ExportRequest
+
+    return pipeline.export(source, out, ExportRequest(**request), source_samples(source, count))
+
+
+def source_samples(source: Any, count: int, data_dir: str | None = None, seed: int = 0) -> Any:
+    """``count`` test samples of the source's own dataset (stratified), else random inputs."""
+    from zoo.export.options import SourceRequest
+    from zoo.export.samples import load_samples
+    from zoo.export.source import checks_dataset
+
+    dataset = checks_dataset(source, SourceRequest())
+    return load_samples(source.preprocessing, dataset, data_dir or source.data_dir, count, seed)
 
 
 def normalised_split(
@@ -83,9 +109,9 @@ def trained_run(
     import torch
 
     import zoo
-    from zoo.card import ModelCard, Preprocessing
+    from zoo.artifacts.card import ModelCard, Preprocessing
+    from zoo.artifacts.checkpoint import save_weights
     from zoo.factory import known_dataset_info
-    from zoo.train.checkpoint import save_weights
 
     info = known_dataset_info(dataset, data_dir, **(dataset_args or {}))
     _, inputs, labels = normalised_split(dataset, True, dataset_args, data_dir)

@@ -12,7 +12,7 @@ from torch import nn
 import zoo
 from zoo.errors import ArgumentError, NameConflictError, PluginError, UnknownNameError
 from zoo.factory import bind, convert
-from zoo.options import parse_assignments
+from zoo.flags import parse_assignments
 from zoo.registry import IN_PROCESS, Entry, Registry
 
 

@@ -13,7 +13,7 @@ import typer
 from safetensors.torch import save_file
 
 import zoo
-from zoo.cli import app, main
+from zoo.cli.app import app, main
 
 COMMANDS = typer.main.get_command(app).commands  # type: ignore[attr-defined]
 
@@ -131,7 +131,7 @@ CASES = [
     (["train", "mnist-mlp3", "--config", "{table}"], "'model_args' must be a table"),
     (["train", "mnist-mlp3", "--config", "/nonexistent.toml"], "cannot read config file"),
     (["train", "--resume", "{run}"], "is damaged"),
-    (["train", "--resume", "/nonexistent"], "not a run directory"),
+    (["train", "--resume", "/nonexistent"], "run directory '/nonexistent' does not exist"),
     (["eval", "{junk}"], "corrupt or truncated"),
     (["eval", "{foreign}"], "not a zoo checkpoint"),
     (["eval", "/nonexistent/run"], "no such run directory or checkpoint"),

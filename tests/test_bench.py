@@ -2,44 +2,57 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 import torch
-from export_support import BUILTIN_MODELS, ONNX_ONLY, exported
+from export_support import BUILTIN_MODELS, ONNX_ONLY, exported, source_samples
 from typer.testing import CliRunner
 
 import zoo
-from zoo.cli import app
+from zoo.artifacts.manifest import FileFacts, Parity
+from zoo.cli.app import app
 from zoo.export import bench, report
-from zoo.export.source import load_samples
-from zoo.export.verify import FP32
+from zoo.export.backends.openvino import missing as openvino_missing
+from zoo.export.options import BenchRequest
+from zoo.export.precisions import PRECISIONS
 
-QUICK = {"iterations": 3, "min_seconds": 0.0, "max_seconds": 0.05}
-OPENVINO = bench.openvino_missing() is None
+QUICK = BenchRequest(iterations=3, min_time=0.0, max_time=0.05, threads=1)
+OPENVINO = openvino_missing() is None
+FP32_ROWS = ("eager", "torchscript", "exported-program", "onnxruntime", "openvino")
+
+
+def float32_files(paths: dict[str, object]) -> bench.BenchFiles:
+    """Plain float32 files taking normalised input, as bench runs them."""
+    return bench.BenchFiles(
+        {(fmt, "fp32"): (path, FileFacts()) for fmt, path in paths.items()}, None, {}
+    )
 
 
 @pytest.mark.parametrize("name", BUILTIN_MODELS)
 def test_every_backend_agrees_with_eager_and_is_timed(name, tmp_path_factory):
     export = exported(name, tmp_path_factory)
-    files = bench.float32_files(
+    files = float32_files(
         {
             fmt: export.file(fmt)
             for fmt in ("onnx", "torchscript", "exported-program")
             if fmt == "onnx" or name not in ONNX_ONLY
         }
     )
-    samples = load_samples(export.source, 4 if name in ONNX_ONLY else 24)
-    result = bench.bench(export.source, files, samples, batch_sizes=(1, 3), threads=1, **QUICK)
+    samples = source_samples(export.source, 4 if name in ONNX_ONLY else 24)
+    request = dataclasses.replace(QUICK, batch_sizes=(1, 3))
+    names = tuple(n for n in FP32_ROWS if n != "openvino" or OPENVINO)
+    result = bench.bench(export.source, files, samples, request, names)
     expected = (
         ["onnxruntime"] if name in ONNX_ONLY else ["torchscript", "exported-program", "onnxruntime"]
     ) + (["openvino"] if OPENVINO else [])
-    assert [row["backend"] for row in result.parity] == expected
+    assert [row.backend for row in result.parity] == expected
     for row in result.parity:
-        # parity takes whole chunks until half of max_seconds is spent: at least one
-        assert min(len(samples.inputs), bench.PARITY_CHUNK) <= row["count"] <= len(samples.inputs)
-        assert row["passed"] and row["tolerance_used"] <= 1
-        assert row["top1_agreement"] in (1.0, None) and row["max_abs"] < 1e-3
+        # parity and accuracy always take every sample, whatever the time budget
+        assert row.parity.count == len(samples) + 0
+        assert row.passed and row.parity.tolerance_used <= 1 and row.precision == "fp32"
+        assert row.parity.top1_agreement in (1.0, None) and row.parity.max_abs < 1e-3
     timed = {(row.backend, row.batch) for row in result.latency}
     assert timed == {(backend, batch) for backend in ["eager", *expected] for batch in (1, 3)}
     for row in result.latency:
@@ -47,29 +60,17 @@ def test_every_backend_agrees_with_eager_and_is_timed(name, tmp_path_factory):
         assert row.samples_per_s == pytest.approx(row.batch * 1000 / row.p50_ms)
         assert row.speedup_vs_eager == 1.0 if row.backend == "eager" else row.speedup_vs_eager > 0
     assert result.passed and result.threads == 1
+    machine = result.environment["machine"]
+    assert machine["cpu"] and "native_bf16" in machine and result.environment["versions"]["torch"]
 
 
-def test_cuda_backends_are_skipped_with_a_reason_without_a_gpu(tmp_path_factory):
-    export = exported(BUILTIN_MODELS[0], tmp_path_factory)
-    samples = load_samples(export.source, 4)
-    result = bench.bench(
-        export.source,
-        bench.float32_files({"onnx": export.file("onnx")}),
-        samples,
-        backends=("eager", "onnxruntime"),
-        devices=("cpu", "cuda"),
-        batch_sizes=(2,),
-        **QUICK,
-    )
-    cuda = {s["backend"]: s["reason"] for s in result.skipped if "(cuda)" in s["backend"]}
+def test_a_device_asked_for_that_is_not_there_is_one_line_and_exit_2(tmp_path):
     if torch.cuda.is_available():
-        pytest.skip("a GPU is present: the CUDA backends run")
-    assert set(cuda) == {"eager (cuda)", "onnxruntime (cuda)"}
-    assert all("no CUDA device" in reason for reason in cuda.values())
-    assert {(row.backend, row.device) for row in result.latency} == {
-        ("eager", "cpu"),
-        ("onnxruntime", "cpu"),
-    }
+        pytest.skip("a GPU is present: --device cuda runs")
+    result = CliRunner().invoke(
+        app, ["bench", "mnist-logreg", "--device", "cuda", "--max-time", "0.05"]
+    )
+    assert "--device cuda: no CUDA GPU is available here" in str(result.exception)
 
 
 @pytest.fixture
@@ -109,7 +110,7 @@ def test_bench_command_of_an_export_dir_writes_json_and_markdown(drift_net, tmp_
         "0.05",
     ]
     result = runner.invoke(
-        app, [*args, "--json", str(tmp_path / "b.json"), "--markdown", str(tmp_path / "b.md")]
+        app, [*args, "--report", str(tmp_path / "b.json"), "--report", str(tmp_path / "b.md")]
     )
     assert result.exit_code == 0, result.output
     assert "parity: pass" in result.output
@@ -117,12 +118,18 @@ def test_bench_command_of_an_export_dir_writes_json_and_markdown(drift_net, tmp_
     assert (
         data["passed"]
         and data["model"] == "drift-net"
-        and data["tolerance"] == {"atol": 1e-5, "rtol": 1e-5, "rule": FP32.describe()}
+        and data["tolerance"]["fp32"] == PRECISIONS["fp32"].rule
     )
-    backends = 4 + OPENVINO  # eager, the three formats, openvino on the ONNX file
-    assert len(data["parity"]) == backends - 1 and len(data["latency"]) == 2 * backends
+    fp32 = 4 + OPENVINO  # eager, the three formats, openvino on the ONNX file
+    rows = {row["backend"] for row in data["latency"]}
+    assert {"eager", "torchscript", "exported-program", "onnxruntime"} <= rows
+    assert len([r for r in data["parity"] if r["precision"] == "fp32"]) == fp32 - 1
     markdown = (tmp_path / "b.md").read_text()
-    assert "| 2 | onnxruntime | cpu |" in markdown and "| exported-program | cpu |" in markdown
+    assert (
+        "| 2 | onnxruntime | cpu |" in markdown and "| exported-program | cpu | fp32 |" in markdown
+    )
+    printed = runner.invoke(app, [*args, "--json"])
+    assert printed.exit_code == 0 and json.loads(printed.output)["model"] == "drift-net"
 
 
 def test_bench_exits_1_when_the_model_no_longer_matches_its_export(drift_net, tmp_path):
@@ -160,20 +167,21 @@ def test_bench_exits_1_when_the_model_no_longer_matches_its_export(drift_net, tm
             "export",
             1,
             "8 random inputs",
+            8,
             parity=[
-                {
-                    "backend": "onnxruntime",
-                    "device": "cpu",
-                    "max_abs": 0.5,
-                    "max_rel": 1.0,
-                    "tolerance_used": 5e4,
-                    "top1_agreement": 1.0,
-                    "passed": False,
-                }
+                bench.ParityRow(
+                    "onnxruntime",
+                    "cpu",
+                    "fp32",
+                    Parity("onnxruntime", 8, 0.5, 1.0, 5e4, 1.0, False, "rule"),
+                )
             ],
         )
     )
-    assert "| onnxruntime | cpu | 5.00e-01 | 1.00e+00 | 50000.000 | 100.00% | FAIL |" in markdown
+    assert (
+        "| onnxruntime | cpu | fp32 | 5.00e-01 | 1.00e+00 | 50000.000 | 100.00% | FAIL |"
+        in markdown
+    )
 
 
 def test_bench_of_a_model_name_exports_to_a_scratch_dir(drift_net, tmp_path, monkeypatch):

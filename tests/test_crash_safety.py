@@ -25,9 +25,9 @@ from train_support import (
 )
 
 import zoo
+from zoo.artifacts.checkpoint import load_state, resume_point
 from zoo.errors import ZooError
 from zoo.files import FAULT_ENV
-from zoo.train.checkpoint import load_state, resume_point
 
 TINY = ["tiny-net", *TINY_DATA, "--batch-size", "16", "--device", "cpu", "--seed", "4"]
 EPOCHS = ["--epochs", "4"]

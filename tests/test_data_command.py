@@ -12,7 +12,7 @@ from conftest import run_zoo
 from PIL import Image
 from typer.testing import CliRunner
 
-from zoo.cli import app
+from zoo.cli.app import app
 
 runner = CliRunner()
 NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 from safetensors.torch import load_file
 from train_support import (
     HERE,
@@ -124,7 +123,7 @@ def test_two_processes_train_one_run_with_identical_weights(reference: Reference
     history = reference.metrics
     assert [m["epoch"] for m in history] == [1, 2, 3, 4]
     assert all(m["train_items"] == 64 for m in history)  # two shards of 32, not 2 × 64
-    report = evaluate_checkpoint(str(reference.run), Console(quiet=True))
+    report = evaluate_checkpoint(str(reference.run)).summary
     last = json.loads((reference.run / "checkpoints" / "last.json").read_text())
     assert report["accuracy"] == last["metrics"]["test_accuracy"]  # summed over both ranks
     assert report["items"] == 16

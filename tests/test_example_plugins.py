@@ -134,7 +134,7 @@ def test_plugin_model_trains_on_plugin_data_with_plugin_optimizer_then_exports_a
 
     bench = run_zoo(
         "bench", str(tmp_path / "export"), "--batch-sizes", "1", "--samples", "32", "--iterations", "5",
-        "--min-time", "0", "--json", str(tmp_path / "bench.json"), site=example_site,
+        "--min-time", "0", "--report", str(tmp_path / "bench.json"), site=example_site,
     )  # fmt: skip
     assert bench.returncode == 0, bench.stdout + bench.stderr
     result = json.loads((tmp_path / "bench.json").read_text())

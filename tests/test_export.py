@@ -11,17 +11,19 @@ import onnx
 import pytest
 import torch
 from conftest import run_zoo
-from export_support import BUILTIN_MODELS, ONNX_ONLY, exported
+from export_support import BUILTIN_MODELS, ONNX_ONLY, exported, quick_export, read_metadata
 from safetensors.torch import save_file
 from torch import nn
 from typer.testing import CliRunner
 
 import zoo
-from zoo.cli import app
-from zoo.export import formats, pipeline, runtimes
-from zoo.export.failures import ExportError
-from zoo.export.source import load_samples, resolve
-from zoo.export.verify import ATOL, RTOL
+from zoo.cli.app import app
+from zoo.export import runtimes
+from zoo.export.failures import ExportError, VerificationError
+from zoo.export.formats import FORMATS
+from zoo.export.options import SourceRequest
+from zoo.export.precisions import ATOL, RTOL
+from zoo.export.source import resolve
 
 
 def sha256(path: Path) -> str:
@@ -49,23 +51,23 @@ def tiny_net():
 @pytest.mark.parametrize("name", BUILTIN_MODELS)
 def test_builtin_model_exports_verified_with_metadata(name, tmp_path_factory):
     export = exported(name, tmp_path_factory)
-    manifest, card = export.manifest, export.manifest["card"]
-    expected = ("onnx",) if name in ONNX_ONLY else formats.FORMATS
-    assert [f["format"] for f in manifest["files"]] == list(expected)
+    manifest, card = export.manifest, export.manifest.card
+    expected = ("onnx",) if name in ONNX_ONLY else tuple(FORMATS)
+    assert [f.format for f in manifest.files] == list(expected)
     assert sorted(p.name for p in export.directory.iterdir()) == sorted(
-        [f["path"] for f in manifest["files"]] + ["manifest.json"]
+        [f.path for f in manifest.files] + ["manifest.json", "verification.npz"]
     )
-    assert card["model"] == name and card["weights_sha256"] == ""  # fresh, seeded weights
-    assert manifest["export"]["batch"] == "dynamic" and manifest["export"]["weights_file"] == ""
-    assert card["torch_version"] == torch.__version__ and card["zoo_version"] == zoo.__version__
-    assert len(card["classes"]) >= 1 and card["input_shape"] == list(export.source.input_shape)
-    for entry in manifest["files"]:
-        path = export.directory / entry["path"]
-        assert entry["sha256"] == sha256(path) and entry["bytes"] == path.stat().st_size
-        check = entry["verification"]
-        assert check["passed"] and check["count"] == 9  # 8 inputs as one batch, then one alone
-        assert check["tolerance_used"] <= 1 and check["max_abs"] <= ATOL + RTOL * 100
-        stored = formats.read_metadata(entry["format"], path)
+    assert card.model == name and card.weights_sha256 == ""  # fresh, seeded weights
+    assert manifest.export.batch == "dynamic" and manifest.export.weights_file == ""
+    assert card.torch_version == torch.__version__ and card.zoo_version == zoo.__version__
+    assert len(card.classes) >= 1 and card.input_shape == export.source.input_shape
+    for entry in manifest.files:
+        path = export.directory / entry.path
+        assert entry.sha256 == sha256(path) and entry.bytes == path.stat().st_size
+        check = entry.verification
+        assert check.passed and check.count == 9  # 8 inputs as one batch, then one alone
+        assert check.tolerance_used <= 1 and check.max_abs <= ATOL + RTOL * 100
+        stored = read_metadata(entry.format, path)
         assert stored.card == export.source.card and stored.info.batch == "dynamic"
         assert stored.facts.precision == "fp32" and stored.facts.input == "normalised"
 
@@ -125,13 +127,11 @@ def test_run_directory_exports_the_trained_weights_and_their_hash(tiny_net, tmp_
         for parameter in trained.parameters():
             parameter.add_(torch.linspace(-1, 1, parameter.numel()).reshape(parameter.shape))
     weights = write_checkpoint(tmp_path / "run", trained, tiny_net)
-    source = resolve(str(tmp_path / "run"))
-    manifest = pipeline.export(
-        source, tmp_path / "out", load_samples(source, 4), formats_wanted=("onnx",)
-    )
-    stored = formats.read_metadata("onnx", tmp_path / "out" / f"{tiny_net}.onnx")
+    source = resolve(SourceRequest(spec=str(tmp_path / "run")))
+    manifest = quick_export(source, tmp_path / "out", 4, formats=("onnx",))
+    stored = read_metadata("onnx", tmp_path / "out" / f"{tiny_net}.onnx")
     card, info = stored.card, stored.info
-    assert card.weights_sha256 == sha256(weights) == manifest["card"]["weights_sha256"]
+    assert card.weights_sha256 == sha256(weights) == manifest.card.weights_sha256
     assert card.classes == ("cat", "dog", "fox") and card.preprocessing.mean == (0.5,) * 3
     assert card.input_shape == (3, 8, 8)
     # the export directory is self-contained: a copy of the weights, named, not a path
@@ -149,13 +149,11 @@ def test_run_directory_exports_the_trained_weights_and_their_hash(tiny_net, tmp_
 
 
 def test_fixed_batch_export(tiny_net, tmp_path):
-    source = resolve(tiny_net, input_shape=(3, 16, 16), num_classes=4)
-    manifest = pipeline.export(
-        source, tmp_path, load_samples(source, 3), formats_wanted=("onnx",), batch=5
-    )
+    source = resolve(SourceRequest(spec=tiny_net, input_shape=(3, 16, 16), num_classes=4))
+    manifest = quick_export(source, tmp_path, 3, formats=("onnx",), batch=5)
     dim = onnx.load(str(tmp_path / f"{tiny_net}.onnx")).graph.input[0].type.tensor_type.shape.dim[0]
-    assert dim.dim_value == 5 and manifest["export"]["batch"] == "5"
-    assert manifest["files"][0]["verification"]["count"] == 5
+    assert dim.dim_value == 5 and manifest.export.batch == "5"
+    assert manifest.files[0].verification.count == 5
 
 
 def test_unsupported_onnx_op_names_the_op_and_format_and_leaves_nothing(tmp_path, capfd):
@@ -167,12 +165,10 @@ def test_unsupported_onnx_op_names_the_op_and_format_and_leaves_nothing(tmp_path
 
         return nn.Sequential(nn.Linear(6, 6), CumMax())
 
-    source = resolve("cummax-net", input_shape=(6,))
+    source = resolve(SourceRequest(spec="cummax-net", input_shape=(6,)))
     capfd.readouterr()
     with pytest.raises(ExportError) as error:
-        pipeline.export(
-            source, tmp_path, load_samples(source, 4), formats_wanted=("torchscript", "onnx")
-        )
+        quick_export(source, tmp_path, 4, formats=("torchscript", "onnx"))
     message = str(error.value)
     assert "aten::cummax" in message and "ONNX" in message and "\n" not in message
     assert list(tmp_path.iterdir()) == []  # the verified TorchScript file is not kept either
@@ -197,14 +193,12 @@ def test_data_dependent_branch_fails_export_program_clearly(tmp_path):
 
         return Branchy()
 
-    source = resolve("branchy-net", input_shape=(4,))
+    source = resolve(SourceRequest(spec="branchy-net", input_shape=(4,)))
     with pytest.raises(
         ExportError,
         match=r"to ExportedProgram: data-dependent control flow at test_export.py:\d+ in forward",
     ):
-        pipeline.export(
-            source, tmp_path, load_samples(source, 4), formats_wanted=("exported-program",)
-        )
+        quick_export(source, tmp_path, 4, formats=("exported-program",))
     assert list(tmp_path.iterdir()) == []
     zoo.reload_registry()
 
@@ -218,13 +212,13 @@ def test_failed_verification_reports_numbers_and_leaves_nothing(tmp_path):
 
         return BatchTrap()
 
-    source = resolve("batch-trap-net", input_shape=(3,))
+    source = resolve(SourceRequest(spec="batch-trap-net", input_shape=(3,)))
     (tmp_path / "keep.txt").write_text("untouched")
     with pytest.raises(
-        pipeline.VerificationError,
+        VerificationError,
         match=r"TorchScript export .* does not match.*max \|a-b\| [\d.e+-]+.*top-1 agreement",
     ):
-        pipeline.export(source, tmp_path, load_samples(source, 6), formats_wanted=("torchscript",))
+        quick_export(source, tmp_path / "out", 6, formats=("torchscript",))
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
     zoo.reload_registry()
 
@@ -246,7 +240,7 @@ def test_export_command_writes_every_format_and_reports(tiny_net, tmp_path):
     assert result.exit_code == 0, result.output
     assert "TorchScript is deprecated" in result.output and result.output.count(" ok ") == 3
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert {f["format"] for f in manifest["files"]} == set(formats.FORMATS)
+    assert {f["format"] for f in manifest["files"]} == set(FORMATS)
     assert (
         manifest["card"]["classes"] == [str(i) for i in range(5)] and manifest["card"]["seed"] == 0
     )

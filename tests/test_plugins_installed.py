@@ -113,8 +113,8 @@ def test_environment_variable_disables_third_party_plugins(plugin_site):
 def test_list_and_help_import_neither_torch_nor_plugins(plugin_site):
     probe = (
         "import sys; sys.argv = ['zoo'] + sys.argv[1:]\n"
-        "import zoo.cli\n"
-        "try:\n    zoo.cli.main()\nexcept SystemExit:\n    pass\n"
+        "import zoo.cli.app\n"
+        "try:\n    zoo.cli.app.main()\nexcept SystemExit:\n    pass\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('torch', 'torchvision', 'numpy', 'matplotlib', 'zoo_fixture_good', 'zoo_fixture_broken'))\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"

@@ -10,18 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from export_support import BUILTIN_MODELS, exported
+from export_support import BUILTIN_MODELS, exported, quick_export
 from PIL import Image
 
 import zoo
 from zoo.errors import ZooError
-from zoo.export import pipeline
+from zoo.export.options import SourceRequest
 from zoo.export.predict import Predictor
-from zoo.export.source import load_samples, resolve
+from zoo.export.source import resolve
 
 PREDICT_WITHOUT_TORCH = """
 import json, sys
-from zoo.cli import app
+from zoo.cli.app import app
 try:
     app(sys.argv[1:], standalone_mode=False)
 finally:
@@ -99,7 +99,7 @@ def test_predict_matches_eager_on_converted_resized_images(name, tmp_path_factor
 def test_probabilities_sum_to_one(tmp_path_factory, tmp_path):
     export = exported(image_models()[0], tmp_path_factory)
     image = write_image(tmp_path / "x.png", (32, 32))
-    classes = len(export.manifest["card"]["classes"])
+    classes = len(export.manifest.card.classes)
     prediction = Predictor(export.file("onnx")).predict([str(image)], top_k=classes)[0]
     assert (
         len(prediction.labels) == classes and abs(sum(p for _, p in prediction.labels) - 1) < 1e-5
@@ -125,9 +125,9 @@ def test_fixed_batch_file_pads_and_predict_command_prints_labels(tmp_path):
     def predict_net(num_classes: int = 3) -> torch.nn.Module:
         return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 6 * 6, num_classes))
 
-    source = resolve("predict-net", input_shape=(3, 6, 6), num_classes=3)
+    source = resolve(SourceRequest(spec="predict-net", input_shape=(3, 6, 6), num_classes=3))
     source.card = source.card.with_(classes=("red", "green", "blue"))
-    pipeline.export(source, tmp_path, load_samples(source, 4), formats_wanted=("onnx",), batch=2)
+    quick_export(source, tmp_path, 4, formats=("onnx",), batch=2)
     images = [str(write_image(tmp_path / f"{i}.png", (6, 6), seed=i)) for i in range(3)]
     predictions = Predictor(tmp_path / "predict-net.onnx").predict(images, top_k=1)
     assert len(predictions) == 3 and all(

@@ -13,12 +13,13 @@ from PIL import Image
 from train_support import run_dir
 from typer.testing import CliRunner
 
-from zoo.card import ModelCard, Preprocessing, prepare_image
-from zoo.cli import app
+from zoo.artifacts.card import ModelCard, Preprocessing, prepare_image
+from zoo.artifacts.checkpoint import load_checkpoint
+from zoo.cli.app import app
 from zoo.export.predict import Predictor
 from zoo.factory import create_dataset
-from zoo.train.checkpoint import load_checkpoint
-from zoo.train.data import AsTensor, Preprocess
+from zoo.pretrained import model_from_checkpoint
+from zoo.train.data import AsTensor, BatchPipeline
 
 pytestmark = pytest.mark.usefixtures("tiny_entries")
 
@@ -57,7 +58,7 @@ def test_normalisation_is_one_affine_map_for_training_and_predict() -> None:
     preprocessing = Preprocessing((3, 4, 4), (0.4, 0.5, 0.6), (0.2, 0.25, 0.3))
     batch = np.random.default_rng(0).integers(0, 256, (5, 3, 4, 4), dtype=np.uint8)
     served = preprocessing.normalise(batch)
-    trained = Preprocess(preprocessing, torch.device("cpu"))(torch.from_numpy(batch)).numpy()
+    trained = BatchPipeline(preprocessing, torch.device("cpu"))(torch.from_numpy(batch)).numpy()
     expected = (batch / 255 - np.array([0.4, 0.5, 0.6])[:, None, None]) / np.array(
         [0.2, 0.25, 0.3]
     )[:, None, None]
@@ -102,14 +103,14 @@ def test_trained_and_exported_models_agree_on_top1_for_odd_images(tmp_path: Path
     assert exported.exit_code == 0, exported.output
     checkpoint = load_checkpoint(run)
     card: ModelCard = checkpoint.card
-    model = checkpoint.build_model()
+    model = model_from_checkpoint(checkpoint)
     data = create_dataset(
         "imagefolder", tmp_path / "images", train=True, test_fraction=0.5, image_size=12
     )
     test = create_dataset(
         "imagefolder", tmp_path / "images", train=False, test_fraction=0.5, image_size=12
     )
-    pipeline = Preprocess(card.preprocessing, torch.device("cpu"))
+    pipeline = BatchPipeline(card.preprocessing, torch.device("cpu"))
     predictor = Predictor(tmp_path / "export" / "tiny-net.onnx")
     for split in (data, test):
         images, _ = split.as_tensors()

@@ -18,9 +18,9 @@ import train_support
 from conftest import run_zoo
 from train_support import TINY_DATA, ok, saved_epoch, start, zoo_cli
 
+from zoo.artifacts.checkpoint import load_checkpoint
 from zoo.errors import ZooError
 from zoo.sweep import state
-from zoo.train.checkpoint import load_checkpoint
 
 optuna = pytest.importorskip("optuna")
 
@@ -374,7 +374,7 @@ def test_zoo_runs_groups_a_sweeps_runs(tmp_path: Path) -> None:
 def test_missing_optuna_is_one_line_with_the_install_command(tmp_path: Path) -> None:
     code = (
         "import sys; sys.modules['optuna'] = None; sys.argv[0] = 'zoo'; "
-        "from zoo.cli import main; main()"
+        "from zoo.cli.app import main; main()"
     )
     data = ["--dataset", "synthetic", "--dataset-arg", "image_shape=1,8,8"]
     result = subprocess.run(

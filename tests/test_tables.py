@@ -7,8 +7,8 @@ import sys
 import pytest
 from rich.console import Console
 
-from zoo.cli import main
-from zoo.console import show_table
+from zoo.cli.app import main
+from zoo.cli.output import show_table
 
 
 def run(args: list[str], columns: int, capsys, monkeypatch) -> str:

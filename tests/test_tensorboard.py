@@ -141,7 +141,7 @@ def test_missing_tensorboard_is_one_line_before_training(tmp_path: Path) -> None
     code = (
         "import sys; sys.modules['tensorboard'] = None; "
         "sys.path.insert(0, 'tests'); import train_support; train_support.register(); "
-        "from zoo.cli import main; main()"
+        "from zoo.cli.app import main; main()"
     )
     result = subprocess.run(
         [sys.executable, "-c", code, "train", *TINY, "--tensorboard", "--out", str(tmp_path)],

@@ -15,10 +15,11 @@ from safetensors.torch import load_file
 from train_support import TINY_DATA, metrics, ok, run_dir, zoo_cli
 
 import zoo
-from zoo.card import Preprocessing
+from zoo.artifacts.card import Preprocessing
+from zoo.artifacts.checkpoint import load_checkpoint, load_state
 from zoo.errors import ZooError
-from zoo.train.checkpoint import load_checkpoint, load_state
-from zoo.train.data import Preprocess, augment
+from zoo.pretrained import model_from_checkpoint
+from zoo.train.data import BatchPipeline, augment
 from zoo.train.objective import Objective
 
 TINY = ["tiny-net", *TINY_DATA, "--batch-size", "16", "--device", "cpu"]
@@ -54,7 +55,7 @@ def test_train_writes_a_complete_run_that_eval_and_runs_read(tmp_path: Path) -> 
     assert not (checkpoints / "best.safetensors").exists()  # chosen by test accuracy: never
     kept = load_checkpoint(run)  # a run directory means the weights it keeps: here the last
     assert kept.path.name == "last.safetensors" and kept.epoch == 2
-    model = kept.build_model()
+    model = model_from_checkpoint(kept)
     weights = load_file(kept.path)
     assert all(torch.equal(model.state_dict()[k], v) for k, v in weights.items())
     assert model(torch.zeros(2, 3, 8, 8)).shape == (2, 4)
@@ -232,7 +233,7 @@ def test_batch_augmentation_and_normalisation_on_uint8() -> None:
         torch.equal(f, i) or torch.equal(f, i.flip(2)) for f, i in zip(flipped, images, strict=True)
     )
     preprocessing = Preprocessing((3, 8, 8), (0.5,) * 3, (0.25,) * 3)
-    preprocess = Preprocess(preprocessing, torch.device("cpu"), channels_last=True)
+    preprocess = BatchPipeline(preprocessing, torch.device("cpu"), channels_last=True)
     normalised = preprocess(images)
     assert torch.allclose(normalised, (images.float() / 255 - 0.5) / 0.25, atol=1e-5)
     assert normalised.is_contiguous(memory_format=torch.channels_last)

@@ -1,4 +1,4 @@
-"""The parity gate itself (zoo/export/verify.py ``compare``): every element within
+"""The parity gate itself (zoo/export/parity.py ``compare``): every element within
 ``atol·max(1, row scale) + rtol·|reference|``, every output finite, every top-1 class the same."""
 
 from __future__ import annotations
@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zoo.export.verify import ATOL, FP32, compare
+from zoo.export.parity import compare
+from zoo.export.precisions import ATOL, FP32
 
 
 def logits(count: int = 64, classes: int = 10) -> np.ndarray:

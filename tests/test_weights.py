@@ -21,15 +21,15 @@ import pytest
 import torch
 from conftest import FIXTURE_PLUGINS, pip_install_target, run_zoo
 from PIL import Image
-from rich.console import Console
 from safetensors.torch import save_file
 
 import zoo
 from zoo import meta, weights
-from zoo.card import ModelCard, Preprocessing
+from zoo.artifacts.card import ModelCard, Preprocessing
+from zoo.artifacts.checkpoint import save_weights
+from zoo.artifacts.run import metric_text
 from zoo.errors import ZooError
 from zoo.files import sha256_file
-from zoo.train.checkpoint import save_weights
 from zoo.train.evaluation import evaluate_checkpoint
 
 SHIPPED_HERE = ("mnist-logreg", "mnist-mlp", "mnist-mlp3", "linear-regression")  # data in zoo
@@ -155,7 +155,7 @@ def test_a_plugin_with_invalid_weights_is_reported_not_fatal() -> None:
     zoo.register_model("broken-weights")(broken_weights)
     with pytest.raises(zoo.PluginError, match="invalid zoo_info: weights 'x' have an invalid sha"):
         zoo.get_model_info("broken-weights")
-    from zoo.describe import describe
+    from zoo.entry_report import entry_report as describe
 
     with pytest.raises(zoo.PluginError, match="invalid zoo_info"):
         describe(zoo.get_registry().resolve("model", "broken-weights"))
@@ -356,11 +356,9 @@ def test_shipped_weights_reproduce_their_recorded_metrics(model: str, tmp_path: 
     declared = info.weights[0]
     path = weights.locate(model, "default").path
     assert path.stat().st_size <= 2 * 1024 * 1024 and declared.command.startswith("zoo train")
-    summary = evaluate_checkpoint(
-        str(path), Console(quiet=True), split=declared.split, out=str(tmp_path)
-    )
+    summary = evaluate_checkpoint(str(path), split=declared.split, out=str(tmp_path)).summary
     for key, value in declared.metrics.items():
-        assert weights.metric_text(key, summary[key]) == weights.metric_text(key, value), key
+        assert metric_text(key, summary[key]) == metric_text(key, value), key
 
 
 def test_eval_of_a_model_uses_its_weights_own_dataset(tmp_path: Path) -> None:
@@ -434,13 +432,14 @@ def test_predict_by_model_name_exports_once_then_runs_without_torch(tmp_path, zo
 
 
 def test_quick_path_takes_only_the_plain_form() -> None:
-    from zoo.launch import QuickPredict, quick_predict
+    from zoo.export.options import PredictOptions
+    from zoo.launch import quick_predict
 
     assert quick_predict(["predict", "mnist-mlp3", "a.png", "--top-k", "3", "--json"]) == (
-        QuickPredict("mnist-mlp3", ("a.png",), top_k=3, as_json=True)
+        PredictOptions("mnist-mlp3", ("a.png",), top_k=3, json=True)
     )
     assert quick_predict(["predict", "linear-regression", "-1,2,3", "--weights=crop-yields"]) == (
-        QuickPredict("linear-regression", ("-1,2,3",), weights="crop-yields")
+        PredictOptions("linear-regression", ("-1,2,3",), weights="crop-yields")
     )
     for args in (
         ["predict", "model.onnx", "a.png"],

@@ -21,9 +21,9 @@ from torch import nn
 from typer.testing import CliRunner, Result
 
 import zoo
-from zoo.cli import app
+from zoo.artifacts.checkpoint import read_card
+from zoo.cli.app import app
 from zoo.datasets.synthetic import synthetic
-from zoo.train.checkpoint import read_card
 
 HERE = Path(__file__).resolve()
 # 64 learnable 3×8×8 images in 4 classes (test split: 16), from zoo's own synthetic dataset
@@ -238,7 +238,7 @@ def same_metrics(got: list[dict[str, Any]], expected: list[dict[str, Any]]) -> N
 
 
 if __name__ == "__main__":
-    from zoo.cli import main
+    from zoo.cli.app import main
 
     register()
     main()

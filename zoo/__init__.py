@@ -26,13 +26,13 @@ if TYPE_CHECKING:
     )
     from zoo.factory import (
         create_dataset,
-        create_model,
         create_optimizer,
         data_dir,
         get_dataset_info,
         get_model_info,
     )
     from zoo.meta import DatasetInfo, ModelInfo, Recipe, Weights, dataset_info, model_info
+    from zoo.pretrained import create_model
     from zoo.registry import (
         get_registry,
         list_datasets,
@@ -51,9 +51,9 @@ _HOMES = {
         "ArgumentError", "NameConflictError", "PluginError", "UnknownNameError", "ZooError"
     ],
     "zoo.factory": [
-        "create_dataset", "create_model", "create_optimizer", "data_dir", "get_dataset_info",
-        "get_model_info",
+        "create_dataset", "create_optimizer", "data_dir", "get_dataset_info", "get_model_info",
     ],
+    "zoo.pretrained": ["create_model"],
     "zoo.meta": ["DatasetInfo", "ModelInfo", "Recipe", "Weights", "dataset_info", "model_info"],
     "zoo.registry": [
         "get_registry", "list_datasets", "list_models", "list_optimizers", "register_dataset",

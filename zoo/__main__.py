@@ -1,5 +1,5 @@
 """``python -m zoo`` (and ``torchrun -m zoo``) runs the ``zoo`` command."""
 
-from zoo.cli import main
+from zoo.launch import main
 
 main()

@@ -18,6 +18,7 @@ from typing import Any
 
 from zoo import meta as zoo_meta
 from zoo.errors import ArgumentError, PluginError, ZooError, first_line
+from zoo.flags import parse_shape
 from zoo.registry import Entry, get_registry
 
 # Parameters zoo fills in itself, per kind, with what to do instead of setting them by hand.
@@ -83,20 +84,7 @@ def convert(value: Any, hint: Any, default: Any, name: str) -> Any:
         hint = type(default) if default not in (inspect.Parameter.empty, None) else None
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(hint) if a is not type(None)]
-        if (
-            isinstance(value, str)
-            and value.lower() in ("none", "null")
-            and len(options) < len(typing.get_args(hint))
-        ):
-            return None
-        errors = []
-        for option in options:
-            try:
-                return convert(value, option, inspect.Parameter.empty, name)
-            except ArgumentError as exc:
-                errors.append(str(exc))
-        raise ArgumentError(errors[0] if errors else f"invalid value for '{name}'")
+        return convert_union(value, hint, name)
     if origin is typing.Literal:
         choices = typing.get_args(hint)
         for choice in choices:
@@ -106,33 +94,9 @@ def convert(value: Any, hint: Any, default: Any, name: str) -> Any:
             f"'{name}' must be one of {', '.join(map(str, choices))}, not '{value}'"
         )
     if origin in (tuple, list) or hint in (tuple, list):
-        item_type = (typing.get_args(hint) or (None,))[0]
-        items = value.split(",") if isinstance(value, str) else value
-        if not isinstance(items, (list, tuple)):
-            raise ArgumentError(f"'{name}' must be a list, not '{value}'")
-        items = [
-            convert(
-                v.strip() if isinstance(v, str) else v, item_type, inspect.Parameter.empty, name
-            )
-            for v in items
-            if v != ""
-        ]
-        return tuple(items) if (origin or hint) is tuple else items
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
-            return value.lower() in _TRUE
-        raise ArgumentError(f"'{name}' must be true or false, not '{value}'")
-    if hint in (int, float):
-        if isinstance(value, bool) or (hint is int and isinstance(value, float)):
-            raise ArgumentError(f"'{name}' must be {hint.__name__}, not '{value}'")
-        try:
-            return hint(value)
-        except (TypeError, ValueError):
-            raise ArgumentError(
-                f"'{name}' must be {'an integer' if hint is int else 'a number'}, not '{value}'"
-            ) from None
+        return convert_list(value, hint, name)
+    if hint in (bool, int, float):
+        return convert_scalar(value, hint, name)
     if hint is str or hint is None or not isinstance(value, str):
         if hint is None and isinstance(value, str):
             try:  # untyped parameter: accept Python literals (numbers, booleans, tuples), else text
@@ -143,6 +107,54 @@ def convert(value: Any, hint: Any, default: Any, name: str) -> Any:
     if isinstance(hint, type) and issubclass(hint, (Path, os.PathLike)):
         return hint(value)
     return value
+
+
+def convert_union(value: Any, hint: Any, name: str) -> Any:
+    """The first of a union's types that takes the value (``none`` for an optional one)."""
+    options = [a for a in typing.get_args(hint) if a is not type(None)]
+    optional = len(options) < len(typing.get_args(hint))
+    if isinstance(value, str) and value.lower() in ("none", "null") and optional:
+        return None
+    errors = []
+    for option in options:
+        try:
+            return convert(value, option, inspect.Parameter.empty, name)
+        except ArgumentError as exc:
+            errors.append(str(exc))
+    raise ArgumentError(errors[0] if errors else f"invalid value for '{name}'")
+
+
+def convert_list(value: Any, hint: Any, name: str) -> Any:
+    """A comma-separated text (or a list) as a list or tuple of the item type."""
+    origin = typing.get_origin(hint)
+    item_type = (typing.get_args(hint) or (None,))[0]
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ArgumentError(f"'{name}' must be a list, not '{value}'")
+    converted = [
+        convert(v.strip() if isinstance(v, str) else v, item_type, inspect.Parameter.empty, name)
+        for v in items
+        if v != ""
+    ]
+    return tuple(converted) if (origin or hint) is tuple else converted
+
+
+def convert_scalar(value: Any, hint: type, name: str) -> Any:
+    """A boolean, integer or float from text (a bool is not a number, a float not an int)."""
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+        raise ArgumentError(f"'{name}' must be true or false, not '{value}'")
+    if isinstance(value, bool) or (hint is int and isinstance(value, float)):
+        raise ArgumentError(f"'{name}' must be {hint.__name__}, not '{value}'")
+    try:
+        return hint(value)
+    except (TypeError, ValueError):
+        raise ArgumentError(
+            f"'{name}' must be {'an integer' if hint is int else 'a number'}, not '{value}'"
+        ) from None
 
 
 def bind(
@@ -202,29 +214,20 @@ def _call(entry: Entry, fn: Callable[..., Any], kwargs: dict[str, Any], *args: A
         ) from exc
 
 
-def create_model(
+def build_model(
     name: str,
     *,
     num_classes: int | None = None,
     in_channels: int | None = None,
     input_shape: tuple[int, ...] | None = None,
-    weights: str | None = None,
     **kwargs: Any,
 ) -> Any:
-    """Build a registered model. ``num_classes``/``in_channels``/``input_shape`` reach it only if its
-    signature names them; other keyword arguments (or ``name=value`` strings' values) are checked
-    against the signature.
-
-    ``weights`` loads trained weights: a name the model declares, ``"default"`` (the first it
-    declares) or a ``.safetensors`` file; the model is then built as the weights' card says, and
-    a different ``num_classes`` gives a new, freshly initialised head (see :mod:`zoo.pretrained`).
-    """
+    """Build a registered model with fresh weights. ``num_classes``/``in_channels``/``input_shape``
+    reach it only if its signature names them; other keyword arguments (or ``name=value``
+    strings' values) are checked against the signature. ``zoo.create_model`` adds trained
+    weights on top (:mod:`zoo.pretrained`)."""
     import torch
 
-    if weights is not None:
-        from zoo.pretrained import create_pretrained
-
-        return create_pretrained(name, weights, num_classes, in_channels, input_shape, kwargs)
     entry, fn = get_registry().load("model", name)
     if input_shape is not None and in_channels is None:
         in_channels = input_shape[0]
@@ -355,8 +358,6 @@ def default_input(
 ) -> tuple[tuple[int, ...], int]:
     """The input shape and output count to build a model with: given, else its default dataset's,
     else 3x32x32 images and 10 classes."""
-    from zoo.options import parse_shape
-
     shape: tuple[int, ...] | None = parse_shape(input_shape) if input_shape else None
     classes = num_classes
     if info.default_dataset and (shape is None or classes is None):

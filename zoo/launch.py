@@ -1,61 +1,74 @@
-"""The ``zoo`` console script's front door, and how predictions are printed.
+"""The ``zoo`` console script's front door.
 
 ``zoo predict MODEL INPUT... [--top-k N] [--weights W] [--json]`` whose ONNX export is already
-cached (see :mod:`zoo.prepared`) runs here, without loading the command-line app (Typer and every
-command module): a cached prediction then costs ONNX Runtime's start-up and little more, and
-never imports torch. Everything else, including every other form of ``zoo predict``, goes to
-:mod:`zoo.cli`, which parses it in full.
+cached (see :mod:`zoo.export.predict_cache`) runs here, without loading the command-line app
+(Typer and every command module): a cached prediction then costs ONNX Runtime's start-up and
+little more, and never imports torch. The options are read from the same declaration the full
+command uses (:class:`zoo.export.options.PredictOptions`). Everything else, including every other
+form of ``zoo predict``, goes to :mod:`zoo.cli.app`, which parses it in full.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import fields
 from typing import Any
 
 from zoo.errors import ZooError
 
 
-@dataclass(frozen=True)
-class QuickPredict:
-    """A ``zoo predict MODEL ...`` command line in its plain form."""
-
-    model: str
-    inputs: tuple[str, ...]
-    top_k: int = 5
-    weights: str = "default"
-    as_json: bool = False
-
-
-def quick_predict(args: list[str]) -> QuickPredict | None:
-    """``args`` as a plain ``predict MODEL INPUT...`` request, or None for anything else (help,
-    other options, an ONNX file): the full command line handles those."""
+def quick_predict(args: list[str]) -> Any:
+    """``args`` as a plain ``predict MODEL INPUT...`` request (a
+    :class:`~zoo.export.options.PredictOptions`), or None for anything else (help, other options,
+    an ONNX file, a value the full command would refuse): the full command line handles those."""
     from zoo.weights import names_model
 
     if len(args) < 3 or args[0] != "predict" or not names_model(args[1]):
         return None
-    inputs, options = [], {"top_k": 5, "weights": "default", "as_json": False}
+    from zoo.export.options import PredictOptions
+
+    declared = {f.name: f for f in fields(PredictOptions) if f.metadata.get("cli") is not None}
+    by_name = {name: key for key, f in declared.items() for name in f.metadata["cli"].names}
+    values: dict[str, Any] = {}
+    inputs: list[str] = []
     rest = iter(args[2:])
     for arg in rest:
-        name, _, value = arg.partition("=")
-        if name in ("--top-k", "--weights") and not value:
-            value = next(rest, "")
-        if name == "--top-k" and value.isdigit() and int(value) >= 1:
-            options["top_k"] = int(value)
-        elif name == "--weights" and value and not value.startswith("-"):
-            options["weights"] = value
-        elif arg == "--json":
-            options["as_json"] = True
-        elif arg.startswith("-") and not _number_row(arg):
-            return None
-        else:
+        name, equals, value = arg.partition("=")
+        key = by_name.get(name)
+        if key is None:
+            if arg.startswith("-") and not number_row(arg):
+                return None
             inputs.append(arg)
-    return QuickPredict(args[1], tuple(inputs), **options) if inputs else None
+            continue
+        item = declared[key]
+        if item.metadata["cli"].switch:
+            if equals:
+                return None
+            values[key] = True
+            continue
+        value = value if equals else next(rest, "")
+        parsed = parse_value(item, value)
+        if parsed is None:
+            return None
+        values[key] = parsed
+    return PredictOptions(args[1], tuple(inputs), **values) if inputs else None
 
 
-def _number_row(arg: str) -> bool:
+def parse_value(item: Any, text: str) -> Any:
+    """A declared option's value from its text, or None when the full command must judge it."""
+    if not text or text.startswith("-"):
+        return None
+    if item.type in ("int", int) or "int" in str(item.type):
+        if not text.isdigit():
+            return None
+        value = int(text)
+        rule = item.metadata.get("check")
+        return value if rule is None or rule[0](value) else None
+    return text
+
+
+def number_row(arg: str) -> bool:
     """A table model's input row may start with a minus sign: ``-1.5,2,0.3``."""
     try:
         [float(value) for value in arg.split(",")]
@@ -64,62 +77,38 @@ def _number_row(arg: str) -> bool:
     return True
 
 
-def run_quick(request: QuickPredict) -> bool:
+def run_quick(request: Any) -> bool:
     """Predict from the cached export; False when there is none yet (the full command makes it)."""
-    from zoo.prepared import cache_folder, onnx_file
+    from zoo.export.predict_cache import cache_folder, onnx_file
 
-    path = onnx_file(cache_folder(request.model, request.weights))
+    path = onnx_file(cache_folder(request.model, request.weights_name))
     if path is None:
         return False
     # this process only predicts: numpy's BLAS threads (started when numpy is imported, next)
     # would only spin, taking CPU from ONNX Runtime
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from zoo.cli.predictions import print_predictions
     from zoo.export.predict import Predictor
 
     predictor = Predictor(path, len(request.inputs))
     predictions = predictor.predict(list(request.inputs), top_k=request.top_k)
-    print_predictions(predictions, predictor.card.regression, request.as_json)
+    print_predictions(predictions, predictor.card.regression, request.json)
     return True
-
-
-def print_predictions(predictions: list[Any], regression: bool, as_json: bool) -> None:
-    """`zoo predict`'s output: JSON rows, or each input with its top classes (or outputs); plain
-    text unless stdout is a terminal (Rich is not even imported then)."""
-    if as_json:
-        rows = [
-            {"input": p.input, "outputs": [{"label": k, "value": v} for k, v in p.labels]}
-            for p in predictions
-        ]
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-        return
-    lines: list[tuple[str, bool]] = []  # (text, whether it is an input's name)
-    for prediction in predictions:
-        lines.append((prediction.input, True))
-        for label, value in prediction.labels:
-            shown = f"{value:.4f}" if regression else f"{value:7.2%}"
-            lines.append((f"  {label:<24} {shown}", False))
-    if not sys.stdout.isatty():
-        sys.stdout.write("".join(text + "\n" for text, _ in lines))
-        return
-    from rich.markup import escape
-
-    from zoo.console import console
-
-    for text, name in lines:
-        console.print(f"[bold]{escape(text)}[/bold]" if name else escape(text))
 
 
 def main() -> None:
     """The ``zoo`` command: the quick path when it applies, else the full command line."""
-    request = quick_predict(sys.argv[1:])
-    if request is not None:
-        try:
-            if run_quick(request):
-                return
-        except ZooError as exc:
-            from zoo.cli import fail
+    try:
+        request = quick_predict(sys.argv[1:])
+        if request is not None and run_quick(request):
+            return
+    except ZooError as exc:
+        from zoo.cli.app import fail
 
-            fail(str(exc))
-    from zoo.cli import main as full
+        fail(str(exc))
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted: nothing was cached\n")
+        sys.exit(130)
+    from zoo.cli.app import main as full
 
     full()

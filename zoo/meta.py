@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, TypeVar
 
+from zoo.artifacts.card import Preprocessing
+
 ATTRIBUTE = "zoo_info"
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_WEIGHTS = "default"  # names the first weights a model declares
@@ -125,6 +127,21 @@ class DatasetInfo:
     task: str = "classification"  # or "regression"
     targets: tuple[str, ...] | None = None  # names of regression targets
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """What a model trained on it outputs, by name: its classes, or its regression targets."""
+        return tuple((self.targets if self.task == "regression" else self.classes) or ())
+
+    @property
+    def image(self) -> bool:
+        return self.input_shape is not None and len(self.input_shape) == 3
+
+    def preprocessing(self) -> Preprocessing:
+        """How its raw inputs become a model's input tensor (its shape and statistics)."""
+        if self.input_shape is None:
+            raise TypeError("a dataset without an input shape has no preprocessing")
+        return Preprocessing(tuple(self.input_shape), self.mean, self.std)
+
 
 def _attach(obj: F, meta: object) -> F:
     setattr(obj, ATTRIBUTE, meta)
@@ -204,10 +221,10 @@ def weights_index(package: str, model: str, index: str = "weights/weights.json")
 def read(obj: Any, cls: type) -> Any:
     """The metadata attached to ``obj`` as ``cls``, with the docstring as fallback description."""
     meta = coerce(cls, getattr(obj, ATTRIBUTE, None) or {})
-    return meta if meta.description else replace(meta, description=summary(obj))
+    return meta if meta.description else replace(meta, description=first_paragraph(obj))
 
 
-def summary(obj: Any) -> str:
+def first_paragraph(obj: Any) -> str:
     """The first paragraph of ``obj``'s docstring, on one line."""
     doc = inspect.getdoc(obj) or ""
     return doc.strip().split("\n\n")[0].replace("\n", " ")

@@ -1,4 +1,5 @@
-"""Models built with trained weights: ``zoo.create_model(name, weights=...)`` and fine-tuning.
+"""Models from trained weights: ``zoo.create_model(name, weights=...)``, fine-tuning, and the
+one way a model is rebuilt from a card (:func:`model_from_card`).
 
 The weights' card says how to build the model (its arguments, input shape and classes). Asking
 for another class count gives a new head, as timm and transfer learning do: every tensor is
@@ -10,11 +11,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from zoo.card import ModelCard
-from zoo.errors import ZooError
+from zoo.artifacts.card import ModelCard
+from zoo.artifacts.checkpoint import Checkpoint
+from zoo.errors import ZooError, first_line
+from zoo.factory import build_model, probe
 from zoo.files import sha256_file
 from zoo.weights import Located, locate
 
@@ -99,28 +103,37 @@ def new_head_message(fresh: tuple[str, ...], pretrained: Pretrained, num_classes
     )
 
 
-def create_pretrained(
+def create_model(
     name: str,
-    weights: str,
-    num_classes: int | None,
-    in_channels: int | None,
-    input_shape: tuple[int, ...] | None,
-    model_args: dict[str, object],
+    *,
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    weights: str | None = None,
+    **kwargs: Any,
 ) -> torch.nn.Module:
-    """``zoo.create_model(name, weights=...)``: built as the weights' card says (the arguments
-    given override it), the weights loaded; a different ``num_classes`` gives a new head."""
-    from zoo.factory import create_model, probe
-
+    """Build a registered model (see :func:`zoo.factory.build_model`), with trained weights when
+    ``weights`` names them: a name the model declares, ``"default"`` (the first it declares) or
+    a ``.safetensors`` file. The model is then built as the weights' card says (the arguments
+    given override it), and a different ``num_classes`` gives a new, freshly initialised head."""
+    if weights is None:
+        return build_model(
+            name,
+            num_classes=num_classes,
+            in_channels=in_channels,
+            input_shape=input_shape,
+            **kwargs,
+        )
     pretrained = open_weights(name, weights)
     card = pretrained.card
     shape = tuple(input_shape) if input_shape else card.input_shape
     classes = num_classes or len(card.classes) or None
-    model = create_model(
+    model = build_model(
         name,
         num_classes=classes,
         in_channels=in_channels,
         input_shape=shape,
-        **{**dict(card.model_args), **model_args},
+        **{**dict(card.model_args), **kwargs},
     )
     training = model.training
     probe(model, name, shape)  # materialises lazy layers
@@ -128,3 +141,28 @@ def create_pretrained(
     if fresh:
         logger.warning(new_head_message(fresh, pretrained, classes or 0))
     return model.train(training)
+
+
+def model_from_card(
+    card: ModelCard, tensors: dict[str, torch.Tensor], where: str
+) -> torch.nn.Module:
+    """Build ``card``'s model for its input shape and outputs, load ``tensors``: eval mode."""
+    model = build_model(
+        card.model,
+        num_classes=len(card.classes) or None,
+        input_shape=card.input_shape,
+        **dict(card.model_args),
+    )
+    probe(model, card.model, card.input_shape)  # materialises lazy layers
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as exc:  # the first line is a header; the next ones name the tensors
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = next((line for line in lines[1:] if line), first_line(exc))
+        raise ZooError(f"{where} does not fit model '{card.model}': {detail}") from None
+    return model.eval()
+
+
+def model_from_checkpoint(checkpoint: Checkpoint) -> torch.nn.Module:
+    """A checkpoint's model, rebuilt and loaded, in eval mode."""
+    return model_from_card(checkpoint.card, checkpoint.weights, str(checkpoint.path))

@@ -72,46 +72,53 @@ class Report:
         }
 
 
-def check_model(
-    name: str,
-    input_shape: tuple[int, ...] = (3, 32, 32),
-    num_classes: int = 10,
-    model_args: dict[str, Any] | None = None,
-    export: bool = True,
-) -> Report:
-    """Load, build, train a step, round-trip the weights and export a model entry."""
-    import torch
+@dataclass
+class ModelCheck:
+    """The steps of :func:`check_model`, sharing what the earlier ones built."""
 
-    from zoo.factory import create_model, get_model_info
+    name: str
+    input_shape: tuple[int, ...]
+    num_classes: int
+    model_args: dict[str, Any]
+    model: Any = None
 
-    report = Report("model", name)
-    state: dict[str, Any] = {}
-    batch = torch.rand(4, *input_shape)
+    def build_one(self) -> Any:
+        from zoo.factory import build_model
 
-    def load() -> str:
-        entry = get_registry().resolve("model", name)
+        return build_model(
+            self.name, num_classes=self.num_classes, input_shape=self.input_shape, **self.model_args
+        )
+
+    def load(self) -> str:
+        entry = get_registry().resolve("model", self.name)
         entry.load()
         return f"{entry.target} from {entry.source}"
 
-    def build() -> str:
-        state["model"] = create_model(
-            name, num_classes=num_classes, input_shape=input_shape, **(model_args or {})
-        )
-        info = get_model_info(name)
+    def metadata(self) -> str:
+        """Its zoo_info: the recipe, the output kind, every weights declaration."""
+        from zoo.factory import get_model_info
+
+        info = get_model_info(self.name)
         assert info.output in ("logits", "log_probs", "regression"), (
             f"unknown output kind '{info.output}'"
         )
-        state["output"] = info.output
-        return f"for input {tuple(input_shape)} and {num_classes} outputs"
+        weights = ", ".join(w.name for w in info.weights) or "none"
+        return f"output {info.output}; weights declared: {weights}"
 
-    def forward_backward() -> str:
-        model = state["model"].train()
-        output = model(batch)
+    def build(self) -> str:
+        self.model = self.build_one()
+        return f"for input {tuple(self.input_shape)} and {self.num_classes} outputs"
+
+    def forward_backward(self) -> str:
+        import torch
+
+        model = self.model.train()
+        output = model(torch.rand(4, *self.input_shape))
         assert isinstance(output, torch.Tensor), (
             f"forward returned {type(output).__name__}, not a tensor"
         )
-        assert tuple(output.shape) == (4, num_classes), (
-            f"output shape {tuple(output.shape)}, expected (4, {num_classes})"
+        assert tuple(output.shape) == (4, self.num_classes), (
+            f"output shape {tuple(output.shape)}, expected (4, {self.num_classes})"
         )
         assert torch.isfinite(output).all(), "output has NaN or infinite values"
         output.float().sum().backward()
@@ -120,18 +127,19 @@ def check_model(
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trainable), (
             "no gradient reached the parameters"
         )
-        return f"output {tuple(output.shape)}, {sum(p.numel() for p in trainable):,} trainable parameters"
+        count = sum(p.numel() for p in trainable)
+        return f"output {tuple(output.shape)}, {count:,} trainable parameters"
 
-    def round_trip() -> str:
+    def round_trip(self) -> str:
+        import torch
         from safetensors.torch import load_file, save_file
 
-        model = state["model"].eval()
+        model = self.model.eval()
+        batch = torch.rand(4, *self.input_shape)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "weights.safetensors"
             save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-            fresh = create_model(
-                name, num_classes=num_classes, input_shape=input_shape, **(model_args or {})
-            )
+            fresh = self.build_one()
             fresh.load_state_dict(load_file(str(path)))
         fresh.eval()
         with torch.no_grad():
@@ -140,10 +148,23 @@ def check_model(
             )
         return "save_file / load_file / load_state_dict give identical outputs"
 
-    report.run("entry loads", load)
-    report.run("model builds", build)
-    report.run("forward and backward pass", forward_backward)
-    report.run("state dict round trip through safetensors", round_trip)
+
+def check_model(
+    name: str,
+    input_shape: tuple[int, ...] = (3, 32, 32),
+    num_classes: int = 10,
+    model_args: dict[str, Any] | None = None,
+    export: bool = True,
+) -> Report:
+    """Load, check its metadata, build, train a step, round-trip the weights and export a model
+    entry."""
+    report = Report("model", name)
+    steps = ModelCheck(name, tuple(input_shape), num_classes, dict(model_args or {}))
+    report.run("entry loads", steps.load)
+    report.run("metadata (zoo_info and weights declarations) is valid", steps.metadata)
+    report.run("model builds", steps.build)
+    report.run("forward and backward pass", steps.forward_backward)
+    report.run("state dict round trip through safetensors", steps.round_trip)
     if export:
         _check_exports(report, name, tuple(input_shape), num_classes, model_args or {})
     return report
@@ -157,33 +178,36 @@ def _check_exports(
     model_args: dict[str, Any],
 ) -> None:
     """Each format written, checked and run against eager PyTorch on random inputs."""
-    import torch
-
-    from zoo.export import formats, pipeline, source
+    from zoo.export import options, pipeline, samples, source
+    from zoo.export.formats import FORMATS
 
     state: dict[str, Any] = {}
 
     def export(fmt: str) -> Callable[[], str]:
         def step() -> str:
             if "source" not in state:
-                state["source"] = source.fresh(
-                    name, None, {}, None, input_shape, num_classes, model_args, seed=0
+                request = options.SourceRequest(
+                    spec=name,
+                    input_shape=input_shape,
+                    num_classes=num_classes,
+                    model_args=model_args,
                 )
-            samples = source.Samples(torch.rand(8, *input_shape), "random inputs", real=False)
+                state["source"] = source.resolve(request)
+            preprocessing = state["source"].preprocessing
+            inputs = samples.random_samples(preprocessing, 8, 0, "a conformance check")
             with tempfile.TemporaryDirectory() as tmp:
-                manifest = pipeline.export(
-                    state["source"], Path(tmp), samples, formats_wanted=(fmt,)
-                )
-            parity = manifest["files"][0]["verification"]
-            top1 = parity.get("top1_agreement")
-            return f"max |a-b| {parity['max_abs']:.2g}" + (
+                request = options.ExportRequest(formats=(fmt,))
+                manifest = pipeline.export(state["source"], Path(tmp) / fmt, request, inputs)
+            parity = manifest.files[0].verification
+            top1 = parity.top1_agreement
+            return f"max |a-b| {parity.max_abs:.2g}" + (
                 f", top-1 agreement {top1:.0%}" if top1 is not None else ""
             )
 
         return step
 
-    for fmt in formats.FORMATS:
-        report.run(f"{formats.TITLES[fmt]} export matches eager", export(fmt))
+    for fmt in FORMATS.values():
+        report.run(f"{fmt.title} export matches eager", export(fmt.name))
 
 
 def check_dataset(

@@ -22,13 +22,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from zoo.artifacts.checkpoint import read_card
+from zoo.artifacts.run import metric_text
 from zoo.errors import ZooError, first_line
+from zoo.factory import get_model_info
 from zoo.files import atomic_write, sha256_file
 from zoo.meta import DEFAULT_WEIGHTS, ModelInfo, Weights, weights_named
+from zoo.registry import Entry, get_registry
 
 if TYPE_CHECKING:
-    from zoo.card import ModelCard
-    from zoo.registry import Entry
+    from zoo.artifacts.card import ModelCard
 
 HOME_ENV = "ZOO_HOME"
 DOWNLOAD_TIMEOUT_S = 30  # per socket operation: an unreachable server fails, never hangs
@@ -75,9 +78,6 @@ def is_file_spec(spec: str) -> bool:
 
 def model_weights(model: str) -> tuple[Entry, ModelInfo]:
     """A model's registry entry and metadata (its module is imported)."""
-    from zoo.factory import get_model_info
-    from zoo.registry import get_registry
-
     entry = get_registry().resolve("model", model)
     return entry, get_model_info(entry.qualified_name)
 
@@ -109,9 +109,7 @@ def names_model(spec: str) -> bool:
 
 def locate(model: str | None, spec: str) -> Located:
     """``NAME``, ``default`` or ``FILE.safetensors`` for ``model`` as a verified local file whose
-    card matches the model and the declaration (torch is imported to read the card)."""
-    from zoo.train.checkpoint import read_card
-
+    card matches the model and the declaration."""
     if is_file_spec(spec):
         path = Path(spec).expanduser()
         if path.suffix != SUFFIX:
@@ -143,13 +141,13 @@ def fetch(entry: Entry, weights: Weights) -> Path:
     """The local file of declared weights, downloaded once if it is a URL; sha256 checked."""
     if weights.file:
         path = package_file(entry, weights.file)
-        verify(path, weights, remove=False, where=f"{entry.name} weights '{weights.name}'")
+        check_sha256(path, weights, remove=False, where=f"{entry.name} weights '{weights.name}'")
         return path
     path = cached_path(entry, weights)
     where = f"{entry.name} weights '{weights.name}'"
     if not path.is_file():
         download(weights.url, path, weights, where)
-    verify(path, weights, remove=True, where=where)
+    check_sha256(path, weights, remove=True, where=where)
     return path
 
 
@@ -176,7 +174,7 @@ def cached_path(entry: Entry, weights: Weights) -> Path:
     return weights_dir() / f"{entry.name}-{weights.name}-{weights.sha256[:12]}{SUFFIX}"
 
 
-def verify(path: Path, weights: Weights, remove: bool, where: str) -> None:
+def check_sha256(path: Path, weights: Weights, remove: bool, where: str) -> None:
     """Refuse a file whose sha256 is not the declared one (removing it when it is a download)."""
     actual = sha256_file(path)
     if actual == weights.sha256:
@@ -197,7 +195,7 @@ def download(url: str, path: Path, weights: Weights, where: str) -> None:
     try:
         if url.startswith("hf://"):
             atomic_write(path, lambda temporary: hub_download(url, temporary))
-            verify(path, weights, remove=True, where=where)
+            check_sha256(path, weights, remove=True, where=where)
         else:
             atomic_write(path, lambda temporary: url_download(url, temporary, weights.sha256))
     except ZooError:
@@ -268,7 +266,7 @@ def check_card(located: Located) -> None:
         ("std", declared.std, card.preprocessing.std),
     ]
     wrong = [
-        f"{what} {plain(theirs)} (declared {plain(ours)})"
+        f"{what} {value_text(theirs)} (declared {value_text(ours)})"
         for what, ours, theirs in facts
         if ours and tuple(ours) != tuple(theirs or ())
     ]
@@ -278,21 +276,16 @@ def check_card(located: Located) -> None:
         )
 
 
-def plain(value: Any) -> str:
+def value_text(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         text = ", ".join(map(str, value[:6])) + (", …" if len(value) > 6 else "")
         return f"({text})"
     return str(value)
 
 
-def summary(weights: Weights) -> str:
+def metrics_text(weights: Weights) -> str:
     """``accuracy 73.65 % on the test split of imagefolder``: the declared metrics, as eval
     prints them."""
     shown = [metric_text(key, value) for key, value in weights.metrics.items() if key != "loss"]
     where = f" on the {weights.split} split of {weights.dataset}" if weights.dataset else ""
     return (", ".join(shown) or "no recorded metrics") + where
-
-
-def metric_text(key: str, value: float) -> str:
-    """A metric as ``zoo eval`` prints it: accuracy in percent, errors with four decimals."""
-    return f"{key} {100 * value:.2f} %" if key == "accuracy" else f"{key} {value:.4f}"

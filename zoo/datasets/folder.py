@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import track
 from safetensors.torch import load_file, save_file
 
-from zoo.card import prepare_image
+from zoo.artifacts.card import prepare_image
 from zoo.datasets.memory import stratified_split
 from zoo.errors import ArgumentError, ZooError, first_line
 from zoo.files import atomic_write
@@ -121,7 +121,7 @@ class ImageFolderDataset(torchvision.datasets.VisionDataset):
 
     def load(self, path: Path) -> Image.Image:
         """One image in the dataset's mode and size, converted and resized exactly as ``zoo
-        predict`` does (:func:`zoo.card.prepare_image`); another size is an error unless resizing."""
+        predict`` does (:func:`zoo.artifacts.card.prepare_image`); another size is an error unless resizing."""
         channels, height, width = self.input_shape
         try:
             with Image.open(path) as file:

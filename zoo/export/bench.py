@@ -1,23 +1,24 @@
 """Accuracy, parity and latency of every available backend, side by side, in one process.
 
-Backends: PyTorch eager, TorchScript, ExportedProgram, ONNX Runtime (float32, int8 and float16
-files) and OpenVINO (the float32 ONNX file, when ``openvino`` is installed) on the CPU; eager,
-TorchScript and ONNX Runtime's CUDA provider on a GPU. Parity is measured against eager on the same
-device (ONNX Runtime with basic graph optimisation), top-1 accuracy on the same real test samples
-when there are some. Latency: ONNX Runtime's full optimisation, every runtime on the same thread
-count, backends interleaved slice by slice so that machine noise hits them alike, and a short
-pause before each slice so that the previous backend's spin-waiting worker threads go idle
-instead of taking cores from the next one. ``max_seconds`` bounds the wall time of all the timing.
+Backends are registered objects (:mod:`zoo.export.backends`): PyTorch eager, TorchScript,
+ExportedProgram, ONNX Runtime (float32, int8 and float16 files) and OpenVINO, with bfloat16 rows
+where the hardware has bf16; on a GPU, those that run on CUDA. Every row computes in the precision
+it names: float32 rows are pinned to float32 (OpenVINO's hint, oneDNN's and CUDA's TF32/bf16
+shortcuts off), reduced-precision rows are labelled and judged by their own tolerance.
+
+Parity is against eager on the same device, on every sample; top-1 accuracy on every labelled
+sample, with its 95 % interval: the latency budget never shortens them. Latency: ONNX Runtime's
+full optimisation, every runtime on the same thread count, backends interleaved round by round
+so that machine noise hits them alike (a short pause before each slice lets the previous
+backend's spinning worker threads go idle); each p50 comes with its spread across rounds, and a
+ratio to eager whose spreads overlap is marked as within noise. ``max_seconds`` bounds the timing.
 On CUDA, a timed call takes a host batch and returns a host result (transfers included).
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
-import importlib.util
 import platform
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -27,89 +28,88 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo.errors import ZooError
-from zoo.export import facts, runtimes
-from zoo.export.metadata import ExportInfo
-from zoo.export.pipeline import fit_batch
+from zoo.artifacts.manifest import PROBABILITIES, FileFacts, Manifest, Parity
+from zoo.errors import ArgumentError, ZooError
+from zoo.export import runtimes
+from zoo.export.backends import BACKENDS, DEFAULT, Backend, Opened, Opening
+from zoo.export.backends.openvino import missing as openvino_missing
+from zoo.export.options import BenchRequest, ExportRequest
+from zoo.export.parity import FP32, Top1, compare, top1
+from zoo.export.pipeline import scratch_export
+from zoo.export.precisions import PRECISIONS
 from zoo.export.predict import softmax
-from zoo.export.source import Samples, Source
-from zoo.export.verify import FP16, FP32, Tolerance, compare, top1_accuracy
-from zoo.files import sha256_file
+from zoo.export.samples import Samples
+from zoo.export.source import Source
+from zoo.machine import this_machine
 
-# backend -> the file it runs: (format, precision)
-FILES = {
-    "torchscript": ("torchscript", "fp32"),
-    "exported-program": ("exported-program", "fp32"),
-    "onnxruntime": ("onnx", "fp32"),
-    "onnxruntime-int8": ("onnx", "int8"),
-    "onnxruntime-fp16": ("onnx", "fp16"),
-    "openvino": ("onnx", "fp32"),
-}
-BACKENDS = ("eager", *FILES)
-DEFAULT_BACKENDS = ("eager", "torchscript", "exported-program", "onnxruntime", "openvino")
-DEVICES = ("cpu", "cuda")
-CUDA_BACKENDS = ("eager", "torchscript", "onnxruntime", "onnxruntime-fp16")
-TOLERANCES = {"onnxruntime-fp16": FP16}
-PARITY_CHUNK = 8  # small, so a slow model overshoots the parity budget by little
-PARITY_SHARE = 0.5  # parity stops taking more samples after this share of max_seconds
+PARITY_CHUNK = 32
 WARMUP_CALLS, WARMUP_SECONDS = 3, 0.05  # up to 3 calls or 50 ms, at least one call
-SLICE_SECONDS = 0.1  # each backend runs this long per round
+SLICE_SECONDS = 0.1  # each backend runs this long per round, at most
+MIN_SLICE_SECONDS = 0.02
+MIN_ROUNDS = 3  # rounds every backend gets before timing may stop, budget permitting
 MIN_TIMINGS = 1  # timed calls every backend gets, even past the wall-time budget
+NOISE = 0.05  # ± this share of the p50 across rounds: beyond it, the machine was too noisy
 # the pause before each slice: the previous backend's spinning worker threads (ONNX Runtime's and
 # OpenMP's spin-wait after a call) go idle instead of taking cores from the next one
 SETTLE_SECONDS = 0.02
-CallMaker = Callable[[np.ndarray], Callable[[], Any]]
-Progress = Callable[[str, float], None]  # (what is being timed, fraction done)
+Progress = Callable[[str, float], None]  # (what is being measured, fraction done)
 
 
-@dataclass
-class Backend:
-    """One way to run the model: how to check its outputs, and how to time it."""
+@dataclass(frozen=True)
+class ParityRow:
+    """One backend against eager on the same device."""
 
-    name: str
+    backend: str
     device: str
-    file: Path | None = None
-    skipped: str | None = None  # why it cannot run here
-    parity_runner: runtimes.Runner | None = None
-    make_call: CallMaker | None = None  # a batch -> the call that is timed
-    fixed_batch: int | None = None
-    file_facts: facts.FileFacts = field(default_factory=facts.FileFacts)
-    timed: bool = True  # eager is opened for the parity reference even when not timed
+    precision: str
+    parity: Parity
 
     @property
-    def label(self) -> str:
-        return f"{self.name} ({self.device})"
+    def passed(self) -> bool:
+        return self.parity.passed
 
-    @property
-    def takes_raw(self) -> bool:
-        return self.name != "eager" and self.file_facts.input != facts.NORMALISED
+
+@dataclass(frozen=True)
+class BackendRow:
+    """One backend's file, size and top-1 accuracy on the labelled samples."""
+
+    backend: str
+    device: str
+    precision: str
+    file: str
+    bytes: int | None
+    top1: Top1 | None  # None without labelled real samples
 
 
 @dataclass
 class Latency:
-    """Timings of one backend at one batch size."""
+    """Timings of one backend at one batch size, and how much they moved across rounds."""
 
     backend: str
     device: str
     batch: int
     iterations: int
+    rounds: int
     p50_ms: float
     p90_ms: float
     p99_ms: float
+    low_ms: float  # the fastest round's median
+    high_ms: float  # the slowest round's median
     samples_per_s: float
     speedup_vs_eager: float | None = None
+    within_noise: bool = False  # its spread overlaps eager's: the ratio is not significant
+
+    @property
+    def spread(self) -> float:
+        """The rounds' medians as ± a share of the p50."""
+        return (self.high_ms - self.low_ms) / (2 * self.p50_ms) if self.p50_ms else 0.0
 
 
-@dataclass
-class Summary:
-    """One backend's file, size and top-1 accuracy on the real test samples."""
-
+@dataclass(frozen=True)
+class Skipped:
     backend: str
     device: str
-    file: str
-    bytes: int | None
-    top1: float | None  # None without labelled real samples
-    samples: int
+    reason: str
 
 
 @dataclass
@@ -120,300 +120,313 @@ class BenchResult:
     source: str
     threads: int
     inputs: str
-    parity: list[dict[str, Any]] = field(default_factory=list)
+    samples: int
+    environment: dict[str, Any] = field(default_factory=dict)
+    parity: list[ParityRow] = field(default_factory=list)
+    backends: list[BackendRow] = field(default_factory=list)
     latency: list[Latency] = field(default_factory=list)
-    skipped: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
     export_seconds: dict[str, float] = field(default_factory=dict)
-    environment: dict[str, str] = field(default_factory=dict)
-    summary: list[Summary] = field(default_factory=list)
     wall_seconds: float = 0.0
 
     @property
     def passed(self) -> bool:
-        return all(row["passed"] for row in self.parity)
+        return all(row.passed for row in self.parity)
 
-    def as_dict(self) -> dict[str, Any]:
+    @property
+    def noise(self) -> str | None:
+        """Why the timings do not meet ±5 % across rounds, or None when they do."""
+        worst = max(self.latency, key=lambda row: row.spread, default=None)
+        if worst is None or worst.spread <= NOISE:
+            return None
+        return (
+            f"the machine was too noisy for p50s within ±{NOISE:.0%}: {worst.backend} at batch "
+            f"{worst.batch} moved by ±{worst.spread:.0%} across {worst.rounds} rounds"
+        )
+
+    def below(self, min_accuracy: float | None) -> list[BackendRow]:
+        """The backends whose top-1 is below ``min_accuracy`` percent."""
+        if min_accuracy is None:
+            return []
+        return [
+            r for r in self.backends if r.top1 is not None and 100 * r.top1.value < min_accuracy
+        ]
+
+    def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        data["parity"] = [
+            {**asdict(row.parity), "device": row.device, "precision": row.precision}
+            for row in self.parity
+        ]
+        data["latency"] = [{**asdict(row), "spread": row.spread} for row in self.latency]
         data["passed"] = self.passed
-        data["tolerance"] = {"atol": FP32.atol, "rtol": FP32.rtol, "rule": FP32.describe()}
+        data["noise"] = self.noise
+        data["tolerance"] = {p.name: p.rule for p in PRECISIONS.values()}
         return data
 
 
-def environment(threads: int) -> dict[str, str]:
-    import onnxruntime
+@dataclass
+class Row:
+    """A backend on one device: opened, or skipped with the reason."""
 
-    versions = {"onnxruntime": onnxruntime.__version__}
-    if openvino_missing() is None:
-        import openvino
+    backend: Backend
+    device: str
+    file: Path | None
+    facts: FileFacts
+    timed: bool
+    opened: Opened | None = None
+    skipped: str | None = None
 
-        versions["openvino"] = openvino.__version__
-    return {
-        "machine": f"{platform.machine()}, {platform.processor() or platform.system()}",
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        **versions,
-        "threads": str(threads),
-    }
-
-
-def openvino_missing() -> str | None:
-    """Why OpenVINO cannot run here, or None."""
-    if importlib.util.find_spec("openvino") is None:
-        return "openvino is not installed (pip install 'torch-zoo[openvino]')"
-    return None
+    @property
+    def label(self) -> str:
+        return f"{self.backend.name} ({self.device})"
 
 
-def prepare(
+@dataclass(frozen=True)
+class BenchFiles:
+    """The files a bench runs, by (format, precision), and how long a fresh export took."""
+
+    files: dict[tuple[str, str], tuple[Path, FileFacts]]
+    fixed_batch: int | None
+    export_seconds: dict[str, float]
+
+
+def devices_for(device: str) -> tuple[str, ...]:
+    """``auto``: the CPU, and the GPU when there is one; a device asked for must be there."""
+    cuda = torch.cuda.is_available()
+    if device == "auto":
+        return ("cpu", "cuda") if cuda else ("cpu",)
+    if device.startswith("cuda"):
+        if not cuda:
+            raise ZooError(f"--device {device}: no CUDA GPU is available here (try --device cpu)")
+        return (device,)
+    if device != "cpu":
+        raise ArgumentError(f"zoo bench runs on cpu, cuda or cuda:N, not '{device}'")
+    return ("cpu",)
+
+
+def chosen_backends(
+    request: BenchRequest, manifest: Manifest | None
+) -> tuple[tuple[str, ...], bool]:
+    """The backends to time and whether the user named them: named, else for an export
+    directory eager and every backend whose file it holds, else the default set."""
+    if request.backends:
+        return tuple(request.backends), True
+    if manifest is None:
+        return DEFAULT, False
+    held = {(f.format, f.precision) for f in manifest.files}
+    names = tuple(b.name for b in BACKENDS.values() if b.runs is None or b.runs in held)
+    return names, False
+
+
+def collect_files(manifest: Manifest, directory: Path, wanted: set[tuple[str, str]]) -> BenchFiles:
+    """The manifest's files that ``wanted`` backends run, each checked against its sha256."""
+    files = {}
+    for entry in manifest.files:
+        key = (entry.format, entry.precision)
+        if key in wanted:
+            files[key] = (manifest.checked_path(directory, entry), entry.facts)
+    seconds = {entry.label: entry.export_seconds for entry in manifest.files}
+    return BenchFiles(files, manifest.export.fixed_batch, seconds)
+
+
+@contextlib.contextmanager
+def files_to_bench(
     source: Source,
-    files: dict[tuple[str, str], tuple[Path, facts.FileFacts]],
     names: tuple[str, ...],
+    checks: Samples,
+    calibration: Samples | None,
+    request: BenchRequest,
+) -> Iterator[BenchFiles]:
+    """An export directory's own files (hashes checked), else a fresh export into a temporary
+    directory that lasts as long as the ``with`` block, of the files ``names`` run."""
+    wanted = {BACKENDS[n].runs for n in names if BACKENDS[n].runs is not None}
+    if source.export_dir is not None and source.manifest is not None:
+        yield collect_files(source.manifest, source.export_dir, wanted)  # type: ignore[arg-type]
+        return
+    if not wanted:
+        yield BenchFiles({}, None, {})
+        return
+    export_request = ExportRequest(
+        formats=tuple(dict.fromkeys(fmt for fmt, _ in wanted)),  # type: ignore[misc]
+        precisions=tuple(p for p in ("int8", "fp16") if ("onnx", p) in wanted),
+        opset=request.opset,
+        batch=request.batch,
+    )
+    test = checks if "int8" in export_request.precisions else None  # bench measures the rest
+    with scratch_export(source, export_request, checks.take(16), test, calibration) as (
+        out,
+        manifest,
+    ):
+        yield collect_files(manifest, out, wanted)  # type: ignore[arg-type]
+
+
+def open_rows(
+    source: Source,
+    files: BenchFiles,
+    names: tuple[str, ...],
+    explicit: bool,
     devices: tuple[str, ...],
     threads: int,
-    fixed_batch: int | None,
-    extra_onnx: dict[str, Path],
-) -> list[Backend]:
-    """Open every requested backend on every requested device, or say why it is skipped; eager
-    is opened on each device for the parity reference whether or not it is timed."""
-    import onnxruntime as ort
-
-    backends = []
+) -> list[Row]:
+    """Every requested backend on every device, opened or skipped with the reason; eager is
+    opened on each device for the parity reference whether or not it is timed. A backend the
+    user named that cannot run is an error."""
+    rows = []
     for device in devices:
+        kind = device.split(":")[0]
         for name in ("eager", *[n for n in names if n != "eager"]):
-            if device == "cuda" and name not in CUDA_BACKENDS:
+            backend = BACKENDS[name]
+            if kind not in backend.devices:
+                if explicit and not any(d.split(":")[0] in backend.devices for d in devices):
+                    raise ZooError(f"--backends {name} runs on {', '.join(backend.devices)} only")
                 continue
-            path, file_facts = files.get(FILES.get(name, ("", "")), (None, facts.FileFacts()))
-            backend = Backend(
-                name,
-                device,
-                path,
-                fixed_batch=None if name == "eager" else fixed_batch,
-                file_facts=file_facts,
-                timed=name in names,
+            path, facts = (
+                files.files.get(backend.runs, (None, FileFacts()))
+                if backend.runs
+                else (None, FileFacts())
             )
-            if device == "cuda" and not torch.cuda.is_available():
-                backend.skipped = "no CUDA device (torch.cuda.is_available() is False)"
-            elif name != "eager" and backend.file is None:
-                fmt, precision = FILES[name]
-                kind = fmt if precision == "fp32" else f"{precision} {fmt}"
-                backend.skipped = f"no {kind} file to run"
-            elif name.startswith("onnxruntime") and (
-                runtimes.ORT_PROVIDERS[device] not in ort.get_available_providers()
-            ):
-                provider = runtimes.ORT_PROVIDERS[device]
-                backend.skipped = (
-                    f"onnxruntime {ort.__version__} has no {provider} (install onnxruntime-gpu)"
+            row = Row(backend, device, path, facts, timed=name in names)
+            row.skipped = backend.missing(device)
+            if row.skipped is None and backend.runs is not None and path is None:
+                fmt, precision = backend.runs
+                row.skipped = (
+                    f"no {fmt if precision == 'fp32' else f'{precision} {fmt}'} file to run"
                 )
-            elif name == "openvino" and openvino_missing():
-                backend.skipped = openvino_missing()
-            else:
-                open_backend(backend, source, threads)
-            backends.append(backend)
-        if device == "cpu":
-            for label, path in extra_onnx.items():
-                backend = Backend(label, "cpu", path, fixed_batch=fixed_batch)
-                open_backend(backend, source, threads)
-                backends.append(backend)
-    return backends
+            if row.skipped is not None and explicit and row.timed:
+                raise ZooError(f"--backends {name} cannot run on {device}: {row.skipped}")
+            if row.skipped is None:
+                row.opened = backend.open(Opening(source.model, path, facts, device, threads))
+            rows.append(row)
+    return rows
 
 
-def open_backend(backend: Backend, source: Source, threads: int) -> None:
-    """Load the backend's file (or move the eager model) onto its device."""
-    device = backend.device
-    if backend.name == "eager":
-        module = source.model if device == "cpu" else copy.deepcopy(source.model).to(device)
-    elif backend.name in ("torchscript", "exported-program"):
-        module = runtimes.load_module(FILES[backend.name][0], backend.file, device)
-    elif backend.name == "openvino":
-        backend.parity_runner, backend.make_call = runtimes.openvino_runner(backend.file, threads)
-        return
-    else:
-        basic, full = (
-            runtimes.onnx_session(backend.file, optimisation=level, threads=threads, device=device)
-            for level in ("basic", "all")
-        )
-        backend.parity_runner, backend.make_call = runtimes.onnx_runner(basic), onnx_call(full)
-        return
-    backend.parity_runner, backend.make_call = (
-        runtimes.torch_runner(module, device),
-        torch_call(module, device),
-    )
-
-
-def expected_outputs(outputs: np.ndarray, backend: Backend, model_output: str) -> np.ndarray:
-    """Eager's outputs as the backend's file returns them (probabilities if it ends in a softmax)."""
-    if backend.file_facts.output != facts.PROBABILITIES:
+def expected(outputs: np.ndarray, facts: FileFacts, model_output: str) -> np.ndarray:
+    """Eager's outputs as a file returns them (probabilities if it ends in a softmax)."""
+    if facts.output != PROBABILITIES:
         return outputs
     return np.exp(outputs) if model_output == "log_probs" else softmax(outputs)
 
 
 def measure_parity(
-    backends: list[Backend],
+    rows: list[Row],
     samples: Samples,
     model_output: str,
-    budget: float,
+    fixed: int | None,
     progress: Progress | None = None,
-) -> tuple[list[dict[str, Any]], list[Summary], int]:
-    """Each backend against eager on the same device, on as many samples as fit in ``budget``
-    seconds (whole chunks, of the files' batch size if it is fixed, at least one); top-1
-    accuracy too when the samples are real and labelled."""
-    opened = live(backends)
-    fixed = next((b.fixed_batch for b in opened if b.fixed_batch), None)
+) -> tuple[list[ParityRow], list[BackendRow]]:
+    """Each backend against eager on the same device, and top-1 on the labelled samples: on
+    every sample, in whole chunks of the files' batch size when it is fixed."""
+    opened = [r for r in rows if r.opened is not None]
     chunk = fixed or PARITY_CHUNK
-    inputs = samples.inputs.numpy()
-    raw = samples.raw
-    outputs: dict[str, list[np.ndarray]] = {b.label: [] for b in opened}
-    start, done = time.perf_counter(), 0
-    while done < len(inputs) and not (fixed and len(inputs) - done < fixed):
-        stop = min(done + chunk, len(inputs))
-        for backend in opened:
-            feed = raw if backend.takes_raw else inputs
-            outputs[backend.label].append(backend.parity_runner(feed[done:stop]))
-        done = stop
+    outputs: dict[str, list[np.ndarray]] = {r.label: [] for r in opened}
+    for start in range(0, len(samples), chunk):
+        stop = min(start + chunk, len(samples))
+        for row in opened:
+            feed = samples.raw if row.backend.takes_raw(row.facts) else samples.inputs
+            assert row.opened is not None
+            outputs[row.label].append(row.opened.parity(feed[start:stop]))
         if progress:
-            progress("parity and accuracy", done / len(inputs))
-        if time.perf_counter() - start > budget:
-            break
+            progress("parity and accuracy", stop / len(samples))
     classification = model_output != "regression"
-    labelled = classification and samples.real and samples.labels is not None
-    rows, summaries = [], []
-    for backend in opened:
-        got = np.concatenate(outputs[backend.label]) if done else np.zeros((0, 1))
-        top1 = top1_accuracy(got, samples.labels[:done]) if labelled and done else None
-        size = backend.file.stat().st_size if backend.file else None
+    parity, summaries = [], []
+    for row in opened:
+        got = np.concatenate(outputs[row.label])
+        accuracy = top1(got, samples.labels) if classification and samples.labelled else None
+        size = row.file.stat().st_size if row.file else None
         summaries.append(
-            Summary(
-                backend.name,
-                backend.device,
-                backend.file.name if backend.file else "",
+            BackendRow(
+                row.backend.name,
+                row.device,
+                row.backend.precision,
+                row.file.name if row.file else "",
                 size,
-                top1,
-                done,
+                accuracy,
             )
         )
-        if backend.name == "eager":
-            continue
-        reference = np.concatenate(outputs[f"eager ({backend.device})"])
-        rows.append(parity_row(backend, reference, got, model_output))
-    return rows, summaries, done
-
-
-def parity_row(
-    backend: Backend, reference: np.ndarray, got: np.ndarray, model_output: str
-) -> dict[str, Any]:
-    """The parity of one backend. An int8 file has no elementwise bound: its accuracy gate was
-    applied at export, on more samples than bench takes; here its outputs need only be finite,
-    and its top-1 stands beside eager's (``--min-accuracy`` sets a floor)."""
-    tolerance: Tolerance = TOLERANCES.get(backend.name, FP32)
-    expected = expected_outputs(reference, backend, model_output)
-    parity = compare(backend.name, expected, got, model_output != "regression", tolerance)
-    row = {**asdict(parity), "device": backend.device}
-    if backend.file_facts.precision == "int8":
-        accuracy = backend.file_facts.accuracy
-        gate = backend.file_facts.max_accuracy_drop
-        checked = accuracy is not None and accuracy.top1 is not None and gate is not None
-        row["tolerance_used"] = None
-        row["tolerance"] = (
-            f"int8: top-1 at most {gate:g} below float32 (in points) on {accuracy.samples} "
-            "samples at export"
-            if checked
-            else "int8: accuracy not checked at export"
-        )
-        row["passed"] = bool(np.isfinite(got).all())
-    return row
-
-
-def measure_latency(
-    backends: list[Backend],
-    batch_sizes: tuple[int, ...],
-    shape: tuple[int, ...],
-    source: Source,
-    *,
-    iterations: int,
-    min_seconds: float,
-    max_seconds: float,
-    progress: Progress | None = None,
-) -> tuple[list[Latency], list[dict[str, str]]]:
-    """p50/p90/p99 per backend and batch size, backends interleaved slice by slice; the wall time
-    of it all is bounded by ``max_seconds``, shared evenly by the batch sizes."""
-    rows, skipped = [], []
-    generator = np.random.default_rng(0)
-    deadline = time.perf_counter() + max_seconds
-    for position, batch in enumerate(batch_sizes):
-        pixels = len(shape) == 3
-        raw = (
-            generator.integers(0, 256, (batch, *shape), dtype=np.uint8)
-            if pixels
-            else generator.standard_normal((batch, *shape)).astype(np.float32)
-        )
-        normalised = source.card.preprocessing.normalise(raw) if pixels else raw
-        runners = {}
-        for backend in backends:
-            if backend.skipped or not backend.timed:
-                continue
-            if backend.fixed_batch and backend.fixed_batch != batch:
-                skipped.append(
-                    {
-                        "backend": backend.label,
-                        "reason": f"batch {batch}: the file takes batch {backend.fixed_batch} only",
-                    }
-                )
-                continue
-            data = raw if backend.takes_raw and pixels else normalised
-            runners[backend.label] = (backend, backend.make_call(data))
-        now = time.perf_counter()
-        budget = max(0.0, (deadline - now) / (len(batch_sizes) - position))
-        times = interleaved(
-            {label: call for label, (_, call) in runners.items()},
-            iterations=iterations,
-            min_seconds=min_seconds,
-            budget=budget,
-            progress=(lambda label, done, b=batch: progress(f"batch {b}: {label}", done))
-            if progress
-            else None,
-        )
-        eager_p50 = {}
-        for label, (backend, _) in runners.items():
-            ms = np.asarray(times[label]) * 1e3
-            p50, p90, p99 = (float(v) for v in np.percentile(ms, [50, 90, 99]))
-            row = Latency(
-                backend.name, backend.device, batch, len(ms), p50, p90, p99, batch * 1e3 / p50
+        if row.backend.name != "eager":
+            reference = np.concatenate(outputs[f"eager ({row.device})"])
+            parity.append(
+                parity_row(row, expected(reference, row.facts, model_output), got, model_output)
             )
-            if backend.name == "eager":
-                eager_p50[backend.device] = p50
-            rows.append(row)
-        for row in rows:
-            if row.batch == batch and row.device in eager_p50:
-                row.speedup_vs_eager = eager_p50[row.device] / row.p50_ms
-    return rows, skipped
+    return parity, summaries
 
 
-def torch_call(module: Callable[[torch.Tensor], torch.Tensor], device: str) -> CallMaker:
-    """Timed calls of a torch module: a ready tensor on the CPU; host in, host out on CUDA."""
+def parity_row(row: Row, reference: np.ndarray, got: np.ndarray, model_output: str) -> ParityRow:
+    """The parity of one backend, by its precision's rule. An int8 file has no elementwise bound:
+    its accuracy gate was applied at export; here its outputs need only be finite, and its top-1
+    stands beside eager's (``--min-accuracy`` sets a floor)."""
+    precision = PRECISIONS[row.backend.precision]
+    classification = model_output != "regression"
+    if precision.tolerance is not None:
+        parity = compare(row.backend.name, reference, got, classification, precision.tolerance)
+        return ParityRow(row.backend.name, row.device, precision.name, parity)
+    parity = compare(row.backend.name, reference, got, classification, FP32)
+    accuracy, gate = row.facts.accuracy, row.facts.max_accuracy_drop
+    checked = accuracy is not None and accuracy.top1 is not None and gate is not None
+    rule = (
+        f"int8: top-1 at most {gate:g} below float32 (in points) on {accuracy.samples} samples at export"
+        if checked and accuracy is not None
+        else "int8: accuracy not checked at export"
+    )
+    finite = bool(np.isfinite(got).all())
+    parity = Parity(
+        parity.backend,
+        parity.count,
+        parity.max_abs,
+        parity.max_rel,
+        None,
+        parity.top1_agreement,
+        finite,
+        rule,
+    )
+    return ParityRow(row.backend.name, row.device, precision.name, parity)
 
-    def make(data: np.ndarray) -> Callable[[], Any]:
-        tensor = torch.from_numpy(data)
-        if device == "cpu":
-            return lambda: module(tensor)
 
-        def host_to_host() -> Any:
-            result = module(tensor.to(device)).cpu()
-            torch.cuda.synchronize()
-            return result
-
-        return host_to_host
-
-    return make
+def percentiles(seconds: list[float]) -> tuple[float, float, float]:
+    """p50, p90 and p99 in milliseconds (linear interpolation, numpy's default)."""
+    p50, p90, p99 = (float(v) for v in np.percentile(np.asarray(seconds) * 1e3, [50, 90, 99]))
+    return p50, p90, p99
 
 
-def onnx_call(session: Any) -> CallMaker:
-    """Timed calls of an ONNX Runtime session (numpy in and out, whatever the provider)."""
-    name = session.get_inputs()[0].name
+@dataclass
+class Timing:
+    """One backend's timed calls, round by round."""
 
-    def make(data: np.ndarray) -> Callable[[], Any]:
-        feed = {name: data}
-        return lambda: session.run(None, feed)
+    call: Callable[[], Any]
+    times: list[float] = field(default_factory=list)
+    rounds: list[list[float]] = field(default_factory=list)
 
-    return make
+    @property
+    def total(self) -> float:
+        return sum(self.times)
+
+
+def warm_up(call: Callable[[], Any], deadline: float) -> None:
+    """Lazy initialisation, caches, thread pools: up to a few calls, at least one."""
+    warm_end = min(time.perf_counter() + WARMUP_SECONDS, deadline)
+    for _ in range(WARMUP_CALLS):
+        call()
+        if time.perf_counter() > warm_end:
+            break
+
+
+def run_slice(timing: Timing, seconds: float, deadline: float) -> None:
+    """One round's slice of a backend: calls for ``seconds`` after a settle pause."""
+    time.sleep(SETTLE_SECONDS)
+    slice_end = min(time.perf_counter() + seconds, deadline)
+    this_round: list[float] = []
+    while True:
+        begin = time.perf_counter()
+        timing.call()
+        end = time.perf_counter()
+        this_round.append(end - begin)
+        if end >= slice_end and (
+            end < deadline or len(timing.times) + len(this_round) >= MIN_TIMINGS
+        ):
+            break
+    timing.times.extend(this_round)
+    timing.rounds.append(this_round)
 
 
 def interleaved(
@@ -423,223 +436,198 @@ def interleaved(
     min_seconds: float,
     budget: float,
     progress: Callable[[str, float], None] | None = None,
-) -> dict[str, list[float]]:
-    """Time every call in rounds: each backend in turn, after a settle pause, calls for a
-    ``SLICE_SECONDS`` slice. Stops once every backend has ``iterations`` timings summing to
-    ``min_seconds``, or when ``budget`` seconds of wall time are spent; past the budget only a
-    backend with fewer than ``MIN_TIMINGS`` timings is still called (a slow one's overrun)."""
+) -> dict[str, Timing]:
+    """Time every call in rounds, each backend in turn; stop once every backend has
+    ``MIN_ROUNDS`` rounds and ``iterations`` timings summing to ``min_seconds``, or when
+    ``budget`` seconds of wall time are spent (then only a backend with fewer than
+    ``MIN_TIMINGS`` timings is still called: a slow one's overrun)."""
     start = time.perf_counter()
     deadline = start + budget
-    for call in calls.values():  # warm-up: lazy initialisation, caches, thread pools
-        warm_end = min(time.perf_counter() + WARMUP_SECONDS, deadline)
-        for _ in range(WARMUP_CALLS):
-            call()
-            if time.perf_counter() > warm_end:
-                break
-    times: dict[str, list[float]] = {label: [] for label in calls}
-    sums = dict.fromkeys(calls, 0.0)
+    for call in calls.values():
+        warm_up(call, deadline)
+    timings = {label: Timing(call) for label, call in calls.items()}
+    # slices short enough for several rounds within the budget, long enough to time a call
+    rounds = 2 * MIN_ROUNDS
+    seconds = min(SLICE_SECONDS, max(MIN_SLICE_SECONDS, budget / (rounds * max(1, len(calls)))))
+
+    def enough(timing: Timing) -> bool:
+        rounds = len(timing.rounds) >= MIN_ROUNDS
+        return rounds and len(timing.times) >= iterations and timing.total >= min_seconds
+
     while True:
-        for label, call in calls.items():
-            record = times[label]
-            if time.perf_counter() >= deadline and len(record) >= MIN_TIMINGS:
+        for label, timing in timings.items():
+            if time.perf_counter() >= deadline and len(timing.times) >= MIN_TIMINGS:
                 continue
-            time.sleep(SETTLE_SECONDS)
-            slice_end = min(time.perf_counter() + SLICE_SECONDS, deadline)
-            while True:
-                begin = time.perf_counter()
-                call()
-                end = time.perf_counter()
-                record.append(end - begin)
-                sums[label] += end - begin
-                if end >= slice_end and (end < deadline or len(record) >= MIN_TIMINGS):
-                    break
+            run_slice(timing, seconds, deadline)
             if progress:
                 wanted = min(
-                    min(len(t) / iterations, sums[k] / min_seconds if min_seconds else 1.0)
-                    for k, t in times.items()
+                    min(len(t.times) / iterations, t.total / min_seconds if min_seconds else 1.0)
+                    for t in timings.values()
                 )
-                elapsed = (end - start) / budget if budget else 1.0
+                elapsed = (time.perf_counter() - start) / budget if budget else 1.0
                 progress(label, min(1.0, max(wanted, elapsed)))
-        enough = all(len(times[k]) >= iterations and sums[k] >= min_seconds for k in calls)
         late = time.perf_counter() >= deadline
-        if enough or (late and all(len(t) >= MIN_TIMINGS for t in times.values())):
-            return times
+        if all(enough(t) for t in timings.values()) or (
+            late and all(len(t.times) >= MIN_TIMINGS for t in timings.values())
+        ):
+            return timings
 
 
-@contextlib.contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """torch on ``threads`` intra-op threads for the duration, TF32 off for fp32 parity on GPUs."""
-    saved = (
-        torch.get_num_threads(),
-        torch.backends.cuda.matmul.allow_tf32,
-        torch.backends.cudnn.allow_tf32,
+def latency_row(row: Row, batch: int, timing: Timing) -> Latency:
+    p50, p90, p99 = percentiles(timing.times)
+    medians = [float(np.median(r)) * 1e3 for r in timing.rounds if r]
+    return Latency(
+        row.backend.name,
+        row.device,
+        batch,
+        len(timing.times),
+        len(timing.rounds),
+        p50,
+        p90,
+        p99,
+        min(medians),
+        max(medians),
+        batch * 1e3 / p50,
     )
-    torch.set_num_threads(threads)
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved[0])
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[1], saved[2]
+
+
+def against_eager(rows: list[Latency]) -> None:
+    """Each row's ratio to eager on its device and batch, marked within noise when the two
+    spreads across rounds overlap."""
+    eager = {(r.device, r.batch): r for r in rows if r.backend == "eager"}
+    for row in rows:
+        reference = eager.get((row.device, row.batch))
+        if reference is None:
+            continue
+        row.speedup_vs_eager = reference.p50_ms / row.p50_ms
+        overlap = row.low_ms <= reference.high_ms and reference.low_ms <= row.high_ms
+        row.within_noise = row is not reference and overlap
+
+
+def synthetic_batch(
+    source: Source, batch: int, generator: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A batch to time (raw, normalised): timing needs the shape, not real data."""
+    shape = source.input_shape
+    if len(shape) == 3:
+        raw = generator.integers(0, 256, (batch, *shape), dtype=np.uint8)
+        return raw, source.preprocessing.normalise(raw)
+    normalised = generator.standard_normal((batch, *shape)).astype(np.float32)
+    return normalised, normalised
+
+
+def measure_latency(
+    rows: list[Row],
+    batch_sizes: tuple[int, ...],
+    fixed: int | None,
+    source: Source,
+    request: BenchRequest,
+    progress: Progress | None = None,
+) -> tuple[list[Latency], list[Skipped]]:
+    """p50/p90/p99 per backend and batch size, backends interleaved round by round; the wall
+    time of it all is bounded by ``max_time``, shared evenly by the batch sizes."""
+    latency, skipped = [], []
+    generator = np.random.default_rng(0)
+    deadline = time.perf_counter() + request.max_time
+    for position, batch in enumerate(batch_sizes):
+        raw, normalised = synthetic_batch(source, batch, generator)
+        calls: dict[str, tuple[Row, Callable[[], Any]]] = {}
+        for row in rows:
+            if row.opened is None or not row.timed:
+                continue
+            if fixed and row.backend.runs is not None and fixed != batch:
+                skipped.append(
+                    Skipped(
+                        row.backend.name,
+                        row.device,
+                        f"batch {batch}: the file takes batch {fixed} only",
+                    )
+                )
+                continue
+            data = raw if row.backend.takes_raw(row.facts) else normalised
+            calls[row.label] = (row, row.opened.timed(data))
+        budget = max(0.0, (deadline - time.perf_counter()) / (len(batch_sizes) - position))
+        timings = interleaved(
+            {label: call for label, (_, call) in calls.items()},
+            iterations=request.iterations,
+            min_seconds=request.min_time,
+            budget=budget,
+            progress=(lambda label, done, b=batch: progress(f"batch {b}: {label}", done))
+            if progress
+            else None,
+        )
+        latency += [latency_row(row, batch, timings[label]) for label, (row, _) in calls.items()]
+    against_eager(latency)
+    return latency, skipped
+
+
+def environment(
+    threads: int, devices: tuple[str, ...], rows: list[Row], settings: dict[str, str]
+) -> dict[str, Any]:
+    """The machine, the runtimes' versions and the precision settings the figures depend on."""
+    import onnxruntime
+
+    versions = {"python": platform.python_version(), "torch": torch.__version__}
+    versions["onnxruntime"] = onnxruntime.__version__
+    if openvino_missing() is None:
+        import openvino
+
+        versions["openvino"] = openvino.__version__
+    data: dict[str, Any] = {
+        "machine": this_machine().to_json(),
+        "versions": versions,
+        "threads": threads,
+        "precision settings": dict(settings),
+    }
+    for row in rows:
+        if row.opened is not None:
+            found = row.opened.settings()
+            if found:
+                data["precision settings"][row.label] = ", ".join(
+                    f"{k} {v}" for k, v in found.items()
+                )
+    cuda = [d for d in devices if d.startswith("cuda")]
+    if cuda:
+        index = torch.device(cuda[0]).index or 0
+        major, minor = torch.cuda.get_device_capability(index)
+        data["cuda"] = {
+            "device": torch.cuda.get_device_name(index),
+            "capability": f"{major}.{minor}",
+        }
+    return data
 
 
 def bench(
     source: Source,
-    files: dict[tuple[str, str], tuple[Path, facts.FileFacts]],
+    files: BenchFiles,
     samples: Samples,
-    *,
-    backends: tuple[str, ...] = DEFAULT_BACKENDS,
-    devices: tuple[str, ...] = ("cpu",),
-    batch_sizes: tuple[int, ...] = (1, 32),
-    threads: int | None = None,
-    iterations: int = 20,
-    min_seconds: float = 0.4,
-    max_seconds: float = 6.0,
-    fixed_batch: int | None = None,
-    extra_onnx: dict[str, Path] | None = None,
-    origin: str = "",
+    request: BenchRequest,
+    names: tuple[str, ...],
+    explicit: bool = False,
     progress: Progress | None = None,
 ) -> BenchResult:
     """Parity, accuracy, then latency of every requested backend on every requested device."""
     start = time.perf_counter()
-    threads = threads or torch.get_num_threads()
-    result = BenchResult(
-        source.name, origin, threads, samples.origin, environment=environment(threads)
-    )
-    with torch_threads(threads), torch.inference_mode():
-        opened = prepare(source, files, backends, devices, threads, fixed_batch, extra_onnx or {})
+    devices = devices_for(request.device)
+    threads = request.threads or torch.get_num_threads()
+    samples = samples.fit(files.fixed_batch)
+    result = BenchResult(source.name, source.origin, threads, samples.origin, len(samples))
+    with runtimes.float32_torch(threads) as settings, torch.inference_mode():
+        rows = open_rows(source, files, names, explicit, devices, threads)
         result.skipped = [
-            {"backend": b.label, "reason": b.skipped} for b in opened if b.skipped and b.timed
+            Skipped(r.backend.name, r.device, r.skipped) for r in rows if r.skipped and r.timed
         ]
-        samples = fit_batch(samples, fixed_batch)
-        budget = PARITY_SHARE * max_seconds
-        result.parity, result.summary, used = measure_parity(
-            opened, samples, source.card.output_kind, budget, progress
+        result.parity, backends = measure_parity(
+            rows, samples, source.card.output_kind, files.fixed_batch, progress
         )
-        if used < len(samples):
-            result.inputs = f"{used} of {samples.origin} (all that fit in {budget:g} s)"
-        result.summary = [s for s, b in zip(result.summary, live(opened), strict=True) if b.timed]
+        timed = {(r.backend.name, r.device) for r in rows if r.timed}
+        result.backends = [b for b in backends if (b.backend, b.device) in timed]
+        sizes = request.batch_sizes or ((files.fixed_batch,) if files.fixed_batch else (1, 32))
         result.latency, skipped = measure_latency(
-            opened,
-            batch_sizes,
-            source.input_shape,
-            source,
-            iterations=iterations,
-            min_seconds=min_seconds,
-            max_seconds=max_seconds,
-            progress=progress,
+            rows, sizes, files.fixed_batch, source, request, progress
         )
         result.skipped += skipped
+        result.environment = environment(threads, devices, rows, settings)
+    result.export_seconds = files.export_seconds
     result.wall_seconds = time.perf_counter() - start
     return result
-
-
-def live(backends: list[Backend]) -> list[Backend]:
-    return [b for b in backends if not b.skipped]
-
-
-def float32_files(paths: dict[str, Path]) -> dict[tuple[str, str], tuple[Path, facts.FileFacts]]:
-    """Plain float32 files taking normalised input, keyed as :func:`bench` takes them."""
-    return {(fmt, "fp32"): (path, facts.FileFacts()) for fmt, path in paths.items()}
-
-
-@dataclass(frozen=True)
-class CalibrationData:
-    """Where an int8 file's calibration inputs come from (the model's dataset when None)."""
-
-    dataset: str | None = None
-    dataset_args: dict[str, str] = field(default_factory=dict)
-    data_dir: str | None = None
-
-
-@dataclass
-class BenchFiles:
-    """The files a bench runs: by (format, precision), with the backends to run on them."""
-
-    files: dict[tuple[str, str], tuple[Path, facts.FileFacts]]
-    backends: tuple[str, ...]
-    fixed_batch: int | None
-    origin: str
-    export_seconds: dict[str, float]
-
-
-@contextlib.contextmanager
-def files_to_bench(
-    source: Source,
-    samples: Samples,
-    backends: tuple[str, ...] | None,
-    opset: int | None,
-    batch: int | None,
-    calibration: CalibrationData,
-) -> Iterator[BenchFiles]:
-    """An export directory's own files (hashes checked), else a fresh export into a temporary
-    directory that lasts as long as the ``with`` block; and the backends to run (by default
-    eager and every file an export directory holds, or :data:`DEFAULT_BACKENDS`)."""
-    from zoo.export import formats, pipeline
-    from zoo.export.source import load_samples
-
-    with tempfile.TemporaryDirectory(prefix="zoo-bench-") as scratch:
-        if source.export_dir is not None:
-            manifest, directory = source.manifest, source.export_dir
-            held = {(e["format"], facts.from_manifest(e).precision) for e in manifest["files"]}
-            backends = backends or ("eager", *[b for b, key in FILES.items() if key in held])
-        else:
-            backends = backends or DEFAULT_BACKENDS
-            wanted = {FILES[b] for b in backends if b in FILES}
-            if not wanted:
-                yield BenchFiles({}, backends, None, origin_of(source), {})
-                return
-            int8 = ("onnx", "int8") in wanted
-            calibrated = None
-            if int8:
-                calibrated = load_samples(
-                    source,
-                    pipeline.CALIBRATION_SAMPLES,
-                    dataset=calibration.dataset,
-                    dataset_args=calibration.dataset_args,
-                    data_dir=calibration.data_dir,
-                    train=True,
-                )
-            directory = Path(scratch)
-            manifest = pipeline.export(
-                source,
-                directory,
-                samples.spread(16),
-                formats_wanted=tuple(f for f in formats.FORMATS if f in {f for f, _ in wanted}),
-                opset=opset,
-                batch=batch,
-                options=pipeline.Options(int8=int8, fp16=("onnx", "fp16") in wanted),
-                test=samples if int8 else None,  # bench measures every backend's top-1 itself
-                calibration=calibrated,
-            )
-        yield collect_files(manifest, directory, backends, source)
-
-
-def collect_files(
-    manifest: dict[str, Any], directory: Path, backends: tuple[str, ...], source: Source
-) -> BenchFiles:
-    """The manifest's files that ``backends`` run, each checked against its sha256."""
-    wanted = {FILES[b] for b in backends if b in FILES}
-    files = {}
-    for entry in manifest["files"]:
-        file_facts = facts.from_manifest(entry)
-        key = (entry["format"], file_facts.precision)
-        path = directory / entry["path"]
-        if key in wanted:
-            if not path.is_file() or sha256_file(path) != entry["sha256"]:
-                raise ZooError(
-                    f"{path} is missing or differs from its manifest (sha256): export again"
-                )
-            files[key] = (path, file_facts)
-    seconds = {
-        f"{entry['format']} {facts.from_manifest(entry).precision}": entry["export_seconds"]
-        for entry in manifest["files"]
-    }
-    fixed = ExportInfo.from_json(manifest["export"]).fixed_batch
-    return BenchFiles(files, backends, fixed, origin_of(source), seconds)
-
-
-def origin_of(source: Source) -> str:
-    """Where the weights come from, for the report."""
-    weights = "fresh weights" if source.weights is None else f"weights {source.weights}"
-    return weights if source.export_dir is None else f"export {source.export_dir}, {weights}"

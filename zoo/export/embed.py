@@ -1,8 +1,8 @@
 """The model as a client can run it with no code of its own: preprocessing in front of the graph
 (uint8 pixels or raw feature rows in) and, optionally, a softmax behind it (probabilities out).
 
-The preprocessing is the model card's (:class:`zoo.card.Preprocessing`), the one training and
-`zoo predict` apply: ``x / 255`` for images, then ``(x − mean) / std`` per channel (or feature).
+The preprocessing is the model card's (:class:`zoo.artifacts.card.Preprocessing`), the one
+training and `zoo predict` apply: ``x / 255`` for images, then ``(x − mean) / std`` per channel (or feature).
 Resizing and colour conversion stay outside: the file takes images of the model's input shape.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from zoo.card import ModelCard
-from zoo.export import facts
+from zoo.artifacts import manifest
+from zoo.artifacts.card import ModelCard
 
 
 class Deployed(nn.Module):
@@ -54,8 +54,8 @@ class Deployed(nn.Module):
 def input_kind(shape: tuple[int, ...], embed: bool) -> str:
     """What the exported graph takes: normalised input, uint8 NCHW pixels or raw feature rows."""
     if not embed:
-        return facts.NORMALISED
-    return facts.UINT8_NCHW if len(shape) == 3 else facts.RAW_FEATURES
+        return manifest.NORMALISED
+    return manifest.UINT8_NCHW if len(shape) == 3 else manifest.RAW_FEATURES
 
 
 def wrap(model: nn.Module, card: ModelCard, *, embed: bool, softmax: bool) -> nn.Module:

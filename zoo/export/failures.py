@@ -34,6 +34,10 @@ class ExportError(ZooError):
     """A model could not be exported to a format."""
 
 
+class VerificationError(ExportError):
+    """An exported file does not answer like the eager model (or loses too much accuracy)."""
+
+
 @contextlib.contextmanager
 def captured_output() -> Iterator[io.StringIO]:
     """Send everything written to stdout/stderr (Python and C level) and logging to a buffer."""

@@ -1,155 +1,208 @@
-"""Export a resolved model to several formats and precisions, verify each file, then move them
-into place together.
+"""Export a resolved model to several formats and precisions, verify each file, certify it, and
+put the whole set in place at once.
 
-Files are written under temporary names in the output directory. The float32 files are checked
-against the eager model (every element within 1e-5 of the input's output scale + 1e-5 of its
-own value, identical top-1: ``verify.FP32``); a float16 ONNX file with the
-float16 tolerance; an int8 ONNX file by its top-1 accuracy on labelled test samples against the
-float32 ONNX file's. Each file's measured accuracy and precision facts go into its metadata and
-the manifest. A copy of the weights goes in too, so that the directory is self-contained (bench
-and a later check rebuild the eager model from it, by name and sha256, not from a path of the
-machine that made the export). Only when every file has passed are they given ordinary
-permissions (0644), renamed (``os.replace``) to their final names and the manifest written. Any
-failure removes the temporary files, leaving the directory as it was.
+Everything is written into a private staging directory beside the output directory. The float32
+files are checked against the eager model (``parity.FP32``); a float16 ONNX file with the float16
+tolerance; int8 and float16 files by their top-1 accuracy on labelled test samples against the
+float32 ONNX file's. The inputs and eager's outputs go into ``verification.npz``, every file's
+verification into a certificate (inside each ONNX file, and in the manifest), with a copy of the
+weights so that the directory is self-contained (``zoo verify`` and ``zoo bench`` rebuild nothing
+from a machine path). Only when every file has passed is the staging directory renamed to the
+output directory, replacing an earlier export whole (with ``--force``): an interrupted or failed
+export leaves the output directory as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import datetime
 import os
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from zoo.errors import ArgumentError, first_line
-from zoo.export import embed, facts, formats, quantise, runtimes
-from zoo.export.failures import ExportError
-from zoo.export.metadata import ExportInfo, to_props
+import zoo
+from zoo.artifacts.manifest import (
+    PROBABILITIES,
+    Accuracy,
+    Certificate,
+    ExportInfo,
+    FileFacts,
+    Manifest,
+    ManifestFile,
+    Parity,
+    is_export_dir,
+    to_props,
+)
+from zoo.errors import ArgumentError, ZooError
+from zoo.export import embed, runtimes
+from zoo.export.failures import ExportError, VerificationError, explain
+from zoo.export.formats import FORMATS, Format, WriteJob
+from zoo.export.formats.onnx import check_opset
+from zoo.export.options import ExportRequest
+from zoo.export.parity import FP32, compare, top1_accuracy
+from zoo.export.precisions import PRECISIONS, Derivation, Precision
 from zoo.export.predict import softmax
-from zoo.export.source import MANIFEST, Samples, Source
-from zoo.export.verify import FP16, FP32, Parity, Tolerance, compare, top1_accuracy
+from zoo.export.samples import Samples
+from zoo.export.source import Source
 from zoo.files import MODE, sha256_file, write_json
+from zoo.machine import this_machine
 
-MANIFEST_VERSION = 2
 ACCURACY_CHUNK = 256
-CALIBRATION_SAMPLES = 300  # training-split inputs static int8 quantisation calibrates on
-PRECISION_SUFFIXES = {"int8": ".int8.onnx", "fp16": ".fp16.onnx"}
-
-
-@dataclass(frozen=True)
-class Options:
-    """What to write beyond the plain float32 files, and the int8 accuracy gate."""
-
-    int8: bool = False
-    fp16: bool = False
-    embed_preprocessing: bool = False
-    softmax: bool = False
-    max_accuracy_drop: float = 1.0  # top-1 points the int8 file may lose against the fp32 file
+CHECKS_FILE = "verification.npz"
+RENAME_EXCHANGE = 2  # renameat2's flag: swap two paths atomically (Linux)
+AT_FDCWD = -100
 
 
 @dataclass
-class ExportedFile:
-    """One written and verified file, still under its temporary name."""
+class Exported:
+    """One written and verified file in the staging directory."""
 
-    format: str
-    path: Path  # its final name
-    temp: Path
+    format: Format
+    precision: Precision
+    path: Path
     seconds: float
     parity: Parity
-    facts: facts.FileFacts
+    facts: FileFacts
     notes: list[str] = field(default_factory=list)
 
 
-class VerificationError(ExportError):
-    """An exported file does not answer like the eager model (or loses too much accuracy)."""
-
-
-@dataclass
+@dataclass(frozen=True)
 class Checks:
     """What every file is verified on: inputs in the form the files take, eager's outputs."""
 
+    samples: Samples
     feed: np.ndarray  # normalised inputs, or raw ones for files with embedded preprocessing
     reference: np.ndarray  # eager outputs (a softmax applied if the files end in one)
-    single: np.ndarray  # eager's output for feed[:1] alone (dynamic batch check)
+    single: np.ndarray  # eager's output for feed[:1] alone (the batch dimension is dynamic)
     classification: bool
 
 
 def export(
     source: Source,
     out_dir: Path,
-    samples: Samples,
-    *,
-    formats_wanted: tuple[str, ...] = formats.FORMATS,
-    opset: int | None = None,
-    batch: int | None = None,
-    options: Options = Options(),
+    request: ExportRequest,
+    checks: Samples,
     test: Samples | None = None,
     calibration: Samples | None = None,
-) -> dict[str, Any]:
-    """Write, verify and commit every format in ``formats_wanted`` (and the int8 and float16 ONNX
-    files ``options`` asks for); ``test`` measures accuracy, ``calibration`` calibrates int8."""
-    formats.check_opset(opset)
-    check_options(source, options)
-    if (options.int8 or options.fp16) and "onnx" not in formats_wanted:
-        formats_wanted = ("onnx", *formats_wanted)  # the int8 and float16 files derive from it
-    out_dir.mkdir(parents=True, exist_ok=True)
-    kind = embed.input_kind(source.input_shape, options.embed_preprocessing)
-    output = facts.PROBABILITIES if options.softmax else source.card.output_kind
-    # the model's own card; each file's facts say what that file takes and returns
-    weights_file = f"{file_stem(source)}.safetensors" if source.weights is not None else ""
-    info = ExportInfo(batch=str(batch) if batch else "dynamic", weights_file=weights_file)
-    module = embed.wrap(
-        source.model, source.card, embed=options.embed_preprocessing, softmax=options.softmax
-    )
-    checks = prepare_checks(source, fit_batch(samples, batch), options, batch)
-    example = torch.from_numpy(checks.feed[: batch or 2])
-    base = facts.FileFacts(input=kind, output=output)
-    temps: list[Path] = []
-    written: list[ExportedFile] = []
-    notes: list[str] = []
+) -> Manifest:
+    """Write, verify, certify and commit every file ``request`` asks for; ``checks`` verifies
+    parity, ``test`` measures accuracy, ``calibration`` calibrates int8."""
+    check_request(source, request)
+    check_out_dir(out_dir, request.force)
+    staging = staging_dir(out_dir)
     try:
-        for fmt in formats_wanted:
-            temps.append(temporary_path(out_dir, formats.SUFFIXES[fmt]))
-            written.append(
-                write_verified(
-                    source, module, fmt, temps[-1], example, checks, info, base, opset, batch
-                )
-            )
-        fp32_onnx = next((f for f in written if f.format == "onnx"), None)
-        if options.int8:
-            temps.append(temporary_path(out_dir, PRECISION_SUFFIXES["int8"]))
-            written.append(
-                write_int8(source, fp32_onnx, temps[-1], checks, base, calibration, options, batch)
-            )
-        if options.fp16:
-            temps.append(temporary_path(out_dir, PRECISION_SUFFIXES["fp16"]))
-            written.append(write_fp16(source, fp32_onnx, temps[-1], checks, base, batch))
-        written = measure_accuracy(written, test, batch, base, options, notes)
-        info = dataclasses.replace(info, opset=written_opset(written))
-        for exported in written:
-            if exported.format == "onnx":
-                formats.stamp_onnx(exported.temp, to_props(source.card, info, exported.facts))
-        if weights_file:
-            temps.append(temporary_path(out_dir, ".safetensors"))
-            shutil.copyfile(source.weights, temps[-1])
-            commit(temps[-1], out_dir / weights_file)
-        manifest = build_manifest(source, info, written, samples, notes)
-        for exported in written:
-            commit(exported.temp, exported.path)
-        write_json(out_dir / MANIFEST, manifest)
-        return manifest
+        manifest = write_all(source, staging, request, checks, test, calibration)
+        commit_dir(staging, out_dir)
     finally:
-        for temp in temps:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def write_all(
+    source: Source,
+    staging: Path,
+    request: ExportRequest,
+    checks: Samples,
+    test: Samples | None,
+    calibration: Samples | None,
+) -> Manifest:
+    """Every file into ``staging``, verified, measured, certified; the manifest written last."""
+    weights_file = f"{file_stem(source)}.safetensors" if source.weights is not None else ""
+    info = ExportInfo(batch=str(request.batch or "dynamic"), weights_file=weights_file)
+    verifying = prepare_checks(source, checks.fit(request.batch), request)
+    base, written = write_files(source, staging, request, verifying, info, calibration)
+    notes: list[str] = []
+    written = measure_accuracy(written, test, request, base, notes)
+    save_checks(staging / CHECKS_FILE, verifying)
+    onnx = next((f for f in written if f.format.name == "onnx"), None)
+    info = dataclasses.replace(info, opset=written_opset(onnx))
+    certificates = {f.path: certify(source, f, verifying, staging / CHECKS_FILE) for f in written}
+    for exported in written:
+        if exported.format.stamp is not None:
+            props = to_props(source.card, info, exported.facts, certificates[exported.path])
+            exported.format.stamp(exported.path, props)
+    if weights_file:
+        shutil.copyfile(source.weights, staging / weights_file)
+        os.chmod(staging / weights_file, MODE)
+    manifest = Manifest(
+        card=source.card,
+        export=info,
+        inputs=checks.origin,
+        files=tuple(manifest_file(f, certificates[f.path]) for f in written),
+        notes=tuple(dict.fromkeys([*notes, *(n for f in written for n in f.notes)])),
+        dataset=checks.dataset,
+        rules=rules(checks),
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    )
+    write_json(staging / "manifest.json", manifest.to_json())
+    return manifest
+
+
+def write_files(
+    source: Source,
+    staging: Path,
+    request: ExportRequest,
+    verifying: Checks,
+    info: ExportInfo,
+    calibration: Samples | None,
+) -> tuple[FileFacts, list[Exported]]:
+    """Each format's float32 file, then each derived precision's: written and verified."""
+    stem = file_stem(source)
+    module = embed.wrap(
+        source.model, source.card, embed=request.embed_preprocessing, softmax=request.softmax
+    )
+    kind = embed.input_kind(source.input_shape, request.embed_preprocessing)
+    output = PROBABILITIES if request.softmax else source.card.output_kind
+    base = FileFacts(input=kind, output=output)
+    example = torch.from_numpy(verifying.feed[: request.batch or 2])
+    written = []
+    for fmt in request.wanted:
+        path = staging / fmt.file_name(stem)
+        written.append(
+            write_format(source, module, fmt, path, example, verifying, info, base, request)
+        )
+    onnx = next((f for f in written if f.format.name == "onnx"), None)
+    for name in request.precisions:
+        assert onnx is not None  # ExportRequest.wanted adds it
+        precision = PRECISIONS[name]
+        written.append(
+            derive(source, onnx, precision, staging, verifying, base, calibration, request)
+        )
+    return base, written
+
+
+def save_checks(path: Path, checks: Checks) -> None:
+    """The inputs and eager's outputs every file was verified on, for ``zoo verify``."""
+    labels = checks.samples.labels
+    np.savez(
+        path,
+        feed=checks.feed,
+        reference=checks.reference,
+        single=checks.single,
+        labels=labels if labels is not None and len(labels) == len(checks.feed) else np.zeros(0),
+    )
+    os.chmod(path, MODE)
+
+
+def rules(checks: Samples) -> dict[str, object]:
+    """The manifest's record of how files were judged and on what."""
+    return {
+        "atol": FP32.atol,
+        "rtol": FP32.rtol,
+        **{p.name: p.rule for p in PRECISIONS.values()},
+        "sampling": checks.sampling,
+        "seed": checks.seed,
+        "count": len(checks),
+    }
 
 
 def file_stem(source: Source) -> str:
@@ -157,69 +210,101 @@ def file_stem(source: Source) -> str:
     return source.name.replace(":", "-")
 
 
-def commit(temporary: Path, path: Path) -> None:
-    """Give a verified temporary file ordinary permissions and its final name."""
-    os.chmod(temporary, MODE)
-    os.replace(temporary, path)
-
-
-def written_opset(written: list[ExportedFile]) -> int | None:
-    """The opset of the float32 ONNX file, as the exporter wrote it."""
-    onnx_file = next((f for f in written if f.format == "onnx"), None)
-    return None if onnx_file is None else formats.read_metadata("onnx", onnx_file.temp).info.opset
-
-
-def check_options(source: Source, options: Options) -> None:
+def check_request(source: Source, request: ExportRequest) -> None:
     """Options that cannot apply to this model: one clear line before any work."""
+    check_opset(request.opset)
     regression = source.card.regression
-    if options.int8 and regression:
+    if "int8" in request.precisions and regression:
         raise ArgumentError(
             f"--int8 needs a classifier (its accuracy gate compares top-1); '{source.name}' is "
             "a regression model"
         )
-    if options.softmax and regression:
+    if request.softmax and regression:
         raise ArgumentError(f"--softmax needs a classifier; '{source.name}' is a regression model")
-    if not 0 <= options.max_accuracy_drop <= 100:
+    if not 0 <= request.max_accuracy_drop <= 100:
         raise ArgumentError(
-            f"--max-accuracy-drop is in top-1 points, 0 to 100, not {options.max_accuracy_drop:g}"
+            f"--max-accuracy-drop is in top-1 points, 0 to 100, not {request.max_accuracy_drop:g}"
         )
 
 
-def prepare_checks(source: Source, samples: Samples, options: Options, batch: int | None) -> Checks:
+def check_out_dir(out_dir: Path, force: bool) -> None:
+    """Refuse, before any work, an output that is a file, or a directory holding something
+    (an earlier export, other files) unless ``force`` says to replace it whole."""
+    if out_dir.is_file() or (out_dir.exists() and not out_dir.is_dir()):
+        raise ArgumentError(f"--out '{out_dir}' is a file: name a directory for the export")
+    if not out_dir.is_dir() or force or not any(out_dir.iterdir()):
+        return
+    if is_export_dir(out_dir):
+        raise ZooError(
+            f"{out_dir} holds an earlier export: pass --force to replace it whole, or --out DIR"
+        )
+    raise ZooError(f"{out_dir} holds files that are not a zoo export: choose another --out DIR")
+
+
+def staging_dir(out_dir: Path) -> Path:
+    """A private directory beside ``out_dir`` (the same file system: renaming it is atomic),
+    with the permissions an ordinary directory gets."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.zoo-export-"))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)
+    return staging
+
+
+def commit_dir(staging: Path, out_dir: Path) -> None:
+    """Put the staging directory in place: renamed, or swapped with an existing directory in
+    one step (Linux's renameat2), which then holds the old files and is removed with them."""
+    if not out_dir.exists():
+        os.replace(staging, out_dir)
+        return
+    if exchange(staging, out_dir):
+        return
+    old = staging.with_name(staging.name + ".old")
+    os.replace(out_dir, old)  # without renameat2: a crash here leaves the old export in ``old``
+    os.replace(staging, out_dir)
+    os.replace(old, staging)
+
+
+def exchange(first: Path, second: Path) -> bool:
+    """Swap two directories atomically; False where the system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    done = renameat2(AT_FDCWD, os.fsencode(first), AT_FDCWD, os.fsencode(second), RENAME_EXCHANGE)
+    return done == 0
+
+
+def written_opset(onnx: Exported | None) -> int | None:
+    """The opset of the float32 ONNX file, as the exporter wrote it."""
+    if onnx is None:
+        return None
+    return int(FORMATS["onnx"].read_props(onnx.path).get("opset") or 0) or None
+
+
+def prepare_checks(source: Source, samples: Samples, request: ExportRequest) -> Checks:
     """The inputs the files are fed and eager's outputs on the same inputs, normalised."""
-    if options.embed_preprocessing and samples.raw is None:
-        raise ExportError("embedding preprocessing needs the samples before normalisation")
-    feed = samples.raw if options.embed_preprocessing else samples.inputs.numpy()
+    feed = samples.raw if request.embed_preprocessing else samples.inputs
     eager = runtimes.torch_runner(source.model)
-    normalised = samples.inputs.numpy()
-    reference = runtimes.run_in_chunks(eager, normalised, batch or len(normalised))
-    single = eager(normalised[:1])
-    if options.softmax:
+    with runtimes.float32_torch():
+        reference = runtimes.run_in_chunks(eager, samples.inputs, request.batch or len(samples))
+        single = eager(samples.inputs[:1])
+    if request.softmax:
         kind = source.card.output_kind
         reference, single = (
             np.exp(x) if kind == "log_probs" else softmax(x) for x in (reference, single)
         )
-    return Checks(feed, reference, single, not source.card.regression)
-
-
-def file_runner(fmt: str, path: Path) -> runtimes.Runner:
-    """An exported file as a numpy callable: ONNX Runtime (basic optimisation) or torch."""
-    if fmt != "onnx":
-        return runtimes.torch_runner(runtimes.load_module(fmt, path))
-    try:
-        return runtimes.onnx_runner(runtimes.onnx_session(path, optimisation="basic"))
-    except Exception as exc:  # onnxruntime raises its own exception types for bad files
-        raise VerificationError(
-            f"ONNX Runtime cannot load the exported file: {first_line(exc)}"
-        ) from exc
+    return Checks(
+        samples, np.ascontiguousarray(feed), reference, single, not source.card.regression
+    )
 
 
 def run_checks(
-    runner: runtimes.Runner,
-    checks: Checks,
-    batch: int | None,
-    name: str,
-    tolerance: Tolerance,
+    runner: runtimes.Runner, checks: Checks, batch: int | None, name: str, precision: Precision
 ) -> Parity:
     """The file on the check inputs (and, for a dynamic batch, on one alone) against eager."""
     candidate = runtimes.run_in_chunks(runner, checks.feed, batch or len(checks.feed))
@@ -227,226 +312,226 @@ def run_checks(
     if batch is None:  # the batch dimension must really be dynamic
         candidate = np.concatenate([candidate, runner(checks.feed[:1])])
         reference = np.concatenate([reference, checks.single])
-    return compare(name, reference, candidate, checks.classification, tolerance)
+    if precision.tolerance is None:  # judged by accuracy: its outputs need only be finite
+        parity = compare(name, reference, candidate, checks.classification, FP32)
+        return dataclasses.replace(
+            parity,
+            tolerance=precision.rule,
+            tolerance_used=None,
+            passed=bool(np.isfinite(parity.max_abs)),
+        )
+    return compare(name, reference, candidate, checks.classification, precision.tolerance)
 
 
-def write_verified(
+def write_format(
     source: Source,
     module: torch.nn.Module,
-    fmt: str,
-    temp: Path,
+    fmt: Format,
+    path: Path,
     example: torch.Tensor,
     checks: Checks,
     info: ExportInfo,
-    file_facts: facts.FileFacts,
-    opset: int | None,
-    batch: int | None,
-) -> ExportedFile:
-    """Write one float32 format to ``temp`` and verify it against the eager model."""
+    base: FileFacts,
+    request: ExportRequest,
+) -> Exported:
+    """Write one float32 format and verify it against the eager model."""
     start = time.perf_counter()
-    props = to_props(source.card, info, file_facts)
-    notes = formats.write(
-        fmt, module, example, temp, props, opset=opset, dynamic_batch=batch is None
+    job = WriteJob(
+        module,
+        example,
+        path,
+        to_props(source.card, info, base),
+        request.opset,
+        request.batch is None,
     )
+    try:
+        with torch.no_grad():
+            notes = fmt.write(job)
+    except ExportError:
+        raise
+    except Exception as exc:
+        raise explain(exc, source.name, fmt.title) from exc
     seconds = time.perf_counter() - start
-    parity = run_checks(file_runner(fmt, temp), checks, batch, fmt, FP32)
+    fp32 = PRECISIONS["fp32"]
+    parity = run_checks(fmt.runner(path), checks, request.batch, fmt.name, fp32)
     if not parity.passed:
         raise VerificationError(
-            f"the {formats.TITLES[fmt]} export of '{source.name}' does not match the eager model: "
-            f"{parity.summary()} "
-            f"(worst |a-b| is {parity.tolerance_used:.3g}× the tolerance {FP32.describe()})"
+            f"the {fmt.title} export of '{source.name}' does not match the eager model: "
+            f"{parity.text()} (worst |a-b| is {parity.tolerance_used:.3g}× the tolerance "
+            f"{fp32.rule})"
         )
-    final = temp.parent / f"{file_stem(source)}{formats.SUFFIXES[fmt]}"
-    return ExportedFile(fmt, final, temp, seconds, parity, file_facts, notes)
+    return Exported(fmt, fp32, path, seconds, parity, base, notes)
 
 
-def write_int8(
+def derive(
     source: Source,
-    fp32: ExportedFile,
-    temp: Path,
+    onnx: Exported,
+    precision: Precision,
+    staging: Path,
     checks: Checks,
-    base: facts.FileFacts,
+    base: FileFacts,
     calibration: Samples | None,
-    options: Options,
-    batch: int | None,
-) -> ExportedFile:
-    """Quantise the float32 ONNX file; top-1 agreement with eager is recorded, accuracy gates it
-    later (:func:`measure_accuracy`)."""
+    request: ExportRequest,
+) -> Exported:
+    """A file of ``precision`` derived from the float32 ONNX file, verified by its rule; its
+    accuracy gate is applied later (:func:`measure_accuracy`)."""
+    assert precision.derive is not None
     start = time.perf_counter()
-    method = quantise.method_for(source.model)
-    calibrated = None
+    path = staging / onnx.format.file_name(file_stem(source), precision.name)
     inputs = None
-    if method == quantise.STATIC:
-        if calibration is None:
-            raise ExportError("static int8 quantisation needs calibration samples")
-        inputs = calibration.raw if options.embed_preprocessing else calibration.inputs.numpy()
-        calibrated = facts.Calibration(calibration.origin, len(calibration), calibration.real)
-    quantise.int8(fp32.temp, temp, method, inputs, input_name=formats.INPUT_NAME, fixed_batch=batch)
-    seconds = time.perf_counter() - start + fp32.seconds
-    parity = run_checks(file_runner("onnx", temp), checks, batch, "onnx int8", FP32)
-    parity = dataclasses.replace(
-        parity,
-        tolerance="none elementwise: top-1 at most "
-        f"{options.max_accuracy_drop:g} below the float32 file's (in points)",
-        tolerance_used=None,
-        passed=bool(np.isfinite(parity.max_abs)),
+    if calibration is not None:
+        inputs = calibration.raw if request.embed_preprocessing else calibration.inputs
+    job = Derivation(
+        source.model,
+        inputs,
+        calibration.origin if calibration else "",
+        bool(calibration and calibration.real),
+        request.batch,
     )
-    file_facts = dataclasses.replace(
-        base,
-        precision="int8",
-        quantisation=facts.STATIC if method == quantise.STATIC else facts.DYNAMIC,
-        calibration=calibrated,
-        max_accuracy_drop=options.max_accuracy_drop,
-    )
-    final = temp.parent / f"{file_stem(source)}{PRECISION_SUFFIXES['int8']}"
-    return ExportedFile("onnx", final, temp, seconds, parity, file_facts)
-
-
-def write_fp16(
-    source: Source,
-    fp32: ExportedFile,
-    temp: Path,
-    checks: Checks,
-    base: facts.FileFacts,
-    batch: int | None,
-) -> ExportedFile:
-    """Convert the float32 ONNX file to float16 and verify it against eager (fp16 tolerance)."""
-    start = time.perf_counter()
-    quantise.float16(fp32.temp, temp)
-    seconds = time.perf_counter() - start + fp32.seconds
-    parity = run_checks(file_runner("onnx", temp), checks, batch, "onnx fp16", FP16)
+    derived = precision.derive(onnx.path, path, job)
+    seconds = time.perf_counter() - start + onnx.seconds
+    name = f"onnx {precision.name}"
+    parity = run_checks(onnx.format.runner(path), checks, request.batch, name, precision)
     if not parity.passed:
         raise VerificationError(
-            f"the float16 ONNX export of '{source.name}' strays from the eager model: "
-            f"{parity.summary()} (worst |a-b| is {parity.tolerance_used:.3g}× the tolerance "
-            f"{FP16.describe()})"
+            f"the {precision.title} ONNX export of '{source.name}' strays from the eager model: "
+            f"{parity.text()} (worst |a-b| is {parity.tolerance_used:.3g}× the tolerance "
+            f"{precision.rule})"
         )
-    file_facts = dataclasses.replace(base, precision="fp16", quantisation=facts.FLOAT16)
-    final = temp.parent / f"{file_stem(source)}{PRECISION_SUFFIXES['fp16']}"
-    return ExportedFile("onnx", final, temp, seconds, parity, file_facts)
+    facts = dataclasses.replace(
+        base,
+        precision=precision.name,
+        quantisation=derived.quantisation,
+        calibration=derived.calibration,
+        max_accuracy_drop=request.max_accuracy_drop if precision.gated else None,
+    )
+    return Exported(onnx.format, precision, path, seconds, parity, facts)
 
 
 def measure_accuracy(
-    written: list[ExportedFile],
+    written: list[Exported],
     test: Samples | None,
-    batch: int | None,
-    base: facts.FileFacts,
-    options: Options,
+    request: ExportRequest,
+    base: FileFacts,
     notes: list[str],
-) -> list[ExportedFile]:
-    """Each file's top-1 on the labelled test samples, beside its float32 counterpart's; an int8
-    file that loses more than ``options.max_accuracy_drop`` points fails the export."""
+) -> list[Exported]:
+    """Each file's top-1 on the labelled test samples, beside its float32 counterpart's; a
+    derived file that loses more than ``request.max_accuracy_drop`` points fails the export."""
     reason = unlabelled_reason(test, base)
     if reason:
-        if options.int8:
-            notes.append(f"int8 accuracy not checked: {reason}")
-        accuracy = facts.Accuracy(None, None, 0, f"not checked: {reason}")
-        return [dataclasses.replace(f, facts=replace_accuracy(f.facts, accuracy)) for f in written]
+        if any(PRECISIONS[name].gated for name in request.precisions):
+            notes.append(f"int8/fp16 accuracy not checked: {reason}")
+        accuracy = Accuracy(None, None, 0, f"not checked: {reason}")
+        return [
+            dataclasses.replace(f, facts=dataclasses.replace(f.facts, accuracy=accuracy))
+            for f in written
+        ]
     assert test is not None and test.labels is not None
-    test = fit_batch(test, batch)
-    feed = test.raw if options.embed_preprocessing else test.inputs.numpy()
+    test = test.fit(request.batch)
+    feed = test.raw if request.embed_preprocessing else test.inputs
     top1 = {}
     for exported in written:
-        runner = file_runner(exported.format, exported.temp)
-        outputs = runtimes.run_in_chunks(runner, feed, batch or ACCURACY_CHUNK)
-        top1[exported.temp] = top1_accuracy(outputs, test.labels)
-    fp32 = {f.format: top1[f.temp] for f in written if f.facts.precision == "fp32"}
+        outputs = runtimes.run_in_chunks(
+            exported.format.runner(exported.path), feed, request.batch or ACCURACY_CHUNK
+        )
+        top1[exported.path] = top1_accuracy(outputs, test.labels)
+    fp32 = {f.format.name: top1[f.path] for f in written if f.precision.name == "fp32"}
     result = []
     for exported in written:
-        accuracy = facts.Accuracy(
-            top1[exported.temp], fp32[exported.format], len(test), test.origin
-        )
-        result.append(
-            dataclasses.replace(exported, facts=replace_accuracy(exported.facts, accuracy))
-        )
+        accuracy = Accuracy(top1[exported.path], fp32[exported.format.name], len(test), test.origin)
         drop = accuracy.drop_points
-        if (
-            exported.facts.precision == "int8"
-            and drop is not None
-            and drop > options.max_accuracy_drop
-        ):
+        if exported.precision.gated and drop is not None and drop > request.max_accuracy_drop:
             raise VerificationError(
-                f"the int8 ONNX file loses {drop:.2f} points of top-1 "
+                f"the {exported.precision.title} ONNX file loses {drop:.2f} points of top-1 "
                 f"({accuracy.top1:.2%} against the float32 file's "
                 f"{accuracy.reference_top1:.2%} on {test.origin}), more than "
-                f"--max-accuracy-drop {options.max_accuracy_drop:g}: nothing was written"
+                f"--max-accuracy-drop {request.max_accuracy_drop:g}: nothing was written"
             )
+        result.append(
+            dataclasses.replace(
+                exported, facts=dataclasses.replace(exported.facts, accuracy=accuracy)
+            )
+        )
     return result
 
 
-def unlabelled_reason(test: Samples | None, base: facts.FileFacts) -> str | None:
+def unlabelled_reason(test: Samples | None, base: FileFacts) -> str | None:
     """Why accuracy cannot be measured on ``test``, or None when it can."""
     if base.output == "regression":
         return "a regression model has no top-1"
     if test is None:
         return "no test samples"
-    if not test.real or test.labels is None:
+    if not test.labelled:
         return f"no labelled test data ({test.origin})"
     return None
 
 
-def replace_accuracy(file_facts: facts.FileFacts, accuracy: facts.Accuracy) -> facts.FileFacts:
-    return dataclasses.replace(file_facts, accuracy=accuracy)
+def runtime_of(fmt: Format) -> str:
+    """The runtime a format's verification ran on, with its version."""
+    if fmt.name == "onnx":
+        import onnxruntime
+
+        return (
+            f"onnxruntime {onnxruntime.__version__}, CPUExecutionProvider, basic graph optimisation"
+        )
+    return f"torch {torch.__version__}, CPU"
 
 
-def fit_batch(samples: Samples, batch: int | None) -> Samples:
-    """For a fixed batch size, a whole number of batches (repeating samples if there are too
-    few); for a dynamic one, at least two samples."""
-    count = len(samples)
-    wanted = max(count, 2) if batch is None else max(batch, count // batch * batch)
-    if wanted == count:
-        return samples
-    index = np.resize(np.arange(count), wanted)
-    return Samples(
-        samples.inputs[torch.from_numpy(index)],
-        samples.origin,
-        samples.real,
-        None if samples.raw is None else samples.raw[index],
-        None if samples.labels is None else samples.labels[index],
+def versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+
+    return {
+        "zoo": zoo.__version__,
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
+def certify(source: Source, exported: Exported, checks: Checks, checks_file: Path) -> Certificate:
+    """What this file's verification proved, to carry inside it."""
+    samples = checks.samples
+    weights = source.card.weights_sha256 or f"none: fresh weights, seed {source.card.seed}"
+    return Certificate(
+        weights_sha256=weights,
+        inputs=samples.origin,
+        dataset=samples.dataset,
+        sampling=samples.sampling,
+        seed=samples.seed,
+        count=len(samples),
+        checks_sha256=sha256_file(checks_file),
+        parity=exported.parity,
+        runtime=runtime_of(exported.format),
+        versions=versions(),
+        machine=this_machine().to_json(),
     )
 
 
-def temporary_path(out_dir: Path, suffix: str) -> Path:
-    handle, name = tempfile.mkstemp(dir=out_dir, prefix=".zoo-export-", suffix=suffix)
-    os.close(handle)
-    return Path(name)
+def manifest_file(exported: Exported, certificate: Certificate) -> ManifestFile:
+    os.chmod(exported.path, MODE)
+    return ManifestFile(
+        format=exported.format.name,
+        path=exported.path.name,
+        sha256=sha256_file(exported.path),
+        bytes=exported.path.stat().st_size,
+        export_seconds=round(exported.seconds, 3),
+        verification=exported.parity,
+        facts=exported.facts,
+        certificate=certificate,
+    )
 
 
-def build_manifest(
+@contextlib.contextmanager
+def scratch_export(
     source: Source,
-    info: ExportInfo,
-    written: list[ExportedFile],
-    samples: Samples,
-    notes: list[str],
-) -> dict[str, Any]:
-    """Files, hashes, the card, the export's facts, verification numbers and each file's
-    precision facts."""
-    files = []
-    for exported in written:
-        files.append(
-            {
-                "format": exported.format,
-                "path": exported.path.name,
-                "sha256": sha256_file(exported.temp),
-                "bytes": exported.temp.stat().st_size,
-                "export_seconds": round(exported.seconds, 3),
-                "verification": exported.parity.as_dict(),
-                "facts": facts.to_manifest(exported.facts),
-            }
-        )
-        notes += [n for n in exported.notes if n not in notes]
-    return {
-        "zoo_export": MANIFEST_VERSION,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "card": source.card.to_json(),
-        "export": info.to_json(),
-        "verification": {
-            "inputs": samples.origin,
-            "atol": FP32.atol,
-            "rtol": FP32.rtol,
-            "fp32": FP32.describe(),
-            "fp16": FP16.describe(),
-        },
-        "files": files,
-        "notes": notes,
-    }
+    request: ExportRequest,
+    checks: Samples,
+    test: Samples | None,
+    calibration: Samples | None,
+):  # type: ignore[no-untyped-def]
+    """An export into a temporary directory that lasts as long as the ``with`` block (bench's
+    files for a run, a checkpoint or a model)."""
+    with tempfile.TemporaryDirectory(prefix="zoo-bench-") as scratch:
+        out = Path(scratch) / "export"
+        yield out, export(source, out, request, checks, test, calibration)

@@ -1,25 +1,22 @@
 """Run an exported ONNX file with ONNX Runtime: what a deployment machine runs.
 
 Only PIL, numpy and onnxruntime are imported here, never torch. Inputs are prepared as the model
-card stored in the file says (:class:`zoo.card.Preprocessing`): converted to its channel count and
-resized to its input shape; then, unless the file does it itself (``--embed-preprocessing``),
-scaled and normalised. An export directory means its float32 ONNX file. Inputs are prepared as the
-metadata stored in the file says: resized to its input shape, converted to its channel count,
-scaled to [0, 1] and normalised with its mean and std.
+card stored in the file says (:class:`zoo.artifacts.card.Preprocessing`): converted to its channel
+count and resized to its input shape (and the prediction says so when it had to); then, unless
+the file does it itself (``--embed-preprocessing``), scaled and normalised. An export directory
+means its float32 ONNX file.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from zoo.card import Preprocessing
+from zoo.artifacts.card import PIL_MODES, Preprocessing
+from zoo.artifacts.manifest import NORMALISED, PROBABILITIES, Manifest, from_props
 from zoo.errors import ZooError, first_line
-from zoo.export import facts
-from zoo.export.metadata import from_props
 
 
 @dataclass
@@ -28,9 +25,18 @@ class Prediction:
 
     input: str
     labels: list[tuple[str, float]]  # (class, probability) best first, or (target, value)
+    notes: list[str] = field(default_factory=list)  # conversions applied to the input
 
 
-def read_input(text: str, preprocessing: Preprocessing) -> np.ndarray:
+@dataclass(frozen=True)
+class Input:
+    """One input read as the model takes it, and what had to be done to it."""
+
+    array: np.ndarray
+    conversion: str = ""  # "RGB 32×32 converted to L and resized to 28×28 (bilinear)"
+
+
+def read_input(text: str, preprocessing: Preprocessing) -> Input:
     """One raw input: an image file for image models, comma-separated numbers for table models."""
     shape = preprocessing.input_shape
     if len(shape) == 1:
@@ -40,7 +46,7 @@ def read_input(text: str, preprocessing: Preprocessing) -> np.ndarray:
             raise ZooError(f"'{text}' is not {shape[0]} comma-separated numbers") from None
         if values.shape != shape:
             raise ZooError(f"the model takes {shape[0]} features, '{text}' has {values.size}")
-        return values
+        return Input(values)
     if len(shape) != 3:
         raise ZooError(f"cannot read inputs for a model taking shape {shape}")
     path = Path(text)
@@ -50,9 +56,24 @@ def read_input(text: str, preprocessing: Preprocessing) -> np.ndarray:
 
     try:
         with Image.open(path) as image:
-            return preprocessing.image_to_array(image)
+            return Input(preprocessing.image_to_array(image), conversion(image, preprocessing))
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ZooError(f"cannot read image '{text}': {first_line(exc)}") from None
+
+
+def conversion(image: object, preprocessing: Preprocessing) -> str:
+    """What preparing ``image`` for the model changes: its mode, its size; "" when nothing."""
+    channels, height, width = preprocessing.input_shape
+    mode, size = getattr(image, "mode", ""), getattr(image, "size", (width, height))
+    wanted = PIL_MODES.get(channels, "")
+    changes = []
+    if mode != wanted:
+        changes.append(f"converted to {wanted}")
+    if tuple(size) != (width, height):
+        changes.append(f"resized to {width}×{height} ({preprocessing.resize})")
+    if not changes:
+        return ""
+    return f"{mode} {size[0]}×{size[1]} " + " and ".join(changes) + " for the model"
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -62,21 +83,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def onnx_file_of(directory: Path) -> Path:
     """The float32 ONNX file an export directory's manifest lists."""
-    manifest = directory / "manifest.json"
-    if not manifest.is_file():
-        raise ZooError(f"'{directory}' is a directory but not a 'zoo export' directory")
-    try:
-        entries = json.loads(manifest.read_text())["files"]
-        onnx = [
-            e
-            for e in entries
-            if e["format"] == "onnx" and (e.get("facts") or {}).get("precision", "fp32") == "fp32"
-        ]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ZooError(f"{manifest} is not a zoo export manifest: {first_line(exc)}") from None
-    if not onnx:
+    manifest = Manifest.read(directory)
+    entry = manifest.file("onnx", "fp32")
+    if entry is None:
         raise ZooError(f"'{directory}' holds no float32 ONNX file: export it with --onnx")
-    return directory / onnx[0]["path"]
+    return directory / entry.path
 
 
 FEW_INPUTS = 16  # up to this many inputs, one thread: measured faster from a cold start
@@ -126,8 +137,10 @@ class Predictor:
     def predict(self, inputs: list[str], top_k: int = 5) -> list[Prediction]:
         """Read, prepare and run ``inputs``: top-k classes and probabilities, or the outputs."""
         preprocessing = self.card.preprocessing
-        raw = np.stack([read_input(text, preprocessing) for text in inputs])
-        embedded = self.facts.input != facts.NORMALISED  # the file normalises itself
+        read = [read_input(text, preprocessing) for text in inputs]
+        raw = np.stack([item.array for item in read])
+        notes = [[item.conversion] if item.conversion else [] for item in read]
+        embedded = self.facts.input != NORMALISED  # the file normalises itself
         outputs = self.run(raw if embedded else preprocessing.normalise(raw))
         kind = "regression" if self.card.regression else self.facts.output
         names = list(self.card.classes)
@@ -135,15 +148,15 @@ class Predictor:
             names = [str(i) for i in range(outputs.shape[1])]
         if kind == "regression":
             return [
-                Prediction(text, list(zip(names, map(float, row), strict=True)))
-                for text, row in zip(inputs, outputs, strict=True)
+                Prediction(text, list(zip(names, map(float, row), strict=True)), note)
+                for text, row, note in zip(inputs, outputs, notes, strict=True)
             ]
-        if kind == facts.PROBABILITIES:
+        if kind == PROBABILITIES:
             probabilities = outputs
         else:
             probabilities = np.exp(outputs) if kind == "log_probs" else softmax(outputs)
         predictions = []
-        for text, row in zip(inputs, probabilities, strict=True):
+        for text, row, note in zip(inputs, probabilities, notes, strict=True):
             best = np.argsort(-row, kind="stable")[:top_k]
-            predictions.append(Prediction(text, [(names[i], float(row[i])) for i in best]))
+            predictions.append(Prediction(text, [(names[i], float(row[i])) for i in best], note))
         return predictions

@@ -1,85 +1,103 @@
-"""Show a benchmark result: Rich tables for people, markdown to paste, JSON for machines."""
+"""A bench result as text: the tables (header and cells), the headline that names the machine, the
+verdict, and markdown to paste. The CLI prints the tables; nothing here prints."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from zoo.export.bench import BenchResult, ParityRow
+from zoo.export.precisions import PRECISIONS
+from zoo.machine import FEATURES
 
-from rich.console import Console
-
-from zoo.console import show_table
-from zoo.export.bench import BenchResult
-from zoo.export.verify import FP16, FP32
-from zoo.files import write_json, write_text
+Table = tuple[str, list[str], list[list[str]]]
 
 
-def top1_text(row: dict[str, Any]) -> str:
-    return "n/a" if row["top1_agreement"] is None else f"{row['top1_agreement']:.2%}"
+def agreement_text(row: ParityRow) -> str:
+    value = row.parity.top1_agreement
+    return "n/a" if value is None else f"{value:.2%}"
 
 
 def parity_rows(result: BenchResult) -> list[list[str]]:
     return [
         [
-            row["backend"],
-            row["device"],
-            f"{row['max_abs']:.2e}",
-            f"{row['max_rel']:.2e}",
-            "n/a" if row["tolerance_used"] is None else f"{row['tolerance_used']:.3f}",
-            top1_text(row),
-            "pass" if row["passed"] else "FAIL",
+            row.backend,
+            row.device,
+            row.precision,
+            f"{row.parity.max_abs:.2e}",
+            f"{row.parity.max_rel:.2e}",
+            "n/a" if row.parity.tolerance_used is None else f"{row.parity.tolerance_used:.3f}",
+            agreement_text(row),
+            "pass" if row.passed else "FAIL",
         ]
         for row in result.parity
     ]
 
 
-def summary_rows(result: BenchResult) -> list[list[str]]:
-    """Per backend: its file, size, top-1 on the real samples and batch-1/largest-batch p50."""
+def backend_rows(result: BenchResult) -> list[list[str]]:
+    """Per backend: its file, size, top-1 with its interval, and each batch size's p50."""
     batches = sorted({row.batch for row in result.latency})
     rows = []
-    for summary in result.summary:
+    for summary in result.backends:
         p50 = {
             row.batch: f"{row.p50_ms:.3f}"
             for row in result.latency
             if row.backend == summary.backend and row.device == summary.device
         }
+        accuracy = summary.top1
         rows.append(
             [
                 summary.backend,
                 summary.device,
+                summary.precision,
                 summary.file or "(in memory)",
                 "" if summary.bytes is None else f"{summary.bytes / 1e6:.2f}",
-                "n/a" if summary.top1 is None else f"{summary.top1:.2%}",
+                "n/a" if accuracy is None else f"{100 * accuracy.value:.2f} %",
+                "" if accuracy is None else f"{100 * accuracy.low:.1f}–{100 * accuracy.high:.1f}",
                 *[p50.get(batch, "–") for batch in batches],
             ]
         )
     return rows
 
 
-def summary_header(result: BenchResult) -> list[str]:
+def backend_header(result: BenchResult) -> list[str]:
     batches = sorted({row.batch for row in result.latency})
-    return ["backend", "device", "file", "MB", "top-1", *[f"p50 ms @{b}" for b in batches]]
+    return [
+        "backend",
+        "device",
+        "precision",
+        "file",
+        "MB",
+        "top-1",
+        "95 % CI",
+        *[f"p50 ms @{b}" for b in batches],
+    ]
 
 
 def latency_rows(result: BenchResult) -> list[list[str]]:
-    return [
-        [
-            str(row.batch),
-            row.backend,
-            row.device,
-            f"{row.p50_ms:.3f}",
-            f"{row.p90_ms:.3f}",
-            f"{row.p99_ms:.3f}",
-            f"{row.samples_per_s:,.0f}",
-            "" if row.speedup_vs_eager is None else f"{row.speedup_vs_eager:.2f}×",
-            str(row.iterations),
-        ]
-        for row in result.latency
-    ]
+    rows = []
+    for row in result.latency:
+        ratio = "" if row.speedup_vs_eager is None else f"{row.speedup_vs_eager:.2f}×"
+        if row.within_noise:
+            ratio += " (noise)"
+        rows.append(
+            [
+                str(row.batch),
+                row.backend,
+                row.device,
+                f"{row.p50_ms:.3f}",
+                f"±{row.spread:.1%}" if row.rounds > 1 else "–",
+                f"{row.p90_ms:.3f}",
+                f"{row.p99_ms:.3f}",
+                f"{row.samples_per_s:,.0f}",
+                ratio,
+                f"{row.iterations}/{row.rounds}",
+            ]
+        )
+    return rows
 
 
 PARITY_HEADER = [
     "backend",
     "device",
+    "precision",
     "max abs diff",
     "max rel diff",
     "of tolerance",
@@ -91,44 +109,49 @@ LATENCY_HEADER = [
     "backend",
     "device",
     "p50 ms",
+    "± rounds",
     "p90 ms",
     "p99 ms",
     "samples/s",
     "vs eager",
-    "iters",
+    "calls/rounds",
 ]
 
 
 def headline(result: BenchResult) -> str:
+    """What was measured, on what, with which runtimes: a figure depends on all of it."""
+    env = result.environment
+    machine = env.get("machine", {})
+    features = ", ".join(machine.get("features", [])) or "none of " + ", ".join(
+        sorted(set(FEATURES.values()))
+    )
+    versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items())
+    cuda = env.get("cuda")
+    gpu = f"; {cuda['device']} (compute {cuda['capability']})" if cuda else ""
     return (
         f"{result.model} ({result.source}); parity and top-1 on {result.inputs}; "
-        f"{result.threads} thread(s); torch {result.environment.get('torch', '?')}, "
-        f"onnxruntime {result.environment.get('onnxruntime', '?')}"
+        f"{result.threads} thread(s) on {machine.get('cpu', '?')} ({features}){gpu}; {versions}"
     )
 
 
-def render(result: BenchResult, console: Console) -> None:
-    """Print parity and latency tables, and what was skipped."""
-    console.print(f"[bold]{headline(result)}[/bold]", highlight=False, soft_wrap=True)
-    for title, header, rows in tables(result):
-        cells = [[f"[red]{cell}[/red]" if cell == "FAIL" else cell for cell in row] for row in rows]
-        numbers = tuple(c for c in header if c not in ("backend", "device", "file"))
-        show_table(header, cells, right=numbers, title=title, out=console)
-    for skip in result.skipped:
-        console.print(f"[dim]skipped {skip['backend']}: {skip['reason']}[/dim]")
-    verdict = "[green]parity: pass[/green]" if result.passed else "[red]parity: FAIL[/red]"
-    console.print(
-        f"{verdict} ({FP32.describe()} elementwise, b the eager output, and identical top-1; "
-        f"float16: {FP16.describe()}; int8: top-1 accuracy); "
-        f"{result.wall_seconds:.1f} s"
-    )
-
-
-def tables(result: BenchResult) -> list[tuple[str, list[str], list[list[str]]]]:
+def settings_lines(result: BenchResult) -> list[str]:
+    """The precision settings each runtime really ran at."""
     return [
-        ("Backends", summary_header(result), summary_rows(result)),
+        f"{key}: {value}" for key, value in result.environment.get("precision settings", {}).items()
+    ]
+
+
+def verdict(result: BenchResult) -> str:
+    rules = "; ".join(f"{p.title}: {p.rule}" for p in PRECISIONS.values())
+    word = "pass" if result.passed else "FAIL"
+    return f"parity: {word} ({rules}; b the eager output); {result.wall_seconds:.1f} s"
+
+
+def tables(result: BenchResult) -> list[Table]:
+    return [
+        ("Backends", backend_header(result), backend_rows(result)),
         ("Parity against eager", PARITY_HEADER, parity_rows(result)),
-        ("Latency", LATENCY_HEADER, latency_rows(result)),
+        ("Latency (p50 ± spread of the rounds' medians)", LATENCY_HEADER, latency_rows(result)),
     ]
 
 
@@ -139,13 +162,8 @@ def markdown(result: BenchResult) -> str:
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         lines.append("")
-    lines += [f"- skipped {skip['backend']}: {skip['reason']}" for skip in result.skipped]
+    lines += [f"- {line}" for line in settings_lines(result)]
+    lines += [f"- skipped {s.backend} ({s.device}): {s.reason}" for s in result.skipped]
+    if result.noise:
+        lines.append(f"- {result.noise}")
     return "\n".join(lines).rstrip() + "\n"
-
-
-def save_json(result: BenchResult, path: Path) -> None:
-    write_json(path, result.as_dict())
-
-
-def save_markdown(result: BenchResult, path: Path) -> None:
-    write_text(path, markdown(result))

@@ -1,111 +1,188 @@
-"""Parity between an exported file (or any backend) and eager, and top-1 accuracy on labels.
-
-Parity is elementwise: |a − b| ≤ atol + rtol·|b|, with ``atol`` in absolute units (float32 files)
-or as a fraction of each input's largest output magnitude (float16 files, whose rounding error
-grows with the values). Top-1 must agree too. At float32 a top-1 flip fails even when every
-element is within tolerance: a file that changes a prediction is not the model. At float16 a flip
-between two classes that eager ranks closer than the tolerance is a tie at that precision, which
-no float16 file can be blamed for breaking.
+"""``zoo verify``: re-check a deployed export on its own. Every file's sha256 against the manifest,
+the weights copy's against the card, then the recorded verification run again: the stored inputs
+(``verification.npz``) through each file with the runtime its certificate names, compared with
+the stored eager outputs by the same rule, for the same verdict. A file edited, or a runtime
+upgraded that changes answers, no longer passes. With a data directory, top-1 is measured again
+on the dataset the export was verified on.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-ATOL = 1e-5
-RTOL = 1e-5
+from zoo.artifacts.manifest import (
+    NORMALISED,
+    Manifest,
+    ManifestFile,
+    Parity,
+    from_props,
+    is_export_dir,
+)
+from zoo.errors import ZooError
+from zoo.export import runtimes
+from zoo.export.formats import FORMATS
+from zoo.export.parity import FP32, compare, top1_accuracy
+from zoo.export.pipeline import CHECKS_FILE
+from zoo.export.precisions import PRECISIONS
+from zoo.export.samples import Samples, load_samples
+from zoo.files import sha256_file
 
 
 @dataclass(frozen=True)
-class Tolerance:
-    """How far a backend may stray from eager, element by element: ``atol`` times each input's
-    output scale (its largest |output|, but at least ``floor``) plus ``rtol``·|b|. Rounding errors
-    grow with the size of the numbers summed, which the output scale stands for: an element near
-    zero in a row of large logits gets the row's allowance, not a near-zero one."""
+class FileCheck:
+    """One file, checked again: its recorded and its new verification, or why it could not be."""
 
-    atol: float
-    rtol: float
-    floor: float  # the smallest output scale: 1 keeps atol absolute for outputs below 1
-    ties: bool = False  # a top-1 flip passes if the two classes are tied within the bound
+    file: str
+    label: str  # "onnx", "onnx int8"
+    recorded: Parity
+    now: Parity | None = None
+    problem: str = ""  # "differs from its manifest (sha256)", ...
+    top1_recorded: float | None = None
+    top1_now: float | None = None
 
-    def describe(self) -> str:
-        scale = f"max({self.floor:g}, max|b|)" if self.floor else "max|b|"
-        return f"|a−b| ≤ {self.atol:g}·{scale} + {self.rtol:g}·|b|"
-
-    def bound(self, reference: np.ndarray) -> np.ndarray:
-        """The allowed |a − b| for each element of a 2-D ``reference``."""
-        magnitude = np.abs(reference)
-        scale = np.maximum(magnitude.max(axis=1, keepdims=True), self.floor)
-        return self.atol * scale + self.rtol * magnitude
-
-
-FP32 = Tolerance(ATOL, RTOL, floor=1.0)
-# float16 keeps 11 significant bits (relative rounding 4.9e-4 per op), and the error compounds
-# layer by layer: the built-in models, trained or not, stay within 0.6 % of their output scale.
-FP16 = Tolerance(1e-2, 1e-2, floor=0.0, ties=True)
+    @property
+    def passed(self) -> bool:
+        if self.problem or self.now is None or not self.now.passed:
+            return False
+        if self.top1_now is not None and self.top1_recorded is not None:
+            return abs(self.top1_now - self.top1_recorded) < 1e-9
+        return True
 
 
 @dataclass
-class Parity:
-    """How closely a backend's outputs match the reference's, over ``count`` inputs."""
+class VerifyReport:
+    """What ``zoo verify`` found."""
 
-    backend: str
-    count: int
-    max_abs: float
-    max_rel: float
-    tolerance_used: float | None  # the worst |a - b| / (atol + rtol·|b|); <= 1 passes
-    top1_agreement: float | None  # fraction of identical argmax; None for regression
-    passed: bool
-    tolerance: str = FP32.describe()
+    target: Path
+    model: str
+    inputs: str
+    files: list[FileCheck] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # about the export as a whole
+    accuracy: str = ""  # where top-1 was measured again, or why not
 
-    def summary(self) -> str:
-        top1 = "" if self.top1_agreement is None else f", top-1 agreement {self.top1_agreement:.2%}"
-        numbers = f"max |a-b| {self.max_abs:.3g}, max rel {self.max_rel:.3g}"
-        return f"{numbers}{top1} over {self.count} inputs"
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    @property
+    def passed(self) -> bool:
+        return not self.problems and bool(self.files) and all(f.passed for f in self.files)
 
 
-def compare(
-    backend: str,
-    reference: np.ndarray,
-    candidate: np.ndarray,
-    classification: bool,
-    tolerance: Tolerance = FP32,
-) -> Parity:
-    """Elementwise tolerance check plus top-1 agreement of ``candidate`` against ``reference``."""
-    reference = np.asarray(reference, np.float64).reshape(len(reference), -1)
-    candidate = np.asarray(candidate, np.float64).reshape(len(candidate), -1)
-    described = tolerance.describe()
-    if reference.shape != candidate.shape or not reference.size:
-        failed = 0.0 if classification else None
-        inf = float("inf")
-        return Parity(backend, len(reference), inf, inf, inf, failed, False, described)
-    difference = np.abs(candidate - reference)
-    magnitude = np.abs(reference)
-    bound = tolerance.bound(reference)
-    finite = bool(np.isfinite(candidate).all())
-    max_abs = float(difference.max())
-    max_rel = float((difference / np.maximum(magnitude, np.finfo(np.float32).tiny)).max())
-    used = float((difference / np.maximum(bound, np.finfo(np.float64).tiny)).max())
-    top1, ties_only = None, True
-    if classification:
-        expected, got = reference.argmax(1), candidate.argmax(1)
-        top1 = float((expected == got).mean())
-        rows = np.flatnonzero(expected != got)
-        best = reference[rows, expected[rows]]
-        runner_up = reference[rows, got[rows]]
-        ties = best - runner_up <= 2 * bound[rows, expected[rows]]
-        ties_only = not len(rows) or (tolerance.ties and bool(ties.all()))
-    passed = finite and used <= 1.0 and ties_only
-    return Parity(backend, len(reference), max_abs, max_rel, used, top1, passed, described)
+def verify(target: Path, data_dir: str | None = None) -> VerifyReport:
+    """Re-check an export directory, or one file of it."""
+    if not target.exists():
+        raise ZooError(f"no export directory or file '{target}'")
+    if is_export_dir(target):
+        return verify_dir(target, None, data_dir)
+    if target.is_file() and is_export_dir(target.parent):
+        return verify_dir(target.parent, target.name, data_dir)
+    if target.is_file() and target.suffix == ".onnx":
+        certificate = from_props(FORMATS["onnx"].read_props(target), str(target)).certificate
+        if certificate is None:
+            raise ZooError(f"{target} carries no parity certificate: export it with 'zoo export'")
+        raise ZooError(
+            f"{target} was certified on {certificate.inputs}; re-checking it needs the export "
+            f"directory it came from (its manifest.json and {CHECKS_FILE} beside it)"
+        )
+    raise ZooError(f"'{target}' is not a 'zoo export' directory or one of its files")
 
 
-def top1_accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
-    """The fraction of ``outputs`` whose argmax is the label."""
-    outputs = np.asarray(outputs).reshape(len(outputs), -1)
-    return float((outputs.argmax(1) == np.asarray(labels).reshape(-1)).mean())
+def verify_dir(directory: Path, only: str | None, data_dir: str | None) -> VerifyReport:
+    manifest = Manifest.read(directory)
+    entries = [e for e in manifest.files if only is None or e.path == only]
+    if not entries:
+        raise ZooError(f"{directory / str(only)} is not listed in {directory}'s manifest")
+    report = VerifyReport(directory, manifest.card.model, manifest.inputs)
+    weights = manifest.export.weights_file
+    copy = directory / weights
+    if weights and copy.is_file() and sha256_file(copy) != manifest.card.weights_sha256:
+        report.problems.append(f"{copy} differs from the weights exported (sha256)")
+    checks = read_checks(directory, entries)
+    if isinstance(checks, str):
+        report.problems.append(checks)
+    test = accuracy_samples(manifest, data_dir, report)
+    for entry in entries:
+        report.files.append(check_file(directory, manifest, entry, checks, test))
+    return report
+
+
+def read_checks(directory: Path, entries: list[ManifestFile]) -> dict[str, np.ndarray] | str:
+    """The stored inputs and eager outputs, checked against the certificates; a problem as text."""
+    path = directory / CHECKS_FILE
+    if not path.is_file():
+        return f"{path} is missing (an export from before zoo verify, or removed): export again"
+    digest = sha256_file(path)
+    certified = {e.certificate.checks_sha256 for e in entries if e.certificate is not None}
+    if certified and certified != {digest}:
+        return f"{path} differs from the one the files were certified on (sha256)"
+    with np.load(path) as stored:
+        return {key: stored[key] for key in stored.files}
+
+
+def accuracy_samples(
+    manifest: Manifest, data_dir: str | None, report: VerifyReport
+) -> Samples | None:
+    """The labelled samples top-1 was measured on at export, drawn again (with ``data_dir``)."""
+    if data_dir is None:
+        report.accuracy = "top-1 not measured again (pass --data-dir to)"
+        return None
+    recorded = next((e.facts.accuracy for e in manifest.files if e.facts.accuracy), None)
+    if manifest.dataset is None or recorded is None or recorded.top1 is None:
+        report.accuracy = "top-1 was not measured at export (no labelled data), so not again"
+        return None
+    seed = int(manifest.rules.get("seed", 0))
+    samples = load_samples(
+        manifest.card.preprocessing, manifest.dataset, data_dir, recorded.samples, seed
+    )
+    if not samples.labelled:
+        raise ZooError(f"{manifest.dataset.name} is not in {data_dir}: {samples.origin}")
+    report.accuracy = f"top-1 measured again on {samples.origin}"
+    return samples
+
+
+def check_file(
+    directory: Path,
+    manifest: Manifest,
+    entry: ManifestFile,
+    checks: dict[str, np.ndarray] | str,
+    test: Samples | None,
+) -> FileCheck:
+    """One file: present and unchanged, then its verification and accuracy again."""
+    recorded = entry.verification
+    try:
+        path = manifest.checked_path(directory, entry)
+    except ZooError as exc:
+        return FileCheck(entry.path, entry.label, recorded, problem=str(exc))
+    if isinstance(checks, str):
+        return FileCheck(entry.path, entry.label, recorded, problem="no verification inputs")
+    runner = FORMATS[entry.format].runner(path)
+    batch = manifest.export.fixed_batch
+    feed, reference = checks["feed"], checks["reference"]
+    candidate = runtimes.run_in_chunks(runner, feed, batch or len(feed))
+    if batch is None:
+        candidate = np.concatenate([candidate, runner(feed[:1])])
+        reference = np.concatenate([reference, checks["single"]])
+    precision = PRECISIONS[entry.precision]
+    classification = not manifest.card.regression
+    now = compare(entry.label, reference, candidate, classification, precision.tolerance or FP32)
+    if precision.tolerance is None:  # int8: finite, and top-1 agreement as certified
+        agreement = recorded.top1_agreement or 0.0
+        held = bool(np.isfinite(candidate).all()) and (now.top1_agreement or 0.0) >= agreement
+        now = Parity(
+            now.backend,
+            now.count,
+            now.max_abs,
+            now.max_rel,
+            None,
+            now.top1_agreement,
+            held,
+            precision.rule,
+        )
+    top1_now = top1_recorded = None
+    if test is not None and entry.facts.accuracy is not None:
+        fitted = test.fit(batch)  # as at export: whole batches for a fixed-batch file
+        inputs = fitted.raw if entry.facts.input != NORMALISED else fitted.inputs
+        outputs = runtimes.run_in_chunks(runner, inputs, batch or 256)
+        top1_now = top1_accuracy(outputs, fitted.labels)
+        top1_recorded = entry.facts.accuracy.top1
+    return FileCheck(entry.path, entry.label, recorded, now, "", top1_recorded, top1_now)

@@ -1,5 +1,6 @@
 """Starting and resuming a sweep: plan, sweep directory, runs, results. ``zoo sweep`` calls
-:func:`start` or :func:`resume` and prints what they return."""
+:func:`start` (or :func:`resume`), prints :func:`announcement`, then :func:`run` with an
+observer that shows progress, and prints what it returns."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from zoo.sweep import results, state
-from zoo.sweep.execute import Job, Monitor, execute
+from zoo.sweep.execute import SweepObserver, Tracker, execute
+from zoo.sweep.jobs import Job
 from zoo.sweep.plan import Plan, make_plan
 from zoo.sweep.results import Result
 from zoo.sweep.state import Sweep
@@ -26,6 +26,8 @@ class SweepReport:
     files: list[Path]
     interrupted: bool
     failure: str | None
+    requeued: int = 0  # a resumed search's unfinished trials queued again
+    nothing_to_do: bool = False  # every run was already finished
 
 
 def start(
@@ -34,9 +36,8 @@ def start(
     grid: list[str],
     config_file: Path | None,
     settings: dict[str, Any],
-    console: Console,
-) -> SweepReport:
-    """Check everything, make the sweep directory, train its runs."""
+) -> Sweep:
+    """Check everything and make the sweep directory (nothing trains yet)."""
     from zoo.train import tensorboard
 
     plan = make_plan(model, flags, grid, config_file, settings, tensorboard.available())
@@ -48,25 +49,25 @@ def start(
         search.require()
         if plan.settings.storage:  # a shared storage must open before anything starts
             search.open_study(plan, plan.settings.storage)
-    sweep = state.create(plan)
-    announce(sweep, console, tensorboard.available(), tensorboard.INSTALL)
-    return drive(sweep, console, resumed=False)
+    return state.create(plan)
 
 
-def resume(path: Path, jobs: int | None, console: Console) -> SweepReport:
-    """Finish a sweep: unfinished runs continue from their last checkpoint, finished ones stay."""
+def resume(path: Path, jobs: int | None) -> Sweep:
+    """An existing sweep to finish (``jobs`` workers, if given)."""
     sweep = state.load(path)
     if jobs is not None:
         settings = dataclasses.replace(sweep.plan.settings, jobs=jobs).check()
         sweep = dataclasses.replace(sweep, plan=dataclasses.replace(sweep.plan, settings=settings))
-    console.print(f"resuming the sweep {sweep.path}", highlight=False, soft_wrap=True)
-    return drive(sweep, console, resumed=True)
+    return sweep
 
 
-def drive(sweep: Sweep, console: Console, resumed: bool) -> SweepReport:
+def run(sweep: Sweep, observer: SweepObserver, resumed: bool) -> SweepReport:
+    """Train the sweep's runs still to do: unfinished runs continue from their last checkpoint,
+    finished ones stay; rank them and write the results."""
     plan = sweep.plan
     with state.lock(sweep.path):
         done = results.records(sweep)
+        queued = 0
         if plan.settings.search == "grid":
             jobs: list[Job] | None = [
                 Job(r.number, r.name, r.params)
@@ -80,51 +81,43 @@ def drive(sweep: Sweep, console: Console, resumed: bool) -> SweepReport:
             search.open_study(plan, search.storage_url(sweep.path, plan))  # before any worker
             if resumed:
                 queued = search.requeue(sweep)
-                if queued:
-                    console.print(f"{queued} unfinished trial(s) queued again", highlight=False)
-        monitor = Monitor(sweep, console, done)
-        if jobs == []:
-            console.print("every run of the sweep is finished", highlight=False)
-        else:
-            execute(sweep, monitor, jobs)
+        tracker = Tracker(sweep, done, observer)
+        if jobs != []:
+            execute(sweep, tracker, jobs)
         ranked = results.rank(plan, results.collect(sweep))
         files = results.write(sweep, ranked)
-    failure = monitor.failure.message if monitor.failure else None
-    interrupted = monitor.stop.is_set() and failure is None
-    return SweepReport(sweep, ranked, files, interrupted, failure)
+    failure = tracker.failure.message if tracker.failure else None
+    interrupted = tracker.stop.is_set() and failure is None
+    return SweepReport(sweep, ranked, files, interrupted, failure, queued, jobs == [])
 
 
 def epochs(sweep: Sweep, record: state.RunRecord) -> int:
     return results.epochs_of(sweep.path / record.name, sweep.plan, record.params)
 
 
-def announce(sweep: Sweep, console: Console, available: bool, install: str) -> None:
-    """What the sweep will do, and what ranks its runs."""
+def announcement(sweep: Sweep, available: bool, install: str) -> list[str]:
+    """What the sweep will do, what ranks its runs, and where it writes (``available``: the
+    tensorboard package is installed)."""
     plan = sweep.plan
-    axes = "; ".join(axis.describe() for axis in plan.axes)
+    axes = "; ".join(axis.text() for axis in plan.axes)
     how = "grid" if plan.settings.search == "grid" else f"{plan.settings.search} search"
     jobs = f", {plan.settings.jobs} at a time" if plan.settings.jobs > 1 else ""
-    say = console.print
-    say(
-        f"[bold]sweep[/bold] of {plan.model} on {plan.dataset}: {plan.runs} runs by {how} "
-        f"({axes}){jobs}",
-        highlight=False,
-        soft_wrap=True,
-    )
-    say(ranking(plan), highlight=False, soft_wrap=True)
+    lines = [
+        f"sweep of {plan.model} on {plan.dataset}: {plan.runs} runs by {how} ({axes}){jobs}",
+        ranking(plan),
+    ]
     if not plan.held_out:
-        say(
-            "[yellow]warning: these runs validate on the test split (--val-split 0), so the "
-            "best run's test metric is optimistic: it chose the run. Hold items out with "
-            "--val-split 0.1 to keep the test split for the end.[/yellow]",
-            highlight=False,
-            soft_wrap=True,
+        lines.append(
+            "warning: these runs validate on the test split (--val-split 0), so the best run's "
+            "test metric is optimistic: it chose the run. Hold items out with --val-split 0.1 to "
+            "keep the test split for the end."
         )
     if plan.base.get("tensorboard"):
-        say(f"TensorBoard: tensorboard --logdir {sweep.path}", highlight=False, soft_wrap=True)
+        lines.append(f"TensorBoard: tensorboard --logdir {sweep.path}")
     elif not available:
-        say(f"TensorBoard logging is off: the tensorboard package is missing ({install})")
-    say(f"sweep directory: {sweep.path}", highlight=False, soft_wrap=True)
+        lines.append(f"TensorBoard logging is off: the tensorboard package is missing ({install})")
+    lines.append(f"sweep directory: {sweep.path}")
+    return lines
 
 
 def ranking(plan: Plan) -> str:
@@ -133,7 +126,7 @@ def ranking(plan: Plan) -> str:
     if not plan.held_out:
         data = "the test split"
     elif isinstance(split, float):
-        data = f"{100 * split:g} % of the train split held out"
+        data = f"{100 * split:.4g} % of the train split held out"
     else:
         data = f"{split} items held out of the train split" if split else "held-out items"
     best = "best epoch" if plan.held_out else "last epoch"

@@ -20,15 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zoo import flags
+from zoo.artifacts import config as config_table
+from zoo.artifacts.config import TrainConfig
+from zoo.artifacts.run import METRICS, metric_text
 from zoo.errors import ArgumentError, ZooError
+from zoo.flags import flag, option
 from zoo.train import config as train_config
-from zoo.train.config import TrainConfig
 
 SEARCHES = ("grid", "random", "tpe")
 PRUNERS = ("median", "none")
-PREFIXES = {"model": "model_args", "opt": "opt_args", "dataset": "dataset_args"}
-# options that say where and how to run, or that would make runs incomparable
-FIXED = ("model", "dataset", "val_split", "out", "data_dir", "device", "workers", "tensorboard")
+PREFIXES = {prefix: table for table, prefix in config_table.PREFIXES.items()}
 DEFAULT_VAL_SPLIT = 0.1
 RANGE = re.compile(r"^(?P<low>[^.][^,]*?)\.\.(?P<high>[^,:]+?)(?P<log>:log)?$")
 NAME_LIMIT = 60  # characters of parameters in a run directory's name
@@ -56,7 +58,7 @@ class Axis:
     def integer(self) -> bool:
         return isinstance(self.low, int) and isinstance(self.high, int)
 
-    def describe(self) -> str:
+    def text(self) -> str:
         if self.is_range:
             return f"{self.key} from {self.low:g} to {self.high:g}{' (log)' if self.log else ''}"
         return f"{self.key} in {', '.join(map(str, self.values))}"
@@ -77,40 +79,105 @@ class Axis:
         )
 
 
+PANEL = {"rich_help_panel": "Sweep options"}
+
+
+def sweep_flag(*names: str, help: str, kind: object = str | None) -> flags.Flag:
+    return flag(*names, help=help, kind=kind, **PANEL)
+
+
 @dataclass(frozen=True)
 class Settings:
-    """How the sweep runs; each is a ``zoo sweep`` option and a key of the ``[sweep]`` table."""
+    """How the sweep runs; each a ``zoo sweep`` option and a key of the ``[sweep]`` table,
+    declared once, here. ``search_only``: for random and tpe, not a grid."""
 
-    search: str = "grid"
-    trials: int = 20  # runs for random and tpe
-    max_runs: int = 100  # more than this is refused: an extra value or axis by mistake
-    jobs: int = 1
-    storage: str | None = None  # an Optuna storage URL; None: study.db in the sweep directory
-    study: str | None = None  # the Optuna study's name; None: the sweep directory's name
-    pruner: str = "median"
-    startup_trials: int = 5  # MedianPruner(n_startup_trials)
-    warmup_epochs: int = 0  # MedianPruner(n_warmup_steps): epochs never pruned
+    search: str = option(
+        "grid",
+        sweep_flag("--search", help="grid (every combination), or Optuna's random or tpe sampler."),
+        check=flags.one_of(SEARCHES),
+    )
+    trials: int = option(
+        20,
+        sweep_flag(
+            "--trials",
+            help="Runs to sample with --search random|tpe (default: 20).",
+            kind=int | None,
+        ),
+        check=flags.at_least(1),
+        search_only=True,
+    )
+    max_runs: int = option(
+        100,
+        sweep_flag(
+            "--max-runs",
+            help="Refuse a sweep of more runs than this (default: 100).",
+            kind=int | None,
+        ),
+        check=flags.at_least(1),
+    )
+    jobs: int = option(
+        1,
+        sweep_flag(
+            "--jobs",
+            "-j",
+            help="Runs at a time, in parallel processes that divide the CPU cores (default: 1). "
+            "The processes are fresh: they see entries installed through entry points.",
+            kind=int | None,
+        ),
+        check=flags.at_least(1),
+    )
+    storage: str | None = option(
+        None,
+        sweep_flag(
+            "--storage",
+            help="Optuna storage URL for the study, shared by every worker that names it "
+            "(default: study.db in the sweep directory).",
+        ),
+        search_only=True,
+    )
+    study: str | None = option(
+        None,
+        sweep_flag("--study", help="Optuna study name in the storage (default: MODEL-DATASET)."),
+        search_only=True,
+    )
+    pruner: str = option(
+        "median",
+        sweep_flag(
+            "--pruner",
+            help="median: Optuna's MedianPruner stops runs whose epoch metric lags; none "
+            "(default: median).",
+        ),
+        check=flags.one_of(PRUNERS),
+        search_only=True,
+    )
+    startup_trials: int = option(
+        5,
+        sweep_flag(
+            "--startup-trials",
+            help="Trials that finish before the pruner stops any (default: 5).",
+            kind=int | None,
+        ),
+        check=flags.at_least(0),
+        search_only=True,
+    )
+    warmup_epochs: int = option(
+        0,
+        sweep_flag(
+            "--warmup-epochs",
+            help="Epochs of each trial the pruner never stops (default: 0).",
+            kind=int | None,
+        ),
+        check=flags.at_least(0),
+        search_only=True,
+    )
 
     def check(self) -> Settings:
-        rules = {
-            "search": (self.search in SEARCHES, f"one of {', '.join(SEARCHES)}"),
-            "trials": (self.trials >= 1, "at least 1"),
-            "max_runs": (self.max_runs >= 1, "at least 1"),
-            "jobs": (self.jobs >= 1, "at least 1"),
-            "pruner": (self.pruner in PRUNERS, f"one of {', '.join(PRUNERS)}"),
-            "startup_trials": (self.startup_trials >= 0, "0 or more"),
-            "warmup_epochs": (self.warmup_epochs >= 0, "0 or more"),
-        }
-        for key, (ok, rule) in rules.items():
-            if not ok:
-                raise ArgumentError(
-                    f"--{key.replace('_', '-')} must be {rule}, not {getattr(self, key)!r}"
-                )
+        flags.check_fields(self)
         return self
 
 
-SETTINGS = {f.name: f.type for f in dataclasses.fields(Settings)}
-SEARCH_ONLY = ("trials", "storage", "study", "pruner", "startup_trials", "warmup_epochs")
+SETTINGS = {f.name: f for f in dataclasses.fields(Settings)}
+SEARCH_ONLY = tuple(name for name, f in SETTINGS.items() if f.metadata.get("search_only"))
 
 
 @dataclass(frozen=True)
@@ -156,6 +223,14 @@ class Plan:
         """``val accuracy`` / ``test accuracy (test split)``."""
         split, name = self.metric.split("_", 1)
         return f"{split} {name}" + ("" if self.held_out else " (test split)")
+
+    def metric_text(self, value: float | None) -> str:
+        """``val accuracy 91.20 %`` / ``val mae 0.4120``; ``–`` when there is none."""
+        if value is None or math.isnan(value):
+            return "–"
+        name = self.metric.split("_", 1)[1]
+        shown = METRICS[name].value_text(value) if name in METRICS else metric_text(name, value)
+        return f"{self.metric_label()} {shown}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -210,14 +285,8 @@ def axis_key(text: str, where: str) -> str:
                 "swept as model.NAME, opt.NAME and dataset.NAME"
             )
         return f"{prefix}.{name}"
-    sweepable = sorted(
-        name
-        for name, field in train_config.FIELDS.items()
-        if field.metadata["cli"] is not None
-        and name not in FIXED
-        and name not in train_config.TABLES
-    )
-    if key in FIXED:
+    sweepable = sorted(config_table.SWEPT)
+    if key in config_table.FIELDS and key not in sweepable:
         raise ArgumentError(f"{where}: '{key}' is fixed for a sweep (give it as an option)")
     if key not in sweepable:
         raise ArgumentError(
@@ -251,7 +320,7 @@ def typed_value(key: str, value: Any, base: dict[str, Any], model: str, where: s
         if isinstance(value, str):
             value = train_config.parse_text(key, value)
         else:
-            value = train_config.typed(key, value, where)
+            value = config_table.typed(key, value, where)
     try:
         resolved = train_config.resolve(model, train_config.merge([base, layer({key: value})]))
     except ZooError as exc:
@@ -319,11 +388,7 @@ def read_settings(table: dict[str, Any], where: str) -> dict[str, Any]:
     for key in [k for k in table if k.replace("-", "_") in SETTINGS]:
         value = table.pop(key)
         name = key.replace("-", "_")
-        kind = (
-            int
-            if name in ("trials", "max_runs", "jobs", "startup_trials", "warmup_epochs")
-            else str
-        )
+        kind = int if SETTINGS[name].type in ("int", int) else str
         if not isinstance(value, kind) or isinstance(value, bool):
             expected = "an integer" if kind is int else "a string"
             raise ArgumentError(f"{where}: '{key}' must be {expected}, not {value!r}")
@@ -341,7 +406,7 @@ def make_plan(
 ) -> Plan:
     """The checked plan from the command line (``flags``: ``zoo train``'s options, None where not
     given; ``settings``: the sweep's own, None where not given) and the config file."""
-    from_file = train_config.read_toml(config_file, table="sweep") if config_file else {}
+    from_file = config_table.read_toml(config_file, table="sweep") if config_file else {}
     where = f"config file {config_file} [sweep]"
     table = from_file.pop("sweep", {})
     if not isinstance(table, dict):

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
-from zoo.console import show_table
-from zoo.files import write_json, write_text
+from zoo.artifacts.config import load_run_config
+from zoo.artifacts.run import EpochMetrics, RunDir
+from zoo.errors import ZooError
+from zoo.files import save_figure, write_json, write_text
 from zoo.sweep import state
 from zoo.sweep.plan import Plan, format_value
 from zoo.sweep.state import RunRecord, Sweep
@@ -54,41 +53,15 @@ class Result:
         }
 
 
-def format_metric(plan: Plan, value: float | None) -> str:
-    """``val accuracy 91.20 %`` / ``val mae 0.4120``."""
-    if value is None or math.isnan(value):
-        return "–"
-    if plan.metric.endswith("accuracy"):
-        return f"{plan.metric_label()} {100 * value:.2f} %"
-    return f"{plan.metric_label()} {value:.4g}"
-
-
-def kept_value(plan: Plan, history: list[dict[str, Any]]) -> float | None:
+def kept_value(plan: Plan, history: list[EpochMetrics]) -> float | None:
     """The ranking metric of the weights a run keeps: the best epoch on held-out items, the
-    last epoch when validating on the test split (as :class:`zoo.train.loop.Trainer` keeps)."""
-    values = [float(row[plan.metric]) for row in history if plan.metric in row]
+    last epoch when validating on the test split (as the trainer keeps)."""
+    values = [row.value for row in history if row.key == plan.metric]
     if not values:
         return None
     if not plan.held_out:
         return values[-1]
     return max(values) if plan.direction == "maximize" else min(values)
-
-
-def read_history(run_dir: Path, up_to: int | None = None) -> list[dict[str, Any]]:
-    """A run's metrics.jsonl (up to an epoch: what its last checkpoint covers)."""
-    try:
-        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    except OSError:
-        return []
-    rows = []
-    for line in lines:
-        try:
-            row = json.loads(line)
-        except ValueError:  # a line cut short by a kill
-            continue
-        if isinstance(row, dict) and (up_to is None or row.get("epoch", 0) <= up_to):
-            rows.append(row)
-    return rows
 
 
 def records(sweep: Sweep) -> list[RunRecord]:
@@ -109,14 +82,12 @@ def collect(sweep: Sweep) -> list[Result]:
     plan = sweep.plan
     results = []
     for record in records(sweep):
-        run_dir = sweep.path / record.name
-        epochs = epochs_of(run_dir, plan, record.params)
-        status = state.status_of(run_dir, record, epochs)
-        done = state.saved_epoch(run_dir)
-        history = read_history(run_dir, done)
-        curve = tuple(
-            (row["epoch"], float(row[plan.metric])) for row in history if plan.metric in row
-        )
+        run = RunDir(sweep.path / record.name)
+        epochs = epochs_of(run.path, plan, record.params)
+        status = state.status_of(run.path, record, epochs)
+        done = run.saved_epoch()
+        history = run.history(done)
+        curve = tuple((row.epoch, row.value) for row in history if row.key == plan.metric)
         results.append(
             Result(
                 number=record.number,
@@ -137,8 +108,8 @@ def collect(sweep: Sweep) -> list[Result]:
 def epochs_of(run_dir: Path, plan: Plan, params: dict[str, Any]) -> int:
     """The epochs a run is meant to train (its config.json, else as planned)."""
     try:
-        return int(json.loads((run_dir / "config.json").read_text())["epochs"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return load_run_config(run_dir).epochs
+    except ZooError:
         return plan.config(params).epochs
 
 
@@ -175,15 +146,15 @@ def write(sweep: Sweep, ranked: list[Result]) -> list[Path]:
     return paths
 
 
-def show(plan: Plan, ranked: list[Result], title: str, console: Console) -> None:
-    """Every run, best first: its parameters, status, epochs and metric (a block per run when
-    the table is wider than the terminal)."""
+def table(plan: Plan, ranked: list[Result]) -> tuple[list[str], list[list[str]], tuple[str, ...]]:
+    """Every run, best first: its parameters, status, epochs and metric, as the header, the
+    rows and the right-aligned columns of a table."""
     keys = list(dict.fromkeys(key for r in ranked for key in r.params))
     metric = plan.metric_label()
     columns = ["#", "Run", *keys, "Status", "Epochs", metric, "Seconds"]
     rows = []
     for position, result in enumerate(ranked, 1):
-        value = format_metric(plan, result.value).removeprefix(f"{metric} ")
+        value = plan.metric_text(result.value).removeprefix(f"{metric} ")
         rows.append(
             [
                 str(position) if result.value is not None else "",
@@ -195,13 +166,12 @@ def show(plan: Plan, ranked: list[Result], title: str, console: Console) -> None
                 f"{result.seconds:.1f}" if result.seconds else "",
             ]
         )
-    right = ("#", *keys, "Epochs", metric, "Seconds")
-    show_table(columns, rows, right=right, title=title, out=console)
+    return columns, rows, ("#", *keys, "Epochs", metric, "Seconds")
 
 
 def plot(sweep: Sweep, ranked: list[Result]) -> Path:
     """The metric against each swept parameter (one panel each), and the validation curves of
-    every run, the best one drawn boldest."""
+    every run, the best one drawn boldest, runs stopped early dashed."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
@@ -214,44 +184,58 @@ def plot(sweep: Sweep, ranked: list[Result]) -> Path:
     scored = [r for r in ranked if r.value is not None and not math.isnan(r.value)]
     for index, key in enumerate(keys):
         axes = figure.add_subplot(1, panels, index + 1)
-        values = [r.params.get(key) for r in scored]
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-        if numeric and values:
-            axes.scatter(values, [scale * r.value for r in scored])  # type: ignore[operator]
-            if min(values) > 0 and max(values) / min(values) >= 10:
-                axes.set_xscale("log")
-        else:
-            labels = sorted({format_value(v) for v in values})
-            positions = [labels.index(format_value(v)) for v in values]
-            axes.scatter(positions, [scale * r.value for r in scored])  # type: ignore[operator]
-            axes.set_xticks(range(len(labels)), labels)
-        axes.set_xlabel(key)
+        parameter_panel(axes, key, scored, scale)
         axes.set_ylabel(label)
-        axes.grid(alpha=0.3)
     axes = figure.add_subplot(1, panels, panels)
     for result in reversed(ranked):  # the best drawn last, on top
-        if not result.curve:
-            continue
-        best = scored and result is scored[0]
-        epochs, values = zip(*result.curve, strict=True)
-        axes.plot(
-            epochs,
-            [scale * v for v in values],
-            marker="o",
-            markersize=3,
-            linewidth=2.5 if best else 1,
-            alpha=1 if best else 0.7,
-            label=" ".join(f"{k}={format_value(v)}" for k, v in result.params.items()),
-        )
+        if result.curve:
+            draw_curve(axes, result, best=bool(scored) and result is scored[0], scale=scale)
     axes.set_xlabel("epoch")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel(label)
     axes.grid(alpha=0.3)
     if len(ranked) <= LEGEND_UP_TO:
         axes.legend(fontsize=7)
-    figure.suptitle(f"{sweep.name}: {label} (points: each run's kept weights)", fontsize=10)
+    figure.suptitle(
+        f"{sweep.name}: {label} (points: each run's kept weights; dashed, ×: stopped early)",
+        fontsize=10,
+    )
     figure.tight_layout()
     path = sweep.path / PLOT
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    return path
+    return save_figure(figure, path)
+
+
+def parameter_panel(axes: Any, key: str, scored: list[Result], scale: float) -> None:
+    """The metric of each run against one swept parameter (a log axis for wide numeric ranges,
+    categories as ticks)."""
+    values = [r.params.get(key) for r in scored]
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if numeric and values:
+        axes.scatter(values, [scale * r.value for r in scored])  # type: ignore[operator]
+        if min(values) > 0 and max(values) / min(values) >= 10:  # type: ignore[operator]
+            axes.set_xscale("log")
+    else:
+        labels = sorted({format_value(v) for v in values})
+        positions = [labels.index(format_value(v)) for v in values]
+        axes.scatter(positions, [scale * r.value for r in scored])  # type: ignore[operator]
+        axes.set_xticks(range(len(labels)), labels)
+    axes.set_xlabel(key)
+    axes.grid(alpha=0.3)
+
+
+def draw_curve(axes: Any, result: Result, *, best: bool, scale: float) -> None:
+    """One run's validation curve; a run cut short (pruned, diverged, interrupted) dashed."""
+    stopped = result.status != "finished"
+    epochs, values = zip(*result.curve, strict=True)
+    params = " ".join(f"{k}={format_value(v)}" for k, v in result.params.items())
+    axes.plot(
+        epochs,
+        [scale * v for v in values],
+        marker="x" if stopped else "o",
+        markersize=5 if stopped else 3,
+        linestyle="--" if stopped else "-",
+        linewidth=2.5 if best else 1,
+        alpha=1 if best else 0.7,
+        label=f"{params} ({result.status})" if stopped else params,
+    )

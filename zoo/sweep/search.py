@@ -27,10 +27,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from zoo.artifacts.run import RunDir
 from zoo.errors import ZooError, first_line
-from zoo.sweep import state
+from zoo.sweep.jobs import Job, JobEnded, train_job
 from zoo.sweep.plan import Axis, Plan, run_name
-from zoo.sweep.results import read_history
 from zoo.sweep.state import Sweep
 
 INSTALL = "pip install 'torch-zoo[sweep]'"
@@ -130,8 +130,8 @@ def open_study(plan: Plan, url: str, sampler: Any = None) -> Any:
             study.set_user_attr("zoo", wanted)
         elif recorded != wanted:
             raise ZooError(
-                f"the study '{name}' in {url} searches {describe(recorded)}; this sweep "
-                f"searches {describe(wanted)}: use another --study"
+                f"the study '{name}' in {url} searches {space_text(recorded)}; this sweep "
+                f"searches {space_text(wanted)}: use another --study"
             )
     except ZooError:
         raise
@@ -142,8 +142,8 @@ def open_study(plan: Plan, url: str, sampler: Any = None) -> Any:
     return study
 
 
-def describe(recorded: dict[str, Any]) -> str:
-    axes = "; ".join(Axis.from_json(axis).describe() for axis in recorded.get("axes", []))
+def space_text(recorded: dict[str, Any]) -> str:
+    axes = "; ".join(Axis.from_json(axis).text() for axis in recorded.get("axes", []))
     return (
         f"{recorded.get('model')} on {recorded.get('dataset')} by {recorded.get('metric')} ({axes})"
     )
@@ -212,8 +212,6 @@ def requeue(sweep: Sweep) -> int:
 
 def work(sweep: Sweep, worker: int, send: Any, should_stop: Any) -> None:
     """Ask for trials and train them until the study holds ``--trials`` or the sweep stops."""
-    from zoo.sweep.execute import Ended, Job, train_job
-
     optuna = require()
     plan = sweep.plan
     url = storage_url(sweep.path, plan)
@@ -230,8 +228,9 @@ def work(sweep: Sweep, worker: int, send: Any, should_stop: Any) -> None:
         run_dir = sweep.path / name
         trial.set_user_attr("sweep", sweep.id)
         trial.set_user_attr("run_dir", str(run_dir.resolve()))
-        for row in read_history(run_dir, state.saved_epoch(run_dir)):  # a resumed run's epochs
-            trial.report(float(row[plan.metric]), row["epoch"])
+        run = RunDir(run_dir)
+        for row in run.history(run.saved_epoch()):  # a resumed run's epochs
+            trial.report(row.value, row.epoch)
 
         def report(epoch: int, value: float) -> str | None:
             trial.report(value, epoch)
@@ -240,7 +239,7 @@ def work(sweep: Sweep, worker: int, send: Any, should_stop: Any) -> None:
         job = Job(trial.number, name, params, trial=trial.number)
         record = train_job(sweep, job, send, should_stop, report)
         trial.set_user_attr("status", record.status)
-        send(Ended(record))
+        send(JobEnded(record))
         if record.status == "pruned":
             raise optuna.TrialPruned(f"pruned after epoch {record.epoch}")
         if record.status == "interrupted":

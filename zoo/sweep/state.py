@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import zoo
+from zoo.artifacts.run import RunDir
 from zoo.errors import ZooError
 from zoo.files import write_json
 from zoo.sweep.plan import Plan, run_name
@@ -66,9 +67,6 @@ class Sweep:
     @property
     def name(self) -> str:
         return self.path.name
-
-    def run_dir(self, record: RunRecord) -> Path:
-        return self.path / record.name
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -163,18 +161,6 @@ def read_record(run_dir: Path) -> RunRecord | None:
         return None
 
 
-def saved_epoch(run_dir: Path) -> int:
-    """The epoch of a run's committed last checkpoint (0: none): its weights file's card, which
-    is renamed into place last."""
-    from zoo.train.checkpoint import FOLDER, read_card
-
-    weights = run_dir / FOLDER / "last.safetensors"
-    try:
-        return int(read_card(weights).epoch or 0) if weights.is_file() else 0
-    except ZooError:  # cut short by a kill: no committed checkpoint to count
-        return 0
-
-
 def status_of(run_dir: Path, record: RunRecord, epochs: int) -> str:
     """How a run stands: its recorded end, else what its checkpoint says (a process killed
     before it could record: "finished" if it saved its last epoch, else "interrupted")."""
@@ -182,4 +168,4 @@ def status_of(run_dir: Path, record: RunRecord, epochs: int) -> str:
         return record.status
     if record.status == "pending":  # never started
         return "pending"
-    return "finished" if saved_epoch(run_dir) >= epochs else "interrupted"
+    return "finished" if RunDir(run_dir).saved_epoch() >= epochs else "interrupted"

@@ -1,8 +1,10 @@
 """Training: ``zoo train``, ``zoo eval`` and ``zoo runs``.
 
-Modules, one per concern: :mod:`~zoo.train.config` (resolved configuration), :mod:`~zoo.train.data`
-(batches), :mod:`~zoo.train.objective` (loss, metrics, evaluation pass), :mod:`~zoo.train.loop`
-(the loop, progress, DDP), :mod:`~zoo.train.checkpoint` (atomic save/load, ``load_checkpoint``),
-:mod:`~zoo.train.report` (plots and tables), :mod:`~zoo.train.evaluation` (``zoo eval``) and
-:mod:`~zoo.train.runs` (``zoo runs``). Importing this package imports nothing heavy.
+One module per concern: :mod:`~zoo.train.config` (resolving a configuration),
+:mod:`~zoo.train.data` (batches), :mod:`~zoo.train.objective` (loss, metrics, evaluation pass),
+:mod:`~zoo.train.loop` (the loop), :mod:`~zoo.train.distributed` (DDP under torchrun),
+:mod:`~zoo.train.events` (what a run reports to its observers), :mod:`~zoo.train.report` (plots,
+tables, text), :mod:`~zoo.train.tensorboard` (an observer), :mod:`~zoo.train.evaluation`
+(``zoo eval``) and :mod:`~zoo.train.runs` (run directories). Importing this package imports
+nothing heavy.
 """

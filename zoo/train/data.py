@@ -3,7 +3,7 @@
 Datasets with ``as_tensors()`` are decoded once into one tensor and batched by indexing (a seeded
 permutation per epoch, sharded by rank); others go through a DataLoader with workers that turn
 each item into a uint8 (or float) tensor. Either way, normalisation and augmentation happen per
-batch on the training device (:class:`Preprocess`).
+batch on the training device (:class:`BatchPipeline`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
-from zoo.card import Preprocessing
+from zoo.artifacts.card import Preprocessing
 from zoo.errors import ArgumentError, ZooError
 from zoo.factory import complete_info, create_dataset, get_dataset_info, get_model_info
 from zoo.meta import DatasetInfo
@@ -93,7 +93,7 @@ class TensorSplit:
 
 class AsTensor:
     """A dataset item's input as a tensor: PIL images to uint8 C×H×W exactly as ``zoo predict``
-    prepares them (:meth:`zoo.card.Preprocessing.image_to_array`), tensors and arrays as they are."""
+    prepares them (:meth:`zoo.artifacts.card.Preprocessing.image_to_array`), tensors and arrays as they are."""
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.preprocessing = Preprocessing(shape)
@@ -170,9 +170,10 @@ class LoaderSplit:
 Split = TensorSplit | LoaderSplit
 
 
-class Preprocess:
-    """Per-batch work on the device: augmentation (uint8 images), then the scaling and
-    normalisation of :class:`zoo.card.Preprocessing` (the same affine map ``zoo predict`` uses)."""
+class BatchPipeline:
+    """Per-batch work on the device: augmentation (uint8 images, training only), then the
+    scaling and normalisation of :class:`zoo.artifacts.card.Preprocessing` (the same affine map
+    ``zoo predict`` uses)."""
 
     def __init__(
         self,
@@ -219,30 +220,6 @@ def augment(images: torch.Tensor, kind: str, generator: torch.Generator) -> torc
     return torch.where(flip, images.flip(3), images)
 
 
-@dataclass
-class Description:
-    """What training needs to know about a dataset: task, output names, shape, statistics."""
-
-    task: str
-    names: list[str]  # class names, or regression target names
-    input_shape: tuple[int, ...]
-    mean: list[float] | None
-    std: list[float] | None
-
-    @property
-    def image(self) -> bool:
-        return len(self.input_shape) == 3
-
-    @property
-    def preprocessing(self) -> Preprocessing:
-        """How inputs are prepared for the model: the one definition training and serving share."""
-        return Preprocessing(
-            self.input_shape,
-            tuple(self.mean) if self.mean else None,
-            tuple(self.std) if self.std else None,
-        )
-
-
 _opened: dict[str, Any] | None = None  # the datasets opened inside `reuse_datasets()`
 
 
@@ -269,8 +246,9 @@ def open_dataset(name: str, args: dict[str, Any], data_dir: str | None, train: b
     return _opened[key]
 
 
-def describe(name: str, dataset: Any) -> Description:
-    """Task, output names and input shape: declared, else read from the dataset instance."""
+def dataset_facts(name: str, dataset: Any) -> DatasetInfo:
+    """Task, output names and input shape: declared, else read from the dataset instance (class
+    names found nowhere are the label numbers)."""
     info: DatasetInfo = complete_info(dataset, get_dataset_info(name))
     if info.input_shape is None:
         raise ZooError(f"dataset '{name}' is empty: cannot tell its input shape")
@@ -279,18 +257,12 @@ def describe(name: str, dataset: Any) -> Description:
         if not names:
             width = targets_of(dataset).reshape(len(dataset), -1).shape[1]
             names = tuple(f"target {index}" for index in range(width))
-    else:
-        names = info.classes or ()
-        if not names:
-            count = int(targets_of(dataset).max()) + 1
-            names = tuple(str(index) for index in range(count))
-    return Description(
-        task=info.task,
-        names=list(names),
-        input_shape=tuple(info.input_shape),
-        mean=list(info.mean) if info.mean else None,
-        std=list(info.std) if info.std else None,
-    )
+        return dataclasses.replace(info, targets=tuple(names))
+    names = info.classes or ()
+    if not names:
+        count = int(targets_of(dataset).max()) + 1
+        names = tuple(str(index) for index in range(count))
+    return dataclasses.replace(info, classes=tuple(names))
 
 
 def targets_of(dataset: Any) -> torch.Tensor:
@@ -315,7 +287,7 @@ def held_out(size: int, val_split: float | int, seed: int) -> tuple[torch.Tensor
 
 def make_split(
     dataset: Any,
-    description: Description,
+    description: DatasetInfo,
     indices: torch.Tensor | None,
     batch_size: int,
     device: torch.device,
@@ -327,7 +299,7 @@ def make_split(
     if hasattr(dataset, "as_tensors"):
         inputs, targets = dataset.as_tensors()
         inputs, targets = torch.as_tensor(inputs), torch.as_tensor(targets)
-        if tuple(inputs.shape[1:]) != description.input_shape:
+        if tuple(inputs.shape[1:]) != tuple(description.input_shape):
             raise ZooError(
                 f"the dataset's tensors have shape {tuple(inputs.shape[1:])}, "
                 f"not its declared input shape {description.input_shape}"
@@ -337,7 +309,7 @@ def make_split(
         if description.task == "regression":
             targets = targets.float()
         return TensorSplit(inputs, targets, batch_size, device, shard, seed)
-    converted = Converted(dataset, description.input_shape)
+    converted = Converted(dataset, tuple(description.input_shape))
     if indices is not None:
         converted = Subset(converted, indices.tolist())
     return LoaderSplit(converted, batch_size, device, shard, seed, workers)
@@ -367,14 +339,14 @@ def measure_stats(split: Split) -> tuple[list[float], list[float]]:
 class TrainingData:
     """The train and validation splits and what goes with them."""
 
-    description: Description
+    description: DatasetInfo  # with the mean and std training normalises with
     train: Split
     val: Split
     val_source: str  # "test split" or "N items held out of train"
 
 
 def load_training_data(
-    config: Any, train_set: Any, description: Description, device: torch.device, shard: Shard
+    config: Any, train_set: Any, description: DatasetInfo, device: torch.device, shard: Shard
 ) -> TrainingData:
     """Train and validation splits for a :class:`~zoo.train.config.TrainConfig`, with mean and
     std from the config (the recipe), the dataset's metadata, or (images) measured on the train
@@ -395,15 +367,17 @@ def load_training_data(
         val = make_split(test_set, description, None, eval_batch, **build)
         val_source = "the test split"
     if config.mean is not None and not recipe_stats_misfit(config, description):
-        description = dataclasses.replace(description, mean=config.mean, std=config.std)
+        description = dataclasses.replace(
+            description, mean=tuple(config.mean), std=tuple(config.std)
+        )
     elif description.mean is None and description.image:  # table rows stay as they are
         mean, std = measure_stats(train)
-        description = dataclasses.replace(description, mean=mean, std=std)
+        description = dataclasses.replace(description, mean=tuple(mean), std=tuple(std))
     check_stats(description)
     return TrainingData(description, train, val, val_source)
 
 
-def recipe_stats_misfit(config: Any, description: Description) -> bool:
+def recipe_stats_misfit(config: Any, description: DatasetInfo) -> bool:
     """Whether the configured mean/std are the model's recipe's and have a value per channel of
     another dataset (a CIFAR recipe's three means on MNIST): then the dataset's own statistics
     apply. Statistics set by hand that do not fit stay an error (:func:`check_stats`)."""
@@ -412,7 +386,7 @@ def recipe_stats_misfit(config: Any, description: Description) -> bool:
     return from_recipe and len(recipe.mean) not in (1, description.input_shape[0])
 
 
-def check_stats(description: Description) -> None:
+def check_stats(description: DatasetInfo) -> None:
     """Mean and std need one value, or one per channel (images) or feature (rows)."""
     width = description.input_shape[0]
     for name, values in (("mean", description.mean), ("std", description.std)):

@@ -1,23 +1,26 @@
-"""``zoo eval``: a checkpoint on a dataset split: overall and per-class results, plots."""
+"""``zoo eval``: a checkpoint on a dataset split: overall and per-class results, plots, and
+``metrics.json`` in the results folder. The CLI prints the :class:`EvalResult`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from rich.console import Console
 
+from zoo.artifacts.checkpoint import Checkpoint, load_checkpoint
+from zoo.artifacts.config import TrainConfig, load_run_config
+from zoo.artifacts.run import metric_text
 from zoo.errors import ZooError
 from zoo.files import write_json
+from zoo.pretrained import model_from_checkpoint
 from zoo.train import report
-from zoo.train.checkpoint import Checkpoint, load_checkpoint
-from zoo.train.config import TrainConfig, load_run_config
 from zoo.train.data import (
     EVAL_BATCH,
-    Preprocess,
+    BatchPipeline,
     Shard,
-    describe,
+    dataset_facts,
     held_out,
     make_split,
     open_dataset,
@@ -59,9 +62,68 @@ def open_split(
     return data, val_index, f"{len(val_index):,} items held out of the train split"
 
 
+@dataclass(frozen=True)
+class EvalResult:
+    """What ``zoo eval`` measured and where it wrote it."""
+
+    summary: dict[str, Any]  # metrics.json's contents
+    headline: str  # "cifar10-cnn (epoch 20) on imagefolder, test split: 10,000 items, ..."
+    rows: list[dict[str, Any]]  # the per-class or per-target table
+    title: str
+    folder: Path
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """The items an evaluation reads: a dataset, which of its items, and how to name them."""
+
+    name: str
+    data: Any
+    indices: torch.Tensor | None
+    source: str  # "test split", "5,000 items held out of the train split"
+
+
+def eval_data(
+    checkpoint: Checkpoint,
+    config: TrainConfig | None,
+    dataset: str | None,
+    dataset_args: dict[str, Any] | None,
+    data_dir: str | None,
+    split: str,
+) -> EvalData:
+    """The dataset to evaluate on: the one named, else the card's, its split as the run made it
+    (``config``: the checkpoint's run, whose held-out items ``--split val`` means)."""
+    card = checkpoint.card
+    name = dataset or card.dataset
+    if not name:
+        raise ZooError(f"checkpoint {checkpoint.path} names no dataset: pass --dataset")
+    args = dict(dataset_args or {}) if dataset else dict(card.dataset_args)
+    data_dir = data_dir or (config.data_dir if config else None)
+    same_data = config is not None and (name, args) == (config.dataset, config.dataset_args)
+    held = config if same_data and config.val_split else None
+    if split == "val" and same_data and not config.val_split:
+        data = open_dataset(name, args, data_dir, train=False)
+        return EvalData(name, data, None, "test split (the run validated on it)")
+    data, indices, source = open_split(name, args, data_dir, split, held)
+    return EvalData(name, data, indices, source)
+
+
+def check_fit(name: str, facts: Any, card: Any) -> None:
+    """The dataset must give the checkpoint's model its inputs and outputs."""
+    if facts.input_shape != card.input_shape:
+        raise ZooError(
+            f"dataset '{name}' has inputs of shape {facts.input_shape}; the checkpoint's "
+            f"model takes {card.input_shape}"
+        )
+    if len(facts.names) != len(card.classes) or facts.task != card.task:
+        raise ZooError(
+            f"dataset '{name}' ({facts.task}, {len(facts.names)} outputs) does not "
+            f"match the checkpoint ({card.task}, {len(card.classes)} outputs)"
+        )
+
+
 def evaluate_checkpoint(
     spec: str,
-    console: Console,
     dataset: str | None = None,
     dataset_args: dict[str, Any] | None = None,
     data_dir: str | None = None,
@@ -69,7 +131,7 @@ def evaluate_checkpoint(
     batch_size: int = EVAL_BATCH,
     device: str = "auto",
     out: str | None = None,
-) -> dict[str, Any]:
+) -> EvalResult:
     """Evaluate a run's kept checkpoint (or a ``.safetensors`` file); write tables and plots."""
     if split not in SPLITS:
         raise ZooError(f"--split must be one of {', '.join(SPLITS)}, not '{split}'")
@@ -79,52 +141,45 @@ def evaluate_checkpoint(
     card = checkpoint.card
     run_dir = run_dir_of(Path(spec), checkpoint)
     config = load_run_config(run_dir) if run_dir else None
-    name = dataset or card.dataset
-    if not name:
-        raise ZooError(f"checkpoint {checkpoint.path} names no dataset: pass --dataset")
-    args = dataset_args if dataset else dict(card.dataset_args)
-    data_dir = data_dir or (config.data_dir if config else None)
-    same_data = config is not None and (name, args) == (config.dataset, config.dataset_args)
-    held = config if same_data and config.val_split else None
-    if split == "val" and same_data and not config.val_split:
-        data, indices = open_dataset(name, args, data_dir, train=False), None
-        source = "test split (the run validated on it)"
-    else:
-        data, indices, source = open_split(name, args, data_dir, split, held)
-    description = describe(name, data)
-    if description.input_shape != card.input_shape:
-        raise ZooError(
-            f"dataset '{name}' has inputs of shape {description.input_shape}; the checkpoint's "
-            f"model takes {card.input_shape}"
-        )
-    names = list(card.classes)
-    if len(description.names) != len(names) or description.task != card.task:
-        raise ZooError(
-            f"dataset '{name}' ({description.task}, {len(description.names)} outputs) does not "
-            f"match the checkpoint ({card.task}, {len(names)} outputs)"
-        )
+    items = eval_data(checkpoint, config, dataset, dataset_args, data_dir, split)
+    facts = dataset_facts(items.name, items.data)
+    check_fit(items.name, facts, card)
     torch_device = pick_device(device, 0)
     evaluation_split = make_split(
-        data, description, indices, batch_size, torch_device, Shard(), seed=0, workers=2
+        items.data, facts, items.indices, batch_size, torch_device, Shard(), seed=0, workers=2
     )
-    model = checkpoint.build_model().to(torch_device)
-    preprocess = Preprocess(card.preprocessing, torch_device)
-    objective = Objective(card.task, card.output, len(names))
-    result = evaluate(model, evaluation_split, preprocess, objective)
+    model = model_from_checkpoint(checkpoint).to(torch_device)
+    pipeline = BatchPipeline(card.preprocessing, torch_device)
+    objective = Objective(card.task, card.output, len(card.classes))
+    result = evaluate(model, evaluation_split, pipeline, objective)
+    folder = (
+        Path(out) if out else (run_dir or checkpoint.path.parent) / "eval" / f"{items.name}-{split}"
+    )
+    return write_results(checkpoint, items, split, objective, result, folder)
 
-    folder = Path(out) if out else (run_dir or checkpoint.path.parent) / "eval" / f"{name}-{split}"
+
+def write_results(
+    checkpoint: Checkpoint,
+    items: EvalData,
+    split: str,
+    objective: Objective,
+    result: Any,
+    folder: Path,
+) -> EvalResult:
+    """The per-class table and plots, and metrics.json, in ``folder``."""
+    card = checkpoint.card
     details = {
         "confusion": result.confusion,
         "target_mse": result.target_mse,
         "target_mae": result.target_mae,
     }
-    title = f"{name}, {source}"
-    rows = report.write_details(details, names, folder, console, title)
+    title = f"{items.name}, {items.source}"
+    rows = report.write_details(details, list(card.classes), folder, title)
     summary = {
         "checkpoint": str(checkpoint.path),
         "weights_sha256": card.weights_sha256,
         "epoch": checkpoint.epoch,
-        "dataset": name,
+        "dataset": items.name,
         "split": split,
         "items": result.count,
         "loss": result.loss,
@@ -133,13 +188,8 @@ def evaluate_checkpoint(
         "output_dir": str(folder),
     }
     write_json(folder / "metrics.json", summary)
-    shown = f"{objective.metric} " + (
-        f"{result.metric:.4f}" if objective.regression else f"{100 * result.metric:.2f} %"
-    )
-    console.print(
+    headline = (
         f"{card.model} (epoch {checkpoint.epoch}) on {title}: {result.count:,} items, "
-        f"loss {result.loss:.4f}, {shown}",
-        highlight=False,
+        f"loss {result.loss:.4f}, {metric_text(objective.metric, result.metric)}"
     )
-    console.print(f"results in {folder}", highlight=False, soft_wrap=True)
-    return summary
+    return EvalResult(summary, headline, rows, title, folder)

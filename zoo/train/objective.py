@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from zoo.errors import ArgumentError
 from zoo.factory import probe
-from zoo.train.data import Preprocess, Split
+from zoo.train.data import BatchPipeline, Split
 
 
 class Objective:
@@ -74,7 +74,7 @@ class Evaluation:
 def evaluate(
     model: torch.nn.Module,
     split: Split,
-    preprocess: Preprocess,
+    preprocess: BatchPipeline,
     objective: Objective,
     autocast: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
     reduce: Callable[[torch.Tensor], torch.Tensor] = lambda tensor: tensor,

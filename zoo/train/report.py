@@ -1,5 +1,6 @@
-"""What a run or an evaluation shows and leaves behind: the epoch line, curves and confusion
-matrix as PNG, and the per-class (regression: per-target) table, printed and saved."""
+"""What a run or an evaluation leaves behind and says: curves and confusion matrix as PNG, the
+per-class (regression: per-target) table as JSON and CSV, and the plain-text lines every observer
+of a run shows (the console, a sweep's run log)."""
 
 from __future__ import annotations
 
@@ -9,33 +10,115 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.console import Console
-from rich.table import Table
 
+from zoo.artifacts.run import EpochMetrics, metric_text
 from zoo.files import save_figure, write_json, write_text
-from zoo.train.data import Description
+from zoo.train.events import EpochEnded, Event, Kept, RunEnded, RunStarted, StopRequested
 
 PLOTS = "plots"
 ANNOTATE_UP_TO = 20  # classes; bigger confusion matrices are drawn without numbers
+CONFUSION = Path(PLOTS) / "confusion_matrix.png"
+SPLIT_LABELS = {"train": "train", "val": "validation (held out)", "test": "test split"}
 
 
-def epoch_line(metrics: dict[str, Any], epochs: int, best: bool) -> str:
-    """``epoch  3/20  train loss 1.2345 acc 55.12 %  val loss … │ 1,150 img/s  41.2 s  best``
+def epoch_line(metrics: EpochMetrics, epochs: int) -> str:
+    """``epoch  3/20  train loss 1.2345 accuracy 55.12 %  val loss … │ 1,150 img/s  41.2 s``
     (``test`` instead of ``val`` when the run validates on the test split)."""
-    split = "val" if "val_loss" in metrics else "test"
     width = len(str(epochs))
 
-    def pair(prefix: str) -> str:
-        loss = f"{prefix} loss {metrics[f'{prefix}_loss']:.4f}"
-        if f"{prefix}_accuracy" in metrics:
-            return f"{loss} acc {100 * metrics[f'{prefix}_accuracy']:6.2f} %"
-        return f"{loss} mae {metrics[f'{prefix}_mae']:.4f}"
+    def pair(name: str, measured: Any) -> str:
+        return f"{name} loss {measured.loss:.4f} {metric_text(metrics.metric, measured.value)}"
 
     return (
-        f"epoch {metrics['epoch']:>{width}}/{epochs}  {pair('train')}  {pair(split)}  "
-        f"│ {metrics['images_per_second']:,.0f} img/s  {metrics['seconds']:.1f} s"
-        + ("  [green]best[/green]" if best else "")
+        f"epoch {metrics.epoch:>{width}}/{epochs}  {pair('train', metrics.train)}  "
+        f"{pair(metrics.split, metrics.held)}  "
+        f"│ {metrics.images_per_second:,.0f} img/s  {metrics.seconds:.1f} s"
     )
+
+
+def start_lines(event: RunStarted) -> list[str]:
+    """What a run says when it starts: what it trains, on what, how, and where it writes."""
+    config = event.config
+    resumed = event.resumed_after
+    plural = "epoch" if config.epochs == 1 else "epochs"
+    span = (
+        f"resuming at epoch {resumed + 1} of {config.epochs} epochs"
+        if resumed
+        else f"training for {config.epochs} {plural}"
+    )
+    batch = f"batch {config.batch_size}"
+    world = ""
+    if event.world > 1:
+        world = f" × {event.world} processes"
+        batch += f" per process, {config.batch_size * event.world} in all"
+    again = f" (torchrun restart {event.restart})" if event.restart else ""
+    precision = " in bf16 autocast" if event.precision == "bf16" else ""
+    return [
+        *event.notes,
+        f"{config.model} on {config.dataset} ({event.train_items:,} train items; validation: "
+        f"{event.validation}) on {event.device}{world}{precision}; {config.optimizer} lr "
+        f"{config.lr:g}, {batch}; {span}{again}",
+        f"run directory: {event.run_dir}",
+    ]
+
+
+def kept_line(kept: Kept) -> str:
+    """``kept the best epoch's weights (epoch 7): val accuracy 85.20 %``."""
+    which = "best" if kept.held_out else "last"
+    value = metric_text(kept.metrics.metric, kept.metrics.value)
+    return f"kept the {which} epoch's weights (epoch {kept.epoch}): {kept.metrics.split} {value}"
+
+
+def event_lines(event: Event) -> list[str]:
+    """An event as plain text lines (progress steps have none: a display draws them)."""
+    if isinstance(event, RunStarted):
+        return start_lines(event)
+    if isinstance(event, EpochEnded):
+        best = "  best" if event.kept and event.metrics.split == "val" else ""
+        return [epoch_line(event.metrics, event.epochs) + best]
+    if isinstance(event, StopRequested):
+        return ["stopping after this epoch (its checkpoint is saved); Ctrl-C again to stop now"]
+    if isinstance(event, RunEnded) and event.kept is not None:
+        return [kept_line(event.kept)]
+    return []
+
+
+class LogObserver:
+    """A run's events as plain text appended to a file (a sweep's ``train.log``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self, event: Event) -> None:
+        lines = event_lines(event)
+        if isinstance(event, RunEnded) and event.kept is not None:
+            lines = [table_text(event.kept.rows, event.kept.title), *lines]
+        if lines:
+            with open(self.path, "a") as log:
+                log.write("".join(line + "\n" for line in lines))
+
+
+def table_text(rows: list[dict[str, Any]], title: str) -> str:
+    """The per-class or per-target table as aligned text."""
+    if not rows:
+        return title
+    columns = list(rows[0])
+    cells = [[format_cell(row[c]) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = [title, "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(lines)
+
+
+def format_cell(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+# -- files -------------------------------------------------------------------------------------
 
 
 def per_class_rows(confusion: torch.Tensor, names: list[str]) -> list[dict[str, Any]]:
@@ -66,44 +149,31 @@ def save_table(rows: list[dict[str, Any]], folder: Path, stem: str = "per_class"
     write_text(folder / f"{stem}.csv", text.getvalue())
 
 
-def print_table(rows: list[dict[str, Any]], console: Console, title: str) -> None:
-    table = Table(title=title, box=None, header_style="bold", title_justify="left")
-    if rows and "target" in rows[0]:
-        for column in ("Target", "MSE", "MAE"):
-            table.add_column(column, justify="left" if column == "Target" else "right")
-        for row in rows:
-            table.add_row(row["target"], f"{row['mse']:.4f}", f"{row['mae']:.4f}")
-    else:
-        for column in ("Class", "Correct", "Total", "Accuracy"):
-            table.add_column(column, justify="left" if column == "Class" else "right")
-        for row in rows:
-            accuracy = "–" if row["accuracy"] is None else f"{100 * row['accuracy']:.2f} %"
-            table.add_row(row["class"], f"{row['correct']:,}", f"{row['total']:,}", accuracy)
-    console.print(table)
-
-
 def plot_curves(
-    history: list[dict[str, Any]], folder: Path, *, title: str, kept: int, best: bool
+    history: list[EpochMetrics], folder: Path, *, title: str, kept: int, best: bool
 ) -> list[Path]:
     """``loss.png`` and ``accuracy.png`` (regression: ``mae.png``): train and validation (or
-    test) curves, titled, with the epoch whose weights the run keeps marked."""
+    test) curves, titled, whole epochs on the x axis, the epoch whose weights the run keeps
+    marked."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     folder.mkdir(parents=True, exist_ok=True)
-    first = history[0]
-    split = "val" if any(key.startswith("val_") for key in first) else "test"
-    metric = "accuracy" if f"{split}_accuracy" in first else "mae"
-    epochs = [row["epoch"] for row in history]
-    labels = {"train": "train", "val": "validation (held out)", "test": "test split"}
+    split, metric = history[0].split, history[0].metric
+    epochs = [row.epoch for row in history]
     paths = []
     for name in ("loss", metric):
         figure = Figure(figsize=(6, 4), dpi=100)
         axes = figure.add_subplot()
         scale = 100 if name == "accuracy" else 1
         for part in ("train", split):
-            values = [scale * row[f"{part}_{name}"] for row in history]
-            axes.plot(epochs, values, marker="o", label=labels[part])
+            values = []
+            for row in history:
+                measured = row.train if part == "train" else row.held
+                values.append(scale * (measured.loss if name == "loss" else measured.value))
+            axes.plot(epochs, values, marker="o", label=SPLIT_LABELS[part])
         axes.axvline(kept, color="grey", linestyle="--", label=f"kept: epoch {kept}")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_xlabel("epoch")
         axes.set_ylabel("accuracy (%)" if name == "accuracy" else name)
         axes.set_title(f"{title}\n{name}, {'best' if best else 'last'} epoch kept", fontsize=9)
@@ -144,37 +214,27 @@ def plot_confusion(confusion: torch.Tensor, names: list[str], path: Path, title:
 
 
 def write_details(
-    details: dict[str, Any], names: list[str], folder: Path, console: Console, title: str
+    details: dict[str, Any], names: list[str], folder: Path, title: str
 ) -> list[dict[str, Any]]:
-    """The per-class table (and confusion matrix plot), or the per-target table: printed, saved."""
+    """The per-class table and confusion matrix plot, or the per-target table, saved; the rows."""
     if details.get("confusion") is not None:
         rows = per_class_rows(details["confusion"], names)
-        plot_confusion(details["confusion"], names, folder / PLOTS / "confusion_matrix.png", title)
+        plot_confusion(details["confusion"], names, folder / CONFUSION, title)
     else:
         rows = per_target_rows(details["target_mse"], details["target_mae"], names)
     save_table(rows, folder)
-    print_table(rows, console, title)
     return rows
 
 
 def write_run_report(
-    run_dir: Path,
-    history: list[dict[str, Any]],
-    best: dict[str, Any],
-    description: Description,
-    console: Console,
-) -> None:
-    """Curves of every epoch, and the best epoch's per-class table and confusion matrix."""
+    run_dir: Path, history: list[EpochMetrics], best: dict[str, Any], names: list[str]
+) -> Kept:
+    """Curves of every epoch, and the kept epoch's per-class table and confusion matrix."""
     held_out = best["metric"].startswith("val_")
-    plot_curves(history, run_dir / PLOTS, title=run_dir.name, kept=best["epoch"], best=held_out)
+    epoch = best["epoch"]
+    plot_curves(history, run_dir / PLOTS, title=run_dir.name, kept=epoch, best=held_out)
     split = "held-out validation items" if held_out else "the test split"
-    kept = "best" if held_out else "last"
-    title = f"kept weights: epoch {best['epoch']} ({kept}), on {split}"
-    write_details(best, description.names, run_dir, console, title)
-    accuracy = best["metric"].endswith("accuracy")
-    shown = f"{100 * best['value']:.2f} %" if accuracy else f"{best['value']:.4g}"
-    console.print(
-        f"kept the {kept} epoch's weights (epoch {best['epoch']}): "
-        f"{best['metric'].replace('_', ' ')} {shown}",
-        highlight=False,
-    )
+    title = f"kept weights: epoch {epoch} ({'best' if held_out else 'last'}), on {split}"
+    rows = write_details(best, names, run_dir, title)
+    metrics = next(row for row in history if row.epoch == epoch)
+    return Kept(epoch, metrics, held_out, rows, title)

@@ -1,4 +1,5 @@
-"""TensorBoard event files for a run (``zoo train --tensorboard``, and a sweep's runs).
+"""TensorBoard event files for a run (``zoo train --tensorboard``, and a sweep's runs): an
+observer of the run's events (:mod:`zoo.train.events`).
 
 The events go straight into the run directory, written by ``torch.utils.tensorboard``'s
 ``SummaryWriter``, so ``tensorboard --logdir runs`` shows every run (a sweep's as
@@ -18,21 +19,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from zoo.artifacts.config import TrainConfig
+from zoo.artifacts.run import EpochMetrics, kept_epoch
 from zoo.errors import ZooError
+from zoo.train.events import EpochEnded, Event, RunEnded, RunStarted
+from zoo.train.report import CONFUSION
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
-
-    from zoo.train.loop import Outcome, Trainer
-    from zoo.train.objective import Evaluation
 
 INSTALL = "pip install 'torch-zoo[tensorboard]'"
 SAMPLES = 32  # training images in the sample grid
 CONFUSION_PIXELS = 256  # the confusion matrix image is about this wide
 WHITE, DARK_BLUE = np.array([247.0, 251.0, 255.0]), np.array([8.0, 48.0, 107.0])  # as "Blues"
-TABLES = {"model_args": "model", "opt_args": "opt", "dataset_args": "dataset"}
-HPARAMS = ("optimizer", "lr", "batch_size", "epochs", "seed", "val_split", "scheduler", "augment")
-HPARAMS += ("amp", "weights")
 
 
 def available() -> bool:
@@ -50,13 +49,9 @@ def require() -> None:
         raise ZooError(f"--tensorboard needs the tensorboard package: {INSTALL}")
 
 
-def hparams(config: Any) -> dict[str, Any]:
-    """A run's hyper-parameters as TensorBoard takes them (bool, str, int, float): the training
-    options, and each model, optimizer and dataset argument as ``model.NAME`` etc."""
-    values = {key: getattr(config, key) for key in HPARAMS}
-    for table, prefix in TABLES.items():
-        values |= {f"{prefix}.{key}": value for key, value in getattr(config, table).items()}
-    return {key: hparam_value(value) for key, value in values.items()}
+def hparams(config: TrainConfig) -> dict[str, Any]:
+    """A run's hyper-parameters as TensorBoard takes them (bool, str, int, float)."""
+    return {key: hparam_value(value) for key, value in config.hparams().items()}
 
 
 def hparam_value(value: Any) -> bool | str | int | float:
@@ -67,19 +62,18 @@ def hparam_value(value: Any) -> bool | str | int | float:
     return str(value)
 
 
-def final_metrics(history: list[dict[str, Any]], best: dict[str, Any]) -> dict[str, float]:
+def final_metrics(history: list[EpochMetrics]) -> dict[str, float]:
     """``hparams/...``: the kept epoch's validation metric and loss, the last epoch's train
     metrics, and the epochs done (named apart from the per-epoch scalars, as add_hparams asks)."""
     last = history[-1]
-    kept = next((row for row in history if row["epoch"] == best.get("epoch")), last)
-    split = "val" if any(key.startswith("val_") for key in last) else "test"
-    metric = "accuracy" if f"{split}_accuracy" in last else "mae"
+    kept = kept_epoch(history) or last
+    split, metric = last.split, last.metric
     return {
-        f"hparams/{split}_{metric}": float(kept[f"{split}_{metric}"]),
-        f"hparams/{split}_loss": float(kept[f"{split}_loss"]),
-        f"hparams/train_{metric}": float(last[f"train_{metric}"]),
-        "hparams/train_loss": float(last["train_loss"]),
-        "hparams/epochs": float(last["epoch"]),
+        f"hparams/{split}_{metric}": kept.held.value,
+        f"hparams/{split}_loss": kept.held.loss,
+        f"hparams/train_{metric}": last.train.value,
+        "hparams/train_loss": last.train.loss,
+        "hparams/epochs": float(last.epoch),
     }
 
 
@@ -95,13 +89,9 @@ def confusion_image(confusion: torch.Tensor) -> np.ndarray:
     return pixels.round().astype(np.uint8)
 
 
-def sample_images(split: Any, count: int) -> torch.Tensor | None:
-    """The first ``count`` training images as N×C×H×W floats in [0, 1]; None for table rows."""
-    if hasattr(split, "inputs"):  # held in memory
-        images = split.inputs[:count].cpu()
-    else:  # read item by item
-        images = torch.stack([split.dataset[i][0] for i in range(min(count, split.size))])
-    if images.ndim != 4:
+def sample_images(images: torch.Tensor | None) -> torch.Tensor | None:
+    """Training images as N×C×H×W floats in [0, 1]; None for table rows."""
+    if images is None or images.ndim != 4:
         return None
     return images.float() / 255 if images.dtype == torch.uint8 else images.float().clamp(0, 1)
 
@@ -122,75 +112,89 @@ def after_second(second: int) -> None:
 
 
 class Board:
-    """The run's SummaryWriter and what it is fed."""
+    """The run's SummaryWriter, fed by the run's events: opened when the run starts."""
 
-    def __init__(self, writer: SummaryWriter, task: str) -> None:
-        self.writer, self.task = writer, task
+    def __init__(self) -> None:
+        self.writer: SummaryWriter | None = None
+        self.task = "classification"
+        self.run_dir = Path()
 
-    @classmethod
-    def open(cls, trainer: Trainer) -> Board:
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.open(event)
+        elif self.writer is None:
+            return
+        elif isinstance(event, EpochEnded):
+            self.epoch(event)
+        elif isinstance(event, RunEnded):
+            self.close(event)
+
+    def open(self, event: RunStarted) -> None:
         """A writer on the run directory; a resumed run hides the events of the epochs it will
         write again (a crash can leave some past the last checkpoint)."""
         from torch.utils.tensorboard import SummaryWriter
 
-        earlier = list(trainer.run_dir.glob("events.out.tfevents.*"))
-        resumed = trainer.start_epoch > 0 or bool(earlier)
-        purge = trainer.start_epoch + 1 if resumed else None
+        earlier = list(event.run_dir.glob("events.out.tfevents.*"))
+        resumed = event.resumed_after > 0 or bool(earlier)
+        purge = event.resumed_after + 1 if resumed else None
         if earlier:
             after_second(max(file_second(path) for path in earlier))
-        writer = SummaryWriter(log_dir=str(trainer.run_dir), purge_step=purge)
-        board = cls(writer, trainer.data.description.task)
+        self.writer = SummaryWriter(log_dir=str(event.run_dir), purge_step=purge)
+        self.task, self.run_dir = event.task, event.run_dir
         if not resumed:
-            board.samples(trainer)
-        return board
+            self.samples(event)
 
-    def samples(self, trainer: Trainer) -> None:
+    def samples(self, event: RunStarted) -> None:
         """A grid of the first training images (8 a row) and, as text, their classes."""
-        images = sample_images(trainer.data.train, SAMPLES)
+        assert self.writer is not None
+        images = sample_images(event.samples)
         if images is None:
             return
         self.writer.add_images("samples", images, 0)
-        names = trainer.data.description.names
-        if self.task == "classification" and hasattr(trainer.data.train, "targets"):
-            labels = trainer.data.train.targets[: len(images)].tolist()
-            text = ", ".join(names[int(label)] for label in labels)
+        if self.task == "classification" and event.targets is not None:
+            labels = event.targets[: len(images)].tolist()
+            text = ", ".join(event.classes[int(label)] for label in labels)
             self.writer.add_text("samples", f"classes, row by row: {text}", 0)
 
-    def epoch(self, metrics: dict[str, Any], val: Evaluation) -> None:
-        """One epoch's scalars (grouped as loss/train, loss/val, ...) and confusion matrix."""
-        step = metrics["epoch"]
-        for key, value in metrics.items():
-            part, _, name = key.partition("_")
-            if part in ("train", "val", "test") and name in ("loss", "accuracy", "mae"):
-                self.writer.add_scalar(f"{name}/{part}", value, step)
-        self.writer.add_scalar("learning_rate", metrics["lr"], step)
-        self.writer.add_scalar("speed/images_per_second", metrics["images_per_second"], step)
-        self.writer.add_scalar("time/epoch_seconds", metrics["seconds"], step)
-        if val.confusion is not None:
-            image = confusion_image(val.confusion)
+    def epoch(self, event: EpochEnded) -> None:
+        """One epoch's scalars (grouped as loss/train, loss/val, ...) and confusion matrix;
+        written before the epoch's checkpoint, so a resume purges what it repeats."""
+        assert self.writer is not None
+        metrics, step = event.metrics, event.metrics.epoch
+        for part, measured in (("train", metrics.train), (metrics.split, metrics.held)):
+            self.writer.add_scalar(f"loss/{part}", measured.loss, step)
+            self.writer.add_scalar(f"{metrics.metric}/{part}", measured.value, step)
+        self.writer.add_scalar("learning_rate", metrics.lr, step)
+        self.writer.add_scalar("speed/images_per_second", metrics.images_per_second, step)
+        self.writer.add_scalar("time/epoch_seconds", metrics.seconds, step)
+        if event.confusion is not None:
+            image = confusion_image(event.confusion)
             self.writer.add_image("confusion_matrix", image, step, dataformats="HWC")
         self.writer.flush()  # on disk with the epoch's checkpoint: a kill loses no epoch
 
-    def close(self, trainer: Trainer, outcome: Outcome) -> None:
+    def close(self, event: RunEnded) -> None:
         """The labelled confusion matrix of the kept weights and the hyper-parameters with the
         final metrics (not for an interrupted run: its resume writes them), then close."""
+        assert self.writer is not None
+        history = event.outcome.history
         try:
-            if trainer.history and outcome.status != "interrupted":
-                step = trainer.history[-1]["epoch"]
-                self.kept_confusion(trainer.run_dir, step)
-                metrics = final_metrics(trainer.history, trainer.best)
+            if history and event.outcome.status != "interrupted":
+                step = history[-1].epoch
+                self.kept_confusion(step)
                 self.writer.add_hparams(
-                    hparams(trainer.config),
-                    metrics,
+                    hparams(event.config),
+                    final_metrics(history),
                     run_name=".",  # into the run itself, beside its curves
                     global_step=step,
                 )
         finally:
             self.writer.close()
+            self.writer = None
 
-    def kept_confusion(self, run_dir: Path, step: int) -> None:
+    def kept_confusion(self, step: int) -> None:
         """The report's labelled plots/confusion_matrix.png, as drawn for the kept epoch."""
-        path = run_dir / "plots" / "confusion_matrix.png"
+        assert self.writer is not None
+        path = self.run_dir / CONFUSION
         if path.is_file():
             from PIL import Image
 

@@ -1,0 +1,332 @@
+"""A run's configuration: :class:`TrainConfig`, the one table of training options, and its two
+files in a run directory, ``config.json`` and ``config.toml`` (which ``--config`` reads back).
+
+Each field is declared once with :func:`zoo.flags.option`: its type and default, its command-line
+flag, the check its value must pass, and what it is to the rest of zoo: ``resume`` (``--resume``
+may change it), ``recorded`` (a model card records it among the options that trained its
+weights: everything but where and how the run ran), ``swept`` (``zoo sweep`` may vary it) and
+``hparam`` (TensorBoard's HParams view compares it). Resolving a configuration from a recipe and
+checking it against the registry is training's work (:mod:`zoo.train.config`).
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from zoo import flags
+from zoo.errors import ArgumentError, ZooError
+from zoo.flags import flag, option
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+SCHEDULERS = ("none", "cosine")
+AUGMENTATIONS = ("none", "flip", "crop-flip")
+TABLES = {"model_args": "model", "opt_args": "optimizer", "dataset_args": "dataset"}
+PREFIXES = {"model_args": "model", "opt_args": "opt", "dataset_args": "dataset"}  # model.NAME
+CONFIG_JSON, CONFIG_TOML = "config.json", "config.toml"
+
+
+def parse_val_split(value: str | float | int) -> float | int:
+    """``"0.1"`` -> 0.1 (a fraction), ``"5000"`` -> 5000 (a count)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    try:
+        return float(text) if any(c in text for c in ".eE") else int(text)
+    except ValueError:
+        raise ArgumentError(f"val_split must be a fraction or a count, not '{value}'") from None
+
+
+def is_device(value: str) -> bool:
+    return value in DEVICES or (value.startswith("cuda:") and value[5:].isdigit())
+
+
+def machine(default: Any, cli: flags.Flag | None = None, **facts: Any) -> Any:
+    """An option that says where or how a run runs, not what trained its weights: not recorded
+    in model cards, not swept."""
+    return option(default, cli, recorded=False, swept=False, **facts)
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; saved as config.json and config.toml."""
+
+    model: str = machine("")  # the command's argument (a card names its model on its own)
+    dataset: str = option("", flags.DATASET, swept=False)
+    optimizer: str = option(
+        "adam", flag("--optimizer", "-o", help="Optimizer (default: the recipe's)."), hparam=True
+    )
+    lr: float = option(
+        1e-3,
+        flag("--lr", help="Learning rate (default: the recipe's).", kind=float | None),
+        check=(lambda v: v > 0, "> 0"),
+        hparam=True,
+    )
+    epochs: int = option(
+        10,
+        flag("--epochs", "-e", help="Epochs (default: the recipe's).", kind=int | None),
+        check=flags.at_least(1),
+        resume=True,
+        hparam=True,
+    )
+    batch_size: int = option(
+        64,
+        flag(
+            "--batch-size",
+            "-b",
+            help="Batch size per process (default: the recipe's).",
+            kind=int | None,
+        ),
+        check=flags.at_least(1),
+        hparam=True,
+    )
+    device: str = machine(
+        "auto", flags.DEVICE, check=(is_device, "auto, cpu, cuda, cuda:N or mps"), resume=True
+    )
+    seed: int = option(0, flags.SEED, hparam=True)
+    val_split: float | int = option(
+        0,
+        flag(
+            "--val-split",
+            help="Hold out this fraction (0.1) or count (5000) of the train split for validation "
+            "and keep the best epoch's weights; 0 validates on the test split and keeps the last "
+            "epoch's (default: the recipe's).",
+        ),
+        check=(
+            lambda v: v >= 0 and (isinstance(v, int) or v < 1),
+            "a fraction below 1 or a whole count, >= 0",
+        ),
+        parse=parse_val_split,
+        swept=False,
+        hparam=True,
+    )
+    scheduler: str = option(
+        "none",
+        flag("--scheduler", help="Learning-rate schedule: none or cosine (default: none)."),
+        check=flags.one_of(SCHEDULERS),
+        hparam=True,
+    )
+    augment: str = option(
+        "none",
+        flag("--augment", help="Per-batch augmentation: none, flip or crop-flip (default: none)."),
+        check=flags.one_of(AUGMENTATIONS),
+        hparam=True,
+    )
+    amp: bool = option(
+        False,
+        flag("--amp/--no-amp", help="bfloat16 autocast (default: off).", kind=bool | None),
+        hparam=True,
+    )
+    compile: bool = option(
+        False,
+        flag(
+            "--compile/--no-compile",
+            help="torch.compile the model (default: off).",
+            kind=bool | None,
+        ),
+        recorded=False,
+    )
+    workers: int = machine(
+        2,
+        flag(
+            "--workers",
+            help="DataLoader workers for datasets not held in memory (default: 2).",
+            kind=int | None,
+        ),
+        check=flags.at_least(0),
+        resume=True,
+    )
+    weights: str | None = option(
+        None,
+        flag(
+            "--weights",
+            help="Start from trained weights (fine-tuning): a name the model declares, 'default' "
+            "or a .safetensors file; a new head where the class count differs.",
+        ),
+        hparam=True,
+    )
+    tensorboard: bool = machine(
+        False,
+        flag(
+            "--tensorboard/--no-tensorboard",
+            help="Write TensorBoard event files into the run directory (default: off; on for "
+            "zoo sweep when the tensorboard package is installed).",
+            kind=bool | None,
+        ),
+        resume=True,
+    )
+    data_dir: str | None = machine(None, flags.DATA_DIR, resume=True)
+    out: str = machine(
+        "runs",
+        flag("--out", help="Where runs go; each gets its own sub-directory (default: runs)."),
+    )
+    mean: list[float] | None = option(None)  # input normalisation; None: the dataset's, or measured
+    std: list[float] | None = option(None)
+    model_args: dict[str, Any] = option({}, flags.MODEL_ARG)
+    opt_args: dict[str, Any] = option(
+        {},
+        flag(
+            "--opt-arg",
+            help="Optimizer argument name=value (repeatable); see 'zoo info OPTIMIZER'.",
+            kind=list[str] | None,
+        ),
+    )
+    dataset_args: dict[str, Any] = option({}, flags.DATASET_ARG)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    def to_toml(self) -> str:
+        """TOML that ``--config`` reads back to the same configuration (None values left out)."""
+        data = self.to_dict()
+        lines = [
+            f"{key} = {toml_value(value)}"
+            for key, value in data.items()
+            if value is not None and key not in TABLES
+        ]
+        for table in TABLES:
+            lines += ["", f"[{table}]"]
+            lines += [f"{key} = {toml_value(value)}" for key, value in data[table].items()]
+        return "\n".join(lines) + "\n"
+
+    def training_options(self) -> dict[str, Any]:
+        """What a model card records of how its weights were trained (no paths, no devices)."""
+        return {
+            key: value
+            for key, value in self.to_dict().items()
+            if FIELDS[key].metadata.get("recorded", True)
+        }
+
+    def hparams(self) -> dict[str, Any]:
+        """The hyper-parameters TensorBoard compares runs by: the options marked so, and every
+        model, optimizer and dataset argument as ``model.NAME``, ``opt.NAME``, ``dataset.NAME``."""
+        values = {key: getattr(self, key) for key in HPARAMS}
+        for table, prefix in PREFIXES.items():
+            values |= {f"{prefix}.{key}": value for key, value in getattr(self, table).items()}
+        return values
+
+
+FIELDS = {f.name: f for f in fields(TrainConfig)}
+HINTS = typing.get_type_hints(TrainConfig)
+RESUMABLE = tuple(name for name, f in FIELDS.items() if f.metadata.get("resume"))
+HPARAMS = tuple(name for name, f in FIELDS.items() if f.metadata.get("hparam"))
+SWEPT = tuple(
+    name
+    for name, f in FIELDS.items()
+    if f.metadata["cli"] is not None and f.metadata.get("swept", True) and name not in TABLES
+)
+
+
+def toml_value(value: Any) -> str:
+    """One TOML value: strings, numbers, booleans and lists of them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value)
+    raise ArgumentError(f"cannot write {value!r} to TOML")
+
+
+def option_name(key: str) -> str:
+    """How users name a field: its flag if it has one, else its config key."""
+    return flags.spelling(FIELDS[key])
+
+
+def typed(key: str, value: Any, where: str) -> Any:
+    """``value`` checked against field ``key``'s type, as a config file gives it (no text
+    conversion: ``epochs = "5"`` is as wrong as ``epochs = "many"``, ``epochs = true`` too)."""
+    hint = HINTS[key]
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    allowed = list(typing.get_args(hint)) if union else [hint]
+    if value is None and type(None) in allowed:
+        return None
+    parse = FIELDS[key].metadata["parse"]
+    if parse is not None and isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        return parse(value)
+    for kind in allowed:
+        origin = typing.get_origin(kind) or kind
+        if origin is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if origin is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if origin in (bool, str, dict) and isinstance(value, origin):
+            return value
+        if origin is list and isinstance(value, list):
+            item = (typing.get_args(kind) or (Any,))[0]
+            return [typed_item(key, v, item, where) for v in value]
+    expected = " or ".join(kind_name(k) for k in allowed if k is not type(None))
+    raise ArgumentError(f"{where}: '{key}' must be {expected}, not {value!r}")
+
+
+def typed_item(key: str, value: Any, kind: Any, where: str) -> Any:
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind is Any or (isinstance(value, kind) and not (kind is int and isinstance(value, bool))):
+        return value
+    plural = {float: "numbers", int: "integers", str: "strings", bool: "booleans"}.get(
+        kind, "values"
+    )
+    raise ArgumentError(f"{where}: '{key}' must be a list of {plural}, not {value!r}")
+
+
+def kind_name(kind: Any) -> str:
+    origin = typing.get_origin(kind) or kind
+    names = {float: "a number", int: "an integer", bool: "true or false", str: "a string"}
+    names |= {dict: "a table", list: "a list"}
+    return names.get(origin, str(kind))
+
+
+def read_toml(path: Path, table: str | None = None) -> dict[str, Any]:
+    """A config file's training keys (typed and checked), and its ``[table]`` if asked for."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise ZooError("reading --config needs Python 3.11+ or the tomli package") from None
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ZooError(f"cannot read config file {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ZooError(f"config file {path} is not valid TOML: {exc}") from None
+    data = {key.replace("-", "_"): value for key, value in data.items()}
+    extra = {table: data.pop(table)} if table and table in data else {}
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise ArgumentError(
+            f"config file {path} has unknown key(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(FIELDS))}"
+        )
+    where = f"config file {path}"
+    return {key: typed(key, value, where) for key, value in data.items()} | extra
+
+
+def load_run_config(run_dir: Path) -> TrainConfig:
+    """The configuration a run was started with (its config.json)."""
+    path = run_dir / CONFIG_JSON
+    if not run_dir.exists():
+        raise ZooError(f"run directory '{run_dir}' does not exist")
+    if not path.is_file():
+        raise ZooError(f"'{run_dir}' is not a run directory: it has no {CONFIG_JSON}")
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        where = str(path)
+        return TrainConfig(
+            **{key: typed(key, value, where) for key, value in data.items() if key in FIELDS}
+        )
+    except (ValueError, TypeError) as exc:
+        raise ZooError(f"{path} is damaged: {exc}") from None

@@ -1,0 +1,100 @@
+"""``zoo data``: what people do first with a new dataset (the work is in zoo.dataset_report)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from zoo import flags
+from zoo.cli.params import Json, opt
+
+
+def data(
+    name: Annotated[str, typer.Argument(help="A registered dataset, or distribution:name.")],
+    data_dir: opt(flags.DATA_DIR) = None,
+    download: Annotated[
+        bool, typer.Option("--download", help="Download missing files (online).")
+    ] = False,
+    out: Annotated[Path, typer.Option(help="Folder for the PNG plots.")] = Path("zoo-data"),
+    dataset_arg: opt(flags.DATASET_ARG) = None,
+    as_json: Json = False,
+) -> None:
+    """Look at a dataset: split sizes, class balance, input shape, normalisation, and PNGs of
+    sample images and of the class counts (a scatter plot for regression tables).
+
+    Example: `zoo data mnist-5k --out zoo-data`
+    """
+    from zoo.cli.output import console, print_json
+    from zoo.dataset_report import dataset_report, plot
+
+    args = flags.parse_assignments(dataset_arg, "--dataset-arg")
+    report, splits = dataset_report(name, data_dir, download, args)
+    report["files"] = [str(path) for path in plot(report, splits, out)]
+    if as_json:
+        print_json(report)
+    else:
+        render(report, console)
+
+
+def render(report: dict[str, Any], console: Any) -> None:
+    """Print the report for people."""
+    from rich.table import Table
+
+    console.print(f"[bold]{report['name']}[/bold]: {report['description']}", highlight=False)
+    sizes = " · ".join(f"{split} {size:,}" for split, size in report["sizes"].items())
+    shape = report["input_shape"]
+    if report["task"] == "regression":
+        shape = f"{shape[0]} features" if shape else "unknown"
+    else:
+        shape = "×".join(map(str, shape)) if shape else "unknown"
+    console.print(f"  splits: {sizes}", highlight=False)
+    console.print(f"  input shape: {shape}", highlight=False)
+    if report["mean"] and report["std"]:
+        console.print(f"  normalisation: mean {fmt(report['mean'])}, std {fmt(report['std'])}")
+    else:
+        console.print("  normalisation: not declared")
+    if report["task"] == "regression":
+        table = Table("Column", "Role", "Min", "Mean", "Std", "Max", box=None, header_style="bold")
+        for c in report["columns"]:
+            stats = (f"{c[key]:.2f}" for key in ("min", "mean", "std", "max"))
+            table.add_row(c["name"], c["role"], *stats)
+        console.print(table)
+    else:
+        render_counts(report, console)
+    for path in report["files"]:
+        console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
+
+
+def render_counts(report: dict[str, Any], console: Any) -> None:
+    """The per-class count table and a note on balance."""
+    from rich.table import Table
+
+    from zoo import dataset_report as summary
+
+    counts = report["counts"]
+    table = Table("Class", "Train", "Test", box=None, header_style="bold")
+    for index, name in enumerate(report["classes"]):
+        table.add_row(name, str(counts["train"][index]), str(counts["test"][index]))
+    table.add_row("[dim]total[/dim]", str(report["sizes"]["train"]), str(report["sizes"]["test"]))
+    console.print(f"  classes: {len(report['classes'])}")
+    console.print(table)
+    train = counts["train"]
+    largest, smallest = train.index(max(train)), train.index(min(train))
+    classes = report["classes"]
+    if report["imbalance"] is None:
+        console.print(f"[yellow]class '{classes[smallest]}' has no train items[/yellow]")
+    elif report["imbalance"] <= summary.BALANCED_RATIO:
+        console.print(f"balanced: largest/smallest train class ratio {report['imbalance']:.2f}")
+    else:
+        console.print(
+            f"[yellow]imbalanced[/yellow]: '{classes[largest]}' has {train[largest]} train items, "
+            f"'{classes[smallest]}' {train[smallest]} (ratio {report['imbalance']:.2f}); "
+            "consider class weights or resampling",
+            highlight=False,
+        )
+
+
+def fmt(values: list[float]) -> str:
+    return "(" + ", ".join(f"{v:.4f}" for v in values) + ")"

@@ -1,0 +1,135 @@
+"""``zoo info``: one model, dataset or optimizer: what it is, its source, its parameters, its
+trained weights (the report is :mod:`zoo.entry_report`'s)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from zoo import flags
+from zoo.cli.list import KIND_ALIASES
+from zoo.cli.output import console, print_json, show_table
+from zoo.cli.params import Json, opt
+from zoo.errors import ZooError
+from zoo.registry import KINDS, get_registry
+
+
+def info(
+    name: Annotated[str, typer.Argument(help="A registered name, or distribution:name.")],
+    kind: Annotated[
+        str | None, typer.Option(help="model, dataset or optimizer, when the name is ambiguous.")
+    ] = None,
+    input_shape: opt(flags.INPUT_SHAPE) = None,
+    num_classes: opt(flags.NUM_CLASSES) = None,
+    model_arg: opt(flags.MODEL_ARG) = None,
+    as_json: Json = False,
+) -> None:
+    """Describe a model, dataset or optimizer: what it is, its source and its parameters.
+
+    For a model, its parameter count for an input (default: its default dataset's).
+
+    Example: `zoo info cifar10-cnn --input-shape 3,64,64`
+    """
+    from zoo.entry_report import entry_report
+
+    registry = get_registry()
+    kinds = [KIND_ALIASES[kind]] if kind in KIND_ALIASES else None
+    if kind is not None and kinds is None:
+        raise ZooError(f"unknown kind '{kind}': use model, dataset or optimizer")
+    bare = name.rpartition(":")[2]
+    candidates = kinds or [k for k in KINDS if registry.names(k, bare)]
+    if not candidates:
+        raise registry.unknown(None, bare)
+    reports = [
+        entry_report(
+            registry.resolve(k, name),
+            input_shape=input_shape,
+            num_classes=num_classes,
+            model_args=model_arg or [],
+        )
+        for k in candidates
+    ]
+    if as_json:
+        print_json(reports[0] if len(reports) == 1 else reports)
+        return
+    for report in reports:
+        render(report)
+
+
+def render(report: dict[str, Any]) -> None:
+    """Print a report from :func:`zoo.entry_report.entry_report` for people."""
+    description = report.get("description") or "[dim]no description[/dim]"
+    console.print(f"[bold]{report['name']}[/bold] ({report['kind']}): {description}")
+    console.print(
+        f"  source: {report['source']} {report['version']}  [dim]{report['target']}[/dim]",
+        highlight=False,
+    )
+    for key in ("default_dataset", "output", "task", "input_shape", "mean", "std"):
+        if report.get(key) not in (None, "", []):
+            console.print(f"  {key.replace('_', ' ')}: {plain(report[key])}", highlight=False)
+    if report.get("classes"):
+        classes = report["classes"]
+        more = " ..." if len(classes) > 12 else ""
+        console.print(f"  classes ({len(classes)}): {', '.join(classes[:12])}{more}")
+    if report.get("targets"):
+        console.print(f"  targets: {', '.join(report['targets'])}")
+    if report.get("recipe") and report["kind"] == "model":
+        recipe = {k: v for k, v in report["recipe"].items() if v not in (None, {}, 0)}
+        console.print(
+            "  recipe: "
+            + ", ".join(f"{k.replace('_', ' ')} {plain(v)}" for k, v in recipe.items()),
+            highlight=False,
+        )
+    for dataset, result in (report.get("reference") or {}).items():
+        console.print(f"  reported: {result} on {dataset}", highlight=False)
+    if report["kind"] == "model":
+        render_weights(report)
+    if report.get("size"):
+        size = report["size"]
+        shape = "x".join(map(str, size["input_shape"]))
+        console.print(
+            f"  parameters: {size['parameters']:,} ({size['trainable']:,} trainable) "
+            f"for input {shape} and {size['num_classes']} outputs"
+        )
+    if report["parameters"]:
+        cells = [
+            [
+                escape(p["name"]),
+                escape(p["type"]),
+                escape(p["default"] or ""),
+                f"[dim]{escape(p['set_by_zoo'] or ('required' if p['required'] else ''))}[/dim]",
+            ]
+            for p in report["parameters"]
+        ]
+        show_table(["Parameter", "Type", "Default", "Note"], cells)
+
+
+def render_weights(report: dict[str, Any]) -> None:
+    """A model's trained weights with their metrics, or why it has none."""
+    from zoo.meta import Weights, coerce
+    from zoo.weights import metrics_text
+
+    if not report.get("weights"):
+        why = report.get("no_weights") or "none declared"
+        console.print(f"  trained weights: none ({why})", highlight=False)
+        return
+    console.print("  trained weights (--weights NAME, or default):", highlight=False)
+    for position, data in enumerate(report["weights"]):
+        weights = coerce(Weights, data)
+        default = " (default)" if position == 0 else ""
+        console.print(f"    [bold]{weights.name}[/bold]{default}: {metrics_text(weights)}")
+        console.print(f"      {weights.location}", highlight=False, soft_wrap=True)
+        console.print(f"      sha256 {weights.sha256}", highlight=False, soft_wrap=True)
+        if weights.command:
+            made = f"made with zoo {weights.zoo_version}" if weights.zoo_version else "made"
+            console.print(f"      {made}: {weights.command}", highlight=False)
+        if weights.note:
+            console.print(f"      note: {weights.note}", highlight=False)
+
+
+def plain(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(plain(v) for v in value) + ")"
+    return str(value)

@@ -1,0 +1,55 @@
+"""``zoo plugins``: each distribution that registers entries, its version, and whether each
+entry loads."""
+
+from __future__ import annotations
+
+import contextlib
+
+from rich.markup import escape
+
+from zoo.cli.output import console, print_json, show_table
+from zoo.cli.params import Json
+from zoo.errors import ZooError
+from zoo.registry import DISABLE_ENV, Entry, get_registry
+
+
+def plugins(as_json: Json = False) -> None:
+    """Show each distribution that registers entries, its version, and whether each entry loads.
+
+    Set ZOO_DISABLE_PLUGIN_AUTOLOAD=1 to use zoo's built-ins only.
+
+    Example: `zoo plugins --json`
+    """
+    registry = get_registry()
+    entries: list[Entry] = registry.entries() + registry.invalid
+    rows = []
+    for entry in sorted(entries, key=lambda e: (not e.builtin, e.dist.lower(), e.kind, e.name)):
+        if entry.error is None:
+            with contextlib.suppress(ZooError):  # a failure is recorded in entry.error
+                entry.load()
+        rows.append(
+            {
+                "distribution": entry.dist,
+                "version": entry.version,
+                "kind": entry.kind,
+                "name": entry.name,
+                "target": entry.target,
+                "status": "failed" if entry.error else "ok",
+                "error": entry.error,
+            }
+        )
+    if as_json:
+        print_json(rows)
+        return
+    cells = []
+    for row in rows:
+        failed = f"[red]failed[/red]: {escape(row['error'] or '')}"
+        status = "[green]ok[/green]" if row["status"] == "ok" else failed
+        cells.append([row["distribution"], row["version"], row["kind"], row["name"], status])
+    show_table(["Distribution", "Version", "Kind", "Entry", "Status"], cells)
+    failed_count = sum(row["status"] == "failed" for row in rows)
+    console.print(f"{len(rows)} entries, {failed_count} failed.")
+    if registry.skipped_plugins:
+        console.print(
+            f"[dim]{registry.skipped_plugins} third-party entries skipped: {DISABLE_ENV} is set.[/dim]"
+        )

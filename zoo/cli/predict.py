@@ -1,0 +1,68 @@
+"""``zoo predict``: an ONNX file, an export directory or a model's trained weights on images or
+feature rows, with ONNX Runtime alone (its options are :class:`~zoo.export.options.PredictOptions`,
+which the quick cached path in :mod:`zoo.launch` reads too)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from zoo.cli.params import parameters, with_options
+from zoo.errors import ArgumentError
+from zoo.export.options import PredictOptions
+from zoo.flags import build
+
+
+@with_options(parameters(PredictOptions))
+def predict(
+    model_file: Annotated[
+        str,
+        typer.Argument(
+            metavar="MODEL.onnx|EXPORT_DIR|MODEL",
+            help="An ONNX file written by 'zoo export', its export directory (its float32 file), "
+            "or a model name (its --weights, default: its default weights; exported once and "
+            "cached).",
+        ),
+    ],
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="IMAGE...", help="Image files (or comma-separated features for table models)."
+        ),
+    ],
+    **values: Any,
+) -> None:
+    """Predict with ONNX Runtime alone (no PyTorch), preparing inputs as the file's card says.
+
+    Prints the top classes with probabilities (softmax of logits, exp of log-probabilities, or the
+    file's own with --softmax), or the raw outputs of a regression model; says on stderr when an
+    input had to be converted (a colour photo for a greyscale model, another size). Files exported
+    with --embed-preprocessing get the raw pixels (uint8 N×C×H×W) or feature rows and normalise
+    them themselves. A model name uses its trained weights: the first call exports them to ONNX
+    (verified) into $ZOO_HOME/predict; later calls use that file and never import PyTorch.
+
+    Examples:
+
+    - `zoo predict exports/cifar10-cnn/cifar10-cnn.onnx cat.jpg ship.png --top-k 3`
+    - `zoo predict cifar10-cnn cat.jpg`
+    """
+    from zoo.cli.output import error_console
+    from zoo.cli.predictions import print_predictions
+    from zoo.export.predict import Predictor
+    from zoo.export.predict_cache import prepare
+    from zoo.weights import names_model
+
+    request = build(PredictOptions, values, model=model_file, inputs=tuple(inputs))
+    path = model_file
+    if names_model(model_file):
+
+        def say(text: str) -> None:
+            error_console.print(text, highlight=False, soft_wrap=True)
+
+        path = str(prepare(model_file, request.weights_name, list(inputs), say))
+    elif request.weights is not None:
+        raise ArgumentError("--weights goes with a model name, not an ONNX file")
+    predictor = Predictor(path, len(inputs))
+    predictions = predictor.predict(list(inputs), top_k=request.top_k)
+    print_predictions(predictions, predictor.card.regression, request.json)

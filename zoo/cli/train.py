@@ -1,0 +1,109 @@
+"""``zoo train``: parse and print; the work is in zoo.train.
+
+``zoo train``'s options are not written here: they come from the fields of
+:class:`zoo.artifacts.config.TrainConfig`, where each is declared once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from zoo.artifacts.config import TrainConfig
+from zoo.cli.params import opt, parameters, with_options
+from zoo.errors import ArgumentError, ZooError
+from zoo.flags import flag
+
+CONFIG = flag(
+    "--config", help="A TOML file holding any of these options (as config.toml).", kind=Path | None
+)
+RESUME = flag(
+    "--resume",
+    help="Continue a run directory from its last checkpoint, as configured.",
+    kind=Path | None,
+)
+
+
+def rank_console() -> Console:
+    """The console; quiet on every process but rank 0 under torchrun."""
+    return Console(quiet=int(os.environ.get("RANK", "0")) != 0)
+
+
+@with_options(parameters(TrainConfig))
+def train(
+    model: Annotated[
+        str | None,
+        typer.Argument(help="A registered model (or set 'model' in --config).", show_default=False),
+    ] = None,
+    *,
+    config: opt(CONFIG) = None,
+    resume: opt(RESUME) = None,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print the resolved configuration as TOML, exit.")
+    ] = False,
+    **values: Any,
+) -> None:
+    """Train a model on a dataset: recipe defaults, progress, checkpoints, plots, resume.
+
+    Defaults come from the model's published recipe; --config FILE.toml and then flags override
+    them. Each run gets a directory `OUT/<model>-<dataset>-<time>` with config.json/.toml,
+    metrics.jsonl, checkpoints/last.safetensors (and best.safetensors when validating on items held
+    out of the train split), plots/*.png and per_class.json/.csv. Ctrl-C finishes the epoch, saves
+    and stops (twice: stops now); --resume continues exactly. Under torchrun, trains with
+    DistributedDataParallel, rank 0 writing the run directory.
+
+    Examples:
+
+    - `zoo train cifar10-cnn -d imagefolder --data-dir /tmp/cifar10 --epochs 20`
+    - `zoo train mnist-mlp --opt-arg weight_decay=1e-4 --val-split 0.1`
+    - `zoo train --resume runs/cifar10-cnn-imagefolder-20250101-120000`
+    - `torchrun --nproc-per-node 2 -m zoo train mnist-mlp --device cpu`
+    """
+    run_train(model, config, resume, print_config, values)
+
+
+def run_train(
+    model: str | None,
+    config: Path | None,
+    resume: Path | None,
+    print_config: bool,
+    values: dict[str, Any],
+) -> None:
+    """Resolve the configuration, train with a display, say how the run ended."""
+    from zoo.train import config as train_config
+
+    if resume is not None:
+        if model is not None or config is not None:
+            raise ArgumentError("--resume takes the run's saved model and configuration alone")
+        resolved = train_config.resume_config(resume, values)
+    else:
+        resolved = train_config.resolve(model, train_config.flags_layer(values), config)
+    if print_config:
+        typer.echo(resolved.to_toml(), nl=False)
+        return
+    from zoo.cli.train_display import TrainDisplay
+    from zoo.train.loop import train as run_training
+
+    console = rank_console()
+    display = TrainDisplay(console)
+    try:
+        outcome = run_training(resolved, [display], resume_dir=resume)
+    finally:
+        display.close_bar()
+    console.print(f"run directory: {outcome.run_dir}", highlight=False, soft_wrap=True)
+    if outcome.status == "diverged":
+        raise ZooError(f"{outcome.message} (run directory: {outcome.run_dir})")
+    if outcome.status == "interrupted":
+        saved = f"after epoch {outcome.epoch}" if outcome.epoch else "before the first epoch ended"
+        launcher = "torchrun ... -m zoo" if os.environ.get("TORCHELASTIC_RUN_ID") else "zoo"
+        console.print(
+            f"[yellow]stopped {saved}[/yellow]; resume with:\n"
+            f"  {launcher} train --resume {outcome.run_dir}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(130)

@@ -1,1 +1,0 @@
-"""Bodies of the ``zoo`` sub-commands, one module per concern; heavy imports stay inside functions."""

@@ -1,0 +1,234 @@
+"""The options of ``zoo export``, ``zoo bench``, ``zoo verify`` and ``zoo predict``, each declared
+once as a field of the request it fills (:func:`zoo.flags.option`), with its flag. The format and
+precision switches of ``zoo export`` and bench's backend choices come from the registries. No
+torch and no numpy here: the CLI reads these declarations to build its options at start-up, and
+the quick cached ``zoo predict`` path reads :class:`PredictOptions` without loading Typer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from zoo import flags
+from zoo.errors import ArgumentError
+from zoo.export.backends import BACKENDS, DEFAULT
+from zoo.export.formats import FORMATS, Format
+from zoo.flags import flag, option
+from zoo.meta import DEFAULT_WEIGHTS
+
+CALIBRATION_SAMPLES = 300  # training-split inputs static int8 quantisation calibrates on
+
+
+def assignments(what: str) -> Any:
+    return lambda items: flags.parse_assignments(items, what)
+
+
+@dataclass(frozen=True)
+class SourceRequest:
+    """What to export, bench or verify, as the user named it (options parsed, values typed)."""
+
+    spec: str | None = None  # the command's argument; None: the newest run in ``runs``
+    weights: str | None = option(None, flags.WEIGHTS)
+    runs: str | None = option(None, flags.RUNS)
+    dataset: str | None = option(None, flags.DATASET)
+    dataset_args: dict[str, str] = option({}, flags.DATASET_ARG, parse=assignments("--dataset-arg"))
+    data_dir: str | None = option(None, flags.DATA_DIR)
+    input_shape: tuple[int, ...] | None = option(None, flags.INPUT_SHAPE, parse=flags.parse_shape)
+    num_classes: int | None = option(None, flags.NUM_CLASSES)
+    model_args: dict[str, str] = option({}, flags.MODEL_ARG, parse=assignments("--model-arg"))
+    seed: int = option(
+        0,
+        flags.SEED.with_help(
+            "Seed of a fresh model's weights and of the samples checks run on (default: 0)."
+        ),
+    )
+
+
+def parse_batch(text: str) -> int | None:
+    """``dynamic`` -> None, ``32`` -> 32."""
+    if text == "dynamic":
+        return None
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise ArgumentError(f"--batch must be 'dynamic' or a positive integer, not '{text}'")
+
+
+BATCH = flag("--batch", help="'dynamic' batch dimension, or a fixed batch size N.", kind=str | None)
+OPSET = flag(
+    "--opset",
+    help="ONNX opset version (default: the exporter's); an opset it cannot write is an error.",
+    kind=int | None,
+)
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What to write: formats (none named: all; each a switch from the formats' registry),
+    derived precisions (switches from the precisions' registry), and how."""
+
+    formats: tuple[str, ...] = ()
+    precisions: tuple[str, ...] = ()  # derived ones: fp16, int8
+    opset: int | None = option(None, OPSET)
+    batch: int | None = option(None, BATCH, parse=parse_batch)
+    embed_preprocessing: bool = option(
+        False,
+        flag(
+            "--embed-preprocessing",
+            help="The files take raw input and normalise it themselves: uint8 pixels N×C×H×W "
+            "(0..255, already of the model's height and width) for image models, unnormalised "
+            "float32 feature rows N×F for table models.",
+            kind=bool,
+        ),
+    )
+    softmax: bool = option(
+        False,
+        flag(
+            "--softmax",
+            help="The files end in a softmax: they return class probabilities.",
+            kind=bool,
+        ),
+    )
+    max_accuracy_drop: float = option(
+        1.0,
+        flag(
+            "--max-accuracy-drop",
+            help="Top-1 points an int8 or float16 file may lose against the float32 file "
+            "(default: 1).",
+            kind=float | None,
+            min=0,
+            max=100,
+        ),
+    )
+    force: bool = option(
+        False,
+        flag(
+            "--force",
+            help="Replace what the output directory holds (an earlier export), whole.",
+            kind=bool,
+        ),
+    )
+
+    @property
+    def wanted(self) -> tuple[Format, ...]:
+        """The formats to write, the float32 ONNX file included when a derived one needs it."""
+        names = self.formats or tuple(FORMATS)
+        if self.precisions and "onnx" not in names:
+            names = ("onnx", *names)
+        return tuple(FORMATS[name] for name in FORMATS if name in names)
+
+
+@dataclass(frozen=True)
+class BenchRequest:
+    """What to run, where, and how long (each option declared once, here)."""
+
+    backends: tuple[str, ...] | None = option(
+        None,
+        flag(
+            "--backends",
+            help=f"Comma-separated: {', '.join(BACKENDS)} (default: {', '.join(DEFAULT)}; for "
+            "an export directory, eager and every file it holds). A backend named here that "
+            "cannot run is an error; a default one is skipped with the reason.",
+        ),
+        parse=lambda text: flags.parse_list(text, "--backends", tuple(BACKENDS)),
+    )
+    device: str = option(
+        "auto",
+        flags.DEVICE.with_help(
+            "cpu, cuda (or cuda:N), or auto: the CPU, and the GPU too when there is one "
+            "(default: auto). A device asked for that is not there is an error."
+        ),
+    )
+    batch_sizes: tuple[int, ...] | None = option(
+        None,
+        flag(
+            "--batch-sizes",
+            help="Comma-separated batch sizes to time (default: 1,32; a fixed-batch export's own).",
+        ),
+        parse=lambda text: flags.parse_counts(text, "--batch-sizes"),
+    )
+    samples: int = option(
+        256,
+        flag(
+            "--samples",
+            help="Test samples for parity and top-1, stratified by class (real where available; "
+            "all of them are measured, whatever --max-time says) (default: 256).",
+            kind=int | None,
+            min=1,
+        ),
+    )
+    threads: int | None = option(
+        None,
+        flag(
+            "--threads",
+            help="Threads for every runtime alike (default: torch's).",
+            kind=int | None,
+            min=1,
+        ),
+    )
+    iterations: int = option(
+        20,
+        flag(
+            "--iterations",
+            help="Timed calls per backend and batch size before it may stop (default: 20).",
+            kind=int | None,
+            min=1,
+        ),
+    )
+    min_time: float = option(
+        0.4,
+        flag(
+            "--min-time",
+            help="Seconds of timed calls per backend and batch size before it may stop "
+            "(default: 0.4).",
+            kind=float | None,
+            min=0,
+        ),
+    )
+    max_time: float = option(
+        6.0,
+        flag(
+            "--max-time",
+            help="Wall-clock seconds all the timing may take, shared by the batch sizes (each "
+            "backend is timed at least once) (default: 6). Parity and accuracy are not timed.",
+            kind=float | None,
+            min=0,
+        ),
+    )
+    min_accuracy: float | None = option(
+        None,
+        flag(
+            "--min-accuracy",
+            help="Exit 1 if any backend's top-1 on the labelled test samples (all of them) is "
+            "below this percentage.",
+            kind=float | None,
+            min=0,
+            max=100,
+        ),
+    )
+    opset: int | None = option(None, OPSET)
+    batch: int | None = option(
+        None,
+        BATCH.with_help("Export with a 'dynamic' or fixed batch (not for EXPORT_DIR)."),
+        parse=parse_batch,
+    )
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """A ``zoo predict`` request: what to run on which inputs (options declared once, here; the
+    quick cached path in :mod:`zoo.launch` reads the same declaration)."""
+
+    model: str  # an ONNX file, an export directory or a model name
+    inputs: tuple[str, ...]
+    top_k: int = option(
+        5,
+        flag("--top-k", help="How many classes to show per input.", kind=int, min=1),
+        check=flags.at_least(1),
+    )
+    weights: str | None = option(None, flags.WEIGHTS)
+    json: bool = option(False, flags.JSON)
+
+    @property
+    def weights_name(self) -> str:
+        return self.weights or DEFAULT_WEIGHTS
