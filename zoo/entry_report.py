@@ -3,10 +3,12 @@ for a model, its parameter count (JSON-ready; the CLI prints it)."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from typing import Any
 
 from zoo import meta as zoo_meta
+from zoo.errors import ZooError
 from zoo.factory import (
     RESERVED,
     default_input,
@@ -19,6 +21,27 @@ from zoo.factory import (
 )
 from zoo.flags import parse_assignments
 from zoo.registry import Entry
+
+INVALID_INFO = "has invalid zoo_info: "
+
+
+def entry_status(entry: Entry) -> tuple[str, str]:
+    """Where an entry fails, and why: ``("load", error)`` when it does not import,
+    ``("metadata", error)`` when its zoo_info (weights declarations included) is refused,
+    ``("", "")`` when it is usable."""
+    if entry.error is None:
+        with contextlib.suppress(ZooError):  # a failure is recorded in entry.error
+            entry.load()
+    if entry.error is not None:
+        return "load", entry.error
+    if entry.kind in ("model", "dataset"):
+        read = get_model_info if entry.kind == "model" else get_dataset_info
+        try:
+            read(entry.qualified_name)
+        except ZooError as exc:
+            text, rest = str(exc), str(exc).partition(INVALID_INFO)[2]
+            return "metadata", f"invalid zoo_info: {rest}" if rest else text
+    return "", ""
 
 
 def entry_report(
@@ -56,6 +79,7 @@ def entry_report(
     info = (get_model_info if entry.kind == "model" else get_dataset_info)(entry.qualified_name)
     report.update(zoo_meta.to_json(info))
     if entry.kind == "model":
+        report["recipe_declared"] = zoo_meta.declares_recipe(info)
         report["default_weights"] = info.weights[0].name if info.weights else None
         report["size"] = _model_size(entry, info, input_shape, num_classes, model_args)
     return report

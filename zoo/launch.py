@@ -22,9 +22,12 @@ def quick_predict(args: list[str]) -> Any:
     """``args`` as a plain ``predict MODEL INPUT...`` request (a
     :class:`~zoo.export.options.PredictOptions`), or None for anything else (help, other options,
     an ONNX file, a value the full command would refuse): the full command line handles those."""
+    from zoo.published import is_hub_spec
     from zoo.weights import names_model
 
-    if len(args) < 3 or args[0] != "predict" or not names_model(args[1]):
+    if len(args) < 3 or args[0] != "predict":
+        return None
+    if not (names_model(args[1]) or is_hub_spec(args[1])):
         return None
     from zoo.export.options import PredictOptions
 
@@ -80,8 +83,12 @@ def number_row(arg: str) -> bool:
 def run_quick(request: Any) -> bool:
     """Predict from the cached export; False when there is none yet (the full command makes it)."""
     from zoo.export.predict_cache import cache_folder, onnx_file
+    from zoo.published import cached_onnx, is_hub_spec
 
-    path = onnx_file(cache_folder(request.model, request.weights_name))
+    if is_hub_spec(request.model):
+        path = None if request.weights else cached_onnx(request.model)
+    else:
+        path = onnx_file(cache_folder(request.model, request.weights_name))
     if path is None:
         return False
     # this process only predicts: numpy's BLAS threads (started when numpy is imported, next)

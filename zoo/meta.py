@@ -26,6 +26,10 @@ DEFAULT_WEIGHTS = "default"  # names the first weights a model declares
 WEIGHT_SCHEMES = ("https", "http", "file", "hf")
 WEIGHTS_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
+REQUIRED_WEIGHTS = {  # what a weights declaration must name, and what each is
+    "name": "what users pass to --weights",
+    "sha256": "the file's sha256, 64 lower-case hex digits: sha256sum FILE",
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,9 @@ class Recipe:
     val_split: float | int = 0
     mean: tuple[float, ...] | None = None  # input normalisation, overriding the dataset's
     std: tuple[float, ...] | None = None
+
+
+UNDECLARED_RECIPE = Recipe()  # a model whose metadata names no recipe gets zoo's defaults, this one
 
 
 @dataclass(frozen=True)
@@ -104,7 +111,7 @@ class ModelInfo:
 
     description: str = ""
     default_dataset: str | None = None
-    recipe: Recipe = field(default_factory=Recipe)
+    recipe: Recipe = UNDECLARED_RECIPE  # zoo's defaults unless the metadata names a recipe
     reference: dict[str, str] = field(
         default_factory=dict
     )  # published results, e.g. {"cifar10": "73.58 % top-1"}
@@ -182,10 +189,13 @@ def coerce(cls: type, value: Any) -> Any:
         data["metrics"] = {str(k): float(v) for k, v in (data.get("metrics") or {}).items()}
         data["dataset_args"] = dict(data.get("dataset_args") or {})
         data["classes"] = tuple(str(c) for c in data.get("classes") or ())
-        try:
-            weights = cls(**data)
-        except TypeError as exc:  # a required field missing
-            raise TypeError(f"weights {data.get('name', '?')!r}: {exc}") from None
+        missing = [key for key in REQUIRED_WEIGHTS if key not in data]
+        if missing:
+            raise TypeError(
+                f"weights {data.get('name', '?')!r}: "
+                + "; ".join(f"{key} is required ({REQUIRED_WEIGHTS[key]})" for key in missing)
+            )
+        weights = cls(**data)
         weights.check()
         return weights
     return cls(**data)
@@ -196,6 +206,8 @@ def declared_weights(items: Any) -> tuple[Weights, ...]:
     if isinstance(items, (dict, str)) or not hasattr(items, "__iter__"):
         raise TypeError("weights must be a list of weights declarations")
     weights = tuple(coerce(Weights, item) for item in items)
+    for item in weights:  # zoo.Weights objects too, not only dicts
+        item.check()
     names = [w.name for w in weights]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -233,6 +245,11 @@ def first_paragraph(obj: Any) -> str:
 def to_json(meta: Any) -> dict[str, Any]:
     """Metadata as JSON-ready data."""
     return asdict(meta)
+
+
+def declares_recipe(info: ModelInfo) -> bool:
+    """Whether the model's metadata names its recipe (else ``zoo train`` uses zoo's defaults)."""
+    return info.recipe is not UNDECLARED_RECIPE
 
 
 def weights_named(info: ModelInfo, name: str) -> Weights | None:

@@ -15,11 +15,14 @@ from typing import Any
 
 import torch
 
+from zoo import published
 from zoo.artifacts.card import ModelCard
 from zoo.artifacts.checkpoint import Checkpoint
 from zoo.errors import ZooError, first_line
 from zoo.factory import build_model, probe
 from zoo.files import sha256_file
+from zoo.meta import DEFAULT_WEIGHTS
+from zoo.published import is_hub_spec
 from zoo.weights import Located, locate
 
 logger = logging.getLogger("zoo")
@@ -115,7 +118,11 @@ def create_model(
     """Build a registered model (see :func:`zoo.factory.build_model`), with trained weights when
     ``weights`` names them: a name the model declares, ``"default"`` (the first it declares) or
     a ``.safetensors`` file. The model is then built as the weights' card says (the arguments
-    given override it), and a different ``num_classes`` gives a new, freshly initialised head."""
+    given override it), and a different ``num_classes`` gives a new, freshly initialised head.
+    ``name`` may be a release ``zoo publish`` put on the Hub, ``hf://OWNER/REPO[@REVISION]``:
+    its weights, for the registered model its card names."""
+    if is_hub_spec(name):
+        name, weights = hub_weights(name, weights)
     if weights is None:
         return build_model(
             name,
@@ -141,6 +148,14 @@ def create_model(
     if fresh:
         logger.warning(new_head_message(fresh, pretrained, classes or 0))
     return model.train(training)
+
+
+def hub_weights(spec: str, weights: str | None) -> tuple[str, str]:
+    """The registered model and the local weights file of a Hub release (downloaded once)."""
+    if weights not in (None, DEFAULT_WEIGHTS):
+        raise ZooError(f"{spec} publishes one set of weights: leave out weights='{weights}'")
+    located = published.locate(spec)
+    return located.model, str(located.path)
 
 
 def model_from_card(

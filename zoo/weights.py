@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,8 @@ HOME_ENV = "ZOO_HOME"
 DOWNLOAD_TIMEOUT_S = 30  # per socket operation: an unreachable server fails, never hangs
 SUFFIX = ".safetensors"
 PICKLES = (".pt", ".pth", ".bin", ".ckpt", ".pkl")  # weights files zoo does not read
+Progress = Callable[[int, int], None]  # bytes so far, bytes in all (0: unknown); the CLI draws it
+BLOCK = 1 << 16
 
 
 def home() -> Path:
@@ -137,8 +140,9 @@ def results_folder(located: Located, dataset: str | None, split: str) -> str | N
     return str(Path("eval") / folder / f"{dataset or located.card.dataset}-{split}")
 
 
-def fetch(entry: Entry, weights: Weights) -> Path:
-    """The local file of declared weights, downloaded once if it is a URL; sha256 checked."""
+def fetch(entry: Entry, weights: Weights, progress: Progress | None = None) -> Path:
+    """The local file of declared weights, downloaded once if it is a URL; sha256 checked
+    (``progress`` hears how a download goes)."""
     if weights.file:
         path = package_file(entry, weights.file)
         check_sha256(path, weights, remove=False, where=f"{entry.name} weights '{weights.name}'")
@@ -146,7 +150,7 @@ def fetch(entry: Entry, weights: Weights) -> Path:
     path = cached_path(entry, weights)
     where = f"{entry.name} weights '{weights.name}'"
     if not path.is_file():
-        download(weights.url, path, weights, where)
+        download(weights.url, path, weights, where, progress)
     check_sha256(path, weights, remove=True, where=where)
     return path
 
@@ -171,7 +175,12 @@ def package_file(entry: Entry, file: str) -> Path:
 
 def cached_path(entry: Entry, weights: Weights) -> Path:
     """Where URL weights live once downloaded (named by model, weights and hash)."""
-    return weights_dir() / f"{entry.name}-{weights.name}-{weights.sha256[:12]}{SUFFIX}"
+    return cache_file(entry.name, weights)
+
+
+def cache_file(model: str, weights: Weights) -> Path:
+    """``$ZOO_HOME/weights/MODEL-NAME-<first 12 of sha256>.safetensors``: a moved URL keeps it."""
+    return weights_dir() / f"{model}-{weights.name}-{weights.sha256[:12]}{SUFFIX}"
 
 
 def check_sha256(path: Path, weights: Weights, remove: bool, where: str) -> None:
@@ -188,16 +197,20 @@ def check_sha256(path: Path, weights: Weights, remove: bool, where: str) -> None
     )
 
 
-def download(url: str, path: Path, weights: Weights, where: str) -> None:
+def download(
+    url: str, path: Path, weights: Weights, where: str, progress: Progress | None = None
+) -> None:
     """Fetch ``url`` into ``path`` atomically; a wrong hash, an HTTP error or no network is one
     line that says where the file can be placed by hand."""
     by_hand = f"put the file (sha256 {weights.sha256}) at {path} by hand"
     try:
         if url.startswith("hf://"):
-            atomic_write(path, lambda temporary: hub_download(url, temporary))
+            atomic_write(path, lambda temporary: hub_download(url, temporary, progress))
             check_sha256(path, weights, remove=True, where=where)
         else:
-            atomic_write(path, lambda temporary: url_download(url, temporary, weights.sha256))
+            atomic_write(
+                path, lambda temporary: url_download(url, temporary, weights.sha256, progress)
+            )
     except ZooError:
         raise
     except RuntimeError as exc:
@@ -213,10 +226,14 @@ def download(url: str, path: Path, weights: Weights, where: str) -> None:
         raise ZooError(f"{where}: cannot download {url} ({first_line(exc)}); {by_hand}") from None
 
 
-def url_download(url: str, destination: str, sha256: str) -> None:
-    """torch.hub's download (it checks the hash), with a timeout so that offline fails fast."""
+def url_download(url: str, destination: str, sha256: str, progress: Progress | None = None) -> None:
+    """torch.hub's download (it checks the hash), with a timeout so that offline fails fast;
+    with ``progress``, a plain stream that reports each block to it."""
     import socket
 
+    if progress is not None:
+        stream_download(url, destination, sha256, progress)
+        return
     from torch.hub import download_url_to_file
 
     previous = socket.getdefaulttimeout()
@@ -227,7 +244,46 @@ def url_download(url: str, destination: str, sha256: str) -> None:
         socket.setdefaulttimeout(previous)
 
 
-def hub_download(url: str, destination: str) -> None:
+def stream_download(url: str, destination: str, sha256: str, progress: Progress) -> None:
+    """``url`` into ``destination`` block by block, hashing as it goes; a wrong hash raises
+    torch.hub's error ("invalid hash value"), so that :func:`download` words it the same way."""
+    import hashlib
+    import urllib.request
+
+    digest = hashlib.sha256()
+    with (
+        urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response,
+        open(destination, "wb") as out,
+    ):
+        total, done = int(response.headers.get("Content-Length") or 0), 0
+        progress(0, total)
+        while block := response.read(BLOCK):
+            out.write(block)
+            digest.update(block)
+            done += len(block)
+            progress(done, total)
+    if digest.hexdigest() != sha256:
+        raise RuntimeError(f"invalid hash value (expected {sha256}, got {digest.hexdigest()})")
+
+
+def reporting_tqdm(progress: Progress) -> Any:
+    """A tqdm class for huggingface_hub that draws nothing and tells ``progress`` instead."""
+    from tqdm.auto import tqdm
+
+    class Reporting(tqdm):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **{**kwargs, "disable": True})
+            self.done = int(kwargs.get("initial") or 0)
+
+        def update(self, n: float | None = 1) -> bool | None:
+            self.done += int(n or 0)
+            progress(self.done, int(self.total or 0))
+            return None
+
+    return Reporting
+
+
+def hub_download(url: str, destination: str, progress: Progress | None = None) -> None:
     """``hf://OWNER/REPO/PATH[@REVISION]`` through huggingface_hub, copied to ``destination``."""
     try:
         from huggingface_hub import hf_hub_download
@@ -241,8 +297,11 @@ def hub_download(url: str, destination: str) -> None:
     if len(parts) < 3:
         raise ValueError(f"'{url}' is not hf://OWNER/REPO/PATH[@REVISION]")
     filename, _, revision = "/".join(parts[2:]).partition("@")
+    bar = {} if progress is None else {"tqdm_class": reporting_tqdm(progress)}
     try:
-        local = hf_hub_download(f"{parts[0]}/{parts[1]}", filename, revision=revision or None)
+        local = hf_hub_download(
+            f"{parts[0]}/{parts[1]}", filename, revision=revision or None, **bar
+        )
     except Exception as exc:  # huggingface_hub raises its own errors, offline ones included
         raise OSError(first_line(exc)) from None
     shutil.copyfile(local, destination)

@@ -22,10 +22,12 @@ from zoo.cli import (
     new_plugin,
     plugins,
     predict,
+    publish,
     runs,
     sweep,
     train,
     verify,
+    weights,
 )
 from zoo.cli import eval as eval_command
 from zoo.cli import list as list_command
@@ -85,11 +87,15 @@ COMMANDS = {
     "predict": predict.predict,
     "bench": bench.bench,
     "verify": verify.verify,
+    "publish": publish.publish,
     "check": check.check,
     "new-plugin": new_plugin.new_plugin,
 }
 for name, command in COMMANDS.items():
     app.command(name)(command)
+SUBCOMMANDS = {"weights": weights.app}  # groups of commands: zoo weights fetch|list|prune
+for name, group in SUBCOMMANDS.items():
+    app.add_typer(group, name=name)
 
 
 def usage_line(error: UsageError) -> str:

@@ -17,9 +17,10 @@ def eval_(
     run: Annotated[
         str | None,
         typer.Argument(
-            metavar="[RUN_DIR|CHECKPOINT|MODEL]",
-            help="A run directory (its kept checkpoint), a .safetensors checkpoint, or a model "
-            "(its --weights, default: its default weights) (default: the newest run in --runs).",
+            metavar="[RUN_DIR|CHECKPOINT|MODEL|hf://OWNER/REPO]",
+            help="A run directory (its kept checkpoint), a .safetensors checkpoint, a model "
+            "(its --weights, default: its default weights), or a release 'zoo publish' put on "
+            "the Hub (default: the newest run in --runs).",
             show_default=False,
         ),
     ] = None,
@@ -81,10 +82,17 @@ def run_eval(
     from zoo.cli.output import print_json
     from zoo.cli.runs import newest
     from zoo.cli.train_display import print_rows
+    from zoo.published import is_hub_spec
+    from zoo.published import locate as locate_published
     from zoo.train.evaluation import evaluate_checkpoint
     from zoo.weights import DEFAULT_WEIGHTS, locate, names_model, results_folder
 
-    if weights is not None or (run is not None and names_model(run)):
+    if is_hub_spec(run):
+        if weights is not None:
+            raise ArgumentError(f"{run} publishes one set of weights: leave out --weights")
+        located = locate_published(str(run))
+        spec, out = str(located.path), out or results_folder(located, dataset, split)
+    elif weights is not None or (run is not None and names_model(run)):
         if run is not None and not names_model(run):
             raise ArgumentError("--weights goes with a model name, not a run or checkpoint")
         located = locate(run, weights or DEFAULT_WEIGHTS)

@@ -77,8 +77,10 @@ def render(report: dict[str, Any]) -> None:
         console.print(f"  targets: {', '.join(report['targets'])}")
     if report.get("recipe") and report["kind"] == "model":
         recipe = {k: v for k, v in report["recipe"].items() if v not in (None, {}, 0)}
+        declared = report.get("recipe_declared", True)
+        label = "recipe" if declared else "recipe (none declared by the plugin: zoo's defaults)"
         console.print(
-            "  recipe: "
+            f"  {label}: "
             + ", ".join(f"{k.replace('_', ' ')} {plain(v)}" for k, v in recipe.items()),
             highlight=False,
         )

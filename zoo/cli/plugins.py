@@ -3,30 +3,28 @@ entry loads."""
 
 from __future__ import annotations
 
-import contextlib
-
 from rich.markup import escape
 
 from zoo.cli.output import console, print_json, show_table
 from zoo.cli.params import Json
-from zoo.errors import ZooError
 from zoo.registry import DISABLE_ENV, Entry, get_registry
 
 
 def plugins(as_json: Json = False) -> None:
-    """Show each distribution that registers entries, its version, and whether each entry loads.
+    """Show each distribution that registers entries, its version, and whether each entry loads
+    and its metadata (zoo_info, weights declarations included) is valid.
 
     Set ZOO_DISABLE_PLUGIN_AUTOLOAD=1 to use zoo's built-ins only.
 
     Example: `zoo plugins --json`
     """
+    from zoo.entry_report import entry_status
+
     registry = get_registry()
     entries: list[Entry] = registry.entries() + registry.invalid
     rows = []
     for entry in sorted(entries, key=lambda e: (not e.builtin, e.dist.lower(), e.kind, e.name)):
-        if entry.error is None:
-            with contextlib.suppress(ZooError):  # a failure is recorded in entry.error
-                entry.load()
+        failed_at, error = entry_status(entry)
         rows.append(
             {
                 "distribution": entry.dist,
@@ -34,8 +32,9 @@ def plugins(as_json: Json = False) -> None:
                 "kind": entry.kind,
                 "name": entry.name,
                 "target": entry.target,
-                "status": "failed" if entry.error else "ok",
-                "error": entry.error,
+                "status": "failed" if failed_at else "ok",
+                "failed_at": failed_at or None,  # "load" or "metadata"
+                "error": error or None,
             }
         )
     if as_json:
@@ -43,7 +42,8 @@ def plugins(as_json: Json = False) -> None:
         return
     cells = []
     for row in rows:
-        failed = f"[red]failed[/red]: {escape(row['error'] or '')}"
+        where = "" if row["failed_at"] == "load" else f" ({row['failed_at']})"
+        failed = f"[red]failed{where}[/red]: {escape(row['error'] or '')}"
         status = "[green]ok[/green]" if row["status"] == "ok" else failed
         cells.append([row["distribution"], row["version"], row["kind"], row["name"], status])
     show_table(["Distribution", "Version", "Kind", "Entry", "Status"], cells)

@@ -19,10 +19,11 @@ def predict(
     model_file: Annotated[
         str,
         typer.Argument(
-            metavar="MODEL.onnx|EXPORT_DIR|MODEL",
+            metavar="MODEL.onnx|EXPORT_DIR|MODEL|hf://OWNER/REPO",
             help="An ONNX file written by 'zoo export', its export directory (its float32 file), "
-            "or a model name (its --weights, default: its default weights; exported once and "
-            "cached).",
+            "a model name (its --weights, default: its default weights; exported once and "
+            "cached), or a release 'zoo publish' put on the Hub (its ONNX file, downloaded "
+            "once).",
         ),
     ],
     inputs: Annotated[
@@ -46,20 +47,26 @@ def predict(
 
     - `zoo predict exports/cifar10-cnn/cifar10-cnn.onnx cat.jpg ship.png --top-k 3`
     - `zoo predict cifar10-cnn cat.jpg`
+    - `zoo predict hf://someone/cifar10-cnn cat.jpg` (its ONNX file, downloaded once)
     """
     from zoo.cli.output import error_console
     from zoo.cli.predictions import print_predictions
     from zoo.export.predict import Predictor
     from zoo.export.predict_cache import prepare
+    from zoo.published import is_hub_spec, onnx_path
     from zoo.weights import names_model
 
     request = build(PredictOptions, values, model=model_file, inputs=tuple(inputs))
     path = model_file
-    if names_model(model_file):
 
-        def say(text: str) -> None:
-            error_console.print(text, highlight=False, soft_wrap=True)
+    def say(text: str) -> None:
+        error_console.print(text, highlight=False, soft_wrap=True)
 
+    if is_hub_spec(model_file):
+        if request.weights is not None:
+            raise ArgumentError(f"{model_file} publishes one set of weights: leave out --weights")
+        path = str(onnx_path(model_file, say))
+    elif names_model(model_file):
         path = str(prepare(model_file, request.weights_name, list(inputs), say))
     elif request.weights is not None:
         raise ArgumentError("--weights goes with a model name, not an ONNX file")

@@ -22,6 +22,8 @@ from zoo.factory import build_model, get_model_info, known_dataset_info, probe
 from zoo.files import sha256_file
 from zoo.meta import DatasetInfo
 from zoo.pretrained import model_from_checkpoint
+from zoo.published import is_hub_spec
+from zoo.published import locate as locate_published
 from zoo.weights import locate, names_model
 
 SUFFIXES = (".safetensors", ".onnx", ".pt2", ".pt")
@@ -58,9 +60,14 @@ class Source:
 
 
 def resolve(request: SourceRequest) -> Source:
-    """A run directory, ``.safetensors`` checkpoint, export directory or registered model name
-    (with ``weights``: its trained weights, see :mod:`zoo.weights`)."""
+    """A run directory, ``.safetensors`` checkpoint, export directory, registered model name
+    (with ``weights``: its trained weights, see :mod:`zoo.weights`) or a release on the Hub
+    (``hf://OWNER/REPO``, see :mod:`zoo.published`)."""
     spec = request.spec
+    if is_hub_spec(spec):
+        if request.weights is not None:
+            raise ZooError(f"{spec} publishes one set of weights: leave out --weights")
+        return from_checkpoint(locate_published(str(spec)).path)
     if request.weights is not None:
         if spec is not None and not names_model(spec):
             raise ZooError("--weights goes with a model name, not a run, checkpoint or export")

@@ -1,0 +1,108 @@
+"""``zoo publish``: parse and print; the work is :mod:`zoo.publish.release`'s. The ``--int8`` and
+``--fp16`` switches come from the precisions' registry, as ``zoo export``'s do."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from zoo.cli.export import PRECISION_SWITCHES
+from zoo.cli.params import Json, parameters, with_options
+from zoo.publish.options import PublishRequest
+
+
+@with_options([*PRECISION_SWITCHES, *parameters(PublishRequest)])
+def publish(
+    source: Annotated[
+        str,
+        typer.Argument(
+            metavar="RUN_DIR|CHECKPOINT",
+            help="A run directory (the weights it keeps) or a .safetensors checkpoint.",
+        ),
+    ],
+    *,
+    as_json: Json = False,
+    **values: Any,
+) -> None:
+    """Publish trained weights: a release folder anyone can install, verify and use.
+
+    The folder holds the weights as `MODEL-NAME-<8 hex of sha256>.safetensors` (the card
+    inside), the ONNX export verified against PyTorch with its parity certificate (int8 and
+    float16 files with --int8, --fp16), README.md (a Hugging Face model card: metrics measured
+    again now, on the declared split, with this very file, with their sample size and 95 %
+    interval; the per-class table, the curves and confusion matrix, the training command,
+    preprocessing, usage, the certificate, versions, limitations) and weights.json (the
+    declaration, as zoo.meta.weights_index reads it). --plugin DIR adds the declaration and
+    the file to a plugin project; --to uploads the folder to the Hugging Face Hub or copies it
+    into a folder a web server serves, and prints the declaration to paste.
+
+    Examples:
+
+    - `zoo publish runs/my-net-digits-20250101-120000 --name digits-v1 --plugin ./zoo-my-net`
+    - `zoo publish runs/my-net-... --name digits-v1 --to hf://me/my-net --license mit`
+    - `zoo publish runs/my-net-... --name digits-v1 --to /srv/www/models --base-url https://example.org/models`
+    """
+    run_publish(source, as_json, values)
+
+
+def run_publish(source: str, as_json: bool, values: dict[str, Any]) -> None:
+    """Build the request, publish, print what was written and where it went."""
+    from zoo.cli.output import error_console, print_json
+    from zoo.export.precisions import DERIVED
+    from zoo.flags import build
+    from zoo.publish.release import describe
+    from zoo.publish.release import publish as publish_release
+
+    precisions = tuple(p.name for p in DERIVED if values.pop(p.name, False))
+    request = build(PublishRequest, values, spec=source, precisions=precisions)
+
+    def say(text: str) -> None:
+        if not as_json:
+            error_console.print(f"[dim]{text}…[/dim]", highlight=False, soft_wrap=True)
+
+    published = publish_release(request, say)
+    if as_json:
+        print_json(describe(published))
+        return
+    print_published(describe(published), published.manifest)
+
+
+def print_published(facts: dict[str, Any], manifest: Any) -> None:
+    """The release's files, its measured metric, where it went, the declaration to paste."""
+    from zoo.cli.output import console
+
+    def show(text: str) -> None:
+        console.print(text, highlight=False, soft_wrap=True)
+
+    show(f"[bold]{facts['model']}[/bold] weights '{facts['name']}': release in {facts['release']}")
+    show(f"  {facts['file']}  sha256 {facts['sha256']}")
+    show(f"  {facts['metric']} (measured again just now)")
+    for entry in manifest.files:
+        parity = entry.verification
+        agree = "" if parity.top1_agreement is None else f", agrees {parity.top1_agreement:.0%}"
+        show(f"  [green]ok[/green] {entry.path}  verified: max |a−b| {parity.max_abs:.1e}{agree}")
+    show("  README.md (the model card), weights.json (the declaration), manifest.json")
+    if facts["published_to"]:
+        show(f"published to {facts['published_to']}")
+    if facts["spec"]:
+        show(
+            f"  use it: zoo predict {facts['spec']} IMAGE   (or zoo.create_model('{facts['spec']}'))"
+        )
+    if facts["plugin"]:
+        show(
+            f"added to the plugin: {facts['plugin']} (rebuild and reinstall the plugin to ship it)"
+        )
+    for note in facts["notes"]:
+        show(f"  [yellow]note: {note}[/yellow]")
+    if facts["published_to"]:
+        where = "to paste into a plugin's weights/weights.json"
+    elif facts["plugin"]:
+        where = f"as written into {facts['plugin']}"
+    else:
+        where = "the release's weights.json"
+    show(f'declaration ({where}, under "{facts["model"]}"):')
+    sys.stdout.flush()
+    sys.stdout.write(json.dumps(facts["declaration"], indent=2) + "\n")

@@ -1,0 +1,208 @@
+"""What ``zoo publish`` checks before any work, and the facts of the run it publishes.
+
+Every refusal that needs no work comes first (:func:`plan`): a run without kept weights, a
+weights name that is not valid or already stands for another file, an ``--out`` or ``--to``
+that holds something else, a plugin project that does not register the model, no login or no
+network for the Hub. Each is one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from zoo.artifacts.card import ModelCard
+from zoo.artifacts.checkpoint import FOLDER, checkpoint_file, read_card
+from zoo.artifacts.config import FIELDS
+from zoo.artifacts.manifest import is_export_dir
+from zoo.artifacts.run import RunDir, kept_epoch
+from zoo.errors import ArgumentError, UnknownNameError, ZooError
+from zoo.factory import get_model_info
+from zoo.files import sha256_file
+from zoo.meta import DEFAULT_WEIGHTS, WEIGHTS_NAME, weights_named
+from zoo.publish import plugin, targets
+from zoo.publish.options import PublishRequest
+from zoo.registry import Entry, get_registry
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A publish request, checked: the file, the model, the name and where it all goes."""
+
+    request: PublishRequest
+    checkpoint: Path  # the run's kept weights
+    run: RunDir | None
+    card: ModelCard
+    sha256: str
+    entry: Entry  # the registered model
+    name: str
+    out: Path
+    target: targets.Target | None
+    package: plugin.PluginPackage | None
+
+    @property
+    def model(self) -> str:
+        return self.entry.name
+
+    @property
+    def file_name(self) -> str:
+        """``MODEL-NAME-<first 8 of sha256>.safetensors``, torchvision's naming."""
+        return f"{self.model}-{self.name}-{self.sha256[:8]}.safetensors"
+
+    @property
+    def data_dir(self) -> str | None:
+        return self.request.data_dir or (self.run.data_dir() if self.run else None)
+
+    @property
+    def label(self) -> str:
+        """The run (or file) the weights come from, for the commit message and the card."""
+        return self.run.name if self.run else self.checkpoint.name
+
+
+# -- checks before any work --------------------------------------------------------------------
+
+
+def plan(request: PublishRequest) -> Plan:
+    """Every refusal that needs no work, in one pass, before any."""
+    name = check_name(request.name)
+    checkpoint = kept_weights(Path(request.spec))
+    card = read_card(checkpoint)
+    entry = registered(card.model, checkpoint)
+    sha256 = sha256_file(checkpoint)
+    run = RunDir(checkpoint.parent.parent)
+    target = targets.parse_target(request.to, request.base_url)
+    package = plugin.find_plugin(Path(request.plugin), entry.name) if request.plugin else None
+    check_unclaimed(entry, name, sha256, package)
+    out = Path(request.out) if request.out else Path("releases") / f"{entry.name}-{name}"
+    if out.exists() and not targets.is_release(out):
+        raise ArgumentError(
+            f"--out {out} holds something other than a release zoo published: choose another"
+        )
+    if target is not None:
+        targets.check_target(target, out.name)
+    return Plan(
+        request, checkpoint, run if run.is_run else None, card, sha256, entry, name, out,
+        target, package,
+    )  # fmt: skip
+
+
+def check_name(name: str | None) -> str:
+    if not name:
+        raise ArgumentError("--name NAME is required: the name users will pass to --weights")
+    if not WEIGHTS_NAME.match(name) or name == DEFAULT_WEIGHTS:
+        raise ArgumentError(
+            f"--name '{name}' is not a valid weights name: lower-case letters, digits, '-', "
+            f"'_' and '.', starting with a letter or digit, and not '{DEFAULT_WEIGHTS}'"
+        )
+    return name
+
+
+def kept_weights(path: Path) -> Path:
+    """The file a run keeps (its best, else its last checkpoint), or the checkpoint named."""
+    if is_export_dir(path):
+        raise ArgumentError(
+            f"'{path}' is an export: publish the run or the checkpoint it was exported from"
+        )
+    kept = [path / FOLDER / f"{name}.safetensors" for name in ("best", "last")]
+    if (path / "config.json").is_file() and not any(file.is_file() for file in kept):
+        raise ZooError(
+            f"run '{path}' has no kept weights (no {FOLDER}/last.safetensors: it stopped "
+            f"before its first epoch ended); finish it with 'zoo train --resume {path}'"
+        )
+    return checkpoint_file(path)
+
+
+def registered(model: str, checkpoint: Path) -> Entry:
+    """The registered model a checkpoint's card names (it is rebuilt, measured and exported)."""
+    try:
+        return get_registry().resolve("model", model)
+    except UnknownNameError:
+        raise ZooError(
+            f"{checkpoint} holds weights of model '{model}', which is not registered here: "
+            "install the plugin that provides it"
+        ) from None
+
+
+def check_unclaimed(
+    entry: Entry, name: str, sha256: str, package: plugin.PluginPackage | None
+) -> None:
+    """A name stands for one file: refuse one the model (or the plugin) already declares with
+    another sha256."""
+    claims: list[tuple[str, str]] = []
+    found = weights_named(get_model_info(entry.qualified_name), name)
+    if found is not None:
+        claims.append((found.sha256, f"{entry.name} ({entry.source})"))
+    if package is not None:
+        claims += [
+            (str(item.get("sha256")), str(package.index))
+            for item in plugin.declarations(package)
+            if item.get("name") == name
+        ]
+    for declared, where in claims:
+        if declared != sha256:
+            raise ArgumentError(
+                f"weights '{name}' are already declared by {where} with sha256 "
+                f"{declared[:12]}…, not this file's {sha256[:12]}…: a name stands for one "
+                f"file; choose another --name (such as {name}-v2)"
+            )
+
+
+ALWAYS = ("dataset", "optimizer", "lr", "epochs", "batch_size", "seed", "val_split")
+
+
+def training_command(checked: Plan) -> str:
+    """``zoo train ...`` that trains these weights again: the recipe's options and every
+    other one the run set away from zoo's default (or that the model's recipe sets), spelt as
+    their flags."""
+    config = checked.run.config().to_dict() if checked.run else dict(checked.card.training)
+    recipe = get_model_info(checked.entry.qualified_name).recipe
+    named = set(ALWAYS) | set(getattr(recipe, "options", None) or {})
+    parts = ["zoo", "train", checked.card.model]
+    for key, value in config.items():
+        item = FIELDS.get(key)
+        cli = item.metadata.get("cli") if item is not None else None
+        if cli is None or value is None or value is False or value in ({}, []):
+            continue
+        recorded = item.metadata.get("recorded", True)
+        if (not recorded and key != "data_dir") or (key not in named and value == default(key)):
+            continue  # where it ran (not what trained it), or zoo's default
+        if value is True:
+            parts.append(cli.name)
+        elif isinstance(value, dict):
+            for name, setting in value.items():
+                parts += [cli.name, f"{name}={setting}"]
+        elif not isinstance(value, list):
+            parts += [cli.name, str(value)]
+    return shlex.join(parts)
+
+
+def default(key: str) -> object:
+    """A training option's own default (before a recipe's)."""
+    item = FIELDS[key]
+    if item.default_factory is not dataclasses.MISSING:
+        return item.default_factory()
+    return item.default
+
+
+def trained_on(checked: Plan) -> str:
+    """``1,198 items of the train split of digits (the rest held out ...)``."""
+    history = checked.run.history() if checked.run else []
+    dataset = checked.card.dataset
+    if not history:
+        return f"the train split of {dataset}"
+    items = history[-1].train_items
+    held = history[-1].split == "val"
+    return f"{items:,} items of the train split of {dataset}" + (
+        " (the rest held out to pick the best epoch)" if held else ""
+    )
+
+
+def kept_text(checked: Plan) -> str:
+    history = checked.run.history() if checked.run else []
+    kept = kept_epoch(history)
+    if kept is None:
+        return f"epoch {checked.card.epoch or '?'}"
+    how = "best on the held-out items" if kept.split == "val" else "the last: it validated on test"
+    return f"epoch {kept.epoch} of {history[-1].epoch} ({how}), run `{checked.label}`"

@@ -1,0 +1,308 @@
+"""``zoo publish``: a run's kept weights as a release folder, then into a plugin, onto the Hub or
+into a folder a web server serves.
+
+Everything that can be refused is refused first (:func:`plan`): a run without kept weights, a
+weights name that is not valid or already stands for another file, a plugin project that does
+not register the model, no login or no network for the Hub. Then (:func:`build`) the release is
+written into a private folder beside ``--out`` and renamed into place whole::
+
+    MODEL-NAME-<first 8 of sha256>.safetensors   the run's kept file, unchanged (its card inside)
+    MODEL.onnx [MODEL-int8.onnx ...]             verified and certified (zoo.export.pipeline)
+    manifest.json, verification.npz              the export's record (zoo verify reads them)
+    weights.json                                 the declaration, as zoo.meta.weights_index reads
+    README.md                                    the model card (zoo.publish.modelcard)
+    plots/                                       the run's curves, the confusion matrix
+
+The metrics are measured again (:func:`zoo.train.evaluation.evaluate_checkpoint`) on the
+declared split with the file being published, and the declaration and card carry those.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import zoo
+from zoo.artifacts.manifest import MANIFEST, DatasetRef, Manifest
+from zoo.errors import ZooError
+from zoo.export import pipeline
+from zoo.export.options import CALIBRATION_SAMPLES, ExportRequest
+from zoo.export.parity import wilson
+from zoo.export.samples import load_samples
+from zoo.export.source import Source, from_checkpoint
+from zoo.factory import get_model_info
+from zoo.files import MODE, sha256_file, write_json, write_text
+from zoo.meta import Weights, coerce
+from zoo.publish import modelcard, plugin, targets
+from zoo.publish.limits import limitations
+from zoo.publish.modelcard import CardFacts, Measured
+from zoo.publish.options import PublishRequest
+from zoo.publish.plan import Plan, kept_text, plan, trained_on, training_command
+from zoo.published import INDEX
+from zoo.train.evaluation import evaluate_checkpoint
+
+VERIFY_SAMPLES = 16  # inputs every ONNX file is checked on (as zoo export)
+ACCURACY_SAMPLES = 1000  # labelled test samples each file's top-1 is measured on
+CARD = "README.md"
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Published:
+    """What ``zoo publish`` wrote and where the release went."""
+
+    plan: Plan
+    declaration: Weights  # the release's own (``file`` form)
+    measured: Measured
+    manifest: Manifest
+    delivery: targets.Delivery | None = None
+    pasted: Weights | None = None  # to paste (``url`` form, with --to), or the plugin's
+    plugin_notes: tuple[str, ...] = ()
+
+
+def ignore(_: str) -> None:
+    """A ``say`` that says nothing."""
+
+
+def publish(request: PublishRequest, say: Say = ignore) -> Published:
+    """Check, build the release, and hand it on (``say`` hears what is being done)."""
+    checked = plan(request)
+    published = build(checked, say)
+    if checked.target is not None:
+        say(f"publishing to {checked.target.text}")
+        delivery = targets.deliver(
+            checked.target, checked.out, checked.file_name, commit_message(checked)
+        )
+        pasted = dataclasses.replace(published.declaration, file="", url=delivery.url)
+        published = dataclasses.replace(published, delivery=delivery, pasted=pasted)
+    if checked.package is not None:
+        shipped = published.pasted is None  # the file goes into the package
+        declared = published.pasted or dataclasses.replace(
+            published.declaration, file=f"{plugin.WEIGHTS_FOLDER}/{checked.file_name}"
+        )
+        weights = checked.out / checked.file_name if shipped else None
+        notes = plugin.add(checked.package, plugin.entry_json(declared), weights)
+        published = dataclasses.replace(published, pasted=declared, plugin_notes=tuple(notes))
+    return published
+
+
+def commit_message(checked: Plan) -> str:
+    return f"zoo publish: {checked.model} weights '{checked.name}' from run {checked.label}"
+
+
+# -- the release ------------------------------------------------------------------------------
+
+
+def build(checked: Plan, say: Say) -> Published:
+    """Write the whole release beside ``--out``, then rename it into place."""
+    staging = pipeline.staging_dir(checked.out)
+    try:
+        weights = staging / checked.file_name
+        shutil.copyfile(checked.checkpoint, weights)
+        os.chmod(weights, MODE)
+        if sha256_file(weights) != checked.sha256:
+            raise ZooError(f"{checked.checkpoint} changed while it was being published")
+        source = from_checkpoint(weights)
+        request = ExportRequest(formats=("onnx",), precisions=checked.request.precisions)
+        pipeline.check_request(source, request)
+        say(f"measuring {checked.checkpoint} again on its {checked.request.split} split")
+        measured = measure(checked, staging)
+        say("exporting to ONNX and verifying against PyTorch")
+        manifest = export_release(checked, source, request, staging)
+        plots = copy_plots(checked, staging)
+        declaration = declare(checked, measured)
+        write_json(staging / INDEX, {checked.model: [plugin.entry_json(declaration)]})
+        facts = card_facts(checked, declaration, measured, manifest, plots)
+        write_text(staging / CARD, modelcard.render(facts))
+        pipeline.commit_dir(staging, checked.out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return Published(checked, declaration, measured, manifest)
+
+
+def measure(checked: Plan, staging: Path) -> Measured:
+    """The metrics again, on the declared split, with the file being published (the same bytes:
+    its sha256 is checked); the confusion matrix goes into the release."""
+    with tempfile.TemporaryDirectory(prefix="zoo-publish-eval-") as scratch:
+        result = evaluate_checkpoint(
+            str(checked.checkpoint),
+            data_dir=checked.request.data_dir,
+            split=checked.request.split,
+            device=checked.request.device,
+            out=scratch,
+        )
+        confusion = Path(scratch) / "plots" / "confusion_matrix.png"
+        if confusion.is_file():
+            target = staging / "plots" / f"confusion_matrix-{checked.request.split}.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(confusion, target)
+    summary = result.summary
+    if summary["weights_sha256"] != checked.sha256:
+        raise ZooError(f"{checked.checkpoint} changed while it was being measured")
+    metric = "accuracy" if "accuracy" in summary else "mae"
+    items = int(summary["items"])
+    value = float(summary[metric])
+    return Measured(
+        metric=metric,
+        value=value,
+        loss=float(summary["loss"]),
+        items=items,
+        split=checked.request.split,
+        source=result.title.partition(", ")[2] or f"{checked.request.split} split",
+        interval=wilson(value, items) if metric == "accuracy" else None,
+        rows=list(result.rows),
+        date=datetime.date.today().isoformat(),
+    )
+
+
+def export_release(
+    checked: Plan, source: Source, request: ExportRequest, staging: Path
+) -> Manifest:
+    """The verified export, its files moved up into the release; its weights copy is the
+    release's own file (the manifest names it)."""
+    card = source.card
+    dataset = DatasetRef(card.dataset, dict(card.dataset_args), "test") if card.dataset else None
+    test = load_samples(source.preprocessing, dataset, checked.data_dir, ACCURACY_SAMPLES, 0)
+    calibration = None
+    if "int8" in request.precisions and dataset is not None:
+        train = dataclasses.replace(dataset, split="train")
+        calibration = load_samples(
+            source.preprocessing, train, checked.data_dir, CALIBRATION_SAMPLES, 0
+        )
+    folder = staging / "export"
+    manifest = pipeline.export(
+        source, folder, request, test.take(VERIFY_SAMPLES), test, calibration
+    )
+    copy = folder / manifest.export.weights_file
+    if sha256_file(copy) != checked.sha256:
+        raise ZooError("the export's copy of the weights differs from the file published")
+    copy.unlink()
+    for path in folder.iterdir():
+        os.replace(path, staging / path.name)
+    folder.rmdir()
+    info = dataclasses.replace(manifest.export, weights_file=checked.file_name)
+    manifest = dataclasses.replace(manifest, export=info)
+    write_json(staging / MANIFEST, manifest.to_json())
+    return manifest
+
+
+def copy_plots(checked: Plan, staging: Path) -> list[tuple[str, str]]:
+    """The run's curves and confusion matrix, and the one measured at publish time, with the
+    captions the card gives them."""
+    plots = []
+    folder = checked.run.path / "plots" if checked.run else None
+    metric = "accuracy" if not checked.card.regression else "mae"
+    for stem, caption in (
+        ("loss", "Training and validation loss, per epoch (the training run's)"),
+        (metric, f"Training and validation {metric}, per epoch (the training run's)"),
+        ("confusion_matrix", "Confusion matrix of the kept epoch, as training measured it"),
+    ):
+        if folder is not None and (folder / f"{stem}.png").is_file():
+            (staging / "plots").mkdir(exist_ok=True)
+            shutil.copyfile(folder / f"{stem}.png", staging / "plots" / f"{stem}.png")
+            plots.append((f"plots/{stem}.png", caption))
+    measured = f"plots/confusion_matrix-{checked.request.split}.png"
+    if (staging / measured).is_file():
+        caption = f"Confusion matrix on the {checked.request.split} split, measured at publish time"
+        plots.insert(0, (measured, caption))
+    return plots
+
+
+# -- what the release says --------------------------------------------------------------------
+
+
+def declare(checked: Plan, measured: Measured) -> Weights:
+    """The declaration: the file, what it was trained on, its preprocessing, the metrics
+    measured just now, the command and zoo's version."""
+    card = checked.card
+    note = " ".join(filter(None, [f"Trained on {trained_on(checked)}.", checked.request.note]))
+    return coerce(
+        Weights,
+        {
+            "name": checked.name,
+            "sha256": checked.sha256,
+            "file": checked.file_name,
+            "dataset": card.dataset,
+            "dataset_args": dict(card.dataset_args),
+            "classes": list(card.classes),
+            "input_shape": list(card.input_shape),
+            "mean": list(card.preprocessing.mean) if card.preprocessing.mean else None,
+            "std": list(card.preprocessing.std) if card.preprocessing.std else None,
+            "resize": card.preprocessing.resize,
+            "metrics": {measured.metric: measured.value, "loss": measured.loss},
+            "split": measured.split,
+            "command": training_command(checked),
+            "zoo_version": zoo.__version__,
+            "note": note,
+        },
+    )
+
+
+def card_facts(
+    checked: Plan,
+    declaration: Weights,
+    measured: Measured,
+    manifest: Manifest,
+    plots: list[tuple[str, str]],
+) -> CardFacts:
+    path = checked.checkpoint
+    training = checked.run.config().training_options() if checked.run else checked.card.training
+    return CardFacts(
+        model=checked.model,
+        description=get_model_info(checked.entry.qualified_name).description,
+        source=checked.entry.source,
+        declaration=declaration,
+        card=checked.card,
+        file_bytes=path.stat().st_size,
+        parameters=parameter_count(path),
+        measured=measured,
+        manifest=manifest,
+        command=declaration.command,
+        training=training,
+        trained_on=trained_on(checked),
+        kept=kept_text(checked),
+        plots=plots,
+        limitations=limitations(checked, measured, manifest),
+        license=checked.request.license,
+        repo=checked.target.repo if checked.target else None,
+    )
+
+
+def parameter_count(path: Path) -> int:
+    """Numbers stored in a safetensors file (its tensors' sizes), read without loading them."""
+    from safetensors import safe_open
+
+    total = 0
+    with safe_open(str(path), "np") as handle:
+        for key in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
+            size = 1
+            for dim in handle.get_slice(key).get_shape():
+                size *= dim
+            total += size
+    return total
+
+
+def describe(published: Published) -> dict[str, Any]:
+    """What the CLI shows (and ``--json`` prints)."""
+    checked = published.plan
+    return {
+        "release": str(checked.out),
+        "model": checked.model,
+        "name": checked.name,
+        "file": checked.file_name,
+        "sha256": checked.sha256,
+        "metric": modelcard.headline(published.measured),
+        "files": [entry.path for entry in published.manifest.files],
+        "declaration": plugin.entry_json(published.pasted or published.declaration),
+        "published_to": published.delivery.where if published.delivery else None,
+        "spec": published.delivery.spec if published.delivery else None,
+        "plugin": str(checked.package.index) if checked.package else None,
+        "notes": list(published.plugin_notes),
+    }
