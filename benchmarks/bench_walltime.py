@@ -1,8 +1,8 @@
 """`zoo bench`'s default run of every built-in model: its wall time (export included) and how well
 two runs agree on each p50 (benchmarks/settle_ratio.py compares the timing loop's ratios).
 
-Each `zoo bench MODEL --json FILE` runs in a fresh process, timed from outside; flowers-transfer
-gets `--model-arg pretrained=false` (no download here).
+Each `zoo bench MODEL --report FILE.json` runs in a fresh process, timed from outside;
+flowers-transfer gets `--model-arg pretrained=false` (no download here).
 
     .venv/bin/python benchmarks/bench_walltime.py
 """
@@ -32,7 +32,7 @@ EXTRA = {"flowers-transfer": ["--model-arg", "pretrained=false"]}
 
 
 def bench(name: str, out: Path, *options: str) -> tuple[float, dict, str]:
-    command = [ZOO, "bench", name, *EXTRA.get(name, []), *options, "--json", str(out)]
+    command = [ZOO, "bench", name, *EXTRA.get(name, []), *options, "--report", str(out)]
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
@@ -40,8 +40,10 @@ def bench(name: str, out: Path, *options: str) -> tuple[float, dict, str]:
     return seconds, json.loads(out.read_text()), f"zoo {shown}"
 
 
-def p50s(result: dict) -> dict[tuple[str, int], float]:
-    return {(row["backend"], row["batch"]): row["p50_ms"] for row in result["latency"]}
+def p50s(result: dict) -> dict[tuple[str, str, int], float]:
+    return {
+        (row["backend"], row["device"], row["batch"]): row["p50_ms"] for row in result["latency"]
+    }
 
 
 def load() -> str:
@@ -78,8 +80,9 @@ def main() -> None:
             f"{platform.node()}, {platform.machine()}, {os.cpu_count()} CPUs. Each model's "
             "default `zoo bench` twice in fresh processes (export, parity and timing included), "
             "wall time measured from outside; p50 disagreement is |p50₂ / p50₁ − 1| over every "
-            "backend and batch size (1 and 32). Load average (1 / 5 min) before and after each "
-            "pair is in the last column: a load above 2 (cores) means other work shared the machine.",
+            "backend, device and batch size (1 and 32). Load average (1 / 5 min) before and after "
+            "each pair is in the last column: a load above 2 (cores) means other work shared the "
+            "machine.",
             "",
             "| model | run 1 (s) | run 2 (s) | of which parity and timing (s) "
             "| worst p50 disagreement | median | p50s | load before → after |",

@@ -13,6 +13,7 @@ beside zoo's file, to show what zoo's export costs at run time (nothing: the sam
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +30,17 @@ import onnx
 import torch
 from results_file import write_section
 
+from zoo.artifacts.manifest import DatasetRef, FileFacts
 from zoo.errors import ZooError
 from zoo.export import bench, pipeline, report
-from zoo.export.formats import INPUT_NAME, OUTPUT_NAME, dynamic_shapes
-from zoo.export.source import Samples, Source, load_samples, resolve
-from zoo.export.verify import FP32
+from zoo.export.backends import BACKENDS, DEFAULT, Backend
+from zoo.export.backends.onnxruntime import missing_provider, open_session
+from zoo.export.formats import INPUT_NAME, OUTPUT_NAME
+from zoo.export.formats.onnx import dynamic_shapes
+from zoo.export.options import BenchRequest, ExportRequest, SourceRequest
+from zoo.export.precisions import FP32
+from zoo.export.samples import STRATIFIED, Samples, load_samples, stratified
+from zoo.export.source import Source, checks_dataset, resolve
 from zoo.registry import get_registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +55,17 @@ SAMPLE_DATASETS = {
 BATCH_SIZES = {"flowers-transfer": (1, 8)}
 SAMPLE_COUNTS = {"flowers-transfer": 128}  # resnet18 at 224×224: parity on fewer inputs
 PLAIN_EXPORT_OF = "cifar10-cnn"
+# the raw model through a plain torch.onnx.export, run by ONNX Runtime as zoo's file is
+PLAIN = Backend(
+    "onnxruntime-plain-export",
+    ("onnx-plain", "fp32"),
+    "fp32",
+    ("cpu",),
+    open_session,
+    missing_provider,
+)
+# zoo bench's default backends that compute in float32: the table judges zoo's files by FP32
+BACKEND_NAMES = tuple(name for name in DEFAULT if BACKENDS[name].precision == "fp32")
 
 
 def cifar_test_images(directory: Path, zip_path: Path) -> list[Path]:
@@ -59,17 +78,21 @@ def cifar_test_images(directory: Path, zip_path: Path) -> list[Path]:
     return sorted((directory / "test").glob("*/*.jpg"))
 
 
-def cifar_samples(source: Source, images: list[Path]) -> Samples:
+def cifar_samples(source: Source, images: list[Path], seed: int = 0) -> Samples:
+    """Every test JPEG, decoded and normalised as `zoo predict` does, stratified by class (so
+    that the first 16, which verify the export, are balanced too)."""
     from PIL import Image
 
     preprocessing = source.card.preprocessing
-    pixels = np.stack([preprocessing.image_to_array(Image.open(path)) for path in images])
-    labels = np.asarray(
-        [sorted({p.parent.name for p in images}).index(p.parent.name) for p in images]
+    classes = sorted({p.parent.name for p in images})  # ImageFolder's label order
+    labels = np.asarray([classes.index(p.parent.name) for p in images])
+    order = stratified(labels, len(images), seed)
+    pixels = np.stack([preprocessing.image_to_array(Image.open(images[i])) for i in order])
+    origin = f"all {len(images):,} real CIFAR-10 test images, {STRATIFIED} (seed {seed})"
+    dataset = DatasetRef("imagefolder", {}, "test")  # the JPEG copy, as `zoo train` names it
+    return Samples(
+        pixels, preprocessing.normalise(pixels), origin, dataset, STRATIFIED, seed, labels[order]
     )
-    inputs = preprocessing.normalise(pixels)
-    origin = f"{len(images):,} real CIFAR-10 test images"
-    return Samples(torch.from_numpy(inputs), origin, True, pixels, labels)
 
 
 def newest_run(runs: Path, model: str) -> Path | None:
@@ -110,41 +133,50 @@ def graph_ops(path: Path) -> str:
 
 def run_model(name: str, args: argparse.Namespace, cifar: list[Path], scratch: Path) -> dict:
     run = newest_run(args.runs, name)
-    source = resolve(str(run)) if run else resolve(name, model_args=MODEL_ARGS.get(name, {}))
+    if run:
+        request = SourceRequest(spec=str(run))
+    else:
+        request = SourceRequest(spec=name, model_args=MODEL_ARGS.get(name, {}))
+    source = resolve(request)
     if name.startswith("cifar10") and cifar:
-        samples = cifar_samples(source, cifar)
+        samples = cifar_samples(source, cifar, request.seed)
     else:
         count = SAMPLE_COUNTS.get(name, args.samples)
-        samples = load_samples(source, count, dataset=SAMPLE_DATASETS.get(name))
+        dataset = checks_dataset(source, SourceRequest(dataset=SAMPLE_DATASETS.get(name)))
+        samples = load_samples(source.preprocessing, dataset, source.data_dir, count, request.seed)
     out = scratch / name
     start = time.perf_counter()
-    manifest = pipeline.export(
-        source, out, Samples(samples.inputs[:16], samples.origin, samples.real)
-    )
+    manifest = pipeline.export(source, out, ExportRequest(), samples.take(16))
     export_wall = time.perf_counter() - start
-    files = {entry["format"]: out / entry["path"] for entry in manifest["files"]}
-    extra = {}
+    paths = {entry.format: out / entry.path for entry in manifest.files}
+    names = BACKEND_NAMES
+    wanted = {BACKENDS[n].runs for n in names if BACKENDS[n].runs is not None}
+    files = bench.collect_files(manifest, out, wanted)  # type: ignore[arg-type]
+    plain = None
     if name == PLAIN_EXPORT_OF:
-        extra["onnxruntime-plain-export"] = plain_onnx_export(source, scratch / "plain.onnx")
+        plain = plain_onnx_export(source, scratch / "plain.onnx")
+        assert PLAIN.runs is not None
+        files = bench.BenchFiles(
+            {**files.files, PLAIN.runs: (plain, FileFacts())},
+            files.fixed_batch,
+            files.export_seconds,
+        )
+        names = (*names, PLAIN.name)
     weights = f"trained ({run.name})" if run else "fresh"
-    result = bench.bench(
-        source,
-        bench.float32_files(files),
-        samples,
+    timing = BenchRequest(
+        device="cpu",
         batch_sizes=BATCH_SIZES.get(name, (1, 32)),
         threads=args.threads,
         iterations=50,
-        min_seconds=args.min_time,
-        max_seconds=60.0,  # wall time of all the timing: each backend gets --min-time first
-        extra_onnx=extra,
-        origin=f"{weights} weights",
+        min_time=args.min_time,
+        max_time=60.0,  # wall time of all the timing: each backend gets --min-time first
     )
-    result.export_seconds = {
-        entry["format"]: entry["export_seconds"] for entry in manifest["files"]
-    }
+    with registered(PLAIN):
+        result = bench.bench(source, files, samples, timing, names)
+    result.source = f"{weights} weights"
     graphs = {
-        "zoo": graph_ops(files["onnx"]),
-        **({"plain": graph_ops(extra["onnxruntime-plain-export"])} if extra else {}),
+        "zoo": graph_ops(paths["onnx"]),
+        **({"plain": graph_ops(plain)} if plain else {}),
     }
     return {
         "name": name,
@@ -153,6 +185,16 @@ def run_model(name: str, args: argparse.Namespace, cifar: list[Path], scratch: P
         "export_wall": export_wall,
         "graphs": graphs,
     }
+
+
+@contextlib.contextmanager
+def registered(backend: Backend) -> Iterator[None]:
+    """``backend`` in the backends' registry for the duration (bench opens rows by name)."""
+    BACKENDS[backend.name] = backend
+    try:
+        yield
+    finally:
+        del BACKENDS[backend.name]
 
 
 def speedup(result: bench.BenchResult, backend: str, batch: int) -> str:
@@ -166,7 +208,7 @@ def devices(records: list[dict]) -> str:
     """Where the timed backends ran, and why any were skipped: from the results, not assumed."""
     ran = sorted({row.device for record in records for row in record["result"].latency})
     reasons = sorted(
-        {f"{row['backend']}: {row['reason']}" for r in records for row in r["result"].skipped}
+        {f"{row.backend}: {row.reason}" for r in records for row in r["result"].skipped}
     )
     text = f"Timed on: {', '.join(ran)}."
     if reasons:
@@ -178,14 +220,16 @@ def section(
     records: list[dict], skipped: dict[str, str], args: argparse.Namespace, seconds: float
 ) -> str:
     env = records[0]["result"].environment
+    versions = env["versions"]
     lines = [
         "## Export, parity and latency (`zoo export` / `zoo bench`)",
         "",
         f"`.venv/bin/python benchmarks/export_bench.py` on {datetime.date.today()}: "
-        f"{platform.node()}, {env['machine']}, {os.cpu_count()} CPUs, {args.threads} threads "
-        f"for torch and ONNX Runtime alike; Python {env['python']}, torch {env['torch']}, "
-        f"onnxruntime {env['onnxruntime']}; {seconds:.0f} s in all. {devices(records)} "
-        f"Tolerance {FP32.describe()} elementwise and identical top-1, against PyTorch eager.",
+        f"{platform.node()}, {env['machine']['cpu']}, {os.cpu_count()} CPUs, {args.threads} "
+        f"threads for torch and ONNX Runtime alike; Python {versions['python']}, torch "
+        f"{versions['torch']}, onnxruntime {versions['onnxruntime']}; {seconds:.0f} s in all. "
+        f"{devices(records)} Backends: {', '.join(BACKEND_NAMES)} (`zoo bench`'s float32 "
+        f"ones). Tolerance {FP32.rule}, against PyTorch eager (b: eager's output).",
         "",
         "| model | weights | parity inputs "
         "| export s (onnx / torchscript / pt2; all incl. verification) "
@@ -196,11 +240,10 @@ def section(
     for record in records:
         result = record["result"]
         exports = result.export_seconds
-        worst_abs = max((row["max_abs"] for row in result.parity), default=0.0)
-        worst_rel = max((row["max_rel"] for row in result.parity), default=0.0)
-        agreements = [
-            row["top1_agreement"] for row in result.parity if row["top1_agreement"] is not None
-        ]
+        parity = [row.parity for row in result.parity]
+        worst_abs = max((row.max_abs for row in parity), default=0.0)
+        worst_rel = max((row.max_rel for row in parity), default=0.0)
+        agreements = [row.top1_agreement for row in parity if row.top1_agreement is not None]
         top1 = f"{min(agreements):.2%}" if agreements else "n/a (regression)"
         times = " / ".join(
             f"{exports.get(fmt, 0):.1f}" for fmt in ("onnx", "torchscript", "exported-program")
@@ -231,7 +274,7 @@ def section(
     lines += [
         "",
         "Max relative differences are large only where the eager output is near zero; "
-        f"the tolerance ({FP32.describe()}) is what decides.",
+        f"the tolerance ({FP32.rule}) is what decides.",
     ]
     return "\n".join(lines) + "\n"
 

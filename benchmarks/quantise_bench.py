@@ -3,7 +3,8 @@ and top-1 on the 10,000 real test images. Each model is exported and benched wit
 printed beside its results:
 
     zoo export RUN --onnx --int8 --fp16 --accuracy-samples 10000 --out DIR
-    zoo bench DIR --batch-sizes 1,32 --samples 512 --min-time 2 --max-time 60 --json DIR/bench.json
+    zoo bench DIR --batch-sizes 1,32 --samples 512 --min-time 2 --max-time 60 \\
+        --report DIR/bench.json
 
     .venv/bin/python benchmarks/quantise_bench.py RUN_DIR [RUN_DIR ...]
 """
@@ -58,17 +59,22 @@ def measure(run_dir: Path, scratch: Path, args: argparse.Namespace) -> dict:
             *(ZOO, "bench", str(out), "--batch-sizes", "1,32", "--samples", str(args.samples)),
             *("--min-time", str(args.min_time), "--max-time", str(args.max_time)),
             *(("--data-dir", data_dir) if data_dir else ()),
-            *("--json", str(bench_json)),
+            *("--report", str(bench_json)),
         ]
     )
     manifest = json.loads((out / "manifest.json").read_text())
     files = {f["facts"]["precision"]: f for f in manifest["files"]}
     result = json.loads(bench_json.read_text())
-    p50 = {(row["backend"], row["batch"]): row["p50_ms"] for row in result["latency"]}
+    # the CPU rows: on a machine with a GPU, `zoo bench` times the CUDA backends too
+    p50 = {
+        (row["backend"], row["batch"]): row["p50_ms"]
+        for row in result["latency"]
+        if row["device"] == "cpu"
+    }
     return {
         "run": run_dir.name,
         "model": manifest["card"]["model"],
-        "epochs": json.loads((run_dir / "checkpoints" / "best.json").read_text())["epoch"],
+        "epochs": kept_epoch(run_dir),
         "files": files,
         "manifest": manifest,
         "p50": p50,
@@ -81,6 +87,16 @@ def measure(run_dir: Path, scratch: Path, args: argparse.Namespace) -> dict:
     }
 
 
+def kept_epoch(run_dir: Path) -> int:
+    """The epoch of the weights the export took: the run's best checkpoint (held-out
+    validation), else its last (a run validated on the test split keeps only that one)."""
+    checkpoints = run_dir / "checkpoints"
+    card = checkpoints / "best.json"
+    if not card.is_file():
+        card = checkpoints / "last.json"
+    return json.loads(card.read_text())["epoch"]
+
+
 def ratio(p50: dict, backend: str, batch: int) -> str:
     base, other = p50.get(("onnxruntime", batch)), p50.get((backend, batch))
     return f"{base / other:.2f}×" if base and other else "–"
@@ -88,14 +104,15 @@ def ratio(p50: dict, backend: str, batch: int) -> str:
 
 def section(records: list[dict], args: argparse.Namespace) -> str:
     env = records[0]["environment"]
+    versions = env["versions"]
     lines = [
         "## int8 and float16 exports of trained CIFAR-10 models (`zoo export --int8 --fp16`)",
         "",
         f"`.venv/bin/python benchmarks/quantise_bench.py {' '.join(args.runs_text)}` on "
-        f"{datetime.date.today()}: {platform.node()}, {env['machine']}, {os.cpu_count()} CPUs, "
-        f"{env['threads']} threads for every runtime; torch {env['torch']}, onnxruntime "
-        f"{env['onnxruntime']}"
-        + (f", openvino {env['openvino']}" if "openvino" in env else "")
+        f"{datetime.date.today()}: {platform.node()}, {env['machine']['cpu']}, "
+        f"{os.cpu_count()} CPUs, {env['threads']} threads for every runtime; torch "
+        f"{versions['torch']}, onnxruntime {versions['onnxruntime']}"
+        + (f", openvino {versions['openvino']}" if "openvino" in versions else "")
         + ". int8: ONNX Runtime static quantisation (QDQ, per-channel int8 weights, uint8 "
         "activations) calibrated on 300 images of the training split; float16: "
         "onnxconverter-common, float32 input and output. Top-1 of every file on the 10,000 real "

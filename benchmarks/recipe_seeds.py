@@ -125,7 +125,11 @@ def reused_runs(folder: Path) -> dict[int, list[float]]:
         config = json.loads(config_file.read_text())
         history = accuracies_of(config_file.with_name("metrics.jsonl"))
         recipe = (config["optimizer"], config["lr"], config["batch_size"], config["epochs"])
-        plain = config.get("scheduler", "none") == "none" and config.get("augment") == "none"
+        # no schedule, no augmentation: `augment` (runs from before zoo split it), else `flip`
+        # and `translate`
+        augment = config.get("augment", "none")
+        flips = config.get("flip", "none") != "none" or config.get("translate", 0) != 0
+        plain = config.get("scheduler", "none") == "none" and augment == "none" and not flips
         if recipe == ("adam", LR, BATCH, EPOCHS) and plain and len(history) == EPOCHS:
             found[config["seed"]] = history
     return found

@@ -27,8 +27,11 @@ import numpy as np
 import torch
 from results_file import write_section
 
-from zoo.export import bench, formats, pipeline
-from zoo.export.source import load_samples, resolve
+from zoo.export import bench, runtimes
+from zoo.export.backends import DEFAULT
+from zoo.export.options import BenchRequest, SourceRequest
+from zoo.export.samples import load_samples
+from zoo.export.source import checks_dataset, resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,15 +57,30 @@ def old_interleaved(calls: dict[str, Callable[[], Any]]) -> dict[str, list[float
     return times
 
 
-def new_interleaved(settle: float) -> Callable[[dict[str, Callable[[], Any]]], dict]:
+def new_interleaved(
+    settle: float, request: BenchRequest, budget: float
+) -> Callable[[dict[str, Callable[[], Any]]], dict]:
+    """`zoo bench`'s loop with its default iterations and minimum time, on one batch size's
+    share of the default --max-time, with ``settle`` seconds of pause before each slice."""
+
     def run(calls: dict[str, Callable[[], Any]]) -> dict[str, list[float]]:
         saved, bench.SETTLE_SECONDS = bench.SETTLE_SECONDS, settle
         try:
-            return bench.interleaved(calls, iterations=20, min_seconds=0.4, budget=3.0)
+            timings = bench.interleaved(
+                calls, iterations=request.iterations, min_seconds=request.min_time, budget=budget
+            )
         finally:
             bench.SETTLE_SECONDS = saved
+        return {label: timing.times for label, timing in timings.items()}
 
     return run
+
+
+def slice_seconds(budget: float, backends: int) -> float:
+    """How long each backend's slice of a round is in `zoo.export.bench.interleaved`."""
+    rounds = 2 * bench.MIN_ROUNDS
+    share = budget / (rounds * max(1, backends))
+    return min(bench.SLICE_SECONDS, max(bench.MIN_SLICE_SECONDS, share))
 
 
 def main() -> None:
@@ -71,25 +89,39 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     args = parser.parse_args()
-    source = resolve(args.source)
-    samples = load_samples(source, 16)
-    scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"zoo-settle-{os.getpid()}"
-    manifest = pipeline.export(source, scratch, samples, formats_wanted=formats.FORMATS)
-    files = bench.float32_files({f["format"]: scratch / f["path"] for f in manifest["files"]})
+    request = SourceRequest(spec=args.source)
+    source = resolve(request)
+    samples = load_samples(
+        source.preprocessing, checks_dataset(source, request), source.data_dir, 16, request.seed
+    )
+    defaults = BenchRequest(device="cpu")  # zoo bench's defaults, on the CPU
+    batches = (1, 32)
+    budget = defaults.max_time / len(batches)  # each batch size's share, as zoo bench splits it
     threads = torch.get_num_threads()
-    methods = {
-        "old (50-call rounds, 20 ms pause each)": old_interleaved,
-        "new (0.1 s slices, 20 ms pause each)": new_interleaved(bench.SETTLE_SECONDS),
-        "new without the pause": new_interleaved(0.0),
-    }
     ratios: dict[tuple[str, int, str], list[float]] = {}
     walls: dict[tuple[str, int], list[float]] = {}
-    with bench.torch_threads(threads), torch.inference_mode():
-        opened = bench.prepare(source, files, bench.DEFAULT_BACKENDS, ("cpu",), threads, None, {})
-        live = [b for b in opened if not b.skipped]
-        for batch in (1, 32):
-            data = np.random.default_rng(0).standard_normal((batch, *source.input_shape))
-            calls = {b.name: b.make_call(data.astype(np.float32)) for b in live}
+    generator = np.random.default_rng(0)
+    with (
+        bench.files_to_bench(source, DEFAULT, samples, None, defaults) as files,
+        runtimes.float32_torch(threads),
+        torch.inference_mode(),
+    ):
+        rows = bench.open_rows(source, files, DEFAULT, False, ("cpu",), threads)
+        live = [row for row in rows if row.opened is not None and row.timed]
+        pause = f"{1000 * bench.SETTLE_SECONDS:.0f} ms pause each"
+        new = f"new ({slice_seconds(budget, len(live)):.2g} s slices, {pause})"
+        methods = {
+            "old (50-call rounds, 20 ms pause each)": old_interleaved,
+            new: new_interleaved(bench.SETTLE_SECONDS, defaults, budget),
+            "new without the pause": new_interleaved(0.0, defaults, budget),
+        }
+        for batch in batches:
+            raw, normalised = bench.synthetic_batch(source, batch, generator)
+            calls = {}
+            for row in live:
+                assert row.opened is not None
+                data = raw if row.backend.takes_raw(row.facts) else normalised
+                calls[row.backend.name] = row.opened.timed(data)
             for _ in range(args.repeats):
                 for method, timer in methods.items():
                     start = time.perf_counter()
@@ -100,7 +132,7 @@ def main() -> None:
                         key = (method, batch, name)
                         ratios.setdefault(key, []).append(eager / float(np.median(values)))
     one, five, _ = os.getloadavg()
-    names = [b.name for b in live if b.name != "eager"]
+    names = [row.backend.name for row in live if row.backend.name != "eager"]
     lines = [
         "## Timing loop: speed ratios under the old and the new `zoo bench` loop",
         "",
@@ -115,7 +147,7 @@ def main() -> None:
         "| loop | batch | wall s | " + " | ".join(names) + " |",
         "|---|---|---|" + "---|" * len(names),
     ]
-    for batch in (1, 32):
+    for batch in batches:
         for method in methods:
             cells = []
             for name in names:

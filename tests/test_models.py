@@ -45,6 +45,11 @@ BUILT_IN = {
     "fashion-cnn": (MNIST, {}, 32_998),
     # 3*2+2 = 8
     "linear-regression": (CROP_YIELDS, {}, 8),
+    # whitening 24*3*2*2+24 = 312; groups (conv, norm bias+weight, conv, norm) 64: 13,824+128+
+    # 36,864+128 = 50,944; 256: 147,456+512+589,824+512 = 738,304; 256: 1,180,672; head 2,560
+    "cifar10-fast": (CIFAR10, {}, 1_972_792),
+    # the same at 128/384/384: 312 + 175,616 + 1,771,008 + 2,655,744 + 3,840
+    "cifar10-fast-wide": (CIFAR10, {}, 4_606_520),
     # torchvision resnet18 11,689,512 less its fc 512*1000+1000 = 513,000; head 512*102+102 = 52,326
     "flowers-transfer": (FLOWERS, NO_DOWNLOAD, 11_689_512 - 513_000 + 52_326),
 }
@@ -89,6 +94,16 @@ LAYERS = {
         FLAT, linear(192, 120), RELU, linear(120, 60), RELU, linear(60, 10),
     ],
     "linear-regression": [linear(3, 2)],
+    "cifar10-fast": [  # airbench94's: its final MaxPool2d(3) is functional, not a layer
+        ("Whitening", 3, 24, (2, 2), (0, 0)), ("GELU",),
+        ("Conv", 24, 64, (3, 3), "same"), POOL, ("BatchNorm", 64),
+        ("Conv", 64, 64, (3, 3), "same"), ("BatchNorm", 64), ("GELU",),
+        ("Conv", 64, 256, (3, 3), "same"), POOL, ("BatchNorm", 256),
+        ("Conv", 256, 256, (3, 3), "same"), ("BatchNorm", 256), ("GELU",),
+        ("Conv", 256, 256, (3, 3), "same"), POOL, ("BatchNorm", 256),
+        ("Conv", 256, 256, (3, 3), "same"), ("BatchNorm", 256), ("GELU",),
+        linear(256, 10),
+    ],
 }  # fmt: skip
 
 
@@ -149,7 +164,7 @@ def test_metadata_names_default_datasets_and_recipes() -> None:
         "cifar10-cnn": "cifar10", "cifar10-tinycnn": "cifar10", "cifar10-vgg": "cifar10",
         "mnist-logreg": "mnist", "mnist-mlp": "mnist", "mnist-mlp3": "mnist",
         "fashion-cnn": "fashion-mnist", "linear-regression": "crop-yields",
-        "flowers-transfer": "flowers102",
+        "flowers-transfer": "flowers102", "cifar10-fast": "cifar10", "cifar10-fast-wide": "cifar10",
     }  # fmt: skip
     cnn = zoo.get_model_info("cifar10-cnn")
     assert (cnn.recipe.batch_size, cnn.recipe.epochs, cnn.recipe.mean) == (25, 20, (0.5,) * 3)
@@ -158,6 +173,22 @@ def test_metadata_names_default_datasets_and_recipes() -> None:
     mlp3 = zoo.get_model_info("mnist-mlp3").recipe  # the tutorial's plain SGD, as published
     assert (mlp3.optimizer, mlp3.lr, mlp3.opt_args, mlp3.mean) == ("sgd", 0.003, {}, (0.5,))
     assert zoo.get_model_info("linear-regression").output == "regression"
+    fast = zoo.get_model_info("cifar10-fast").recipe  # airbench94's hyp, per mean loss
+    kilostep = 1024 * (1 + 1 / (1 - 0.85))
+    assert fast.lr == pytest.approx(11.5 / kilostep * 1024)
+    assert fast.lr * fast.opt_args["weight_decay"] == pytest.approx(0.0153 * 1024 / kilostep)
+    assert (fast.batch_size, fast.epochs, fast.options["label_smoothing"]) == (1024, 10, 0.2)
+
+
+def test_fast_model_pools_as_airbench94_does() -> None:
+    """airbench94 ends with MaxPool2d(3) on 4×4 maps: the top-left 3×3, not all 16 positions."""
+    model = build("cifar10-fast", CIFAR10[0]).eval()
+    features = {}
+    model.groups.register_forward_hook(lambda _m, _i, out: features.setdefault("maps", out))
+    with torch.no_grad():
+        output = model(torch.randn(2, *CIFAR10[0]))
+    pooled = features["maps"][:, :, :3, :3].amax(dim=(2, 3))
+    assert torch.allclose(output, model.head(pooled) / 9, atol=1e-6)
 
 
 def test_cnn_adapts_to_grey_28x28_images() -> None:

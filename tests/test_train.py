@@ -19,7 +19,7 @@ from zoo.artifacts.card import Preprocessing
 from zoo.artifacts.checkpoint import load_checkpoint, load_state
 from zoo.errors import ZooError
 from zoo.pretrained import model_from_checkpoint
-from zoo.train.data import BatchPipeline, augment
+from zoo.train.data import Augmentation, BatchPipeline, augment
 from zoo.train.objective import Objective
 
 TINY = ["tiny-net", *TINY_DATA, "--batch-size", "16", "--device", "cpu"]
@@ -223,12 +223,12 @@ def test_log_probability_models_train_with_nll() -> None:
 
 def test_batch_augmentation_and_normalisation_on_uint8() -> None:
     images = torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8)
-    generator = torch.Generator().manual_seed(0)
-    cropped = augment(images, "crop-flip", generator)
+    crop_flip, flip = Augmentation("random", 4), Augmentation("random")
+    cropped = augment(images, None, crop_flip, torch.Generator().manual_seed(0))
     assert cropped.shape == images.shape and cropped.dtype == torch.uint8
-    again = augment(images, "crop-flip", torch.Generator().manual_seed(0))
+    again = augment(images, None, crop_flip, torch.Generator().manual_seed(0))
     assert torch.equal(cropped, again) and not torch.equal(cropped, images)
-    flipped = augment(images, "flip", torch.Generator().manual_seed(1))
+    flipped = augment(images, None, flip, torch.Generator().manual_seed(1))
     assert all(
         torch.equal(f, i) or torch.equal(f, i.flip(2)) for f, i in zip(flipped, images, strict=True)
     )

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, TypeVar
 
 from zoo.artifacts.card import Preprocessing
+from zoo.artifacts.config import TTA_MODES
 
 ATTRIBUTE = "zoo_info"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,6 +45,8 @@ class Recipe:
     val_split: float | int = 0
     mean: tuple[float, ...] | None = None  # input normalisation, overriding the dataset's
     std: tuple[float, ...] | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # any other training option, by name
+    note: str = ""  # where the recipe comes from, and how it differs from its source
 
 
 UNDECLARED_RECIPE = Recipe()  # a model whose metadata names no recipe gets zoo's defaults, this one
@@ -55,8 +58,9 @@ class Weights:
     the declaring package, or ``url``: https://, http://, file:// or hf://OWNER/REPO/PATH with an
     optional @REVISION), its sha256, what it was trained on and what it scores.
 
-    ``metrics`` were measured on the ``split`` of ``dataset`` (with ``dataset_args``);
-    ``zoo eval MODEL --weights NAME`` measures them again. ``command`` trained the file with
+    ``metrics`` were measured on the ``split`` of ``dataset`` (with ``dataset_args``), with the
+    test-time augmentation ``tta`` (``none``, ``flip`` or ``flip-translate``: eval, export and
+    predict of these weights use it too); ``zoo eval MODEL --weights NAME`` measures them again. ``command`` trained the file with
     zoo ``zoo_version``; ``note`` says what a user should know (a small training set, a deviation
     from the published recipe).
     """
@@ -74,6 +78,7 @@ class Weights:
     resize: str = "bilinear"
     metrics: dict[str, float] = field(default_factory=dict)
     split: str = "test"
+    tta: str = "none"
     command: str = ""
     zoo_version: str = ""
     note: str = ""
@@ -100,6 +105,8 @@ class Weights:
             problems.append(f"url {self.url!r} ({', '.join(s + '://' for s in WEIGHT_SCHEMES)})")
         if self.file and (self.file.startswith("/") or ".." in self.file.split("/")):
             problems.append(f"file {self.file!r} (a path inside the package)")
+        if self.tta not in TTA_MODES:
+            problems.append(f"tta {self.tta!r} ({', '.join(TTA_MODES)})")
         if problems:
             raise TypeError(f"weights {self.name!r} have an invalid {'; '.join(problems)}")
 

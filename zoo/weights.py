@@ -104,6 +104,13 @@ def declaration(model: str, name: str) -> tuple[Entry, Weights]:
     )
 
 
+def declared_tta(model: str | None, spec: str | None) -> str:
+    """The test-time augmentation declared weights were measured with (``none`` for a file)."""
+    if not model or not spec or is_file_spec(spec):
+        return "none"
+    return declaration(model, spec)[1].tta
+
+
 def names_model(spec: str) -> bool:
     """Whether a command's RUN|CHECKPOINT|MODEL argument can only be a model name."""
     suffixes = (SUFFIX, ".onnx", ".pt2", ".pt", ".json")
@@ -130,14 +137,17 @@ def locate(model: str | None, spec: str) -> Located:
     return located
 
 
-def results_folder(located: Located, dataset: str | None, split: str) -> str | None:
+def results_folder(
+    located: Located, dataset: str | None, split: str, tta: str = "none"
+) -> str | None:
     """Where ``zoo eval`` writes results for declared weights (their file may be read-only,
     inside a package): ``eval/MODEL-WEIGHTS/DATASET-SPLIT`` here. None for a file the user
     named (its results go beside it)."""
     if located.declared is None:
         return None
     folder = f"{located.model}-{located.declared.name}"
-    return str(Path("eval") / folder / f"{dataset or located.card.dataset}-{split}")
+    views = "" if tta == "none" else f"-tta-{tta}"
+    return str(Path("eval") / folder / f"{dataset or located.card.dataset}-{split}{views}")
 
 
 def fetch(entry: Entry, weights: Weights, progress: Progress | None = None) -> Path:

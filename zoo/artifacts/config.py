@@ -23,8 +23,12 @@ from zoo.errors import ArgumentError, ZooError
 from zoo.flags import flag, option
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-SCHEDULERS = ("none", "cosine")
-AUGMENTATIONS = ("none", "flip", "crop-flip")
+SCHEDULERS = ("none", "cosine", "linear", "onecycle")
+FLIPS = ("none", "random", "alternate")
+PADDINGS = ("zero", "reflect")
+PRECISIONS = ("auto", "fp32", "bf16")
+TTA_MODES = ("none", "flip", "flip-translate")  # test-time augmentation views (zoo.tta)
+GROUP_KEYS = ("lr_scale", "decay_scale", "epochs")
 TABLES = {"model_args": "model", "opt_args": "optimizer", "dataset_args": "dataset"}
 PREFIXES = {"model_args": "model", "opt_args": "opt", "dataset_args": "dataset"}  # model.NAME
 CONFIG_JSON, CONFIG_TOML = "config.json", "config.toml"
@@ -39,6 +43,37 @@ def parse_val_split(value: str | float | int) -> float | int:
         return float(text) if any(c in text for c in ".eE") else int(text)
     except ValueError:
         raise ArgumentError(f"val_split must be a fraction or a count, not '{value}'") from None
+
+
+def parse_group(items: list[str] | str) -> dict[str, dict[str, float]]:
+    """``["*norm*.bias:lr_scale=64,decay_scale=0.015625"]`` -> ``{"*norm*.bias": {...}}``."""
+    groups: dict[str, dict[str, float]] = {}
+    for item in [items] if isinstance(items, str) else items:
+        pattern, sep, settings = item.rpartition(":")
+        values = flags.parse_assignments(settings.split(","), "--param-group")
+        unknown = sorted(set(values) - set(GROUP_KEYS))
+        if not sep or not pattern or unknown or not values:
+            raise ArgumentError(
+                f"--param-group '{item}' is not PATTERN:lr_scale=X,decay_scale=Y,epochs=N (a "
+                "parameter-name pattern such as '*norm*.bias', then one or more of those)"
+            )
+        try:
+            groups[pattern] = {key: float(value) for key, value in values.items()}
+        except ValueError:
+            raise ArgumentError(f"--param-group '{item}': scales are numbers") from None
+    return groups
+
+
+def groups_valid(groups: dict[str, Any]) -> bool:
+    return all(
+        isinstance(scales, dict)
+        and set(scales) <= set(GROUP_KEYS)
+        and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+            for v in scales.values()
+        )
+        for scales in groups.values()
+    )
 
 
 def is_device(value: str) -> bool:
@@ -106,20 +141,157 @@ class TrainConfig:
     )
     scheduler: str = option(
         "none",
-        flag("--scheduler", help="Learning-rate schedule: none or cosine (default: none)."),
+        flag(
+            "--scheduler",
+            help="Learning-rate schedule: none; cosine (per epoch, to 0); linear (per step: from "
+            "--lr-start up to 1 over --warmup, then down to --lr-end, airbench's shape); onecycle "
+            "(per step, the same on cosine curves) (default: none).",
+        ),
         check=flags.one_of(SCHEDULERS),
         hparam=True,
     )
-    augment: str = option(
-        "none",
-        flag("--augment", help="Per-batch augmentation: none, flip or crop-flip (default: none)."),
-        check=flags.one_of(AUGMENTATIONS),
+    warmup: float = option(
+        0.0,
+        flag(
+            "--warmup",
+            help="Share of the training steps the per-step schedules warm up over (default: 0).",
+            kind=float | None,
+        ),
+        check=(lambda v: 0 <= v < 1, "a share of the steps, 0 to below 1"),
         hparam=True,
     )
-    amp: bool = option(
+    lr_start: float = option(
+        1.0,
+        flag(
+            "--lr-start",
+            help="A per-step schedule's first learning rate, as a share of --lr (default: 1).",
+            kind=float | None,
+        ),
+        check=(lambda v: v > 0, "> 0"),
+    )
+    lr_end: float = option(
+        0.0,
+        flag(
+            "--lr-end",
+            help="A per-step schedule's last learning rate, as a share of --lr (default: 0).",
+            kind=float | None,
+        ),
+        check=flags.at_least(0),
+    )
+    param_groups: dict[str, dict[str, float]] = option(
+        {},
+        flag(
+            "--param-group",
+            help="PATTERN:lr_scale=X,decay_scale=Y,epochs=N: parameters whose names match the "
+            "pattern (fnmatch, e.g. '*norm*.bias') get X times the learning rate and Y times the "
+            "weight decay, and train in the first N epochs only (repeatable; the first matching "
+            "pattern wins).",
+            kind=list[str] | None,
+        ),
+        check=(groups_valid, "pattern -> {lr_scale, decay_scale, epochs} with numbers >= 0"),
+        parse=parse_group,
+    )
+    drop_last: bool = option(
         False,
-        flag("--amp/--no-amp", help="bfloat16 autocast (default: off).", kind=bool | None),
+        flag(
+            "--drop-last/--keep-last",
+            help="Leave out each training epoch's last, smaller batch (default: keep it).",
+            kind=bool | None,
+        ),
         hparam=True,
+    )
+    label_smoothing: float = option(
+        0.0,
+        flag(
+            "--label-smoothing",
+            help="Cross-entropy against targets smoothed by this much (default: 0).",
+            kind=float | None,
+        ),
+        check=(lambda v: 0 <= v < 1, "from 0 to below 1"),
+        hparam=True,
+    )
+    ema: float = option(
+        0.0,
+        flag(
+            "--ema",
+            help="Keep an exponential moving average of the weights with this decay per update "
+            "(0: off); validation and checkpoints use the average (default: 0).",
+            kind=float | None,
+        ),
+        check=(lambda v: 0 <= v < 1, "from 0 to below 1"),
+        hparam=True,
+    )
+    ema_every: int = option(
+        1,
+        flag(
+            "--ema-every",
+            help="Steps between updates of the average (default: 1).",
+            kind=int | None,
+        ),
+        check=flags.at_least(1),
+    )
+    lookahead: bool = option(
+        False,
+        flag(
+            "--lookahead/--no-lookahead",
+            help="After each update of the average the weights jump to it, and its decay grows "
+            "with the cube of the training done (airbench's lookahead) (default: off).",
+            kind=bool | None,
+        ),
+    )
+    flip: str = option(
+        "none",
+        flag(
+            "--flip",
+            help="Horizontal flips of training images: none; random (half the images of each "
+            "batch); alternate (each image flipped on every other epoch, from a seeded start) "
+            "(default: none).",
+        ),
+        check=flags.one_of(FLIPS),
+        hparam=True,
+    )
+    translate: int = option(
+        0,
+        flag(
+            "--translate",
+            help="Random-crop translation of training images by up to this many pixels "
+            "(default: 0).",
+            kind=int | None,
+        ),
+        check=flags.at_least(0),
+        hparam=True,
+    )
+    padding: str = option(
+        "zero",
+        flag(
+            "--padding",
+            help="What translation brings in at the border: zero (black) or reflect "
+            "(default: zero).",
+        ),
+        check=flags.one_of(PADDINGS),
+    )
+    precision: str = option(
+        "fp32",
+        flag(
+            "--precision",
+            help="fp32; bf16 (bfloat16 autocast, float32 weights); auto: bf16 where the "
+            "hardware has it natively (CPUs with AVX512_BF16 or AMX, recent GPUs), else fp32 "
+            "(default: the recipe's, else fp32).",
+        ),
+        check=flags.one_of(PRECISIONS),
+        hparam=True,
+    )
+    tta: str = option(
+        "none",
+        flag(
+            "--tta",
+            help="At the end, also evaluate the kept weights on the test split with test-time "
+            "augmentation: none, flip or flip-translate (default: the recipe's, else none).",
+        ),
+        check=flags.one_of(TTA_MODES),
+        recorded=False,
+        swept=False,
+        resume=True,
     )
     compile: bool = option(
         False,
@@ -189,11 +361,14 @@ class TrainConfig:
         lines = [
             f"{key} = {toml_value(value)}"
             for key, value in data.items()
-            if value is not None and key not in TABLES
+            if value is not None and key not in MERGED
         ]
         for table in TABLES:
             lines += ["", f"[{table}]"]
             lines += [f"{key} = {toml_value(value)}" for key, value in data[table].items()]
+        for pattern, scales in data["param_groups"].items():
+            lines += ["", f"[param_groups.{json.dumps(pattern)}]"]
+            lines += [f"{key} = {toml_value(value)}" for key, value in scales.items()]
         return "\n".join(lines) + "\n"
 
     def training_options(self) -> dict[str, Any]:
@@ -214,13 +389,14 @@ class TrainConfig:
 
 
 FIELDS = {f.name: f for f in fields(TrainConfig)}
+MERGED = (*TABLES, "param_groups")  # tables that merge key by key, layer over layer
 HINTS = typing.get_type_hints(TrainConfig)
 RESUMABLE = tuple(name for name, f in FIELDS.items() if f.metadata.get("resume"))
 HPARAMS = tuple(name for name, f in FIELDS.items() if f.metadata.get("hparam"))
 SWEPT = tuple(
     name
     for name, f in FIELDS.items()
-    if f.metadata["cli"] is not None and f.metadata.get("swept", True) and name not in TABLES
+    if f.metadata["cli"] is not None and f.metadata.get("swept", True) and name not in MERGED
 )
 
 
@@ -240,6 +416,27 @@ def toml_value(value: Any) -> str:
 def option_name(key: str) -> str:
     """How users name a field: its flag if it has one, else its config key."""
     return flags.spelling(FIELDS[key])
+
+
+def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """Keys of configurations written before they were replaced: ``amp`` (now ``precision``)
+    and ``augment`` (now ``flip``, ``translate`` and ``padding``)."""
+    data = dict(data)
+    amp = data.pop("amp", None)
+    if amp is not None and not isinstance(amp, bool):
+        raise ArgumentError(f"'amp' must be true or false, not {amp!r} (now: precision = \"bf16\")")
+    if amp is not None and "precision" not in data:
+        data["precision"] = "bf16" if amp else "fp32"
+    augment = data.pop("augment", None)
+    if augment not in (None, "none", "flip", "crop-flip"):
+        raise ArgumentError(
+            f"'augment' must be none, flip or crop-flip, not {augment!r} (now: flip and translate)"
+        )
+    if augment in ("flip", "crop-flip") and "flip" not in data:
+        data["flip"] = "random"
+    if augment == "crop-flip" and "translate" not in data:
+        data["translate"] = 4
+    return data
 
 
 def typed(key: str, value: Any, where: str) -> Any:
@@ -301,7 +498,7 @@ def read_toml(path: Path, table: str | None = None) -> dict[str, Any]:
         raise ZooError(f"cannot read config file {path}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ZooError(f"config file {path} is not valid TOML: {exc}") from None
-    data = {key.replace("-", "_"): value for key, value in data.items()}
+    data = upgrade({key.replace("-", "_"): value for key, value in data.items()})
     extra = {table: data.pop(table)} if table and table in data else {}
     unknown = sorted(set(data) - set(FIELDS))
     if unknown:
@@ -324,6 +521,7 @@ def load_run_config(run_dir: Path) -> TrainConfig:
         data = json.loads(path.read_text())
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
+        data = upgrade(data)
         where = str(path)
         return TrainConfig(
             **{key: typed(key, value, where) for key, value in data.items() if key in FIELDS}

@@ -112,6 +112,7 @@ class FileFacts:
     calibration: Calibration | None = None
     accuracy: Accuracy | None = None
     max_accuracy_drop: float | None = None  # the gate an int8 file passed, in points
+    tta: str = "none"  # test-time augmentation the graph does (zoo.tta)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -119,6 +120,7 @@ class FileFacts:
             "quantisation": self.quantisation,
             "input": self.input,
             "output": self.output,
+            "tta": self.tta,
             "calibration": None if self.calibration is None else asdict(self.calibration),
             "accuracy": None if self.accuracy is None else self.accuracy.to_json(),
             "max_accuracy_drop": self.max_accuracy_drop,
@@ -145,6 +147,7 @@ class FileFacts:
                 accuracy["origin"],
             ),
             max_accuracy_drop=data.get("max_accuracy_drop"),
+            tta=data.get("tta", "none"),
         )
 
     def to_props(self) -> dict[str, str]:
@@ -154,6 +157,7 @@ class FileFacts:
             "quantisation": self.quantisation,
             "takes": self.input,
             "returns": self.output,
+            "tta": self.tta,
         }
         if self.calibration is not None:
             props["calibration"] = self.calibration.origin
@@ -194,6 +198,7 @@ class FileFacts:
             calibration=calibration,
             accuracy=accuracy,
             max_accuracy_drop=json.loads(drop) if drop is not None else None,
+            tta=props.get("tta", "none"),
         )
 
 

@@ -148,13 +148,15 @@ def progress_bar() -> Iterator[Any]:
     backend being timed) and how far that stage got."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    console = Console(stderr=True)
     with Progress(
         TextColumn("{task.description:<44}"),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=console,
         transient=True,
+        disable=not console.is_terminal,  # a log or a pipe gets the results, not the bar
     ) as bar:
         task = bar.add_task("opening backends", total=1.0)
 

@@ -3,16 +3,18 @@ is :mod:`zoo.train.evaluation`'s)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from zoo import flags
-from zoo.cli.params import Json, opt
+from zoo.cli.params import Json, parameters, with_options
 from zoo.errors import ArgumentError
+from zoo.flags import build
+from zoo.train.options import EvalRequest
 
 
+@with_options(parameters(EvalRequest))
 def eval_(
     run: Annotated[
         str | None,
@@ -24,60 +26,28 @@ def eval_(
             show_default=False,
         ),
     ] = None,
-    weights: opt(flags.WEIGHTS) = None,
-    dataset: opt(flags.DATASET) = None,
-    dataset_arg: opt(flags.DATASET_ARG) = None,
-    data_dir: opt(flags.DATA_DIR) = None,
-    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Batch size.")] = 256,
-    device: opt(flags.DEVICE) = None,
-    out: Annotated[
-        str | None,
-        typer.Option(help="Where the results go (default: `RUN_DIR/eval/<dataset>-<split>`)."),
-    ] = None,
-    runs_folder: opt(flags.RUNS) = None,
+    *,
     as_json: Json = False,
+    **values: Any,
 ) -> None:
     """Evaluate a checkpoint: overall and per-class accuracy, confusion matrix and plots.
 
     Regression checkpoints report MSE and MAE per target. --split val re-creates the run's
     held-out validation items (or uses the test split, which such runs validated on). A model's
-    trained weights are evaluated on the dataset they were trained on (its test split) unless
-    --dataset says otherwise; results go to eval/MODEL-WEIGHTS.
+    trained weights are evaluated on the dataset they were trained on (its test split), with
+    the test-time augmentation their figures were measured with, unless --dataset or --tta say
+    otherwise; results go to eval/MODEL-WEIGHTS.
 
     Examples:
 
     - `zoo eval runs/cifar10-cnn-imagefolder-20250101-120000 --split test`
     - `zoo eval mnist-mlp3 --weights default`
+    - `zoo eval cifar10-fast --weights default --data-dir /tmp/cifar10 --tta none`
     """
-    run_eval(
-        run,
-        weights,
-        dataset,
-        dataset_arg,
-        data_dir,
-        split,
-        batch_size,
-        device,
-        out,
-        runs_folder,
-        as_json,
-    )
+    run_eval(build(EvalRequest, values, spec=run), as_json)
 
 
-def run_eval(
-    run: str | None,
-    weights: str | None,
-    dataset: str | None,
-    dataset_arg: list[str] | None,
-    data_dir: str | None,
-    split: str,
-    batch_size: int,
-    device: str | None,
-    out: str | None,
-    runs_folder: str | None,
-    as_json: bool,
-) -> None:
+def run_eval(request: EvalRequest, as_json: bool) -> None:
     """Find the weights, evaluate them, print the table and the headline."""
     from zoo.cli.output import print_json
     from zoo.cli.runs import newest
@@ -85,29 +55,36 @@ def run_eval(
     from zoo.published import is_hub_spec
     from zoo.published import locate as locate_published
     from zoo.train.evaluation import evaluate_checkpoint
-    from zoo.weights import DEFAULT_WEIGHTS, locate, names_model, results_folder
+    from zoo.weights import DEFAULT_WEIGHTS, declared_tta, locate, names_model, results_folder
 
+    run, weights, out, tta = request.spec, request.weights, request.out, request.tta
     if is_hub_spec(run):
         if weights is not None:
             raise ArgumentError(f"{run} publishes one set of weights: leave out --weights")
         located = locate_published(str(run))
-        spec, out = str(located.path), out or results_folder(located, dataset, split)
+        spec = str(located.path)
+        out = out or results_folder(located, request.dataset, request.split)
     elif weights is not None or (run is not None and names_model(run)):
         if run is not None and not names_model(run):
             raise ArgumentError("--weights goes with a model name, not a run or checkpoint")
-        located = locate(run, weights or DEFAULT_WEIGHTS)
-        spec, out = str(located.path), out or results_folder(located, dataset, split)
+        weights = weights or DEFAULT_WEIGHTS
+        located = locate(run, weights)
+        tta = tta or declared_tta(run, weights)
+        spec = str(located.path)
+        out = out or results_folder(located, request.dataset, request.split, tta)
     else:
-        spec = run or str(newest(runs_folder, announce=not as_json))
+        spec = run or str(newest(request.runs, announce=not as_json))
     result = evaluate_checkpoint(
         spec,
-        dataset=dataset,
-        dataset_args=flags.parse_assignments(dataset_arg, "--dataset-arg"),
-        data_dir=data_dir,
-        split=split,
-        batch_size=batch_size,
-        device=device or "auto",
+        dataset=request.dataset,
+        dataset_args=request.dataset_args,
+        data_dir=request.data_dir,
+        split=request.split,
+        batch_size=request.batch_size,
+        device=request.device,
         out=out,
+        tta=tta or "none",
+        precision=request.precision,
     )
     if as_json:
         print_json(result.summary)

@@ -88,11 +88,14 @@ def export(
     from zoo.export import pipeline
     from zoo.export.samples import load_samples
     from zoo.export.source import checks_dataset, resolve
+    from zoo.weights import declared_tta
 
     formats = tuple(f.name for f in FORMATS.values() if values.pop(f.name.replace("-", "_")))
     precisions = tuple(p.name for p in DERIVED if values.pop(p.name))
     wanted = build(ExportRequest, values, formats=formats, precisions=precisions)
     request = source_request(source, values)
+    if wanted.tta is None:
+        wanted = dataclasses.replace(wanted, tta=declared_tta(request.spec, request.weights))
     resolved = resolve(request)
     dataset = checks_dataset(resolved, request)
     data_dir = request.data_dir or resolved.data_dir
@@ -144,9 +147,12 @@ def print_manifest(manifest: Any, origin: str, out_dir: Path) -> None:
 
 
 def accuracy_text(accuracy: Any) -> str:
+    """``, top-1 98.06 % (95 % CI 96.5–98.9, n=360) (-0.28 points)``."""
+    from zoo.export.parity import Top1
+
     if accuracy is None or accuracy.top1 is None:
         return ""
-    text = f", top-1 {accuracy.top1:.2%}"
+    text = f", top-1 {Top1.of(accuracy.top1, accuracy.samples).text()}"
     if accuracy.drop_points:
         text += f" ({-accuracy.drop_points:+.2f} points)"
     return text

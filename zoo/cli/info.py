@@ -76,14 +76,21 @@ def render(report: dict[str, Any]) -> None:
     if report.get("targets"):
         console.print(f"  targets: {', '.join(report['targets'])}")
     if report.get("recipe") and report["kind"] == "model":
-        recipe = {k: v for k, v in report["recipe"].items() if v not in (None, {}, 0)}
+        recipe = {k: v for k, v in report["recipe"].items() if v not in (None, {}, 0, "")}
+        note = recipe.pop("note", "")
+        recipe |= recipe.pop("options", {})  # the other training options, as options
         declared = report.get("recipe_declared", True)
-        label = "recipe" if declared else "recipe (none declared by the plugin: zoo's defaults)"
         console.print(
-            f"  {label}: "
+            (
+                "  recipe: "
+                if declared
+                else "  recipe (none declared by the plugin: zoo's defaults): "
+            )
             + ", ".join(f"{k.replace('_', ' ')} {plain(v)}" for k, v in recipe.items()),
             highlight=False,
         )
+        if note:
+            console.print(f"  recipe note: {note}", highlight=False)
     for dataset, result in (report.get("reference") or {}).items():
         console.print(f"  reported: {result} on {dataset}", highlight=False)
     if report["kind"] == "model":
@@ -132,6 +139,12 @@ def render_weights(report: dict[str, Any]) -> None:
 
 
 def plain(value: Any) -> str:
+    """A value as a reader wants it: floats to 6 significant digits (1.5, not
+    1.5000000000000002), tables as ``key value`` pairs."""
     if isinstance(value, (list, tuple)):
         return "(" + ", ".join(plain(v) for v in value) + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} {plain(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, float):
+        return f"{value:.6g}"
     return str(value)

@@ -48,6 +48,16 @@ def class_folders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def holds_class_folders(root: Path) -> bool:
+    """Whether ``root`` looks like an image-folder dataset: class folders of images, directly
+    or under train/ (a cheap look at the first class folder, for hints)."""
+    base = root / "train" if (root / "train").is_dir() else root
+    if not base.is_dir():
+        return False
+    folders = class_folders(base)
+    return bool(folders) and bool(image_files(folders[0]))
+
+
 def scan(
     root: Path, train: bool, test_fraction: float, seed: int
 ) -> tuple[list[str], list[tuple[Path, int]], Path]:

@@ -106,9 +106,19 @@ def load(
                 f"downloading {layout.name} failed ({last_line(exc)}); {layout.where(root)}"
             ) from exc
         raise ZooError(
-            f"{layout.name} is missing or incomplete in {root}: {layout.where(root)}, "
-            "or pass --download to fetch them when online"
+            f"{layout.name} is missing or incomplete in {root}: {layout.where(root)}, or run "
+            f"'zoo data {layout.name} --data-dir {root} --download' to fetch them when online"
+            + image_folder_hint(root)
         ) from exc
+
+
+def image_folder_hint(root: str | Path) -> str:
+    """A folder of class folders of images is another dataset: say which (``-d imagefolder``)."""
+    from zoo.datasets.folder import holds_class_folders
+
+    if not holds_class_folders(Path(root).expanduser()):
+        return ""
+    return f"; {root} holds class folders of images: read them with -d imagefolder"
 
 
 CIFAR10_LAYOUT = Layout(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zoo import flags
+from zoo.artifacts.config import TTA_MODES
 from zoo.errors import ArgumentError
 from zoo.export.backends import BACKENDS, DEFAULT
 from zoo.export.formats import FORMATS, Format
@@ -99,6 +100,16 @@ class ExportRequest:
             min=0,
             max=100,
         ),
+    )
+    tta: str | None = option(
+        None,
+        flag(
+            "--tta",
+            help="Test-time augmentation in the graph: none, flip or flip-translate (the file "
+            "averages the views itself) (default: what the weights were measured with, else "
+            "none).",
+        ),
+        check=flags.one_of(TTA_MODES),
     )
     force: bool = option(
         False,

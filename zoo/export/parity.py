@@ -78,12 +78,15 @@ class Top1:
             f"n={self.samples:,})"
         )
 
+    @classmethod
+    def of(cls, value: float, samples: int) -> Top1:
+        """A top-1 measured on ``samples`` items, with its interval."""
+        return cls(value, samples, *wilson(value, samples))
+
 
 def top1(outputs: np.ndarray, labels: np.ndarray) -> Top1:
     """Top-1 accuracy of ``outputs`` on ``labels``, with its interval."""
-    value = top1_accuracy(outputs, labels)
-    low, high = wilson(value, len(labels))
-    return Top1(value, len(labels), low, high)
+    return Top1.of(top1_accuracy(outputs, labels), len(labels))
 
 
 def wilson(fraction: float, count: int) -> tuple[float, float]:

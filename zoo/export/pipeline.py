@@ -55,6 +55,7 @@ from zoo.export.samples import Samples
 from zoo.export.source import Source
 from zoo.files import MODE, sha256_file, write_json
 from zoo.machine import this_machine
+from zoo.tta import with_tta
 
 ACCURACY_CHUNK = 256
 CHECKS_FILE = "verification.npz"
@@ -98,6 +99,8 @@ def export(
     parity, ``test`` measures accuracy, ``calibration`` calibrates int8."""
     check_request(source, request)
     check_out_dir(out_dir, request.force)
+    if request.tta not in (None, "none"):  # the graph averages the views; so does eager's check
+        source = dataclasses.replace(source, model=with_tta(source.model, request.tta))
     staging = staging_dir(out_dir)
     try:
         manifest = write_all(source, staging, request, checks, test, calibration)
@@ -162,7 +165,7 @@ def write_files(
     )
     kind = embed.input_kind(source.input_shape, request.embed_preprocessing)
     output = PROBABILITIES if request.softmax else source.card.output_kind
-    base = FileFacts(input=kind, output=output)
+    base = FileFacts(input=kind, output=output, tta=request.tta or "none")
     example = torch.from_numpy(verifying.feed[: request.batch or 2])
     written = []
     for fmt in request.wanted:

@@ -21,6 +21,7 @@ from pathlib import Path
 from zoo.artifacts.manifest import Manifest
 from zoo.errors import ZooError
 from zoo.files import sha256_file
+from zoo.weights import declared_tta as weights_tta
 from zoo.weights import home, is_file_spec
 
 FOLDER = "predict"
@@ -108,7 +109,8 @@ def export_into(folder: Path, model: str, weights: str) -> None:
     checks = samples.load_samples(resolved.preprocessing, dataset, None, 16)
     scratch = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
     try:
-        request = options.ExportRequest(formats=("onnx",), force=True)
+        tta = weights_tta(model, weights)
+        request = options.ExportRequest(formats=("onnx",), force=True, tta=tta)
         pipeline.export(resolved, scratch, request, checks)
         try:
             os.replace(scratch, folder)

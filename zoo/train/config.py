@@ -18,12 +18,15 @@ from zoo import flags
 from zoo.artifacts.config import (
     FIELDS,
     HINTS,
+    MERGED,
     RESUMABLE,
     TABLES,
     TrainConfig,
     load_run_config,
     option_name,
     read_toml,
+    typed,
+    upgrade,
 )
 from zoo.errors import ArgumentError
 from zoo.factory import convert
@@ -57,6 +60,11 @@ def recipe_layer(model: str, optimizer: str | None) -> dict[str, Any]:
         "mean": list(recipe.mean) if recipe.mean else None,
         "std": list(recipe.std) if recipe.std else None,
     }
+    where = f"the recipe of model '{model}'"
+    for key, value in upgrade(dict(recipe.options)).items():
+        if key not in FIELDS:
+            raise ArgumentError(f"{where} sets '{key}', which is not a training option")
+        layer[key] = typed(key, value, where)
     if info.default_dataset:
         layer["dataset"] = info.default_dataset
     return layer
@@ -78,10 +86,10 @@ def weights_layer(model: str, weights: str) -> dict[str, Any]:
 
 def merge(layers: list[Mapping[str, Any]]) -> dict[str, Any]:
     """Later layers win; the argument tables merge key by key; None means 'not given'."""
-    merged: dict[str, Any] = {table: {} for table in TABLES}
+    merged: dict[str, Any] = {table: {} for table in MERGED}
     for layer in layers:
         for key, value in layer.items():
-            if key in TABLES:
+            if key in MERGED:
                 merged[key].update(value or {})
             elif value is not None:
                 merged[key] = value
@@ -97,7 +105,7 @@ def flags_layer(values: Mapping[str, Any]) -> dict[str, Any]:
             continue
         if key in TABLES:
             layer[key] = flags.parse_assignments(value, option_name(key))
-        elif FIELDS[key].metadata["parse"] is not None and isinstance(value, str):
+        elif FIELDS[key].metadata["parse"] is not None and isinstance(value, (str, list)):
             layer[key] = FIELDS[key].metadata["parse"](value)
         else:
             layer[key] = value

@@ -26,11 +26,11 @@ from zoo.artifacts.card import Preprocessing
 from zoo.errors import ArgumentError, ZooError
 from zoo.factory import complete_info, create_dataset, get_dataset_info, get_model_info
 from zoo.meta import DatasetInfo
+from zoo.train.options import EVAL_BATCH
 
-EVAL_BATCH = 256
 STATS_SAMPLES = 256  # items read to measure mean/std of a dataset without the fast path
 ON_DEVICE_LIMIT = 2 << 30  # in-memory data up to this size moves to the accelerator whole
-CROP_PADDING = 4
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # inputs, targets, the items' indices
 
 
 @dataclass(frozen=True)
@@ -52,12 +52,14 @@ class TensorSplit:
         device: torch.device,
         shard: Shard,
         seed: int,
+        drop_last: bool = False,
     ) -> None:
         self.pinned = device.type == "cuda" and inputs.nbytes > ON_DEVICE_LIMIT
         if device.type != "cpu" and not self.pinned:  # small enough: all of it on the device
             inputs, targets = inputs.to(device), targets.to(device)
         self.inputs, self.targets = inputs, targets
         self.batch_size, self.device, self.shard, self.seed = batch_size, device, shard, seed
+        self.drop_last = drop_last
 
     @property
     def size(self) -> int:
@@ -71,16 +73,19 @@ class TensorSplit:
             return torch.arange(rank, self.size, world)
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         permutation = torch.randperm(self.size, generator=generator)
-        return permutation[: self.size - self.size % world][rank::world]
+        mine = permutation[: self.size - self.size % world][rank::world]
+        return mine[: len(mine) - len(mine) % self.batch_size] if self.drop_last else mine
 
     def steps(self, train: bool) -> int:
         """Batches this rank sees in a training epoch, or in an evaluation pass."""
         rank, world = self.shard.rank, self.shard.world
         items = self.size // world if train else len(range(rank, self.size, world))
+        if train and self.drop_last:
+            return items // self.batch_size
         return math.ceil(items / self.batch_size)
 
-    def batches(self, epoch: int | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """``(inputs, targets)`` on the device, raw (uint8 images or float rows)."""
+    def batches(self, epoch: int | None) -> Iterator[Batch]:
+        """``(inputs, targets, indices)`` on the device, raw (uint8 images or float rows)."""
         order = self.order(epoch).to(self.inputs.device)
         for start in range(0, len(order), self.batch_size):
             index = order[start : start + self.batch_size]
@@ -88,7 +93,7 @@ class TensorSplit:
             if self.pinned:
                 inputs = inputs.pin_memory().to(self.device, non_blocking=True)
                 targets = targets.pin_memory().to(self.device, non_blocking=True)
-            yield inputs, targets
+            yield inputs, targets, index.to(self.device)
 
 
 class AsTensor:
@@ -113,9 +118,9 @@ class Converted(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, Any]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, Any, int]:
         item, target = self.dataset[index]
-        return self.convert(item), target
+        return self.convert(item), target, index
 
 
 def ignore_interrupt(_worker: int) -> None:
@@ -134,6 +139,7 @@ class LoaderSplit:
         shard: Shard,
         seed: int,
         workers: int,
+        drop_last: bool = False,
     ) -> None:
         self.dataset, self.batch_size, self.device, self.shard = dataset, batch_size, device, shard
         self.sampler = DistributedSampler(
@@ -145,7 +151,9 @@ class LoaderSplit:
             "worker_init_fn": ignore_interrupt if workers else None,
             "persistent_workers": workers > 0,
         }
-        self.train_loader = DataLoader(dataset, batch_size, sampler=self.sampler, **options)
+        self.train_loader = DataLoader(
+            dataset, batch_size, sampler=self.sampler, drop_last=drop_last, **options
+        )
         ordered = Subset(dataset, range(shard.rank, len(dataset), shard.world))
         self.eval_loader = DataLoader(ordered, batch_size, shuffle=False, **options)
 
@@ -157,30 +165,52 @@ class LoaderSplit:
         """Batches this rank sees in a training epoch, or in an evaluation pass."""
         return len(self.train_loader if train else self.eval_loader)
 
-    def batches(self, epoch: int | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, epoch: int | None) -> Iterator[Batch]:
+        """``(inputs, targets, indices)`` on the device; a new order each epoch."""
         if epoch is not None:
-            self.sampler.set_epoch(epoch)
-        for inputs, targets in self.train_loader if epoch is not None else self.eval_loader:
+            self.sampler.set_epoch(epoch)  # without it, every epoch would see the same order
+        for inputs, targets, index in self.train_loader if epoch is not None else self.eval_loader:
             yield (
                 inputs.to(self.device, non_blocking=True),
                 torch.as_tensor(targets).to(self.device, non_blocking=True),
+                torch.as_tensor(index).to(self.device),
             )
 
 
 Split = TensorSplit | LoaderSplit
 
 
+@dataclass(frozen=True)
+class Augmentation:
+    """What training does to its images, batch by batch on the device (never at evaluation):
+    random-crop translation by up to ``translate`` pixels (``padding``: zero or reflect), and
+    horizontal flips, ``random`` or ``alternate`` (each image flipped on every other epoch, from
+    a start seeded per image)."""
+
+    flip: str = "none"
+    translate: int = 0
+    padding: str = "zero"
+
+    @property
+    def active(self) -> bool:
+        return self.flip != "none" or self.translate > 0
+
+    @classmethod
+    def of(cls, config: Any) -> Augmentation:
+        return cls(config.flip, config.translate, config.padding)
+
+
 class BatchPipeline:
-    """Per-batch work on the device: augmentation (uint8 images, training only), then the
-    scaling and normalisation of :class:`zoo.artifacts.card.Preprocessing` (the same affine map
-    ``zoo predict`` uses)."""
+    """Per-batch work on the device: augmentation (images, training only), then the scaling and
+    normalisation of :class:`zoo.artifacts.card.Preprocessing` (the same affine map ``zoo
+    predict`` uses)."""
 
     def __init__(
         self,
         preprocessing: Preprocessing,
         device: torch.device,
         channels_last: bool = False,
-        augment: str = "none",
+        augmentation: Augmentation = Augmentation(),
         seed: int = 0,
     ) -> None:
         image = preprocessing.image
@@ -188,16 +218,21 @@ class BatchPipeline:
         multiplier, offset = preprocessing.affine()
         self.multiplier = torch.tensor(multiplier, dtype=torch.float32, device=device).view(shape)
         self.offset = torch.tensor(offset, dtype=torch.float32, device=device).view(shape)
-        self.image, self.channels_last, self.augment = image, channels_last, augment
-        self.seed, self.generator = seed, torch.Generator()
+        self.image, self.channels_last, self.augmentation = image, channels_last, augmentation
+        self.seed, self.generator, self.epoch = seed, torch.Generator(), 0
 
     def start_epoch(self, epoch: int, rank: int) -> None:
         """Reseed augmentation, so an epoch's random choices do not depend on earlier epochs."""
+        self.epoch = epoch
         self.generator.manual_seed((self.seed * 1_000_003 + epoch) * 64 + rank + 1)
 
-    def __call__(self, inputs: torch.Tensor, train: bool = False) -> torch.Tensor:
-        if train and self.augment != "none":
-            inputs = augment(inputs, self.augment, self.generator)
+    def __call__(
+        self, inputs: torch.Tensor, indices: torch.Tensor | None = None, train: bool = False
+    ) -> torch.Tensor:
+        if train and self.augmentation.active:
+            inputs = augment(
+                inputs, indices, self.augmentation, self.generator, self.epoch, self.seed
+            )
         if self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         if self.image and inputs.dtype != torch.uint8:  # float images already in [0, 1]
@@ -205,19 +240,60 @@ class BatchPipeline:
         return (inputs.float() * self.multiplier).add_(self.offset)
 
 
-def augment(images: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
-    """Random horizontal flips, after random crops of the zero-padded images for "crop-flip"."""
+def augment(
+    images: torch.Tensor,
+    indices: torch.Tensor | None,
+    augmentation: Augmentation,
+    generator: torch.Generator,
+    epoch: int = 1,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Translated (random crops of the padded images), then flipped as ``augmentation`` says."""
     count, device = len(images), images.device
-    if kind == "crop-flip":
-        _, _, height, width = images.shape
-        padded = F.pad(images, (CROP_PADDING,) * 4)
-        shifts = torch.randint(0, 2 * CROP_PADDING + 1, (2, count), generator=generator)
-        rows = (shifts[0, :, None] + torch.arange(height)).to(device)
-        cols = (shifts[1, :, None] + torch.arange(width)).to(device)
-        batch = torch.arange(count, device=device)[:, None, None]
-        images = padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
-    flip = (torch.rand(count, generator=generator) < 0.5).to(device).view(-1, 1, 1, 1)
-    return torch.where(flip, images.flip(3), images)
+    if augmentation.translate:
+        images = translated(images, augmentation.translate, augmentation.padding, generator)
+    if augmentation.flip == "random":
+        flip = (torch.rand(count, generator=generator) < 0.5).to(device)
+    elif augmentation.flip == "alternate":
+        if indices is None:
+            raise ValueError("alternating flips need each image's index")
+        flip = (flip_start(indices, seed) + epoch) % 2 == 1
+    else:
+        return images
+    return torch.where(flip.view(-1, 1, 1, 1), images.flip(3), images)
+
+
+def flip_start(indices: torch.Tensor, seed: int) -> torch.Tensor:
+    """Each image's orientation in epoch 0, 0 or 1, from a hash of its index and the seed: the
+    same whatever order, batch or process the image comes in."""
+    mixed = (indices.long() * 2_654_435_761 + seed * 40_503 + 12_345) % 4_294_967_296
+    return (mixed >> 15) % 2
+
+
+def translated(
+    images: torch.Tensor, pixels: int, padding: str, generator: torch.Generator
+) -> torch.Tensor:
+    """Each image shifted by up to ``pixels`` in each direction (drawn per image): what comes in
+    at the border is zero, or the image reflected."""
+    count, _, height, width = images.shape
+    device = images.device
+    shifts = torch.randint(-pixels, pixels + 1, (2, count), generator=generator).to(device)
+    rows = shifts[0, :, None] + torch.arange(height, device=device)  # source row of each row
+    cols = shifts[1, :, None] + torch.arange(width, device=device)
+    batch = torch.arange(count, device=device)[:, None, None]
+    if padding == "reflect":
+        rows, cols = reflect(rows, height), reflect(cols, width)
+        source = images
+    else:  # zero: read from the zero-padded images
+        source = F.pad(images, (pixels,) * 4)
+        rows, cols = rows + pixels, cols + pixels
+    return source[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
+def reflect(index: torch.Tensor, size: int) -> torch.Tensor:
+    """Indices outside ``0..size-1`` mirrored back in (without repeating the edge pixel)."""
+    index = index.abs()
+    return torch.where(index > size - 1, 2 * (size - 1) - index, index)
 
 
 _opened: dict[str, Any] | None = None  # the datasets opened inside `reuse_datasets()`
@@ -294,8 +370,10 @@ def make_split(
     shard: Shard,
     seed: int,
     workers: int,
+    drop_last: bool = False,
 ) -> Split:
-    """The fast in-memory split when the dataset has ``as_tensors``, else a DataLoader split."""
+    """The fast in-memory split when the dataset has ``as_tensors``, else a DataLoader split;
+    ``drop_last``: training epochs leave out the last, smaller batch."""
     if hasattr(dataset, "as_tensors"):
         inputs, targets = dataset.as_tensors()
         inputs, targets = torch.as_tensor(inputs), torch.as_tensor(targets)
@@ -308,11 +386,18 @@ def make_split(
             inputs, targets = inputs[indices], targets[indices]
         if description.task == "regression":
             targets = targets.float()
-        return TensorSplit(inputs, targets, batch_size, device, shard, seed)
+        return TensorSplit(inputs, targets, batch_size, device, shard, seed, drop_last)
     converted = Converted(dataset, tuple(description.input_shape))
     if indices is not None:
         converted = Subset(converted, indices.tolist())
-    return LoaderSplit(converted, batch_size, device, shard, seed, workers)
+    return LoaderSplit(converted, batch_size, device, shard, seed, workers, drop_last)
+
+
+def sample_inputs(split: Split, picked: torch.Tensor) -> torch.Tensor:
+    """Some of a split's raw inputs (uint8 images or rows), by index."""
+    if isinstance(split, TensorSplit):
+        return split.inputs[picked.to(split.inputs.device)]
+    return torch.stack([split.dataset[int(i)][0] for i in picked])
 
 
 def measure_stats(split: Split) -> tuple[list[float], list[float]]:
@@ -351,21 +436,29 @@ def load_training_data(
     """Train and validation splits for a :class:`~zoo.train.config.TrainConfig`, with mean and
     std from the config (the recipe), the dataset's metadata, or (images) measured on the train
     split; table rows without declared statistics are not normalised."""
-    if config.augment != "none" and not description.image:
-        raise ArgumentError(f"--augment {config.augment} needs images (C,H,W), not table rows")
+    if Augmentation.of(config).active and not description.image:
+        raise ArgumentError("--flip and --translate need images (C,H,W), not table rows")
     build = dict(device=device, shard=shard, seed=config.seed, workers=config.workers)
-    eval_batch = max(EVAL_BATCH, config.batch_size)
+    eval_batch, drop = max(EVAL_BATCH, config.batch_size), config.drop_last
     if config.val_split:
         size = len(train_set)
         train_index, val_index = held_out(size, config.val_split, config.seed)
-        train = make_split(train_set, description, train_index, config.batch_size, **build)
+        train = make_split(
+            train_set, description, train_index, config.batch_size, **build, drop_last=drop
+        )
         val = make_split(train_set, description, val_index, eval_batch, **build)
         val_source = f"{len(val_index):,} items held out of the train split"
     else:
         test_set = open_dataset(config.dataset, config.dataset_args, config.data_dir, train=False)
-        train = make_split(train_set, description, None, config.batch_size, **build)
+        train = make_split(train_set, description, None, config.batch_size, **build, drop_last=drop)
         val = make_split(test_set, description, None, eval_batch, **build)
         val_source = "the test split"
+    if not train.steps(train=True):
+        raise ArgumentError(
+            f"--drop-last leaves no batch: {train.size:,} training items"
+            f"{'' if shard.world == 1 else ' over ' + str(shard.world) + ' processes'}, "
+            f"batch size {config.batch_size}"
+        )
     if config.mean is not None and not recipe_stats_misfit(config, description):
         description = dataclasses.replace(
             description, mean=tuple(config.mean), std=tuple(config.std)

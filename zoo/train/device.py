@@ -1,10 +1,13 @@
-"""Which device a command runs on."""
+"""Which device a command runs on, and in which precision."""
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 
 from zoo.errors import ZooError
+from zoo.machine import native_bf16
 
 
 def pick_device(request: str, local_rank: int) -> torch.device:
@@ -19,3 +22,20 @@ def pick_device(request: str, local_rank: int) -> torch.device:
     if request == "cuda":
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     return torch.device(request)
+
+
+def effective_precision(requested: str, device: torch.device) -> str:
+    """What ``--precision`` means here: ``auto`` is bf16 where the hardware computes it
+    natively (a CPU with AVX512_BF16 or AMX, a GPU that supports it), else fp32."""
+    if requested != "auto":
+        return requested
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if device.type == "cpu" and native_bf16() else "fp32"
+
+
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager[None]:
+    """bfloat16 autocast for an effective precision of bf16 (weights stay float32)."""
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

@@ -17,7 +17,6 @@ from zoo.files import write_json
 from zoo.pretrained import model_from_checkpoint
 from zoo.train import report
 from zoo.train.data import (
-    EVAL_BATCH,
     BatchPipeline,
     Shard,
     dataset_facts,
@@ -25,10 +24,10 @@ from zoo.train.data import (
     make_split,
     open_dataset,
 )
-from zoo.train.device import pick_device
+from zoo.train.device import autocast, effective_precision, pick_device
 from zoo.train.objective import Objective, evaluate
-
-SPLITS = ("train", "val", "test")
+from zoo.train.options import EVAL_BATCH, SPLITS
+from zoo.tta import with_tta
 
 
 def run_dir_of(spec: Path, checkpoint: Checkpoint) -> Path | None:
@@ -131,8 +130,11 @@ def evaluate_checkpoint(
     batch_size: int = EVAL_BATCH,
     device: str = "auto",
     out: str | None = None,
+    tta: str = "none",
+    precision: str = "fp32",
 ) -> EvalResult:
-    """Evaluate a run's kept checkpoint (or a ``.safetensors`` file); write tables and plots."""
+    """Evaluate a run's kept checkpoint (or a ``.safetensors`` file), its outputs averaged over
+    the views of ``tta``, in ``precision`` (bf16: autocast); write tables and plots."""
     if split not in SPLITS:
         raise ZooError(f"--split must be one of {', '.join(SPLITS)}, not '{split}'")
     if batch_size < 1:
@@ -148,14 +150,17 @@ def evaluate_checkpoint(
     evaluation_split = make_split(
         items.data, facts, items.indices, batch_size, torch_device, Shard(), seed=0, workers=2
     )
-    model = model_from_checkpoint(checkpoint).to(torch_device)
+    model = with_tta(model_from_checkpoint(checkpoint), tta).to(torch_device)
     pipeline = BatchPipeline(card.preprocessing, torch_device)
     objective = Objective(card.task, card.output, len(card.classes))
-    result = evaluate(model, evaluation_split, pipeline, objective)
-    folder = (
-        Path(out) if out else (run_dir or checkpoint.path.parent) / "eval" / f"{items.name}-{split}"
+    precision = effective_precision(precision, torch_device)
+    result = evaluate(
+        model, evaluation_split, pipeline, objective, lambda: autocast(precision, torch_device)
     )
-    return write_results(checkpoint, items, split, objective, result, folder)
+    name = f"{items.name}-{split}" + ("" if tta == "none" else f"-tta-{tta}")
+    name += "" if precision == "fp32" else f"-{precision}"
+    folder = Path(out) if out else (run_dir or checkpoint.path.parent) / "eval" / name
+    return write_results(checkpoint, items, split, objective, result, folder, (tta, precision))
 
 
 def write_results(
@@ -165,15 +170,20 @@ def write_results(
     objective: Objective,
     result: Any,
     folder: Path,
+    views: tuple[str, str],
 ) -> EvalResult:
-    """The per-class table and plots, and metrics.json, in ``folder``."""
+    """The per-class table and plots, and metrics.json, in ``folder``; ``views``: the
+    test-time augmentation and the precision the outputs were computed with."""
+    tta, precision = views
     card = checkpoint.card
     details = {
         "confusion": result.confusion,
         "target_mse": result.target_mse,
         "target_mae": result.target_mae,
     }
-    title = f"{items.name}, {items.source}"
+    described = "" if tta == "none" else f", test-time augmentation {tta}"
+    described += "" if precision == "fp32" else f", {precision}"
+    title = f"{items.name}, {items.source}{described}"
     rows = report.write_details(details, list(card.classes), folder, title)
     summary = {
         "checkpoint": str(checkpoint.path),
@@ -181,6 +191,8 @@ def write_results(
         "epoch": checkpoint.epoch,
         "dataset": items.name,
         "split": split,
+        "tta": tta,
+        "precision": precision,
         "items": result.count,
         "loss": result.loss,
         objective.metric: result.metric,

@@ -45,8 +45,8 @@ class Steps:
     steps: int
     loss: float
     images_per_second: float
-    lr: float
-    global_step: int  # steps since the run began, for per-step curves
+    lrs: tuple[float, ...]  # the learning rate of each step since the last event
+    global_step: int  # steps since the run began (that of this event's last step)
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,16 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Augmented:
+    """The kept weights evaluated on the test split with test-time augmentation (``--tta``),
+    in the run's precision, after training."""
+
+    headline: str  # zoo eval's: "cifar10-fast (epoch 10) on ...: 10,000 items, ..."
+    folder: Path  # RUN/eval/DATASET-test-tta-MODE[-PRECISION]
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Kept:
     """The weights a run keeps: their epoch, its metrics, and the per-class (or per-target)
     table of their validation, as written into the run directory."""
@@ -86,6 +96,7 @@ class Kept:
     held_out: bool  # the best epoch on held-out items; False: the last epoch (test split)
     rows: list[dict[str, Any]] = field(default_factory=list)
     title: str = ""
+    augmented: Augmented | None = None
 
 
 @dataclass(frozen=True)

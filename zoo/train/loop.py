@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -27,20 +28,24 @@ from zoo.artifacts.checkpoint import resume_point, save_checkpoint
 from zoo.artifacts.config import CONFIG_JSON, CONFIG_TOML, TrainConfig
 from zoo.artifacts.run import METRICS_FILE, EpochMetrics, Measured, history_text
 from zoo.errors import ZooError
-from zoo.factory import build_model, create_optimizer, get_model_info
+from zoo.factory import build_model, get_model_info
 from zoo.files import write_text
 from zoo.pretrained import load_into, new_head_message, open_weights
 from zoo.train import report, tensorboard
 from zoo.train.data import (
+    Augmentation,
     BatchPipeline,
     TrainingData,
     dataset_facts,
     load_training_data,
     open_dataset,
+    sample_inputs,
 )
-from zoo.train.device import pick_device
+from zoo.train.device import autocast, effective_precision, pick_device
 from zoo.train.distributed import Distributed
+from zoo.train.evaluation import evaluate_checkpoint
 from zoo.train.events import (
+    Augmented,
     EpochEnded,
     Event,
     Observer,
@@ -51,12 +56,21 @@ from zoo.train.events import (
     StopRequested,
 )
 from zoo.train.objective import Evaluation, Objective, evaluate
+from zoo.train.optimisation import (
+    PER_STEP,
+    WeightAverage,
+    make_optimizer,
+    make_scheduler,
+    resting,
+)
 from zoo.train.runs import run_directory
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 SYNC_EVERY = 25  # steps between reads of the running loss (one device sync each)
 CPU_CHANNELS_LAST = True  # measured faster for conv nets on CPU too (benchmarks/train_speed.py)
 SAMPLES = 32  # training inputs a RunStarted event carries, for TensorBoard's sample grid
+DATA_INIT = "zoo_data_init"  # the model method zoo calls once with training inputs
+DATA_INIT_SAMPLES = 5000  # how many (airbench94's whitening layer takes 5,000)
 
 # Called after each epoch is saved, with its metrics; a status ("interrupted", "pruned") stops
 # the run there (a sweep's Ctrl-C, Optuna's pruner), None goes on.
@@ -191,6 +205,7 @@ class Trainer:
         self.start_epoch = 0
         self.run_dir = self.open_run_dir(resume_dir)
         self.restore(self.run_dir)  # a new run directory has no checkpoint yet
+        self.initialise_from_data()
         self.model: torch.nn.Module = self.base
         if self.distributed.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -206,7 +221,8 @@ class Trainer:
         facts = dataset_facts(config.dataset, train_set)
         model_output = get_model_info(config.model).output
         self.output = "regression" if facts.task == "regression" else model_output
-        self.objective = Objective(facts.task, self.output, len(facts.names))
+        smoothing = config.label_smoothing
+        self.objective = Objective(facts.task, self.output, len(facts.names), smoothing)
         self.base = build_model(
             config.model,
             num_classes=len(facts.names),
@@ -224,15 +240,15 @@ class Trainer:
         self.split = "val" if config.val_split else "test"
 
     def set_up_optimisation(self) -> None:
+        """The optimizer (over its parameter groups), the schedule, the weight average."""
         config = self.config
-        self.optimizer = create_optimizer(
-            config.optimizer, self.base.parameters(), lr=config.lr, **config.opt_args
-        )
-        self.scheduler = (
-            torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=config.epochs)
-            if config.scheduler == "cosine"
-            else None
-        )
+        self.optimizer = make_optimizer(config, self.base)
+        steps = self.data.train.steps(train=True)
+        self.scheduler = make_scheduler(config, self.optimizer, steps)
+        self.per_step = config.scheduler in PER_STEP
+        self.average = None
+        if config.ema or config.lookahead:
+            self.average = WeightAverage(self.base, config, config.epochs * steps)
 
     def open_run_dir(self, resume_dir: Path | None) -> Path:
         """The run directory: rank 0's, on every rank (refused when a rank cannot see it)."""
@@ -248,9 +264,10 @@ class Trainer:
         return run_dir
 
     def set_up_model(self) -> None:
-        """The model on its device, channels-last where that is faster, and the batch pipeline
-        that feeds it."""
+        """The model on its device, channels-last where that is faster, the precision it runs
+        in, and the batch pipeline that feeds it."""
         facts = self.data.description
+        self.precision = effective_precision(self.config.precision, self.device)
         self.channels_last = (
             facts.image
             and has_conv(self.base)
@@ -263,7 +280,7 @@ class Trainer:
             facts.preprocessing(),
             self.device,
             self.channels_last,
-            self.config.augment,
+            Augmentation.of(self.config),
             self.config.seed,
         )
 
@@ -300,11 +317,14 @@ class Trainer:
                 f"{run_dir} already finished its {self.config.epochs} epochs: "
                 "pass --epochs N (more) to train further"
             )
-        self.base.load_state_dict(checkpoint.weights)
+        self.base.load_state_dict(state.get("live") or checkpoint.weights)
+        if self.average is not None:
+            self.average.load(checkpoint.weights)  # the checkpoint keeps the average
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler"):
             self.scheduler.load_state_dict(state["scheduler"])
-            self.scheduler.T_max = self.config.epochs
+            if isinstance(self.scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
+                self.scheduler.T_max = self.config.epochs
         set_rng_state(state["rng"])
         self.history = [EpochMetrics.from_json(row) for row in state["history"]]
         self.best = dict(state["best"])
@@ -322,7 +342,7 @@ class Trainer:
             model_args=dict(config.model_args),
             dataset=config.dataset,
             dataset_args=dict(config.dataset_args),
-            training=config.training_options(),
+            training=config.training_options() | {"precision": self.precision},
             seed=config.seed,
             epoch=epoch,
             metrics=metrics.to_json(),
@@ -334,7 +354,9 @@ class Trainer:
         )
 
     def training_state(self, epoch: int) -> dict[str, Any]:
+        live = {"live": self.base.state_dict()} if self.average is not None else {}
         return {
+            **live,
             "epoch": epoch,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
@@ -346,9 +368,22 @@ class Trainer:
     # -- the run ----------------------------------------------------------------------------
 
     def autocast(self) -> contextlib.AbstractContextManager[None]:
-        if not self.config.amp:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return autocast(self.precision, self.device)
+
+    def initialise_from_data(self) -> None:
+        """The plugin hook: a model with a ``zoo_data_init(inputs)`` method gets a sample of
+        preprocessed training inputs once, before the first epoch of a fresh run (not on resume,
+        not when starting from trained weights); airbench's whitening layer is set from it."""
+        hook = getattr(self.base, DATA_INIT, None)
+        if hook is None or self.start_epoch or self.config.weights:
+            return
+        split = self.data.train
+        generator = torch.Generator().manual_seed(self.config.seed)
+        picked = torch.randperm(split.size, generator=generator)[:DATA_INIT_SAMPLES]
+        inputs = self.pipeline(sample_inputs(split, picked).to(self.device))
+        with torch.no_grad():
+            hook(inputs)
+        self.notes.append(f"{DATA_INIT}: initialised from {len(picked):,} training inputs")
 
     def run(self, on_epoch: EpochCallback | None = None) -> Outcome:
         """Train the remaining epochs; write the report at the end, however it ends."""
@@ -384,8 +419,23 @@ class Trainer:
             kept = report.write_run_report(
                 self.run_dir, self.history, self.best, list(self.data.description.names)
             )
+            if status == "finished" and self.config.tta != "none":
+                kept = replace(kept, augmented=self.evaluate_augmented())
         self.emit(RunEnded(outcome, self.config, kept))
         return outcome
+
+    def evaluate_augmented(self) -> Augmented:
+        """``--tta``: the kept checkpoint on the test split, as ``zoo eval RUN --tta MODE
+        --precision P`` evaluates it, so the run's figure is the one its weights reproduce."""
+        started = time.perf_counter()
+        result = evaluate_checkpoint(
+            str(self.run_dir),
+            data_dir=self.config.data_dir,
+            device=str(self.device),
+            tta=self.config.tta,
+            precision=self.precision,
+        )
+        return Augmented(result.headline, result.folder, time.perf_counter() - started)
 
     def start(self) -> None:
         """Write the configuration and the metrics so far; tell the observers."""
@@ -408,7 +458,7 @@ class Trainer:
                 restart=self.distributed.restart,
                 classes=tuple(data.description.names),
                 task=data.description.task,
-                precision="bf16" if config.amp else "fp32",
+                precision=self.precision,
                 samples=None if samples is None else samples[:SAMPLES].cpu(),
                 targets=None if targets is None else targets[:SAMPLES].cpu(),
                 notes=tuple(self.notes),
@@ -424,21 +474,29 @@ class Trainer:
         steps = split.steps(train=True)
         started = self.epoch_started = time.perf_counter()
         done_before = (epoch - 1) * steps
-        for step, (inputs, targets) in enumerate(split.batches(epoch), 1):
-            inputs = self.pipeline(inputs, train=True)
+        rates: list[float] = []
+        frozen = resting(self.optimizer, epoch)
+        for step, (inputs, targets, index) in enumerate(split.batches(epoch), 1):
+            inputs = self.pipeline(inputs, index, train=True)
             with self.autocast():
                 output = self.model(inputs)
                 loss = self.objective.loss(output, targets)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            for parameter in frozen:
+                parameter.grad = None
+            rates.append(self.optimizer.param_groups[-1]["lr"])
             self.optimizer.step()
+            if self.per_step:
+                self.scheduler.step()  # type: ignore[union-attr]
+            if self.average is not None:
+                self.average.update(self.base, done_before + step)
             totals += self.objective.sums(output, targets, loss)
             if step % SYNC_EVERY == 0 or step == steps:
                 loss_sum, _, count = totals.tolist()
                 if not self.distributed.enabled and not math.isfinite(loss_sum):
                     return self.diverged(epoch, step)
                 speed = count * self.distributed.world / (time.perf_counter() - started)
-                lr = self.optimizer.param_groups[0]["lr"]
                 self.emit(
                     Steps(
                         epoch,
@@ -447,10 +505,11 @@ class Trainer:
                         steps,
                         loss_sum / count,
                         speed,
-                        lr,
+                        tuple(rates),
                         done_before + step,
                     )
                 )
+                rates = []
         self.train_seconds = time.perf_counter() - started
         self.train_totals = self.distributed.reduce(totals)
         if not math.isfinite(float(self.train_totals[0])):
@@ -467,15 +526,16 @@ class Trainer:
 
     def end_epoch(self, epoch: int) -> None:
         """Validate, record the epoch's metrics, tell the observers, save checkpoints."""
-        val = evaluate(
-            self.base,
-            self.data.val,
-            self.pipeline,
-            self.objective,
-            self.autocast,
-            self.distributed.reduce,
-        )
-        if self.scheduler is not None:
+        with self.averaged():
+            val = evaluate(
+                self.base,
+                self.data.val,
+                self.pipeline,
+                self.objective,
+                self.autocast,
+                self.distributed.reduce,
+            )
+        if self.scheduler is not None and not self.per_step:
             self.scheduler.step()
         loss_sum, second, count = self.train_totals.tolist()
         metrics = EpochMetrics(
@@ -485,7 +545,7 @@ class Trainer:
             train=Measured(loss_sum / count, second / count),
             held=Measured(val.loss, val.metric),
             train_items=int(count),
-            lr=self.optimizer.param_groups[0]["lr"],
+            lr=self.optimizer.param_groups[-1]["lr"],
             seconds=round(time.perf_counter() - self.epoch_started, 3),
             train_seconds=round(self.train_seconds, 3),
             images_per_second=round(count / self.train_seconds, 1),
@@ -500,10 +560,17 @@ class Trainer:
                 file.write(history_text([metrics]))
             # before the checkpoint: a resume purges what it repeats (TensorBoard)
             self.emit(EpochEnded(metrics, self.config.epochs, kept, val.confusion))
-            weights, card = self.base.state_dict(), self.card(epoch, metrics)
+            weights = self.average.weights(self.base) if self.average else self.base.state_dict()
+            card = self.card(epoch, metrics)
             if kept and self.split == "val":
                 save_checkpoint(self.run_dir, "best", weights, card)
             save_checkpoint(self.run_dir, "last", weights, card, self.training_state(epoch))
+
+    def averaged(self) -> contextlib.AbstractContextManager[None]:
+        """The averaged weights in the model, when the run keeps an average (validation)."""
+        if self.average is None:
+            return contextlib.nullcontext()
+        return self.average.applied(self.base)
 
     def keeps(self, val: Evaluation) -> bool:
         """Whether this epoch's weights are the ones the run keeps: the best so far on held-out

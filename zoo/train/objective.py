@@ -19,11 +19,13 @@ from zoo.train.data import BatchPipeline, Split
 
 
 class Objective:
-    """The loss and per-batch metric sums for a task ("classification" or "regression")."""
+    """The loss and per-batch metric sums for a task ("classification" or "regression"), with
+    label smoothing for classification when asked for."""
 
-    def __init__(self, task: str, output: str, outputs: int) -> None:
+    def __init__(self, task: str, output: str, outputs: int, label_smoothing: float = 0.0) -> None:
         self.task, self.output, self.outputs = task, output, outputs
         self.regression = task == "regression"
+        self.label_smoothing = label_smoothing
 
     @property
     def metric(self) -> str:
@@ -33,9 +35,16 @@ class Objective:
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.regression:
             return F.mse_loss(output.float().reshape(target.shape), target)
-        if self.output == "log_probs":
-            return F.nll_loss(output.float(), target)
-        return F.cross_entropy(output.float(), target)
+        smoothing = self.label_smoothing
+        if self.output == "log_probs":  # (1 − ε)·NLL + ε·(mean of −log p over the classes)
+            log_probs = output.float()
+            nll = F.nll_loss(log_probs, target)
+            return (
+                nll
+                if not smoothing
+                else (1 - smoothing) * nll - smoothing * log_probs.mean(1).mean()
+            )
+        return F.cross_entropy(output.float(), target, label_smoothing=smoothing)
 
     def sums(self, output: torch.Tensor, target: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
         """``[loss × items, correct (or summed absolute error per item), items]``, on device."""
@@ -88,7 +97,7 @@ def evaluate(
     squared = torch.zeros(outputs, device=device)
     absolute = torch.zeros(outputs, device=device)
     with torch.no_grad():
-        for inputs, targets in split.batches(None):
+        for inputs, targets, _ in split.batches(None):
             with autocast():
                 output = model(preprocess(inputs))
                 loss = objective.loss(output, targets)

@@ -79,7 +79,13 @@ def event_lines(event: Event) -> list[str]:
     if isinstance(event, StopRequested):
         return ["stopping after this epoch (its checkpoint is saved); Ctrl-C again to stop now"]
     if isinstance(event, RunEnded) and event.kept is not None:
-        return [kept_line(event.kept)]
+        augmented = event.kept.augmented
+        if augmented is None:
+            return [kept_line(event.kept)]
+        return [
+            kept_line(event.kept),
+            f"{augmented.headline} ({augmented.seconds:.1f} s; results in {augmented.folder})",
+        ]
     return []
 
 

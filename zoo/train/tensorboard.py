@@ -22,7 +22,7 @@ import torch
 from zoo.artifacts.config import TrainConfig
 from zoo.artifacts.run import EpochMetrics, kept_epoch
 from zoo.errors import ZooError
-from zoo.train.events import EpochEnded, Event, RunEnded, RunStarted
+from zoo.train.events import EpochEnded, Event, RunEnded, RunStarted, Steps
 from zoo.train.report import CONFUSION
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 INSTALL = "pip install 'torch-zoo[tensorboard]'"
 SAMPLES = 32  # training images in the sample grid
 CONFUSION_PIXELS = 256  # the confusion matrix image is about this wide
+STEPS = "steps"  # the run's per-step scalars, in a folder of their own
 WHITE, DARK_BLUE = np.array([247.0, 251.0, 255.0]), np.array([8.0, 48.0, 107.0])  # as "Blues"
 
 
@@ -116,18 +117,38 @@ class Board:
 
     def __init__(self) -> None:
         self.writer: SummaryWriter | None = None
+        self.steps_writer: SummaryWriter | None = None
         self.task = "classification"
         self.run_dir = Path()
+        self.resumed_after = 0
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self.open(event)
         elif self.writer is None:
             return
+        elif isinstance(event, Steps):
+            self.steps(event)
         elif isinstance(event, EpochEnded):
             self.epoch(event)
         elif isinstance(event, RunEnded):
             self.close(event)
+
+    def steps(self, event: Steps) -> None:
+        """The learning rate of every step, in ``RUN/steps`` (a run of its own in TensorBoard:
+        its steps are optimizer steps, not epochs, and a resume purges them apart)."""
+        if self.steps_writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            folder = self.run_dir / STEPS
+            earlier = list(folder.glob("events.out.tfevents.*"))
+            if earlier:
+                after_second(max(file_second(path) for path in earlier))
+            purge = self.resumed_after * event.steps + 1 if earlier else None
+            self.steps_writer = SummaryWriter(log_dir=str(folder), purge_step=purge)
+        first = event.global_step - len(event.lrs) + 1
+        for offset, rate in enumerate(event.lrs):
+            self.steps_writer.add_scalar("learning_rate", rate, first + offset)
 
     def open(self, event: RunStarted) -> None:
         """A writer on the run directory; a resumed run hides the events of the epochs it will
@@ -140,7 +161,7 @@ class Board:
         if earlier:
             after_second(max(file_second(path) for path in earlier))
         self.writer = SummaryWriter(log_dir=str(event.run_dir), purge_step=purge)
-        self.task, self.run_dir = event.task, event.run_dir
+        self.task, self.run_dir, self.resumed_after = event.task, event.run_dir, event.resumed_after
         if not resumed:
             self.samples(event)
 
@@ -171,6 +192,8 @@ class Board:
             image = confusion_image(event.confusion)
             self.writer.add_image("confusion_matrix", image, step, dataformats="HWC")
         self.writer.flush()  # on disk with the epoch's checkpoint: a kill loses no epoch
+        if self.steps_writer is not None:
+            self.steps_writer.flush()
 
     def close(self, event: RunEnded) -> None:
         """The labelled confusion matrix of the kept weights and the hyper-parameters with the
@@ -190,6 +213,9 @@ class Board:
         finally:
             self.writer.close()
             self.writer = None
+            if self.steps_writer is not None:
+                self.steps_writer.close()
+                self.steps_writer = None
 
     def kept_confusion(self, step: int) -> None:
         """The report's labelled plots/confusion_matrix.png, as drawn for the kept epoch."""
