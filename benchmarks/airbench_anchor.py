@@ -55,8 +55,9 @@ class _WallEvent:
     def record(self):
         self.at = _time.perf_counter()
 
-    def elapsed_time(self, start):
-        return 1e3 * (self.at - start.at)
+    def elapsed_time(self, end):
+        """Milliseconds from this event to ``end``, as ``start.elapsed_time(end)`` is."""
+        return 1e3 * (end.at - self.at)
 '''
 
 

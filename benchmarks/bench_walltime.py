@@ -13,7 +13,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from results_file import write_section
 
+from zoo.machine import this_machine
 from zoo.registry import get_registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,7 +77,7 @@ def main() -> None:
             "## `zoo bench` wall time and repeatability (default options, every built-in)",
             "",
             f"`.venv/bin/python benchmarks/bench_walltime.py` on {datetime.date.today()}: "
-            f"{platform.node()}, {platform.machine()}, {os.cpu_count()} CPUs. Each model's "
+            f"{this_machine().text()}. Each model's "
             "default `zoo bench` twice in fresh processes (export, parity and timing included), "
             "wall time measured from outside; p50 disagreement is |p50₂ / p50₁ − 1| over every "
             "backend, device and batch size (1 and 32). Load average (1 / 5 min) before and after "

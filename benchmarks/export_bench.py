@@ -16,8 +16,6 @@ import argparse
 import contextlib
 import datetime
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -41,6 +39,7 @@ from zoo.export.options import BenchRequest, ExportRequest, SourceRequest
 from zoo.export.precisions import FP32
 from zoo.export.samples import STRATIFIED, Samples, load_samples, stratified
 from zoo.export.source import Source, checks_dataset, resolve
+from zoo.machine import this_machine
 from zoo.registry import get_registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -225,7 +224,7 @@ def section(
         "## Export, parity and latency (`zoo export` / `zoo bench`)",
         "",
         f"`.venv/bin/python benchmarks/export_bench.py` on {datetime.date.today()}: "
-        f"{platform.node()}, {env['machine']['cpu']}, {os.cpu_count()} CPUs, {args.threads} "
+        f"{this_machine().text()}; {args.threads} "
         f"threads for torch and ONNX Runtime alike; Python {versions['python']}, torch "
         f"{versions['torch']}, onnxruntime {versions['onnxruntime']}; {seconds:.0f} s in all. "
         f"{devices(records)} Backends: {', '.join(BACKEND_NAMES)} (`zoo bench`'s float32 "

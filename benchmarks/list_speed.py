@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from zoo.machine import this_machine
+
 ZOO = str(Path(sys.executable).with_name("zoo"))
 COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
@@ -56,7 +58,7 @@ def main() -> None:
     medians = {name: statistics.median(values) for name, values in times.items()}
     torch_import = medians['python -c "import torch"']
     print(
-        f"machine: {platform.node()} {platform.machine()}, Python {platform.python_version()}, {args.rounds} rounds"
+        f"machine: {this_machine().text()}; Python {platform.python_version()}, {args.rounds} rounds"
     )
     print("| command | median wall time (s) | ratio to `import torch` |")
     print("|---|---|---|")

@@ -23,13 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from zoo.machine import this_machine
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the Hub stand-in
@@ -156,7 +157,7 @@ def main() -> None:
         scratch = Path(folder)
         env = {**os.environ, "ZOO_HOME": str(scratch / "home")}
         results = {
-            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+            "machine": this_machine().text(),
             "load_before": round(load, 2),
             "publish": publish_timings(args.data_dir, args.publishes, scratch, env),
             "predict": predict_timings(scratch / "release-0", image, args.calls, scratch),

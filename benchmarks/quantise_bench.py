@@ -7,6 +7,9 @@ printed beside its results:
         --report DIR/bench.json
 
     .venv/bin/python benchmarks/quantise_bench.py RUN_DIR [RUN_DIR ...]
+    .venv/bin/python benchmarks/quantise_bench.py cifar10-vgg cifar10-cnn --data-dir /tmp/cifar10
+
+A model name stands for its shipped weights (`zoo export MODEL --weights default`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -24,6 +26,8 @@ import time
 from pathlib import Path
 
 from results_file import write_section
+
+from zoo.machine import this_machine
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = str(Path(sys.executable).with_name("zoo"))
@@ -42,17 +46,24 @@ def load() -> str:
     return f"load average {one:.1f} (1 min) / {five:.1f} (5 min)"
 
 
-def measure(run_dir: Path, scratch: Path, args: argparse.Namespace) -> dict:
+def measure(source: str, scratch: Path, args: argparse.Namespace) -> dict:
+    run_dir = Path(source)
+    shipped = not run_dir.is_dir()  # a model name: its shipped weights
     out = scratch / run_dir.name
+    weights = ("--weights", "default", "--data-dir", args.data_dir) if shipped else ()
     export_command, export_seconds = run(
         [
-            *(ZOO, "export", str(run_dir), "--onnx", "--int8", "--fp16"),
+            *(ZOO, "export", source, *weights, "--onnx", "--int8", "--fp16"),
             *("--accuracy-samples", "10000", "--out", str(out)),
         ]
     )
     bench_json = out / "bench.json"
-    # an export directory keeps no machine path: the run's data directory is named again
-    data_dir = json.loads((run_dir / "config.json").read_text()).get("data_dir")
+    # an export directory keeps no machine path: the data directory is named again
+    data_dir = (
+        args.data_dir
+        if shipped
+        else json.loads((run_dir / "config.json").read_text()).get("data_dir")
+    )
     load_before = load()
     bench_command, _ = run(
         [
@@ -72,9 +83,9 @@ def measure(run_dir: Path, scratch: Path, args: argparse.Namespace) -> dict:
         if row["device"] == "cpu"
     }
     return {
-        "run": run_dir.name,
+        "run": "shipped weights" if shipped else run_dir.name,
         "model": manifest["card"]["model"],
-        "epochs": kept_epoch(run_dir),
+        "epochs": manifest["card"].get("epoch", "shipped") if shipped else kept_epoch(run_dir),
         "files": files,
         "manifest": manifest,
         "p50": p50,
@@ -109,8 +120,8 @@ def section(records: list[dict], args: argparse.Namespace) -> str:
         "## int8 and float16 exports of trained CIFAR-10 models (`zoo export --int8 --fp16`)",
         "",
         f"`.venv/bin/python benchmarks/quantise_bench.py {' '.join(args.runs_text)}` on "
-        f"{datetime.date.today()}: {platform.node()}, {env['machine']['cpu']}, "
-        f"{os.cpu_count()} CPUs, {env['threads']} threads for every runtime; torch "
+        f"{datetime.date.today()}: {this_machine().text()}, {env['threads']} threads for every "
+        "runtime; torch "
         f"{versions['torch']}, onnxruntime {versions['onnxruntime']}"
         + (f", openvino {versions['openvino']}" if "openvino" in versions else "")
         + ". int8: ONNX Runtime static quantisation (QDQ, per-channel int8 weights, uint8 "
@@ -157,13 +168,18 @@ def section(records: list[dict], args: argparse.Namespace) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="trained cifar10-* run directories")
+    parser.add_argument(
+        "runs",
+        nargs="+",
+        help="trained cifar10-* run directories, or model names (shipped weights)",
+    )
+    parser.add_argument("--data-dir", default="/tmp/cifar10", help="CIFAR-10 JPEGs, for names")
     parser.add_argument("--samples", type=int, default=512)
     parser.add_argument("--min-time", type=float, default=2.0)
     parser.add_argument("--max-time", type=float, default=60.0)
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     args = parser.parse_args()
-    args.runs_text = [str(r) for r in args.runs]
+    args.runs_text = list(args.runs)
     records = []
     with tempfile.TemporaryDirectory(prefix="zoo-quantise-bench-") as scratch:
         for run_dir in args.runs:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from zoo.export.backends import DEFAULT
 from zoo.export.options import BenchRequest, SourceRequest
 from zoo.export.samples import load_samples
 from zoo.export.source import checks_dataset, resolve
+from zoo.machine import this_machine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -137,7 +137,7 @@ def main() -> None:
         "## Timing loop: speed ratios under the old and the new `zoo bench` loop",
         "",
         f"`.venv/bin/python benchmarks/settle_ratio.py {args.source}` on "
-        f"{datetime.date.today()}: {platform.node()}, {os.cpu_count()} CPUs, {threads} threads; "
+        f"{datetime.date.today()}: {this_machine().text()}; {threads} threads; "
         f"load average at the end {one:.1f} (1 min) / {five:.1f} (5 min). The same opened "
         f"backends of {source.name} ({'fresh' if source.weights is None else 'trained'} weights) "
         f"timed by each loop in turn, {args.repeats} times over; each cell is the median "

@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from zoo.machine import this_machine
+
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = str(Path(sys.executable).with_name("zoo"))
 GRID = ["--grid", "lr=0.01,0.001", "--grid", "batch_size=100,1000"]
@@ -44,10 +46,7 @@ def load() -> str:
 def machine() -> str:
     import torch
 
-    return (
-        f"{platform.node()}, {platform.machine()}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}, torch {torch.__version__}"
-    )
+    return f"{this_machine().text()}; Python {platform.python_version()}, torch {torch.__version__}"
 
 
 def timed(*args: str) -> float:

@@ -32,6 +32,7 @@ import torchvision
 from torchvision import transforms
 
 import zoo
+from zoo.machine import this_machine
 
 MODEL = "cifar10-cnn"
 
@@ -171,7 +172,7 @@ def main() -> None:
             flush=True,
         )
     machine = {
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": this_machine().text(),
         "torch_threads": torch.get_num_threads(),
         "cpus": os.cpu_count(),
         "torch": torch.__version__,

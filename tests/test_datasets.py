@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import pickle
 import struct
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -162,6 +164,30 @@ def test_missing_files_say_where_to_put_them(tmp_path, name, expected):
     message = str(error.value)
     assert f"{tmp_path / 'data'}/{expected}" in message and "--download" in message
     assert "\n" not in message
+
+
+def test_the_metadata_is_torchvisions_without_importing_it():
+    datasets = torchvision.datasets
+    assert tuple(datasets.MNIST.classes) == vision.MNIST_CLASSES
+    assert tuple(datasets.FashionMNIST.classes) == vision.FASHION_CLASSES
+    assert tuple(datasets.Flowers102.classes) == vision.FLOWERS102_CLASSES
+    assert get_dataset_info("cifar10").classes == tuple(CIFAR_CLASSES)
+    assert tuple(datasets.folder.IMG_EXTENSIONS) == folder.IMAGE_EXTENSIONS
+    layouts = {
+        vision.CIFAR10_LAYOUT: (datasets.CIFAR10.base_folder, datasets.CIFAR10.url),
+        vision.MNIST_LAYOUT: ("MNIST/raw", datasets.MNIST.mirrors[0]),
+        vision.FASHION_LAYOUT: ("FashionMNIST/raw", datasets.FashionMNIST.mirrors[0]),
+        vision.FLOWERS_LAYOUT: ("flowers-102", datasets.Flowers102._download_url_prefix),
+    }
+    for layout, (folder_name, source) in layouts.items():
+        assert layout.folder == folder_name and source in layout.source
+    # the registry reads these entries (zoo info, zoo list) without torchvision's seconds
+    code = (
+        "import sys, zoo; zoo.get_dataset_info('mnist'); zoo.get_dataset_info('imagefolder');"
+        "print('torchvision' in sys.modules)"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert shown.stdout.strip() == "False", shown.stderr
 
 
 def test_failed_download_says_where_to_put_the_files(tmp_path, monkeypatch):

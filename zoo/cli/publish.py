@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from zoo.cli.export import PRECISION_SWITCHES
 from zoo.cli.params import Json, parameters, with_options
 from zoo.publish.options import PublishRequest
+
+if TYPE_CHECKING:
+    from zoo.publish.release import Published
 
 
 @with_options([*PRECISION_SWITCHES, *parameters(PublishRequest)])
@@ -67,42 +70,48 @@ def run_publish(source: str, as_json: bool, values: dict[str, Any]) -> None:
     if as_json:
         print_json(describe(published))
         return
-    print_published(describe(published), published.manifest)
+    print_published(published)
 
 
-def print_published(facts: dict[str, Any], manifest: Any) -> None:
+def print_published(published: Published) -> None:
     """The release's files, its measured metric, where it went, the declaration to paste."""
     from zoo.cli.output import console
+    from zoo.publish.modelcard import headline
+    from zoo.publish.plugin import entry_json
+
+    checked, delivery = published.plan, published.delivery
 
     def show(text: str) -> None:
         console.print(text, highlight=False, soft_wrap=True)
 
-    show(f"[bold]{facts['model']}[/bold] weights '{facts['name']}': release in {facts['release']}")
-    show(f"  {facts['file']}  sha256 {facts['sha256']}")
-    show(f"  {facts['metric']} (measured again just now)")
-    for entry in manifest.files:
+    show(f"[bold]{checked.model}[/bold] weights '{checked.name}': release in {checked.out}")
+    show(f"  {checked.file_name}  sha256 {checked.sha256}")
+    show(f"  {headline(published.measured)} (measured again just now)")
+    for entry in published.manifest.files:
         parity = entry.verification
         agree = "" if parity.top1_agreement is None else f", agrees {parity.top1_agreement:.0%}"
         show(f"  [green]ok[/green] {entry.path}  verified: max |a−b| {parity.max_abs:.1e}{agree}")
     show("  README.md (the model card), weights.json (the declaration), manifest.json")
-    if facts["published_to"]:
-        show(f"published to {facts['published_to']}")
-    if facts["spec"]:
+    if delivery is not None:
+        show(f"published to {delivery.where}")
+        if delivery.spec:
+            show(
+                f"  use it: zoo predict {delivery.spec} IMAGE   (or zoo.create_model('{delivery.spec}'))"
+            )
+    if checked.package is not None:
         show(
-            f"  use it: zoo predict {facts['spec']} IMAGE   (or zoo.create_model('{facts['spec']}'))"
+            f"added to the plugin: {checked.package.index} (rebuild and reinstall the plugin to "
+            "ship it)"
         )
-    if facts["plugin"]:
-        show(
-            f"added to the plugin: {facts['plugin']} (rebuild and reinstall the plugin to ship it)"
-        )
-    for note in facts["notes"]:
+    for note in published.plugin_notes:
         show(f"  [yellow]note: {note}[/yellow]")
-    if facts["published_to"]:
+    if delivery is not None:
         where = "to paste into a plugin's weights/weights.json"
-    elif facts["plugin"]:
-        where = f"as written into {facts['plugin']}"
+    elif checked.package is not None:
+        where = f"as written into {checked.package.index}"
     else:
         where = "the release's weights.json"
-    show(f'declaration ({where}, under "{facts["model"]}"):')
+    show(f'declaration ({where}, under "{checked.model}"):')
     sys.stdout.flush()
-    sys.stdout.write(json.dumps(facts["declaration"], indent=2) + "\n")
+    declaration = entry_json(published.pasted or published.declaration)
+    sys.stdout.write(json.dumps(declaration, indent=2) + "\n")

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torchvision
 from PIL import Image, UnidentifiedImageError
 from rich.console import Console
 from rich.progress import track
@@ -29,7 +28,8 @@ from zoo.errors import ArgumentError, ZooError, first_line
 from zoo.files import atomic_write
 from zoo.meta import dataset_info
 
-IMAGE_EXTENSIONS = tuple(torchvision.datasets.folder.IMG_EXTENSIONS)
+# torchvision.datasets.folder.IMG_EXTENSIONS (tests check it), without importing torchvision
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 CACHE_FOLDER = ".zoo-cache"
 CACHE_FORMAT = 2  # bumped when decoding changes (2: 16-bit images scaled, not clipped)
 PROGRESS_FROM = 1000  # show a progress bar when decoding at least this many images
@@ -102,7 +102,7 @@ def parse_size(image_size: int | tuple[int, int] | None) -> tuple[int, int] | No
     return size
 
 
-class ImageFolderDataset(torchvision.datasets.VisionDataset):
+class ImageFolderDataset(torch.utils.data.Dataset):
     """Images from a folder tree; all of one size (the first image's, or ``image_size``)."""
 
     def __init__(
@@ -114,7 +114,7 @@ class ImageFolderDataset(torchvision.datasets.VisionDataset):
         image_size: int | tuple[int, int] | None = None,
         seed: int = 0,
     ) -> None:
-        super().__init__(str(Path(root).expanduser()), transform=transform)
+        self.root, self.transform = str(Path(root).expanduser()), transform
         self.split = "train" if train else "test"
         self.classes, self.samples, reference = scan(Path(self.root), train, test_fraction, seed)
         self.reference = reference

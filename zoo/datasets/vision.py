@@ -1,77 +1,144 @@
 """torchvision's CIFAR-10, MNIST, Fashion-MNIST and Flowers-102, with zoo's metadata, an in-memory
-``as_tensors`` fast path and a one-line message saying where the files go when they are missing."""
+``as_tensors`` fast path and a one-line message saying where the files go when they are missing.
+
+The metadata here is plain data: torchvision (whose import takes seconds, ``torch._dynamo``
+included) is imported only when a dataset is built (:mod:`zoo.datasets.torchvision_sets`), so
+``zoo info`` and the registry read these entries without it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-import torchvision
-from PIL import Image
+from typing import TYPE_CHECKING, Any
 
 from zoo.errors import ZooError
 from zoo.meta import dataset_info
 
+if TYPE_CHECKING:
+    from zoo.datasets.torchvision_sets import CIFAR10, MNIST, FashionMNIST, Flowers102
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 FLOWERS_SIZE = (224, 224)
+MNIST_CLASSES = tuple(
+    f"{digit} - {name}"
+    for digit, name in enumerate(
+        ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+    )
+)
+FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+    "Ankle boot",
+)  # fmt: skip
+FLOWERS102_CLASSES = (
+    "pink primrose",
+    "hard-leaved pocket orchid",
+    "canterbury bells",
+    "sweet pea",
+    "english marigold",
+    "tiger lily",
+    "moon orchid",
+    "bird of paradise",
+    "monkshood",
+    "globe thistle",
+    "snapdragon",
+    "colt's foot",
+    "king protea",
+    "spear thistle",
+    "yellow iris",
+    "globe-flower",
+    "purple coneflower",
+    "peruvian lily",
+    "balloon flower",
+    "giant white arum lily",
+    "fire lily",
+    "pincushion flower",
+    "fritillary",
+    "red ginger",
+    "grape hyacinth",
+    "corn poppy",
+    "prince of wales feathers",
+    "stemless gentian",
+    "artichoke",
+    "sweet william",
+    "carnation",
+    "garden phlox",
+    "love in the mist",
+    "mexican aster",
+    "alpine sea holly",
+    "ruby-lipped cattleya",
+    "cape flower",
+    "great masterwort",
+    "siam tulip",
+    "lenten rose",
+    "barbeton daisy",
+    "daffodil",
+    "sword lily",
+    "poinsettia",
+    "bolero deep blue",
+    "wallflower",
+    "marigold",
+    "buttercup",
+    "oxeye daisy",
+    "common dandelion",
+    "petunia",
+    "wild pansy",
+    "primula",
+    "sunflower",
+    "pelargonium",
+    "bishop of llandaff",
+    "gaura",
+    "geranium",
+    "orange dahlia",
+    "pink-yellow dahlia?",
+    "cautleya spicata",
+    "japanese anemone",
+    "black-eyed susan",
+    "silverbush",
+    "californian poppy",
+    "osteospermum",
+    "spring crocus",
+    "bearded iris",
+    "windflower",
+    "tree poppy",
+    "gazania",
+    "azalea",
+    "water lily",
+    "rose",
+    "thorn apple",
+    "morning glory",
+    "passion flower",
+    "lotus",
+    "toad lily",
+    "anthurium",
+    "frangipani",
+    "clematis",
+    "hibiscus",
+    "columbine",
+    "desert-rose",
+    "tree mallow",
+    "magnolia",
+    "cyclamen",
+    "watercress",
+    "canna lily",
+    "hippeastrum",
+    "bee balm",
+    "ball moss",
+    "foxglove",
+    "bougainvillea",
+    "camellia",
+    "mallow",
+    "mexican petunia",
+    "bromelia",
+    "blanket flower",
+    "trumpet creeper",
+    "blackberry lily",
+)
 MNIST_FILES = (
     "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
     "t10k-labels-idx1-ubyte"
 )
-
-
-class CIFAR10(torchvision.datasets.CIFAR10):
-    """torchvision's CIFAR-10 with :meth:`as_tensors`."""
-
-    def as_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All images (uint8 N×3×32×32) and labels (int64 N), without the transform."""
-        images = torch.from_numpy(self.data).permute(0, 3, 1, 2).contiguous()
-        return images, torch.tensor(self.targets, dtype=torch.int64)
-
-
-class MNIST(torchvision.datasets.MNIST):
-    """torchvision's MNIST with :meth:`as_tensors`."""
-
-    def as_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All images (uint8 N×1×28×28) and labels (int64 N), without the transform."""
-        return self.data.unsqueeze(1), self.targets.to(torch.int64)
-
-
-class FashionMNIST(torchvision.datasets.FashionMNIST):
-    """torchvision's Fashion-MNIST with :meth:`as_tensors`."""
-
-    def as_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All images (uint8 N×1×28×28) and labels (int64 N), without the transform."""
-        return self.data.unsqueeze(1), self.targets.to(torch.int64)
-
-
-class Flowers102(torchvision.datasets.Flowers102):
-    """torchvision's Flowers-102 with ``train``/test splits and images resized to 224×224."""
-
-    def __init__(
-        self,
-        root: str | Path,
-        train: bool = True,
-        transform: Callable[[Any], Any] | None = None,
-        download: bool = False,
-    ) -> None:
-        split = "train" if train else "test"
-        super().__init__(root, split=split, transform=transform, download=download)
-
-    @property
-    def targets(self) -> list[int]:
-        return list(self._labels)
-
-    def __getitem__(self, index: int) -> tuple[Any, int]:
-        with Image.open(self._image_files[index]) as file:
-            image = file.convert("RGB").resize(FLOWERS_SIZE, Image.Resampling.BILINEAR)
-        if self.transform is not None:
-            image = self.transform(image)
-        return image, self._labels[index]
 
 
 @dataclass(frozen=True)
@@ -94,12 +161,13 @@ def last_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[-1]}" if lines else type(exc).__name__
 
 
-def load(
-    cls: type, layout: Layout, root: str | Path, download: bool, **kwargs: Any
-) -> torchvision.datasets.VisionDataset:
-    """Build ``cls``; a missing dataset or a failed download becomes a :class:`ZooError`."""
+def load(name: str, layout: Layout, root: str | Path, download: bool, **kwargs: Any) -> Any:
+    """Build the class ``name`` of :mod:`zoo.datasets.torchvision_sets`; a missing dataset or a
+    failed download becomes a :class:`ZooError`."""
+    from zoo.datasets import torchvision_sets
+
     try:
-        return cls(root, download=download, **kwargs)
+        return getattr(torchvision_sets, name)(root, download=download, **kwargs)
     except (OSError, RuntimeError) as exc:
         if download:
             raise ZooError(
@@ -121,26 +189,30 @@ def image_folder_hint(root: str | Path) -> str:
     return f"; {root} holds class folders of images: read them with -d imagefolder"
 
 
+# torchvision's folders and sources (tests/test_datasets.py checks them against torchvision)
 CIFAR10_LAYOUT = Layout(
     "cifar10",
-    CIFAR10.base_folder,
+    "cifar-10-batches-py",
     "data_batch_1..5, test_batch and batches.meta",
-    f"{CIFAR10.filename}, {CIFAR10.url}",
+    "cifar-10-python.tar.gz, https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
 )
 MNIST_LAYOUT = Layout(
-    "mnist", "MNIST/raw", MNIST_FILES, f"their .gz files at {MNIST.mirrors[0]}, unpacked"
+    "mnist",
+    "MNIST/raw",
+    MNIST_FILES,
+    "their .gz files at https://ossci-datasets.s3.amazonaws.com/mnist/, unpacked",
 )
 FASHION_LAYOUT = Layout(
     "fashion-mnist",
     "FashionMNIST/raw",
     MNIST_FILES,
-    f"their .gz files at {FashionMNIST.mirrors[0]}, unpacked",
+    "their .gz files at http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/, unpacked",
 )
 FLOWERS_LAYOUT = Layout(
     "flowers102",
     "flowers-102",
     "jpg/ (image_00001.jpg ...), imagelabels.mat and setid.mat",
-    f"102flowers.tgz and the .mat files at {Flowers102._download_url_prefix}",
+    "102flowers.tgz and the .mat files at https://www.robots.ox.ac.uk/~vgg/data/flowers/102/",
 )
 
 
@@ -169,13 +241,13 @@ def cifar10(
     download: bool = False,
 ) -> CIFAR10:
     """CIFAR-10 (torchvision), read from ``root/cifar-10-batches-py``."""
-    return load(CIFAR10, CIFAR10_LAYOUT, root, download, train=train, transform=transform)
+    return load("CIFAR10", CIFAR10_LAYOUT, root, download, train=train, transform=transform)
 
 
 @dataset_info(
     description="MNIST: 70,000 28×28 handwritten digits (60,000 train, 10,000 test).",
     input_shape=(1, 28, 28),
-    classes=tuple(MNIST.classes),
+    classes=MNIST_CLASSES,
     mean=(0.1307,),
     std=(0.3081,),
 )
@@ -186,13 +258,13 @@ def mnist(
     download: bool = False,
 ) -> MNIST:
     """MNIST (torchvision), read from ``root/MNIST/raw``."""
-    return load(MNIST, MNIST_LAYOUT, root, download, train=train, transform=transform)
+    return load("MNIST", MNIST_LAYOUT, root, download, train=train, transform=transform)
 
 
 @dataset_info(
     description="Fashion-MNIST: 70,000 28×28 grayscale clothing images in 10 classes.",
     input_shape=(1, 28, 28),
-    classes=tuple(FashionMNIST.classes),
+    classes=FASHION_CLASSES,
     mean=(0.2860,),
     std=(0.3530,),
 )
@@ -203,14 +275,14 @@ def fashion_mnist(
     download: bool = False,
 ) -> FashionMNIST:
     """Fashion-MNIST (torchvision), read from ``root/FashionMNIST/raw``."""
-    return load(FashionMNIST, FASHION_LAYOUT, root, download, train=train, transform=transform)
+    return load("FashionMNIST", FASHION_LAYOUT, root, download, train=train, transform=transform)
 
 
 @dataset_info(
     description="Oxford Flowers-102: 102 flower classes, images resized to 224×224 "
     "(train split 1,020 images, test split 6,149).",
     input_shape=(3, *FLOWERS_SIZE),
-    classes=tuple(torchvision.datasets.Flowers102.classes),
+    classes=FLOWERS102_CLASSES,
     mean=IMAGENET_MEAN,
     std=IMAGENET_STD,
 )
@@ -221,4 +293,12 @@ def flowers102(
     download: bool = False,
 ) -> Flowers102:
     """Oxford Flowers-102 (torchvision), read from ``root/flowers-102``; loaded image by image."""
-    return load(Flowers102, FLOWERS_LAYOUT, root, download, train=train, transform=transform)
+    return load(
+        "Flowers102",
+        FLOWERS_LAYOUT,
+        root,
+        download,
+        train=train,
+        transform=transform,
+        size=FLOWERS_SIZE,
+    )

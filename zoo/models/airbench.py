@@ -213,22 +213,25 @@ def cifar10_fast(
     return AirbenchNet(num_classes, shape[0], tuple(widths))
 
 
-WIDE_EPOCHS = 9  # what fits 30 minutes on two cores of the CPU in benchmarks/RESULTS.md
+# sized by its FLOPs (2.55× cifar10-fast's per image, benchmarks/fast_cifar.py): 9 epochs are
+# about 26 min of training where cifar10-fast's 10 take 11 (2-core AVX-512 BF16 CPU, bf16)
+WIDE_EPOCHS = 9
 
 
 @model_info(
     description="airbench95's wider CIFAR-10 network (Jordan 2024): airbench94's design with "
     "conv groups of 128, 384 and 384 channels and its lower learning rate, trained for "
-    f"{WIDE_EPOCHS} epochs (airbench95: 15) to fit 30 minutes on two CPU cores; evaluated with "
-    "flip + translate test-time augmentation.",
+    f"{WIDE_EPOCHS} epochs (airbench95: 15), sized to fit 30 minutes on two CPU cores with native "
+    "bf16; evaluated with flip + translate test-time augmentation.",
     default_dataset="cifar10",
     recipe=airbench_recipe(
         10.0,
         WIDE_EPOCHS,
         "airbench95's hyp (legacy/airbench95.py: lr 10.0 per 1024 examples, widths 128/384/384), "
         "for a loss averaged over the batch. Deviations: "
-        f"{WIDE_EPOCHS} epochs of 48 steps where airbench95 trains 15, to fit 30 minutes on two "
-        "CPU cores; " + COMMON_DEVIATIONS,
+        f"{WIDE_EPOCHS} epochs of 48 steps where airbench95 trains 15, sized from its FLOP count to "
+        "fit 30 minutes on two CPU cores with native bf16 (not yet measured end to end); "
+        + COMMON_DEVIATIONS,
     ),
     reference={
         "cifar10": "95.01 % mean test accuracy with TTA over 200 runs, 10.4 s on one A100 "

@@ -290,7 +290,7 @@ def parameter_count(path: Path) -> int:
 
 
 def describe(published: Published) -> dict[str, Any]:
-    """What the CLI shows (and ``--json`` prints)."""
+    """The release as plain data: what ``zoo publish --json`` prints."""
     checked = published.plan
     return {
         "release": str(checked.out),
