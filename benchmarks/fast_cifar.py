@@ -17,6 +17,7 @@ benchmarks/fast-cifar.json, one record per run, kept across invocations.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import subprocess
@@ -106,6 +107,7 @@ def anchor_once(data_dir: str, script: Path) -> dict[str, Any]:
     }
 
 
+@functools.cache
 def flops_per_image(model_name: str = "cifar10-fast") -> tuple[float, float]:
     """Forward and training (forward, backward, update) FLOPs per 32×32 image, counted by
     torch's FlopCounterMode on a real step of the network."""
@@ -239,8 +241,12 @@ def report() -> str:
             continue
         by_label.setdefault(f"{row['label']}, {row['precision']}, {features(row)}", []).append(row)
         images = 50_000 * row["epochs"]
-        per_image = flops_per_image(row["model"])[1] if "model" in row else training
-        rate = per_image * images / row["train_seconds"] / 1e9
+        rate = (
+            flops_per_image(row.get("model", "cifar10-fast"))[1]
+            * images
+            / row["train_seconds"]
+            / 1e9
+        )
         share = "clock not recorded"
         if row.get("mhz"):
             share = f"{rate / peak_gflops(row['precision'], row['machine'], row['mhz']):.0%}"

@@ -18,7 +18,7 @@ import torch
 import torchvision
 from PIL import Image
 
-from zoo.datasets import folder, synthetic, vision
+from zoo.datasets import flowers, folder, synthetic, vision
 from zoo.errors import ZooError
 from zoo.factory import create_dataset, get_dataset_info
 from zoo.testing import check_dataset
@@ -139,8 +139,8 @@ def test_flowers102_splits_and_resizes_to_224(tmp_path, monkeypatch):
         base / "setid.mat",
         {"trnid": np.array([1, 2]), "valid": np.array([3]), "tstid": np.array([4, 5, 6])},
     )
-    train = vision.flowers102(tmp_path, train=True)
-    test = vision.flowers102(tmp_path, train=False)
+    train = flowers.flowers102(tmp_path, train=True)
+    test = flowers.flowers102(tmp_path, train=False)
     assert (len(train), len(test)) == (2, 3)
     assert train.targets == [0, 1] and test.targets == [0, 1, 101]
     image, label = test[2]
@@ -170,14 +170,12 @@ def test_the_metadata_is_torchvisions_without_importing_it():
     datasets = torchvision.datasets
     assert tuple(datasets.MNIST.classes) == vision.MNIST_CLASSES
     assert tuple(datasets.FashionMNIST.classes) == vision.FASHION_CLASSES
-    assert tuple(datasets.Flowers102.classes) == vision.FLOWERS102_CLASSES
     assert get_dataset_info("cifar10").classes == tuple(CIFAR_CLASSES)
     assert tuple(datasets.folder.IMG_EXTENSIONS) == folder.IMAGE_EXTENSIONS
     layouts = {
         vision.CIFAR10_LAYOUT: (datasets.CIFAR10.base_folder, datasets.CIFAR10.url),
         vision.MNIST_LAYOUT: ("MNIST/raw", datasets.MNIST.mirrors[0]),
         vision.FASHION_LAYOUT: ("FashionMNIST/raw", datasets.FashionMNIST.mirrors[0]),
-        vision.FLOWERS_LAYOUT: ("flowers-102", datasets.Flowers102._download_url_prefix),
     }
     for layout, (folder_name, source) in layouts.items():
         assert layout.folder == folder_name and source in layout.source

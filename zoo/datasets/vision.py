@@ -1,9 +1,10 @@
-"""torchvision's CIFAR-10, MNIST, Fashion-MNIST and Flowers-102, with zoo's metadata, an in-memory
+"""torchvision's CIFAR-10, MNIST and Fashion-MNIST, with zoo's metadata, an in-memory
 ``as_tensors`` fast path and a one-line message saying where the files go when they are missing.
 
 The metadata here is plain data: torchvision (whose import takes seconds, ``torch._dynamo``
 included) is imported only when a dataset is built (:mod:`zoo.datasets.torchvision_sets`), so
-``zoo info`` and the registry read these entries without it."""
+``zoo info`` and the registry read these entries without it. Flowers-102, whose 102 class names
+only torchvision holds, is :mod:`zoo.datasets.flowers`."""
 
 from __future__ import annotations
 
@@ -16,11 +17,8 @@ from zoo.errors import ZooError
 from zoo.meta import dataset_info
 
 if TYPE_CHECKING:
-    from zoo.datasets.torchvision_sets import CIFAR10, MNIST, FashionMNIST, Flowers102
+    from zoo.datasets.torchvision_sets import CIFAR10, MNIST, FashionMNIST
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-FLOWERS_SIZE = (224, 224)
 MNIST_CLASSES = tuple(
     f"{digit} - {name}"
     for digit, name in enumerate(
@@ -31,110 +29,6 @@ FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
     "Ankle boot",
 )  # fmt: skip
-FLOWERS102_CLASSES = (
-    "pink primrose",
-    "hard-leaved pocket orchid",
-    "canterbury bells",
-    "sweet pea",
-    "english marigold",
-    "tiger lily",
-    "moon orchid",
-    "bird of paradise",
-    "monkshood",
-    "globe thistle",
-    "snapdragon",
-    "colt's foot",
-    "king protea",
-    "spear thistle",
-    "yellow iris",
-    "globe-flower",
-    "purple coneflower",
-    "peruvian lily",
-    "balloon flower",
-    "giant white arum lily",
-    "fire lily",
-    "pincushion flower",
-    "fritillary",
-    "red ginger",
-    "grape hyacinth",
-    "corn poppy",
-    "prince of wales feathers",
-    "stemless gentian",
-    "artichoke",
-    "sweet william",
-    "carnation",
-    "garden phlox",
-    "love in the mist",
-    "mexican aster",
-    "alpine sea holly",
-    "ruby-lipped cattleya",
-    "cape flower",
-    "great masterwort",
-    "siam tulip",
-    "lenten rose",
-    "barbeton daisy",
-    "daffodil",
-    "sword lily",
-    "poinsettia",
-    "bolero deep blue",
-    "wallflower",
-    "marigold",
-    "buttercup",
-    "oxeye daisy",
-    "common dandelion",
-    "petunia",
-    "wild pansy",
-    "primula",
-    "sunflower",
-    "pelargonium",
-    "bishop of llandaff",
-    "gaura",
-    "geranium",
-    "orange dahlia",
-    "pink-yellow dahlia?",
-    "cautleya spicata",
-    "japanese anemone",
-    "black-eyed susan",
-    "silverbush",
-    "californian poppy",
-    "osteospermum",
-    "spring crocus",
-    "bearded iris",
-    "windflower",
-    "tree poppy",
-    "gazania",
-    "azalea",
-    "water lily",
-    "rose",
-    "thorn apple",
-    "morning glory",
-    "passion flower",
-    "lotus",
-    "toad lily",
-    "anthurium",
-    "frangipani",
-    "clematis",
-    "hibiscus",
-    "columbine",
-    "desert-rose",
-    "tree mallow",
-    "magnolia",
-    "cyclamen",
-    "watercress",
-    "canna lily",
-    "hippeastrum",
-    "bee balm",
-    "ball moss",
-    "foxglove",
-    "bougainvillea",
-    "camellia",
-    "mallow",
-    "mexican petunia",
-    "bromelia",
-    "blanket flower",
-    "trumpet creeper",
-    "blackberry lily",
-)
 MNIST_FILES = (
     "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
     "t10k-labels-idx1-ubyte"
@@ -161,13 +55,10 @@ def last_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[-1]}" if lines else type(exc).__name__
 
 
-def load(name: str, layout: Layout, root: str | Path, download: bool, **kwargs: Any) -> Any:
-    """Build the class ``name`` of :mod:`zoo.datasets.torchvision_sets`; a missing dataset or a
-    failed download becomes a :class:`ZooError`."""
-    from zoo.datasets import torchvision_sets
-
+def load(cls: type, layout: Layout, root: str | Path, download: bool, **kwargs: Any) -> Any:
+    """Build ``cls``; a missing dataset or a failed download becomes a :class:`ZooError`."""
     try:
-        return getattr(torchvision_sets, name)(root, download=download, **kwargs)
+        return cls(root, download=download, **kwargs)
     except (OSError, RuntimeError) as exc:
         if download:
             raise ZooError(
@@ -189,7 +80,7 @@ def image_folder_hint(root: str | Path) -> str:
     return f"; {root} holds class folders of images: read them with -d imagefolder"
 
 
-# torchvision's folders and sources (tests/test_datasets.py checks them against torchvision)
+# torchvision's folders and sources, checked against torchvision's by tests/test_datasets.py
 CIFAR10_LAYOUT = Layout(
     "cifar10",
     "cifar-10-batches-py",
@@ -207,12 +98,6 @@ FASHION_LAYOUT = Layout(
     "FashionMNIST/raw",
     MNIST_FILES,
     "their .gz files at http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/, unpacked",
-)
-FLOWERS_LAYOUT = Layout(
-    "flowers102",
-    "flowers-102",
-    "jpg/ (image_00001.jpg ...), imagelabels.mat and setid.mat",
-    "102flowers.tgz and the .mat files at https://www.robots.ox.ac.uk/~vgg/data/flowers/102/",
 )
 
 
@@ -241,7 +126,9 @@ def cifar10(
     download: bool = False,
 ) -> CIFAR10:
     """CIFAR-10 (torchvision), read from ``root/cifar-10-batches-py``."""
-    return load("CIFAR10", CIFAR10_LAYOUT, root, download, train=train, transform=transform)
+    from zoo.datasets.torchvision_sets import CIFAR10
+
+    return load(CIFAR10, CIFAR10_LAYOUT, root, download, train=train, transform=transform)
 
 
 @dataset_info(
@@ -258,7 +145,9 @@ def mnist(
     download: bool = False,
 ) -> MNIST:
     """MNIST (torchvision), read from ``root/MNIST/raw``."""
-    return load("MNIST", MNIST_LAYOUT, root, download, train=train, transform=transform)
+    from zoo.datasets.torchvision_sets import MNIST
+
+    return load(MNIST, MNIST_LAYOUT, root, download, train=train, transform=transform)
 
 
 @dataset_info(
@@ -275,30 +164,6 @@ def fashion_mnist(
     download: bool = False,
 ) -> FashionMNIST:
     """Fashion-MNIST (torchvision), read from ``root/FashionMNIST/raw``."""
-    return load("FashionMNIST", FASHION_LAYOUT, root, download, train=train, transform=transform)
+    from zoo.datasets.torchvision_sets import FashionMNIST
 
-
-@dataset_info(
-    description="Oxford Flowers-102: 102 flower classes, images resized to 224×224 "
-    "(train split 1,020 images, test split 6,149).",
-    input_shape=(3, *FLOWERS_SIZE),
-    classes=FLOWERS102_CLASSES,
-    mean=IMAGENET_MEAN,
-    std=IMAGENET_STD,
-)
-def flowers102(
-    root: str | Path,
-    train: bool = True,
-    transform: Callable[[Any], Any] | None = None,
-    download: bool = False,
-) -> Flowers102:
-    """Oxford Flowers-102 (torchvision), read from ``root/flowers-102``; loaded image by image."""
-    return load(
-        "Flowers102",
-        FLOWERS_LAYOUT,
-        root,
-        download,
-        train=train,
-        transform=transform,
-        size=FLOWERS_SIZE,
-    )
+    return load(FashionMNIST, FASHION_LAYOUT, root, download, train=train, transform=transform)
