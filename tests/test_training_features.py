@@ -243,6 +243,18 @@ def test_exported_tta_file_answers_like_the_evaluated_model(tmp_path: Path) -> N
     assert not np.allclose(plain, eager, atol=1e-4)  # the views changed the answer
 
 
+def test_bench_of_a_tta_export_holds_eager_to_the_same_views(tmp_path: Path) -> None:
+    source = resolve(SourceRequest(spec="cifar10-tinycnn", input_shape=(3, 8, 8), num_classes=3))
+    quick_export(source, tmp_path / "tta", 6, formats=("onnx",), tta="flip-translate")
+    args = ["bench", str(tmp_path / "tta"), "--backends", "onnxruntime", "--samples", "8"]
+    result = zoo_cli(
+        *args, "--batch-sizes", "1", "--iterations", "2", "--max-time", "0.1", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    (parity,) = json.loads(result.output)["parity"]
+    assert parity["passed"] and parity["max_abs"] < 1e-4  # without the views: ~1e-2
+
+
 def test_eval_with_tta_is_recorded_beside_the_plain_evaluation(tmp_path: Path) -> None:
     ok("train", *TINY, "--epochs", "1", "--out", tmp_path)
     run = run_dir(tmp_path)

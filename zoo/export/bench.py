@@ -41,6 +41,7 @@ from zoo.export.predict import softmax
 from zoo.export.samples import Samples
 from zoo.export.source import Source
 from zoo.machine import this_machine
+from zoo.tta import with_tta
 
 PARITY_CHUNK = 32
 WARMUP_CALLS, WARMUP_SECONDS = 3, 0.05  # up to 3 calls or 50 ms, at least one call
@@ -189,6 +190,7 @@ class BenchFiles:
     files: dict[tuple[str, str], tuple[Path, FileFacts]]
     fixed_batch: int | None
     export_seconds: dict[str, float]
+    tta: str = "none"  # the views the files' graphs average: eager averages the same ones
 
 
 def devices_for(device: str) -> tuple[str, ...]:
@@ -227,7 +229,11 @@ def collect_files(manifest: Manifest, directory: Path, wanted: set[tuple[str, st
         if key in wanted:
             files[key] = (manifest.checked_path(directory, entry), entry.facts)
     seconds = {entry.label: entry.export_seconds for entry in manifest.files}
-    return BenchFiles(files, manifest.export.fixed_batch, seconds)
+    views = {facts.tta for _, facts in files.values()}
+    if len(views) > 1:
+        raise ZooError(f"the export's files average different test-time views: {sorted(views)}")
+    tta = views.pop() if views else "none"
+    return BenchFiles(files, manifest.export.fixed_batch, seconds, tta)
 
 
 @contextlib.contextmanager
@@ -270,8 +276,9 @@ def open_rows(
     threads: int,
 ) -> list[Row]:
     """Every requested backend on every device, opened or skipped with the reason; eager is
-    opened on each device for the parity reference whether or not it is timed. A backend the
-    user named that cannot run is an error."""
+    opened on each device for the parity reference whether or not it is timed, averaging the
+    test-time views the files average. A backend the user named that cannot run is an error."""
+    model = with_tta(source.model, files.tta)
     rows = []
     for device in devices:
         kind = device.split(":")[0]
@@ -296,7 +303,7 @@ def open_rows(
             if row.skipped is not None and explicit and row.timed:
                 raise ZooError(f"--backends {name} cannot run on {device}: {row.skipped}")
             if row.skipped is None:
-                row.opened = backend.open(Opening(source.model, path, facts, device, threads))
+                row.opened = backend.open(Opening(model, path, facts, device, threads))
             rows.append(row)
     return rows
 
