@@ -29,13 +29,15 @@ from zoo.machine import this_machine
 
 ZOO = str(Path(sys.executable).with_name("zoo"))
 BACKENDS = "eager,eager-bf16,openvino-bf16"
+MODEL_ARGS = {"flowers-transfer": ["--model-arg", "pretrained=false"]}  # no download here
 
 
 def bench(name: str, data_dir: str, report: Path) -> dict:
     """One model's bench JSON (trained weights where it has them)."""
     info = zoo.get_model_info(name)
     weights = ["--weights", "default", "--data-dir", data_dir] if info.weights else []
-    command = [ZOO, "bench", name, *weights, "--backends", BACKENDS, "--max-time", "1"]
+    command = [ZOO, "bench", name, *weights, *MODEL_ARGS.get(name, [])]
+    command += ["--backends", BACKENDS, "--max-time", "1"]
     command += ["--batch-sizes", "1", "--report", str(report)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if not report.is_file():

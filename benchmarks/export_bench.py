@@ -1,7 +1,7 @@
 """Export every built-in model, bench parity and latency across backends, record the results.
 
-For each built-in model: trained weights from the newest run in --runs if there is one, else fresh
-weights (the table says which). Parity inputs are real where the data is here: the 10,000 CIFAR-10
+For each built-in model: trained weights from the newest run in --runs if there is one, else the
+weights zoo ships for it (`--weights default`), else fresh weights (the table says which). Parity inputs are real where the data is here: the 10,000 CIFAR-10
 test JPEGs for CIFAR models (unzipped from ../shared/data/cifar10/cifar10-jpg.zip, decoded and
 normalised as `zoo predict` does), mnist-5k's digits for the 28×28 models, crop-yields for the
 regression; else random. For cifar10-cnn, a plain `torch.onnx.export` of the raw model runs
@@ -39,6 +39,7 @@ from zoo.export.options import BenchRequest, ExportRequest, SourceRequest
 from zoo.export.precisions import FP32
 from zoo.export.samples import STRATIFIED, Samples, load_samples, stratified
 from zoo.export.source import Source, checks_dataset, resolve
+from zoo.factory import get_model_info
 from zoo.machine import this_machine
 from zoo.registry import get_registry
 
@@ -132,8 +133,11 @@ def graph_ops(path: Path) -> str:
 
 def run_model(name: str, args: argparse.Namespace, cifar: list[Path], scratch: Path) -> dict:
     run = newest_run(args.runs, name)
+    shipped = not run and bool(get_model_info(name).weights)
     if run:
         request = SourceRequest(spec=str(run))
+    elif shipped:
+        request = SourceRequest(spec=name, weights="default")
     else:
         request = SourceRequest(spec=name, model_args=MODEL_ARGS.get(name, {}))
     source = resolve(request)
@@ -161,7 +165,7 @@ def run_model(name: str, args: argparse.Namespace, cifar: list[Path], scratch: P
             files.export_seconds,
         )
         names = (*names, PLAIN.name)
-    weights = f"trained ({run.name})" if run else "fresh"
+    weights = f"trained ({run.name})" if run else "shipped (default)" if shipped else "fresh"
     timing = BenchRequest(
         device="cpu",
         batch_sizes=BATCH_SIZES.get(name, (1, 32)),

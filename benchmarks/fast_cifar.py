@@ -5,6 +5,7 @@ a bare loop of the same model, steps and augmentation.
     .venv/bin/python benchmarks/fast_cifar.py seeds --data-dir /tmp/cifar10 --seeds 0 1 2
     .venv/bin/python benchmarks/fast_cifar.py anchor --data-dir /tmp/cifar10 --script airbench94.py
     .venv/bin/python benchmarks/fast_cifar.py overhead --data-dir /tmp/cifar10
+    .venv/bin/python benchmarks/fast_cifar.py precision --data-dir /tmp/cifar10   # bf16 ÷ fp32
     .venv/bin/python benchmarks/fast_cifar.py report        # writes its section of RESULTS.md
 
 Each `seeds` run is `zoo train cifar10-fast -d imagefolder --data-dir DIR --seed S` in a fresh
@@ -193,10 +194,10 @@ def bare_epoch(data_dir: str, seed: int) -> float:
     return time.perf_counter() - started
 
 
-def zoo_epoch(data_dir: str, seed: int, out: Path) -> float:
+def zoo_epoch(data_dir: str, seed: int, out: Path, extra: tuple[str, ...] = ()) -> float:
     """The train seconds of one epoch of `zoo train cifar10-fast --epochs 1`."""
     command = [ZOO, "train", "cifar10-fast", "-d", "imagefolder", "--data-dir", data_dir]
-    command += ["--epochs", "1", "--seed", str(seed), "--out", str(out)]
+    command += ["--epochs", "1", "--seed", str(seed), "--out", str(out), *extra]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     run = next(
         line.split(": ", 1)[1]
@@ -277,6 +278,16 @@ def report() -> str:
             f"optimizer, schedule and lookahead ({zoo_s / bare_s - 1:+.1%}; medians of "
             f"{len(overhead)} interleaved pairs)."
         )
+    pairs = [r for r in rows if "bf16_seconds" in r]
+    if pairs:
+        bf16_s = statistics.median(r["bf16_seconds"] for r in pairs)
+        fp32_s = statistics.median(r["fp32_seconds"] for r in pairs)
+        lines.append(
+            f"- bf16 against float32 on one CPU ({features(pairs[-1])}): one epoch's training "
+            f"steps take {bf16_s:.1f} s with `--precision bf16` and {fp32_s:.1f} s with "
+            f"`--precision fp32`, bf16 {fp32_s / bf16_s:.2f}× as fast (medians of {len(pairs)} "
+            "interleaved pairs of `zoo train cifar10-fast --epochs 1`)."
+        )
     lines.append(
         f"- Peak: {FMA_PIPES} FMA pipes × 16 float32 lanes (AVX-512; 8 with AVX2) × 2 FLOP per "
         "cycle per core (× 2 for bf16's dot-product instruction where native), times the cores "
@@ -287,7 +298,7 @@ def report() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["seeds", "anchor", "overhead", "report"])
+    parser.add_argument("what", choices=["seeds", "anchor", "overhead", "precision", "report"])
     parser.add_argument("--script", type=Path, help="airbench94.py, for anchor")
     parser.add_argument("--data-dir", default="/tmp/cifar10")
     parser.add_argument("--model", default="cifar10-fast", help="for seeds: cifar10-fast(-wide)")
@@ -311,6 +322,13 @@ def main() -> None:
             zoo_seconds = zoo_epoch(args.data_dir, pair, args.out)
             bare_seconds = bare_epoch(args.data_dir, pair)
             record = {"zoo_seconds": zoo_seconds, "bare_seconds": bare_seconds}
+            print(json.dumps(record), flush=True)
+            save(record | {"machine": this_machine().to_json()})
+    elif args.what == "precision":
+        for pair in range(args.pairs):
+            bf16 = zoo_epoch(args.data_dir, pair, args.out, ("--precision", "bf16"))
+            fp32 = zoo_epoch(args.data_dir, pair, args.out, ("--precision", "fp32"))
+            record = {"bf16_seconds": bf16, "fp32_seconds": fp32}
             print(json.dumps(record), flush=True)
             save(record | {"machine": this_machine().to_json()})
     text = report()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,6 +47,37 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for name in ("good", "broken", "clash")
     ]
     return pip_install_target(sources, root / "site")
+
+
+def zoo_here(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The ``zoo`` console script's entry point run in this process, as :func:`run_zoo` returns
+    it: for tests of what a command does with built-in entries, where a fresh interpreter
+    (seconds of imports) adds nothing; start-up, signals and plugin visibility need
+    :func:`run_zoo`."""
+    from click.testing import CliRunner
+
+    from zoo.launch import main
+
+    runner = CliRunner()
+    code = 0
+    with (
+        contextlib.chdir(cwd or Path.cwd()),
+        runner.isolation(env={"COLUMNS": "200", "NO_COLOR": "1"}) as (out, err, _),
+    ):
+        sys.argv = ["zoo", *args]
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        except Exception:  # a bug: shown as the traceback a fresh process would print
+            code = 1
+            sys.stderr.write(traceback.format_exc())
+        finally:
+            sys.argv = ["pytest"]
+            sys.stdout.flush()
+            sys.stderr.flush()
+        stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
+    return subprocess.CompletedProcess(list(args), code, stdout, stderr)
 
 
 def run_zoo(

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import train_support
-from conftest import run_zoo
+from conftest import zoo_here
 from safetensors.torch import load_file
 from train_support import TINY_DATA, metrics, ok, run_dir, zoo_cli
 
@@ -240,7 +240,7 @@ def test_batch_augmentation_and_normalisation_on_uint8() -> None:
 
 
 def test_recipe_normalisation_that_does_not_fit_the_data_falls_back_to_the_datasets(tmp_path):
-    result = run_zoo(
+    result = zoo_here(
         "train", "cifar10-cnn", "-d", "mnist-5k", "--epochs", "1", "--device", "cpu",
         "--out", str(tmp_path),
     )  # fmt: skip
@@ -250,7 +250,7 @@ def test_recipe_normalisation_that_does_not_fit_the_data_falls_back_to_the_datas
     assert meta["input_shape"] == [1, 28, 28] and meta["mean"] == [pytest.approx(0.1311, abs=1e-3)]
 
     (tmp_path / "bad.toml").write_text("mean = [0.5, 0.5, 0.5]\nstd = [0.5, 0.5, 0.5]\n")
-    result = run_zoo(
+    result = zoo_here(
         "train", "mnist-mlp3", "-d", "mnist-5k", "--config", str(tmp_path / "bad.toml")
     )
     assert result.returncode == 2 and "mean has 3 values" in result.stderr

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import FIXTURE_PLUGINS, pip_install_target, run_zoo
+from conftest import FIXTURE_PLUGINS, pip_install_target, run_zoo, zoo_here
 from PIL import Image
 from safetensors.torch import save_file
 
@@ -362,7 +362,7 @@ def test_shipped_weights_reproduce_their_recorded_metrics(model: str, tmp_path: 
 
 
 def test_eval_of_a_model_uses_its_weights_own_dataset(tmp_path: Path) -> None:
-    result = run_zoo("eval", "mnist-mlp3", "--weights", "default", "--json", cwd=tmp_path)
+    result = zoo_here("eval", "mnist-mlp3", "--weights", "default", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     declared = zoo.get_model_info("mnist-mlp3").weights[0]
@@ -373,18 +373,18 @@ def test_eval_of_a_model_uses_its_weights_own_dataset(tmp_path: Path) -> None:
 
 
 def test_info_and_list_show_weights_and_why_there_are_none() -> None:
-    shown = run_zoo("info", "mnist-mlp3").stdout
+    shown = zoo_here("info", "mnist-mlp3").stdout
     declared = zoo.get_model_info("mnist-mlp3").weights[0]
     assert f"mnist-5k (default): accuracy {100 * declared.metrics['accuracy']:.2f} %" in shown
     assert "4,000" in shown and "momentum" in shown
-    assert "trained weights: none (Fashion-MNIST" in run_zoo("info", "fashion-cnn").stdout
-    assert "23 MB file, too large" in run_zoo("info", "cifar10-vgg").stdout
-    report = json.loads(run_zoo("info", "mnist-mlp3", "--json").stdout)
+    assert "trained weights: none (Fashion-MNIST" in zoo_here("info", "fashion-cnn").stdout
+    assert "23 MB file, too large" in zoo_here("info", "cifar10-vgg").stdout
+    report = json.loads(zoo_here("info", "mnist-mlp3", "--json").stdout)
     assert report["default_weights"] == "mnist-5k" and report["weights"][0]["sha256"]
-    rows = json.loads(run_zoo("list", "models", "--with-weights", "--json").stdout)
+    rows = json.loads(zoo_here("list", "models", "--with-weights", "--json").stdout)
     by_name = {row["name"]: row["weights"] for row in rows}
     assert by_name["mnist-mlp3"] == ["mnist-5k"] and by_name["fashion-cnn"] == []
-    assert "weights" not in json.loads(run_zoo("list", "models", "--json").stdout)[0]
+    assert "weights" not in json.loads(zoo_here("list", "models", "--json").stdout)[0]
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -453,21 +453,21 @@ def test_quick_path_takes_only_the_plain_form() -> None:
 
 def test_fine_tuning_then_export_of_the_newest_run(tmp_path: Path) -> None:
     data = ["-d", "mnist-5k", "--epochs", "1", "--device", "cpu", "--out", "runs"]
-    tuned = run_zoo("train", "mnist-mlp3", *data, "--weights", "default", cwd=tmp_path)
+    tuned = zoo_here("train", "mnist-mlp3", *data, "--weights", "default", cwd=tmp_path)
     assert tuned.returncode == 0, tuned.stderr
     assert "initialised from mnist-mlp3 weights 'mnist-5k'" in tuned.stdout
     (run,) = (tmp_path / "runs").iterdir()
     card = json.loads((run / "checkpoints" / "last.json").read_text())
     assert card["initialised_from"].startswith("mnist-mlp3 weights 'mnist-5k' (sha256 ")
     assert card["metrics"]["test_accuracy"] > 0.8  # it started trained (from scratch: ~0.2)
-    exported = run_zoo("export", "--onnx", cwd=tmp_path)
+    exported = zoo_here("export", "--onnx", cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr
     assert f"using the newest run: {Path('runs') / run.name}" in exported.stderr
     manifest = json.loads((tmp_path / "exports" / "mnist-mlp3" / "manifest.json").read_text())
     assert manifest["card"]["weights_sha256"] == sha256_file(run / "checkpoints/last.safetensors")
     quick = ["--backends", "eager,onnxruntime", "--batch-sizes", "1", "--samples", "8"]
     quick += ["--iterations", "1", "--min-time", "0", "--max-time", "0.1"]
-    benched = run_zoo("bench", *quick, cwd=tmp_path)
+    benched = zoo_here("bench", *quick, cwd=tmp_path)
     assert benched.returncode == 0, benched.stderr
     assert "using the newest run" in benched.stderr and run.name in benched.stdout
 
@@ -475,14 +475,14 @@ def test_fine_tuning_then_export_of_the_newest_run(tmp_path: Path) -> None:
 def test_fine_tuning_on_other_classes_gets_a_new_head(tmp_path: Path) -> None:
     other = ["-d", "synthetic", "--dataset-arg", "image_shape=1,28,28"]
     other += ["--dataset-arg", "num_classes=4", "--dataset-arg", "size=64"]
-    result = run_zoo(
+    result = zoo_here(
         "train", "mnist-mlp", *other, "--weights", "default", "--epochs", "1", "--device", "cpu",
         "--out", str(tmp_path),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "new head: classifier.2.weight, classifier.2.bias freshly initialised" in result.stdout
     colour = [other[0], other[1], other[2], "image_shape=3,8,8", *other[4:]]
-    misfit = run_zoo("train", "mnist-mlp", *colour, "--weights", "default", "--out", str(tmp_path))
+    misfit = zoo_here("train", "mnist-mlp", *colour, "--weights", "default", "--out", str(tmp_path))
     assert misfit.returncode == 2 and len(misfit.stderr.strip().splitlines()) == 1
     assert "classifier.0.weight has shape (32, 784) in the file and (32, 192)" in misfit.stderr
 
