@@ -10,10 +10,11 @@ import math
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 import torch.nn.functional as F
-from export_support import quick_export
+from export_support import quick_export, source_samples
 from safetensors.torch import load_file
 from torch import nn
 from train_support import (
@@ -31,8 +32,8 @@ import zoo
 from zoo.artifacts.card import Preprocessing
 from zoo.artifacts.checkpoint import load_state
 from zoo.artifacts.config import TrainConfig
-from zoo.export import runtimes
-from zoo.export.options import SourceRequest
+from zoo.export import pipeline, runtimes
+from zoo.export.options import ExportRequest, SourceRequest
 from zoo.export.source import resolve
 from zoo.machine import Machine
 from zoo.train.data import Augmentation, BatchPipeline, Shard, TensorSplit, augment, flip_start
@@ -253,6 +254,18 @@ def test_bench_of_a_tta_export_holds_eager_to_the_same_views(tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     (parity,) = json.loads(result.output)["parity"]
     assert parity["passed"] and parity["max_abs"] < 1e-4  # without the views: ~1e-2
+
+
+def test_a_tta_export_quantises_to_int8_with_the_model_in_it_once(tmp_path: Path) -> None:
+    source = resolve(SourceRequest(spec="cifar10-tinycnn", input_shape=(3, 8, 8), num_classes=3))
+    samples = source_samples(source, 32)
+    request = ExportRequest(formats=("onnx",), precisions=("int8",), tta="flip-translate")
+    manifest = pipeline.export(source, tmp_path / "q", request, samples.take(8), None, samples)
+    fp32, int8 = manifest.file("onnx"), manifest.file("onnx", "int8")
+    assert int8.facts.tta == "flip-translate" and int8.bytes < fp32.bytes / 2  # weights in int8
+    graph = onnx.load(str(tmp_path / "q" / fp32.path)).graph
+    convolutions = [m for m in source.model.modules() if isinstance(m, nn.Conv2d)]
+    assert len([n for n in graph.node if n.op_type == "Conv"]) == len(convolutions)  # once
 
 
 def test_eval_with_tta_is_recorded_beside_the_plain_evaluation(tmp_path: Path) -> None:

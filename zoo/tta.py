@@ -15,6 +15,12 @@ from torch import nn
 
 from zoo.artifacts.config import TTA_MODES
 
+# each view's share: the input, then its translations, then their mirror images, in that order
+VIEW_WEIGHTS = {
+    "flip": torch.tensor([0.5, 0.5]),
+    "flip-translate": torch.tensor([0.25, 0.125, 0.125, 0.25, 0.125, 0.125]),
+}
+
 
 class TestTimeAugmented(nn.Module):
     """``model`` on several views of its (normalised, N×C×H×W) input, outputs averaged."""
@@ -25,19 +31,18 @@ class TestTimeAugmented(nn.Module):
             raise ValueError(f"test-time augmentation is one of {', '.join(TTA_MODES[1:])}")
         self.model, self.mode = model, mode
 
-    def mirrored(self, x: torch.Tensor) -> torch.Tensor:
-        return 0.5 * self.model(x) + 0.5 * self.model(torch.flip(x, dims=(3,)))
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outputs = self.mirrored(x)
-        if self.mode == "flip":
-            return outputs
-        height, width = x.shape[2], x.shape[3]
-        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
-        up_left = padded[:, :, :height, :width]
-        down_right = padded[:, :, 2 : height + 2, 2 : width + 2]
-        shifted = 0.5 * self.mirrored(up_left) + 0.5 * self.mirrored(down_right)
-        return 0.5 * outputs + 0.5 * shifted
+        # every view in one batch through the model: one call, so an exported graph holds the
+        # model once (its weights once, as int8 quantisation needs) and batches compute faster
+        views = [x]
+        if self.mode == "flip-translate":
+            height, width = x.shape[2], x.shape[3]
+            padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+            views += [padded[:, :, :height, :width], padded[:, :, 2 : height + 2, 2 : width + 2]]
+        views += [torch.flip(view, dims=(3,)) for view in views]
+        outputs = self.model(torch.cat(views)).unflatten(0, (len(views), -1))
+        weights = VIEW_WEIGHTS[self.mode].to(outputs)
+        return (outputs * weights.view(-1, *[1] * (outputs.dim() - 1))).sum(0)
 
 
 def with_tta(model: nn.Module, mode: str) -> nn.Module:
