@@ -30,28 +30,30 @@ from zoo.machine import this_machine
 ZOO = str(Path(sys.executable).with_name("zoo"))
 BACKENDS = "eager,eager-bf16,openvino-bf16"
 MODEL_ARGS = {"flowers-transfer": ["--model-arg", "pretrained=false"]}  # no download here
+MOST_SAMPLES = {"flowers-transfer": 500}  # a resnet18 at 224×224 on random inputs
 
 
-def bench(name: str, data_dir: str, report: Path) -> dict:
+def bench(name: str, data_dir: str, report: Path, samples: int) -> dict:
     """One model's bench JSON (trained weights where it has them)."""
     info = zoo.get_model_info(name)
     weights = ["--weights", "default", "--data-dir", data_dir] if info.weights else []
     command = [ZOO, "bench", name, *weights, *MODEL_ARGS.get(name, [])]
     command += ["--backends", BACKENDS, "--max-time", "1"]
-    command += ["--batch-sizes", "1", "--report", str(report)]
+    count = min(samples, MOST_SAMPLES.get(name, samples))
+    command += ["--batch-sizes", "1", "--samples", str(count), "--report", str(report)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if not report.is_file():
         raise SystemExit(f"{name}: {done.stderr.strip() or done.stdout.strip()}")
     return json.loads(report.read_text()) | {"weights": "default" if info.weights else "fresh"}
 
 
-def rows(data_dir: str) -> list[dict]:
+def rows(data_dir: str, samples: int) -> list[dict]:
     """Every built-in's bf16 rows."""
     found = []
     builtins = sorted(e.name for e in zoo.get_registry().entries("model") if e.builtin)
     with tempfile.TemporaryDirectory() as scratch:
         for name in builtins:
-            result = bench(name, data_dir, Path(scratch) / f"{name}.json")
+            result = bench(name, data_dir, Path(scratch) / f"{name}.json", samples)
             for parity in result["parity"]:
                 if parity["precision"] != "bf16":
                     continue
@@ -107,12 +109,18 @@ def report(found: list[dict], seconds: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="/tmp/cifar10")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=10_000,
+        help="inputs per model (its test split's size at most)",
+    )
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = parser.parse_args()
     if not this_machine().native_bf16:
         raise SystemExit(f"{this_machine().text()}: no native bf16, the bf16 rows are skipped")
     started = time.perf_counter()
-    text = report(rows(args.data_dir), time.perf_counter() - started)
+    text = report(rows(args.data_dir, args.samples), time.perf_counter() - started)
     print(text)
     if args.write:
         write_section("bf16-tolerance", text)

@@ -83,7 +83,7 @@ def measure(source: str, scratch: Path, args: argparse.Namespace) -> dict:
         if row["device"] == "cpu"
     }
     return {
-        "run": "shipped weights" if shipped else run_dir.name,
+        "run": "shipped weights" if shipped else f"run {run_dir.name}",
         "model": manifest["card"]["model"],
         "epochs": manifest["card"].get("epoch", "shipped") if shipped else kept_epoch(run_dir),
         "files": files,
@@ -158,7 +158,7 @@ def section(records: list[dict], args: argparse.Namespace) -> str:
             if (b, 1) in p50 and (b, 32) in p50
         )
         lines += [
-            f"- **{record['model']}** (run {record['run']}; batch 1 / batch 32): {cells}. "
+            f"- **{record['model']}** ({record['run']}; batch 1 / batch 32): {cells}. "
             f"Machine: {record['load']}. Bench parity and top-1 on {record['bench_inputs']}.",
             f"  `{record['export_command']}` ({record['export_seconds']:.0f} s), then "
             f"`{record['bench_command']}`",

@@ -54,9 +54,11 @@ FP32 = Tolerance(ATOL, RTOL, floor=1.0)
 # float16 keeps 11 significant bits (relative rounding 4.9e-4 per op), and the error compounds
 # layer by layer: the built-in models, trained or not, stay within 0.6 % of their output scale.
 FP16 = Tolerance(1e-2, 1e-2, floor=0.0, ties=True)
-# bfloat16 keeps 8 significant bits (3.9e-3 per op, 8× float16's): the built-in models stay within
-# 3 % of their output scale on OpenVINO's and PyTorch's bf16 paths (benchmarks/RESULTS.md)
-BF16 = Tolerance(6e-2, 6e-2, floor=0.0, ties=True)
+# bfloat16 keeps 8 significant bits (3.9e-3 per op, 8× float16's): on OpenVINO's and PyTorch's
+# bf16 paths the worst of cifar10-fast's 10,000 test images strays 7.7 % of its output scale
+# (top-1 agreement 99.5 %, accuracy within 0.1 point), the other built-ins at most 4.3 %
+# (cifar10-cnn; benchmarks/RESULTS.md, bf16_tolerance.py): 10 % leaves room for other data
+BF16 = Tolerance(1e-1, 1e-1, floor=0.0, ties=True)
 
 
 @dataclass(frozen=True)
