@@ -232,8 +232,7 @@ WIDE_EPOCHS = 9
         "for a loss averaged over the batch. Deviations: "
         f"{WIDE_EPOCHS} epochs of 48 steps where airbench95 trains 15, sized from its FLOP count to "
         "fit 30 minutes on two CPU cores with native bf16 (one seed: 91.24 % with TTA on the JPEG "
-        "copy in 28.7 min, benchmarks/RESULTS.md); "
-        + COMMON_DEVIATIONS,
+        "copy in 28.7 min, benchmarks/RESULTS.md); " + COMMON_DEVIATIONS,
     ),
     reference={
         "cifar10": "95.01 % mean test accuracy with TTA over 200 runs, 10.4 s on one A100 "
