@@ -212,6 +212,25 @@ def features(row: dict[str, Any]) -> str:
     return ", ".join(row["machine"]["features"]) or "none recorded"
 
 
+def paired_medians(
+    rows: list[dict[str, Any]], first: str, second: str
+) -> tuple[float, float, int] | None:
+    """The medians of two interleaved measurements over the records that hold them, and how many
+    records there are; None when there are none."""
+    pairs = [r for r in rows if first in r]
+    if not pairs:
+        return None
+    medians = [statistics.median(r[key] for r in pairs) for key in (first, second)]
+    return medians[0], medians[1], len(pairs)
+
+
+def save_pair(first: str, first_seconds: float, second: str, second_seconds: float) -> None:
+    """One interleaved pair, printed and kept with the machine it ran on."""
+    record = {first: first_seconds, second: second_seconds}
+    print(json.dumps(record), flush=True)
+    save(record | {"machine": this_machine().to_json()})
+
+
 def report() -> str:
     rows = records()
     forward, training = flops_per_image()
@@ -268,24 +287,23 @@ def report() -> str:
             f"- **{label}**: {len(runs)} seed(s), mean with TTA {statistics.mean(accuracies):.2f} %"
             f"{spread}, mean wall {statistics.mean(walls) / 60:.1f} min."
         )
-    overhead = [r for r in rows if "bare_seconds" in r]
+    overhead = paired_medians(rows, "zoo_seconds", "bare_seconds")
     if overhead:
-        zoo_s = statistics.median(r["zoo_seconds"] for r in overhead)
-        bare_s = statistics.median(r["bare_seconds"] for r in overhead)
+        zoo_s, bare_s, count = overhead
         lines.append(
             f"- Trainer overhead: one epoch's training steps take {zoo_s:.1f} s in `zoo train` "
             f"and {bare_s:.1f} s in a bare loop of the same network, tensors, batch pipeline, "
             f"optimizer, schedule and lookahead ({zoo_s / bare_s - 1:+.1%}; medians of "
-            f"{len(overhead)} interleaved pairs)."
+            f"{count} interleaved pairs)."
         )
-    pairs = [r for r in rows if "bf16_seconds" in r]
-    if pairs:
-        bf16_s = statistics.median(r["bf16_seconds"] for r in pairs)
-        fp32_s = statistics.median(r["fp32_seconds"] for r in pairs)
+    precision = paired_medians(rows, "bf16_seconds", "fp32_seconds")
+    if precision:
+        bf16_s, fp32_s, count = precision
+        machine = features(next(r for r in reversed(rows) if "bf16_seconds" in r))
         lines.append(
-            f"- bf16 against float32 on one CPU ({features(pairs[-1])}): one epoch's training "
+            f"- bf16 against float32 on one CPU ({machine}): one epoch's training "
             f"steps take {bf16_s:.1f} s with `--precision bf16` and {fp32_s:.1f} s with "
-            f"`--precision fp32`, bf16 {fp32_s / bf16_s:.2f}× as fast (medians of {len(pairs)} "
+            f"`--precision fp32`, bf16 {fp32_s / bf16_s:.2f}× as fast (medians of {count} "
             "interleaved pairs of `zoo train cifar10-fast --epochs 1`)."
         )
     lines.append(
@@ -320,17 +338,12 @@ def main() -> None:
     elif args.what == "overhead":
         for pair in range(args.pairs):
             zoo_seconds = zoo_epoch(args.data_dir, pair, args.out)
-            bare_seconds = bare_epoch(args.data_dir, pair)
-            record = {"zoo_seconds": zoo_seconds, "bare_seconds": bare_seconds}
-            print(json.dumps(record), flush=True)
-            save(record | {"machine": this_machine().to_json()})
+            save_pair("zoo_seconds", zoo_seconds, "bare_seconds", bare_epoch(args.data_dir, pair))
     elif args.what == "precision":
         for pair in range(args.pairs):
             bf16 = zoo_epoch(args.data_dir, pair, args.out, ("--precision", "bf16"))
             fp32 = zoo_epoch(args.data_dir, pair, args.out, ("--precision", "fp32"))
-            record = {"bf16_seconds": bf16, "fp32_seconds": fp32}
-            print(json.dumps(record), flush=True)
-            save(record | {"machine": this_machine().to_json()})
+            save_pair("bf16_seconds", bf16, "fp32_seconds", fp32)
     text = report()
     print(text)
     if args.what == "report":

@@ -59,12 +59,12 @@ def zoo_here(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
     from zoo.launch import main
 
     runner = CliRunner()
-    code = 0
+    code, argv = 0, sys.argv
     with (
         contextlib.chdir(cwd or Path.cwd()),
         runner.isolation(env={"COLUMNS": "200", "NO_COLOR": "1"}) as (out, err, _),
     ):
-        sys.argv = ["zoo", *args]
+        sys.argv = ["zoo", *args]  # what the entry point reads, as in a fresh process
         try:
             main()
         except SystemExit as exc:
@@ -73,7 +73,7 @@ def zoo_here(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
             code = 1
             sys.stderr.write(traceback.format_exc())
         finally:
-            sys.argv = ["pytest"]
+            sys.argv = argv
             sys.stdout.flush()
             sys.stderr.flush()
         stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
