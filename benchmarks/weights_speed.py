@@ -93,10 +93,10 @@ def download_timings(model: str, calls: int) -> list[dict[str, object]]:
     import torch
 
     import zoo
-    from zoo import weights
     from zoo.artifacts.checkpoint import save_weights
     from zoo.files import sha256_file
     from zoo.models.cifar import cifar10_cnn, cifar10_vgg
+    from zoo.weights import declared as weights
 
     results = []
     with tempfile.TemporaryDirectory(prefix="zoo-served-") as served:

@@ -31,8 +31,8 @@ from zoo.export.backends import openvino
 from zoo.export.failures import ExportError, VerificationError
 from zoo.export.options import SourceRequest
 from zoo.export.precisions import FP16
-from zoo.export.predict import Predictor
 from zoo.export.source import resolve
+from zoo.predict.onnx import Predictor
 
 OPENVINO = openvino.missing() is None
 QUICK_BENCH = ["--iterations", "3", "--min-time", "0", "--max-time", "0.2"]

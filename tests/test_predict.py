@@ -16,8 +16,8 @@ from PIL import Image
 import zoo
 from zoo.errors import ZooError
 from zoo.export.options import SourceRequest
-from zoo.export.predict import Predictor
 from zoo.export.source import resolve
+from zoo.predict.onnx import Predictor
 
 PREDICT_WITHOUT_TORCH = """
 import json, sys

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from zoo.artifacts.card import ModelCard, Preprocessing, prepare_image
 from zoo.artifacts.checkpoint import load_checkpoint
 from zoo.cli.app import app
-from zoo.export.predict import Predictor
 from zoo.factory import create_dataset
+from zoo.predict.onnx import Predictor
 from zoo.pretrained import model_from_checkpoint
 from zoo.train.data import AsTensor, BatchPipeline
 

@@ -305,7 +305,7 @@ def test_a_killed_cosine_run_resumes_to_the_same_rates_and_metrics(tmp_path: Pat
 def test_a_weights_file_sharing_the_first_16_hex_digits_is_refused(tmp_path: Path) -> None:
     from test_weights import register_web_net, write_weights
 
-    from zoo import weights
+    from zoo.weights import declared as weights
 
     path = write_weights(tmp_path / "w.safetensors")
     real = sha256_file(path)

@@ -193,7 +193,7 @@ def test_bad_input_is_one_line_before_any_work(run: Path, tmp_path: Path, capsys
 def test_hub_addresses_and_publish_targets(tmp_path: Path, monkeypatch) -> None:
     from zoo.errors import ArgumentError
     from zoo.publish.targets import deliver, parse_target
-    from zoo.published import parse
+    from zoo.weights.releases import parse
 
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
     repo = parse("hf://someone/tiny-net@refs/pr/1")

@@ -24,13 +24,15 @@ from PIL import Image
 from safetensors.torch import save_file
 
 import zoo
-from zoo import meta, weights
+from zoo import meta
 from zoo.artifacts.card import ModelCard, Preprocessing
 from zoo.artifacts.checkpoint import save_weights
 from zoo.artifacts.run import metric_text
 from zoo.errors import ZooError
 from zoo.files import sha256_file
 from zoo.train.evaluation import evaluate_checkpoint
+from zoo.weights import declared as weights
+from zoo.weights.home import weights_dir
 
 SHIPPED_HERE = ("mnist-logreg", "mnist-mlp", "mnist-mlp3", "linear-regression")  # data in zoo
 
@@ -216,7 +218,7 @@ def test_missing_file_and_offline_name_the_url_and_where_to_put_the_file(tmp_pat
     assert "404" in str(missing.value) and url in str(missing.value)
     with pytest.raises(ZooError) as offline:  # the server is stopped: nothing listens there
         weights.locate("web-net", "default")
-    expected = weights.weights_dir() / f"web-net-v1-{'3' * 12}.safetensors"
+    expected = weights_dir() / f"web-net-v1-{'3' * 12}.safetensors"
     for raised in (missing, offline):
         message = str(raised.value)
         assert url in message and str(expected) in message and "by hand" in message
@@ -235,7 +237,7 @@ def test_file_urls_and_the_card_checked_against_the_declaration(tmp_path: Path) 
 
 HUB_DOWNLOAD = """
 import sys, zoo
-from zoo import weights
+from zoo.weights import declared as weights
 from tests_support_web_net import web_net
 url, sha256 = sys.argv[1:]
 zoo.register_model("web-net", weights=[{"name": "v1", "url": url, "sha256": sha256}])(web_net)
@@ -432,8 +434,8 @@ def test_predict_by_model_name_exports_once_then_runs_without_torch(tmp_path, zo
 
 
 def test_quick_path_takes_only_the_plain_form() -> None:
-    from zoo.export.options import PredictOptions
     from zoo.launch import quick_predict
+    from zoo.predict.options import PredictOptions
 
     assert quick_predict(["predict", "mnist-mlp3", "a.png", "--top-k", "3", "--json"]) == (
         PredictOptions("mnist-mlp3", ("a.png",), top_k=3, json=True)

@@ -21,10 +21,10 @@ import zoo
 from zoo.artifacts.card import ModelCard, Preprocessing
 from zoo.artifacts.checkpoint import save_weights
 from zoo.errors import ZooError
-from zoo.export.predict_cache import cache_folder
 from zoo.files import sha256_file
 from zoo.meta import Weights
-from zoo.publish import cache
+from zoo.weights import cache
+from zoo.weights.home import predict_folder
 
 
 @pytest.fixture(autouse=True)
@@ -77,7 +77,7 @@ def test_fetch_downloads_once_reporting_progress_then_list_and_prune(tmp_path: P
     # stale entries beside the used ones
     stale_file = home / "weights" / "gone-net-v0-0123456789ab.safetensors"
     stale_file.write_bytes(b"an old download")
-    used_export = cache_folder("mnist-mlp3", "default")  # what zoo predict mnist-mlp3 uses now
+    used_export = predict_folder("mnist-mlp3", "default")  # what zoo predict mnist-mlp3 uses now
     old_export = used_export.with_name("mnist-mlp3-default-0000000000000000")  # an older plugin
     for folder in (used_export, old_export):
         folder.mkdir(parents=True)

@@ -98,10 +98,7 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     if name == "__version__":
-        from importlib.metadata import PackageNotFoundError, version
+        from zoo.machine import zoo_version
 
-        try:
-            return version("torch-zoo")
-        except PackageNotFoundError:
-            return "0+unknown"
+        return zoo_version()
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")

@@ -1,10 +1,10 @@
 """The ``zoo`` console script's front door.
 
 ``zoo predict MODEL INPUT... [--top-k N] [--weights W] [--json]`` whose ONNX export is already
-cached (see :mod:`zoo.export.predict_cache`) runs here, without loading the command-line app
+cached (see :mod:`zoo.predict.cache`) runs here, without loading the command-line app
 (Typer and every command module): a cached prediction then costs ONNX Runtime's start-up and
 little more, and never imports torch. The options are read from the same declaration the full
-command uses (:class:`zoo.export.options.PredictOptions`). Everything else, including every other
+command uses (:class:`zoo.predict.options.PredictOptions`). Everything else, including every other
 form of ``zoo predict``, goes to :mod:`zoo.cli.app`, which parses it in full.
 """
 
@@ -20,16 +20,16 @@ from zoo.errors import ZooError
 
 def quick_predict(args: list[str]) -> Any:
     """``args`` as a plain ``predict MODEL INPUT...`` request (a
-    :class:`~zoo.export.options.PredictOptions`), or None for anything else (help, other options,
+    :class:`~zoo.predict.options.PredictOptions`), or None for anything else (help, other options,
     an ONNX file, a value the full command would refuse): the full command line handles those."""
-    from zoo.published import is_hub_spec
-    from zoo.weights import names_model
+    from zoo.weights.declared import names_model
+    from zoo.weights.releases import is_hub_spec
 
     if len(args) < 3 or args[0] != "predict":
         return None
     if not (names_model(args[1]) or is_hub_spec(args[1])):
         return None
-    from zoo.export.options import PredictOptions
+    from zoo.predict.options import PredictOptions
 
     declared = {f.name: f for f in fields(PredictOptions) if f.metadata.get("cli") is not None}
     by_name = {name: key for key, f in declared.items() for name in f.metadata["cli"].names}
@@ -82,8 +82,8 @@ def number_row(arg: str) -> bool:
 
 def run_quick(request: Any) -> bool:
     """Predict from the cached export; False when there is none yet (the full command makes it)."""
-    from zoo.export.predict_cache import cache_folder, onnx_file
-    from zoo.published import cached_onnx, is_hub_spec
+    from zoo.predict.cache import cache_folder, onnx_file
+    from zoo.weights.releases import cached_onnx, is_hub_spec
 
     if is_hub_spec(request.model):
         path = None if request.weights else cached_onnx(request.model)
@@ -95,7 +95,7 @@ def run_quick(request: Any) -> bool:
     # would only spin, taking CPU from ONNX Runtime
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from zoo.cli.predictions import print_predictions
-    from zoo.export.predict import Predictor
+    from zoo.predict.onnx import Predictor
 
     predictor = Predictor(path, len(request.inputs))
     predictions = predictor.predict(list(request.inputs), top_k=request.top_k)

@@ -94,3 +94,14 @@ def native_bf16() -> bool:
     """Whether this CPU computes bfloat16 natively: the one place training's ``--precision
     auto`` and bench's bf16 rows ask."""
     return this_machine().native_bf16
+
+
+def zoo_version() -> str:
+    """The installed zoo's version (``zoo.__version__``), for cache keys and provenance; read
+    here, at the bottom, so that modules below the public API can name it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch-zoo")
+    except PackageNotFoundError:
+        return "0+unknown"

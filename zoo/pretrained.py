@@ -15,15 +15,15 @@ from typing import Any
 
 import torch
 
-from zoo import published
 from zoo.artifacts.card import ModelCard
 from zoo.artifacts.checkpoint import Checkpoint
 from zoo.errors import ZooError, first_line
 from zoo.factory import build_model, probe
 from zoo.files import sha256_file
 from zoo.meta import DEFAULT_WEIGHTS
-from zoo.published import is_hub_spec
-from zoo.weights import Located, locate
+from zoo.weights import releases
+from zoo.weights.declared import Located, locate
+from zoo.weights.releases import is_hub_spec
 
 logger = logging.getLogger("zoo")
 
@@ -154,7 +154,7 @@ def hub_weights(spec: str, weights: str | None) -> tuple[str, str]:
     """The registered model and the local weights file of a Hub release (downloaded once)."""
     if weights not in (None, DEFAULT_WEIGHTS):
         raise ZooError(f"{spec} publishes one set of weights: leave out weights='{weights}'")
-    located = published.locate(spec)
+    located = releases.locate(spec)
     return located.model, str(located.path)
 
 

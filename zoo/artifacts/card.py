@@ -83,6 +83,14 @@ class Preprocessing:
         return values * multiplier.reshape(axis) + offset.reshape(axis)
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities from a batch of logits (N×classes), as predict and bench read them."""
+    import numpy as np
+
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
 def prepare_image(
     image: Any, channels: int, size: tuple[int, int], resize: str = "bilinear"
 ) -> Any:

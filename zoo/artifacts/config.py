@@ -26,7 +26,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 SCHEDULERS = ("none", "cosine", "linear", "onecycle")
 FLIPS = ("none", "random", "alternate")
 PADDINGS = ("zero", "reflect")
-PRECISIONS = ("auto", "fp32", "bf16")
+AUTOCAST = ("auto", "fp32", "bf16")  # what training and eval compute in (torch.autocast)
 TTA_MODES = ("none", "flip", "flip-translate")  # test-time augmentation views (zoo.tta)
 GROUP_KEYS = ("lr_scale", "decay_scale", "epochs")
 TABLES = {"model_args": "model", "opt_args": "optimizer", "dataset_args": "dataset"}
@@ -278,7 +278,7 @@ class TrainConfig:
             "hardware has it natively (CPUs with AVX512_BF16 or AMX, recent GPUs), else fp32 "
             "(default: the recipe's, else fp32).",
         ),
-        check=flags.one_of(PRECISIONS),
+        check=flags.one_of(AUTOCAST),
         hparam=True,
     )
     tta: str = option(

@@ -1,5 +1,5 @@
 """``zoo check``: a plugin entry against zoo's plugin contract, as a checklist (the checks are
-:mod:`zoo.testing`'s)."""
+:mod:`zoo.conformance`'s)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def run_check(
     as_json: bool,
 ) -> None:
     """Check each entry of every kind its name has; print the checklists."""
-    from zoo import testing
+    from zoo import conformance as testing
     from zoo.cli.output import console, print_json
     from zoo.factory import default_input, get_model_info
     from zoo.registry import KINDS, get_registry

@@ -11,7 +11,7 @@ from rich.console import Console
 from zoo.cli.params import Json, parameters, with_options
 from zoo.errors import ArgumentError
 from zoo.flags import build
-from zoo.train.options import EvalRequest
+from zoo.train.eval_request import EvalRequest
 
 
 @with_options(parameters(EvalRequest))
@@ -52,10 +52,16 @@ def run_eval(request: EvalRequest, as_json: bool) -> None:
     from zoo.cli.output import print_json
     from zoo.cli.runs import newest
     from zoo.cli.train_display import print_rows
-    from zoo.published import is_hub_spec
-    from zoo.published import locate as locate_published
     from zoo.train.evaluation import evaluate_checkpoint
-    from zoo.weights import DEFAULT_WEIGHTS, declared_tta, locate, names_model, results_folder
+    from zoo.weights.declared import (
+        DEFAULT_WEIGHTS,
+        declared_tta,
+        locate,
+        names_model,
+        results_folder,
+    )
+    from zoo.weights.releases import is_hub_spec
+    from zoo.weights.releases import locate as locate_published
 
     run, weights, out, tta = request.spec, request.weights, request.out, request.tta
     if is_hub_spec(run):

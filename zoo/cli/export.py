@@ -88,7 +88,7 @@ def export(
     from zoo.export import pipeline
     from zoo.export.samples import load_samples
     from zoo.export.source import checks_dataset, resolve
-    from zoo.weights import declared_tta
+    from zoo.weights.declared import declared_tta
 
     formats = tuple(f.name for f in FORMATS.values() if values.pop(f.name.replace("-", "_")))
     precisions = tuple(p.name for p in DERIVED if values.pop(p.name))

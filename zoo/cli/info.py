@@ -118,7 +118,7 @@ def render(report: dict[str, Any]) -> None:
 def render_weights(report: dict[str, Any]) -> None:
     """A model's trained weights with their metrics, or why it has none."""
     from zoo.meta import Weights, coerce
-    from zoo.weights import metrics_text
+    from zoo.weights.declared import metrics_text
 
     if not report.get("weights"):
         why = report.get("no_weights") or "none declared"

@@ -1,5 +1,5 @@
 """``zoo predict``: an ONNX file, an export directory or a model's trained weights on images or
-feature rows, with ONNX Runtime alone (its options are :class:`~zoo.export.options.PredictOptions`,
+feature rows, with ONNX Runtime alone (its options are :class:`~zoo.predict.options.PredictOptions`,
 which the quick cached path in :mod:`zoo.launch` reads too)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import typer
 
 from zoo.cli.params import parameters, with_options
 from zoo.errors import ArgumentError
-from zoo.export.options import PredictOptions
 from zoo.flags import build
+from zoo.predict.options import PredictOptions
 
 
 @with_options(parameters(PredictOptions))
@@ -51,10 +51,10 @@ def predict(
     """
     from zoo.cli.output import error_console
     from zoo.cli.predictions import print_predictions
-    from zoo.export.predict import Predictor
-    from zoo.export.predict_cache import prepare
-    from zoo.published import is_hub_spec, onnx_path
-    from zoo.weights import names_model
+    from zoo.predict.cache import prepare
+    from zoo.predict.onnx import Predictor
+    from zoo.weights.declared import names_model
+    from zoo.weights.releases import is_hub_spec, onnx_path
 
     request = build(PredictOptions, values, model=model_file, inputs=tuple(inputs))
     path = model_file

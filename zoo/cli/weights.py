@@ -1,5 +1,5 @@
 """``zoo weights fetch|list|prune``: zoo's cache of weights, predict exports and Hub releases
-(a Typer sub-app; the work is :mod:`zoo.publish.cache`'s). The progress bar is drawn here, from
+(a Typer sub-app; the work is :mod:`zoo.weights.cache`'s). The progress bar is drawn here, from
 the engine's callback, for large downloads to a terminal."""
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ def run_fetch(spec: str | None, as_json: bool, values: dict[str, Any]) -> None:
     from zoo.cli.output import console, print_json
     from zoo.errors import ZooError
     from zoo.flags import build
-    from zoo.publish.cache import fetch_all
     from zoo.publish.modelcard import size_text
+    from zoo.weights.cache import fetch_all
 
     request = build(FetchRequest, values, spec=spec)
     bars = Bars()
@@ -127,9 +127,9 @@ def list_(as_json: Json = False) -> None:
 
 def run_list(as_json: bool) -> None:
     from zoo.cli.output import console, print_json, show_table
-    from zoo.publish.cache import entries
     from zoo.publish.modelcard import size_text
-    from zoo.weights import home
+    from zoo.weights.cache import entries
+    from zoo.weights.home import home
 
     found = entries()
     if as_json:
@@ -166,8 +166,8 @@ def prune(*, as_json: Json = False, **values: Any) -> None:
 def run_prune(as_json: bool, values: dict[str, Any]) -> None:
     from zoo.cli.output import console, print_json
     from zoo.flags import build
-    from zoo.publish.cache import prune as prune_cache
     from zoo.publish.modelcard import size_text
+    from zoo.weights.cache import prune as prune_cache
 
     request = build(PruneRequest, values)
     removed = prune_cache(request.dry_run)

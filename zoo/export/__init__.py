@@ -1,5 +1,2 @@
-"""Export models to ONNX, TorchScript and ExportedProgram, verify them, run and benchmark them.
-
-``zoo.export.predict`` and ``zoo.export.metadata`` never import torch: they are what a deployment
-machine runs.
-"""
+"""Export models to ONNX, TorchScript and ExportedProgram, verify them, run and benchmark them
+(running an exported file for a prediction, without torch, is :mod:`zoo.predict`'s)."""

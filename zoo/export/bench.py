@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from zoo.artifacts.card import softmax
 from zoo.artifacts.manifest import PROBABILITIES, FileFacts, Manifest, Parity
 from zoo.errors import ArgumentError, ZooError
 from zoo.export import runtimes
@@ -37,7 +38,6 @@ from zoo.export.options import BenchRequest, ExportRequest
 from zoo.export.parity import FP32, Top1, compare, top1
 from zoo.export.pipeline import scratch_export
 from zoo.export.precisions import PRECISIONS
-from zoo.export.predict import softmax
 from zoo.export.samples import Samples
 from zoo.export.source import Source
 from zoo.machine import this_machine

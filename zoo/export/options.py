@@ -1,8 +1,7 @@
-"""The options of ``zoo export``, ``zoo bench``, ``zoo verify`` and ``zoo predict``, each declared
-once as a field of the request it fills (:func:`zoo.flags.option`), with its flag. The format and
-precision switches of ``zoo export`` and bench's backend choices come from the registries. No
-torch and no numpy here: the CLI reads these declarations to build its options at start-up, and
-the quick cached ``zoo predict`` path reads :class:`PredictOptions` without loading Typer.
+"""The options of ``zoo export``, ``zoo bench`` and ``zoo verify``, each declared once as a field
+of the request it fills (:func:`zoo.flags.option`), with its flag. The format and precision
+switches of ``zoo export`` and bench's backend choices come from the registries. No torch and no
+numpy here: the CLI reads these declarations to build its options at start-up.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from zoo.errors import ArgumentError
 from zoo.export.backends import BACKENDS, DEFAULT
 from zoo.export.formats import FORMATS, Format
 from zoo.flags import flag, option
-from zoo.meta import DEFAULT_WEIGHTS
 
 CALIBRATION_SAMPLES = 300  # training-split inputs static int8 quantisation calibrates on
 
@@ -223,23 +221,3 @@ class BenchRequest:
         BATCH.with_help("Export with a 'dynamic' or fixed batch (not for EXPORT_DIR)."),
         parse=parse_batch,
     )
-
-
-@dataclass(frozen=True)
-class PredictOptions:
-    """A ``zoo predict`` request: what to run on which inputs (options declared once, here; the
-    quick cached path in :mod:`zoo.launch` reads the same declaration)."""
-
-    model: str  # an ONNX file, an export directory or a model name
-    inputs: tuple[str, ...]
-    top_k: int = option(
-        5,
-        flag("--top-k", help="How many classes to show per input.", kind=int, min=1),
-        check=flags.at_least(1),
-    )
-    weights: str | None = option(None, flags.WEIGHTS)
-    json: bool = option(False, flags.JSON)
-
-    @property
-    def weights_name(self) -> str:
-        return self.weights or DEFAULT_WEIGHTS

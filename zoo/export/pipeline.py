@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 import zoo
+from zoo.artifacts.card import softmax
 from zoo.artifacts.manifest import (
     PROBABILITIES,
     Accuracy,
@@ -50,7 +51,6 @@ from zoo.export.formats.onnx import check_opset
 from zoo.export.options import ExportRequest
 from zoo.export.parity import FP32, compare, top1_accuracy
 from zoo.export.precisions import PRECISIONS, Derivation, Precision
-from zoo.export.predict import softmax
 from zoo.export.samples import Samples
 from zoo.export.source import Source
 from zoo.files import MODE, sha256_file, write_json

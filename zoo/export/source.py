@@ -22,9 +22,9 @@ from zoo.factory import build_model, get_model_info, known_dataset_info, probe
 from zoo.files import sha256_file
 from zoo.meta import DatasetInfo
 from zoo.pretrained import model_from_checkpoint
-from zoo.published import is_hub_spec
-from zoo.published import locate as locate_published
-from zoo.weights import locate, names_model
+from zoo.weights.declared import locate, names_model
+from zoo.weights.releases import is_hub_spec
+from zoo.weights.releases import locate as locate_published
 
 SUFFIXES = (".safetensors", ".onnx", ".pt2", ".pt")
 

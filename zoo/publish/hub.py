@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import ZooError, first_line
-from zoo.published import INSTALL, HubRepo
+from zoo.weights.releases import INSTALL, HubRepo
 
 CONNECTION_ERRORS = ("ConnectError", "ConnectionError", "ConnectTimeout", "TimeoutException")
 

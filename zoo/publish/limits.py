@@ -10,15 +10,15 @@ from typing import Any
 from zoo.artifacts.manifest import Manifest
 from zoo.errors import ZooError
 from zoo.factory import get_dataset_info
-from zoo.publish.modelcard import Measured
-from zoo.publish.plan import Plan, trained_on
+from zoo.publish.modelcard import ReleaseMetrics
+from zoo.publish.plan import ReleasePlan, trained_on
 
 SMALL_TRAINING = 10_000  # items: fewer, and the card says it is a small training set
 SMALL_TEST = 1_000  # items: fewer, and the card says the interval is wide
 WEAK_CLASS = 0.10  # a class this far below the overall accuracy is named
 
 
-def limitations(checked: Plan, measured: Measured, manifest: Manifest) -> list[str]:
+def limitations(checked: ReleasePlan, measured: ReleaseMetrics, manifest: Manifest) -> list[str]:
     """The card's limitations, most important first; the author's own note at the end."""
     lines = [*data_limits(checked, measured), *measurement_limits(checked, measured)]
     lines += precision_limits(manifest)
@@ -36,7 +36,7 @@ def limitations(checked: Plan, measured: Measured, manifest: Manifest) -> list[s
     return lines
 
 
-def data_limits(checked: Plan, measured: Measured) -> list[str]:
+def data_limits(checked: ReleasePlan, measured: ReleaseMetrics) -> list[str]:
     """What its training data cannot support."""
     lines = []
     history = checked.run.history() if checked.run else []
@@ -63,7 +63,7 @@ def synthetic(dataset: str) -> bool:
     return "synthetic" in (dataset + description) or "generated" in description
 
 
-def measurement_limits(checked: Plan, measured: Measured) -> list[str]:
+def measurement_limits(checked: ReleasePlan, measured: ReleaseMetrics) -> list[str]:
     """What its measurement cannot support."""
     lines = []
     if measured.interval is not None:

@@ -21,13 +21,13 @@ from zoo.artifacts.card import PIL_MODES, ModelCard
 from zoo.artifacts.manifest import Manifest, ManifestFile
 from zoo.artifacts.run import METRICS, metric_text
 from zoo.meta import Weights
-from zoo.published import HubRepo
+from zoo.weights.releases import HubRepo
 
 LIBRARY = "torch-zoo"
 
 
 @dataclass(frozen=True)
-class Measured:
+class ReleaseMetrics:
     """The metrics ``zoo publish`` measured again, on the declared split, with the published file."""
 
     metric: str  # accuracy or mae
@@ -52,7 +52,7 @@ class CardFacts:
     card: ModelCard
     file_bytes: int
     parameters: int
-    measured: Measured
+    measured: ReleaseMetrics
     manifest: Manifest
     command: str
     training: Mapping[str, Any]
@@ -371,7 +371,7 @@ def versions_section(facts: CardFacts) -> list[str]:
     ]
 
 
-def headline(measured: Measured) -> str:
+def headline(measured: ReleaseMetrics) -> str:
     """``accuracy 95.26 % (95 % CI 92.5–97.0 %, n=359) on the test split``."""
     text = metric_text(measured.metric, measured.value)
     if measured.interval is not None:

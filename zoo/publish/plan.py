@@ -28,7 +28,7 @@ from zoo.registry import Entry, get_registry
 
 
 @dataclass(frozen=True)
-class Plan:
+class ReleasePlan:
     """A publish request, checked: the file, the model, the name and where it all goes."""
 
     request: PublishRequest
@@ -64,7 +64,7 @@ class Plan:
 # -- checks before any work --------------------------------------------------------------------
 
 
-def plan(request: PublishRequest) -> Plan:
+def plan(request: PublishRequest) -> ReleasePlan:
     """Every refusal that needs no work, in one pass, before any."""
     name = check_name(request.name)
     checkpoint = kept_weights(Path(request.spec))
@@ -82,7 +82,7 @@ def plan(request: PublishRequest) -> Plan:
         )
     if target is not None:
         targets.check_target(target, out.name)
-    return Plan(
+    return ReleasePlan(
         request, checkpoint, run if run.is_run else None, card, sha256, entry, name, out,
         target, package,
     )  # fmt: skip
@@ -152,7 +152,7 @@ def check_unclaimed(
 ALWAYS = ("dataset", "optimizer", "lr", "epochs", "batch_size", "seed", "val_split")
 
 
-def training_command(checked: Plan) -> str:
+def training_command(checked: ReleasePlan) -> str:
     """``zoo train ...`` that trains these weights again: the recipe's options and every
     other one the run set away from zoo's default (or that the model's recipe sets), spelt as
     their flags."""
@@ -186,7 +186,7 @@ def default(key: str) -> object:
     return item.default
 
 
-def trained_on(checked: Plan) -> str:
+def trained_on(checked: ReleasePlan) -> str:
     """``1,198 items of the train split of digits (the rest held out ...)``."""
     history = checked.run.history() if checked.run else []
     dataset = checked.card.dataset
@@ -199,7 +199,7 @@ def trained_on(checked: Plan) -> str:
     )
 
 
-def kept_text(checked: Plan) -> str:
+def kept_text(checked: ReleasePlan) -> str:
     history = checked.run.history() if checked.run else []
     kept = kept_epoch(history)
     if kept is None:

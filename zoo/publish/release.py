@@ -42,11 +42,11 @@ from zoo.files import MODE, sha256_file, write_json, write_text
 from zoo.meta import Weights, coerce
 from zoo.publish import modelcard, plugin, targets
 from zoo.publish.limits import limitations
-from zoo.publish.modelcard import CardFacts, Measured
+from zoo.publish.modelcard import CardFacts, ReleaseMetrics
 from zoo.publish.options import PublishRequest
-from zoo.publish.plan import Plan, kept_text, plan, trained_on, training_command
-from zoo.published import INDEX
+from zoo.publish.plan import ReleasePlan, kept_text, plan, trained_on, training_command
 from zoo.train.evaluation import evaluate_checkpoint
+from zoo.weights.releases import INDEX
 
 VERIFY_SAMPLES = 16  # inputs every ONNX file is checked on (as zoo export)
 ACCURACY_SAMPLES = 1000  # labelled test samples each file's top-1 is measured on
@@ -58,9 +58,9 @@ Say = Callable[[str], None]
 class Published:
     """What ``zoo publish`` wrote and where the release went."""
 
-    plan: Plan
+    plan: ReleasePlan
     declaration: Weights  # the release's own (``file`` form)
-    measured: Measured
+    measured: ReleaseMetrics
     manifest: Manifest
     delivery: targets.Delivery | None = None
     pasted: Weights | None = None  # to paste (``url`` form, with --to), or the plugin's
@@ -93,14 +93,14 @@ def publish(request: PublishRequest, say: Say = ignore) -> Published:
     return published
 
 
-def commit_message(checked: Plan) -> str:
+def commit_message(checked: ReleasePlan) -> str:
     return f"zoo publish: {checked.model} weights '{checked.name}' from run {checked.label}"
 
 
 # -- the release ------------------------------------------------------------------------------
 
 
-def build(checked: Plan, say: Say) -> Published:
+def build(checked: ReleasePlan, say: Say) -> Published:
     """Write the whole release beside ``--out``, then rename it into place."""
     staging = pipeline.staging_dir(checked.out)
     try:
@@ -127,7 +127,7 @@ def build(checked: Plan, say: Say) -> Published:
     return Published(checked, declaration, measured, manifest)
 
 
-def measure(checked: Plan, staging: Path) -> Measured:
+def measure(checked: ReleasePlan, staging: Path) -> ReleaseMetrics:
     """The metrics again, on the declared split, with the file being published (the same bytes:
     its sha256 is checked); the confusion matrix goes into the release."""
     with tempfile.TemporaryDirectory(prefix="zoo-publish-eval-") as scratch:
@@ -149,7 +149,7 @@ def measure(checked: Plan, staging: Path) -> Measured:
     metric = "accuracy" if "accuracy" in summary else "mae"
     items = int(summary["items"])
     value = float(summary[metric])
-    return Measured(
+    return ReleaseMetrics(
         metric=metric,
         value=value,
         loss=float(summary["loss"]),
@@ -163,7 +163,7 @@ def measure(checked: Plan, staging: Path) -> Measured:
 
 
 def export_release(
-    checked: Plan, source: Source, request: ExportRequest, staging: Path
+    checked: ReleasePlan, source: Source, request: ExportRequest, staging: Path
 ) -> Manifest:
     """The verified export, its files moved up into the release; its weights copy is the
     release's own file (the manifest names it)."""
@@ -193,7 +193,7 @@ def export_release(
     return manifest
 
 
-def copy_plots(checked: Plan, staging: Path) -> list[tuple[str, str]]:
+def copy_plots(checked: ReleasePlan, staging: Path) -> list[tuple[str, str]]:
     """The run's curves and confusion matrix, and the one measured at publish time, with the
     captions the card gives them."""
     plots = []
@@ -218,7 +218,7 @@ def copy_plots(checked: Plan, staging: Path) -> list[tuple[str, str]]:
 # -- what the release says --------------------------------------------------------------------
 
 
-def declare(checked: Plan, measured: Measured) -> Weights:
+def declare(checked: ReleasePlan, measured: ReleaseMetrics) -> Weights:
     """The declaration: the file, what it was trained on, its preprocessing, the metrics
     measured just now, the command and zoo's version."""
     card = checked.card
@@ -246,9 +246,9 @@ def declare(checked: Plan, measured: Measured) -> Weights:
 
 
 def card_facts(
-    checked: Plan,
+    checked: ReleasePlan,
     declaration: Weights,
-    measured: Measured,
+    measured: ReleaseMetrics,
     manifest: Manifest,
     plots: list[tuple[str, str]],
 ) -> CardFacts:

@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlparse
 
 from zoo.artifacts.manifest import MANIFEST
 from zoo.errors import ArgumentError
-from zoo.published import INDEX, PREFIX, HubRepo, is_hub_spec, parse
+from zoo.weights.releases import INDEX, PREFIX, HubRepo, is_hub_spec, parse
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 from zoo.sweep import results, state
 from zoo.sweep.execute import SweepObserver, Tracker, execute
 from zoo.sweep.jobs import Job
-from zoo.sweep.plan import Plan, make_plan
+from zoo.sweep.plan import SweepPlan, make_plan
 from zoo.sweep.results import Result
 from zoo.sweep.state import Sweep
 
@@ -120,7 +120,7 @@ def announcement(sweep: Sweep, available: bool, install: str) -> list[str]:
     return lines
 
 
-def ranking(plan: Plan) -> str:
+def ranking(plan: SweepPlan) -> str:
     """Which metric ranks the runs, and on what data."""
     split = plan.config({}).val_split  # the shared options alone
     if not plan.held_out:

@@ -13,7 +13,7 @@ from typing import Any
 from zoo.artifacts.run import EpochMetrics, RunDir
 from zoo.errors import ZooError
 from zoo.sweep import state
-from zoo.sweep.plan import Plan
+from zoo.sweep.plan import SweepPlan
 from zoo.sweep.results import kept_value
 from zoo.sweep.state import RunRecord, Sweep
 from zoo.train.report import LogObserver
@@ -113,7 +113,7 @@ def finish(
     status: str,
     message: str,
     history: list[EpochMetrics],
-    plan: Plan,
+    plan: SweepPlan,
     seconds: float,
 ) -> RunRecord:
     record = replace(

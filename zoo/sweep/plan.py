@@ -181,7 +181,7 @@ SEARCH_ONLY = tuple(name for name, f in SETTINGS.items() if f.metadata.get("sear
 
 
 @dataclass(frozen=True)
-class Plan:
+class SweepPlan:
     """Everything a sweep needs to make each run's :class:`TrainConfig`, saved in sweep.json."""
 
     model: str
@@ -244,7 +244,7 @@ class Plan:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Plan:
+    def from_json(cls, data: dict[str, Any]) -> SweepPlan:
         return cls(
             model=data["model"],
             dataset=data["dataset"],
@@ -403,7 +403,7 @@ def make_plan(
     config_file: Path | None,
     settings: dict[str, Any],
     tensorboard: bool,
-) -> Plan:
+) -> SweepPlan:
     """The checked plan from the command line (``flags``: ``zoo train``'s options, None where not
     given; ``settings``: the sweep's own, None where not given) and the config file."""
     from_file = config_table.read_toml(config_file, table="sweep") if config_file else {}
@@ -436,7 +436,7 @@ def make_plan(
 
     regression = get_dataset_info(first.dataset).task == "regression"
     split = "val" if first.val_split else "test"
-    plan = Plan(
+    plan = SweepPlan(
         model=model,
         dataset=first.dataset,
         base=base,
@@ -454,7 +454,7 @@ def make_plan(
     return plan
 
 
-def checked_combinations(plan: Plan) -> list[dict[str, Any]]:
+def checked_combinations(plan: SweepPlan) -> list[dict[str, Any]]:
     """The parameter sets to resolve before a sweep starts: a grid's every run; for a search,
     every combination of its lists with each range at both ends (up to COMBINATIONS_CHECKED;
     beyond, each value was still checked on its own)."""
@@ -467,7 +467,7 @@ def checked_combinations(plan: Plan) -> list[dict[str, Any]]:
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*choices)]
 
 
-def check_size(plan: Plan) -> None:
+def check_size(plan: SweepPlan) -> None:
     """Refuse ranges in a grid, choices Optuna cannot store, and more runs than --max-runs."""
     settings = plan.settings
     if settings.search == "grid":

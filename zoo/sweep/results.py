@@ -17,7 +17,7 @@ from zoo.artifacts.run import EpochMetrics, RunDir
 from zoo.errors import ZooError
 from zoo.files import save_figure, write_json, write_text
 from zoo.sweep import state
-from zoo.sweep.plan import Plan, format_value
+from zoo.sweep.plan import SweepPlan, format_value
 from zoo.sweep.state import RunRecord, Sweep
 
 PLOT = Path("plots") / "sweep.png"
@@ -39,7 +39,7 @@ class Result:
     curve: tuple[tuple[int, float], ...]  # (epoch, metric) of every epoch trained
     trial: int | None = None
 
-    def row(self, plan: Plan) -> dict[str, Any]:
+    def row(self, plan: SweepPlan) -> dict[str, Any]:
         """A flat row for CSV and JSON."""
         return {
             "rank": None,
@@ -53,7 +53,7 @@ class Result:
         }
 
 
-def kept_value(plan: Plan, history: list[EpochMetrics]) -> float | None:
+def kept_value(plan: SweepPlan, history: list[EpochMetrics]) -> float | None:
     """The ranking metric of the weights a run keeps: the best epoch on held-out items, the
     last epoch when validating on the test split (as the trainer keeps)."""
     values = [row.value for row in history if row.key == plan.metric]
@@ -105,7 +105,7 @@ def collect(sweep: Sweep) -> list[Result]:
     return results
 
 
-def epochs_of(run_dir: Path, plan: Plan, params: dict[str, Any]) -> int:
+def epochs_of(run_dir: Path, plan: SweepPlan, params: dict[str, Any]) -> int:
     """The epochs a run is meant to train (its config.json, else as planned)."""
     try:
         return load_run_config(run_dir).epochs
@@ -113,7 +113,7 @@ def epochs_of(run_dir: Path, plan: Plan, params: dict[str, Any]) -> int:
         return plan.config(params).epochs
 
 
-def rank(plan: Plan, results: list[Result]) -> list[Result]:
+def rank(plan: SweepPlan, results: list[Result]) -> list[Result]:
     """Best first by the ranking metric; runs without one last, in their order."""
     scored = [r for r in results if r.value is not None and not math.isnan(r.value)]
     sign = -1 if plan.direction == "maximize" else 1
@@ -121,7 +121,7 @@ def rank(plan: Plan, results: list[Result]) -> list[Result]:
     return scored + [r for r in results if r not in scored]
 
 
-def rows(plan: Plan, ranked: list[Result]) -> list[dict[str, Any]]:
+def rows(plan: SweepPlan, ranked: list[Result]) -> list[dict[str, Any]]:
     out = []
     for position, result in enumerate(ranked, 1):
         row = result.row(plan)
@@ -146,7 +146,9 @@ def write(sweep: Sweep, ranked: list[Result]) -> list[Path]:
     return paths
 
 
-def table(plan: Plan, ranked: list[Result]) -> tuple[list[str], list[list[str]], tuple[str, ...]]:
+def table(
+    plan: SweepPlan, ranked: list[Result]
+) -> tuple[list[str], list[list[str]], tuple[str, ...]]:
     """Every run, best first: its parameters, status, epochs and metric, as the header, the
     rows and the right-aligned columns of a table."""
     keys = list(dict.fromkeys(key for r in ranked for key in r.params))

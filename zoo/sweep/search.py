@@ -30,7 +30,7 @@ from typing import Any
 from zoo.artifacts.run import RunDir
 from zoo.errors import ZooError, first_line
 from zoo.sweep.jobs import Job, JobEnded, train_job
-from zoo.sweep.plan import Axis, Plan, run_name
+from zoo.sweep.plan import Axis, SweepPlan, run_name
 from zoo.sweep.state import Sweep
 
 INSTALL = "pip install 'torch-zoo[sweep]'"
@@ -55,7 +55,7 @@ def require() -> Any:
     return optuna
 
 
-def storage_url(sweep_path: Path, plan: Plan) -> str:
+def storage_url(sweep_path: Path, plan: SweepPlan) -> str:
     return plan.settings.storage or f"sqlite:///{(sweep_path / STUDY_FILE).resolve()}"
 
 
@@ -92,7 +92,7 @@ def open_storage(url: str) -> Any:
     raise AssertionError("unreachable")
 
 
-def space(plan: Plan) -> dict[str, Any]:
+def space(plan: SweepPlan) -> dict[str, Any]:
     """What a study searches, recorded in it so that every worker agrees."""
     return {
         "model": plan.model,
@@ -102,7 +102,7 @@ def space(plan: Plan) -> dict[str, Any]:
     }
 
 
-def open_study(plan: Plan, url: str, sampler: Any = None) -> Any:
+def open_study(plan: SweepPlan, url: str, sampler: Any = None) -> Any:
     """The study (made if new), checked to search what this sweep searches."""
     optuna = require()
     storage = open_storage(url)
@@ -149,7 +149,7 @@ def space_text(recorded: dict[str, Any]) -> str:
     )
 
 
-def sampler(plan: Plan, worker: int, trials_before: int) -> Any:
+def sampler(plan: SweepPlan, worker: int, trials_before: int) -> Any:
     """Optuna's RandomSampler or TPESampler. Seeded (``--seed``, the worker, the trials the
     study already has: a resumed study does not draw its first trials again) when the study is
     the sweep's own; a shared study's workers sample independently. TPE samples at random for

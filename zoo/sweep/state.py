@@ -29,7 +29,7 @@ import zoo
 from zoo.artifacts.run import RunDir
 from zoo.errors import ZooError
 from zoo.files import write_json
-from zoo.sweep.plan import Plan, run_name
+from zoo.sweep.plan import SweepPlan, run_name
 
 SWEEP_FILE = "sweep.json"
 RUN_FILE = "sweep_run.json"
@@ -59,7 +59,7 @@ class Sweep:
     """An open sweep directory."""
 
     path: Path
-    plan: Plan
+    plan: SweepPlan
     id: str  # tells this sweep's trials apart in a shared Optuna study
     runs: tuple[RunRecord, ...] = field(default=())  # a grid's, in order; empty for a search
     created: str = ""
@@ -92,7 +92,7 @@ def new_sweep_dir(out: Path, model: str, dataset: str) -> Path:
     raise ZooError(f"cannot make a new sweep directory in {out}")
 
 
-def create(plan: Plan) -> Sweep:
+def create(plan: SweepPlan) -> Sweep:
     """A new sweep directory in the runs' ``--out`` folder, its sweep.json written."""
     path = new_sweep_dir(Path(plan.base.get("out", "runs")), plan.model, plan.dataset)
     width = len(str(max(plan.runs - 1, 1)))
@@ -117,7 +117,7 @@ def load(path: Path) -> Sweep:
         if data.get("kind") != "zoo-sweep":
             raise ValueError("not written by zoo sweep")
         runs = tuple(RunRecord(r["number"], r["name"], r["params"]) for r in data["runs"])
-        plan = Plan.from_json(data["plan"])
+        plan = SweepPlan.from_json(data["plan"])
         return Sweep(path, plan, data["id"], runs, data.get("created", ""))
     except (ValueError, KeyError, TypeError) as exc:
         raise ZooError(f"{file} is damaged: {exc}") from None

@@ -73,7 +73,7 @@ def recipe_layer(model: str, optimizer: str | None) -> dict[str, Any]:
 def weights_layer(model: str, weights: str) -> dict[str, Any]:
     """The normalisation and model arguments that trained weights were made with, for a run
     that starts from them (the file is fetched and checked here)."""
-    from zoo.weights import locate
+    from zoo.weights.declared import locate
 
     card = locate(model, weights).card
     preprocessing = card.preprocessing

@@ -26,7 +26,7 @@ from zoo.artifacts.card import Preprocessing
 from zoo.errors import ArgumentError, ZooError
 from zoo.factory import complete_info, create_dataset, get_dataset_info, get_model_info
 from zoo.meta import DatasetInfo
-from zoo.train.options import EVAL_BATCH
+from zoo.train.eval_request import EVAL_BATCH
 
 STATS_SAMPLES = 256  # items read to measure mean/std of a dataset without the fast path
 ON_DEVICE_LIMIT = 2 << 30  # in-memory data up to this size moves to the accelerator whole

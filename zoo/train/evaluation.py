@@ -25,8 +25,8 @@ from zoo.train.data import (
     open_dataset,
 )
 from zoo.train.device import autocast, effective_precision, pick_device
+from zoo.train.eval_request import EVAL_BATCH, SPLITS
 from zoo.train.objective import Objective, evaluate
-from zoo.train.options import EVAL_BATCH, SPLITS
 from zoo.tta import with_tta
 
 

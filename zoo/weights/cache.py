@@ -1,4 +1,4 @@
-"""``zoo weights``: zoo's cache of downloaded weights, predict exports and Hub releases.
+"""The engine of ``zoo weights``: zoo's cache of downloaded weights, predict exports and Hub releases.
 
 Three folders of ``$ZOO_HOME`` hold what zoo downloads or derives: ``weights/`` (declared URL
 weights and Hub releases' weights, ``MODEL-NAME-<12 hex>.safetensors``), ``predict/`` (one
@@ -20,15 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from zoo import published
 from zoo.artifacts.manifest import Manifest
 from zoo.errors import ArgumentError, ZooError
-from zoo.export.predict_cache import FOLDER as PREDICT
-from zoo.export.predict_cache import cache_folder
 from zoo.factory import get_model_info
 from zoo.meta import DEFAULT_WEIGHTS, Weights
 from zoo.registry import Entry, get_registry
-from zoo.weights import Progress, cache_file, declaration, fetch, home, weights_dir
+from zoo.weights import releases
+from zoo.weights.declared import Progress, declaration, fetch
+from zoo.weights.home import HUB, PREDICT, cache_file, home, predict_folder, weights_dir
 
 FRESH_S = 600  # a hidden (temporary) entry younger than this may be a download under way
 ProgressFor = Callable[[str], Progress | None]  # a progress callback for each download, by label
@@ -69,7 +68,7 @@ def declared_uses() -> dict[Path, str]:
                 uses[cache_file(entry.name, weights)] = label
             names = [weights.name] + ([DEFAULT_WEIGHTS] if position == 0 else [])
             for name in names:
-                folder = cache_folder(entry.qualified_name, name)
+                folder = predict_folder(entry.qualified_name, name)
                 uses[folder] = f"zoo predict {entry.name} --weights {name}"
     return uses
 
@@ -78,12 +77,12 @@ def hub_uses() -> dict[Path, str]:
     """Cached Hub releases whose model is registered, and the weights files they downloaded."""
     uses: dict[Path, str] = {}
     registry = get_registry()
-    for found in published.cached_releases():
-        if not isinstance(found, published.Release) or not registry.claims("model", found.model):
+    for found in releases.cached_releases():
+        if not isinstance(found, releases.Release) or not registry.claims("model", found.model):
             continue
         owner, _, name = found.folder.parent.name.partition("--")
         revision = unquote(found.folder.name)
-        spec = published.HubRepo(owner, name, "" if revision == "main" else revision).spec
+        spec = releases.HubRepo(owner, name, "" if revision == "main" else revision).spec
         uses[found.folder] = spec
         uses[cache_file(found.model, found.weights)] = spec
     return uses
@@ -92,7 +91,7 @@ def hub_uses() -> dict[Path, str]:
 def file_predict_use(folder: Path) -> str:
     """A ``zoo predict MODEL --weights FILE`` export: used while its model is registered and
     zoo is the version that made it."""
-    import zoo
+    from zoo.machine import zoo_version
 
     try:
         manifest = Manifest.read(folder)
@@ -101,7 +100,7 @@ def file_predict_use(folder: Path) -> str:
     certificate = manifest.files[0].certificate if manifest.files else None
     made_by = certificate.versions.get("zoo") if certificate is not None else None
     model = manifest.card.model.rpartition(":")[2]
-    if made_by != zoo.__version__ or not get_registry().claims("model", model):
+    if made_by != zoo_version() or not get_registry().claims("model", model):
         return ""
     return f"zoo predict {model} --weights FILE.safetensors"
 
@@ -113,7 +112,7 @@ def entries() -> list[CacheEntry]:
     for kind, folder in (
         ("weights", weights_dir()),
         (PREDICT, home() / PREDICT),
-        ("hub", home() / published.FOLDER),
+        ("hub", home() / HUB),
     ):
         items = sorted(folder.glob("*/*" if kind == "hub" else "*")) if folder.is_dir() else []
         for path in items:
@@ -138,7 +137,7 @@ def prune(dry_run: bool = False) -> list[CacheEntry]:
             shutil.rmtree(entry.path, ignore_errors=True)
         else:
             entry.path.unlink(missing_ok=True)
-    hub = home() / published.FOLDER
+    hub = home() / HUB
     for folder in hub.glob("*") if hub.is_dir() else []:
         with contextlib.suppress(OSError):
             folder.rmdir()  # an OWNER--REPO folder left empty
@@ -159,7 +158,7 @@ class Fetched:
 def fetch_all(spec: str | None, name: str | None, progress_for: ProgressFor) -> list[Fetched]:
     """Download ``spec``'s declared weights (every installed model's, with no ``spec``), or a
     Hub release and its weights, now; one result per file."""
-    if published.is_hub_spec(spec):
+    if releases.is_hub_spec(spec):
         if name is not None:
             raise ArgumentError(f"--name goes with a model: {spec} publishes one set of weights")
         return fetch_release(str(spec), progress_for)
@@ -201,7 +200,7 @@ def wanted(
 def fetch_release(spec: str, progress_for: ProgressFor) -> list[Fetched]:
     """A Hub release asked for again (its ONNX file), and its weights when the model is
     registered here (PyTorch needs them; zoo predict does not)."""
-    release = published.release(spec, refresh=True)
+    release = releases.release(spec, refresh=True)
     onnx = release.onnx()
     results = [Fetched(f"{spec} ONNX", onnx, onnx.stat().st_size, "for zoo predict")]
     label = f"{spec} weights"
@@ -209,7 +208,7 @@ def fetch_release(spec: str, progress_for: ProgressFor) -> list[Fetched]:
         note = f"not fetched: model '{release.model}' is not installed (zoo predict needs none)"
         return [*results, Fetched(label, None, note=note)]
     try:
-        located = published.locate(spec, progress_for(label))
+        located = releases.locate(spec, progress_for(label))
     except ZooError as exc:
         return [*results, Fetched(label, None, error=str(exc))]
     return [*results, Fetched(label, located.path, located.path.stat().st_size)]

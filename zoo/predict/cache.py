@@ -10,8 +10,6 @@ prediction takes ONNX Runtime's time, not PyTorch's start-up.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import shutil
 import time
@@ -21,34 +19,14 @@ from pathlib import Path
 from zoo.artifacts.manifest import Manifest
 from zoo.errors import ZooError
 from zoo.files import sha256_file
-from zoo.weights import declared_tta as weights_tta
-from zoo.weights import home, is_file_spec
-
-FOLDER = "predict"
+from zoo.weights.declared import declared_tta as weights_tta
+from zoo.weights.declared import is_file_spec
+from zoo.weights.home import predict_folder
 
 
 def cache_folder(model: str, weights: str) -> Path:
-    """``$ZOO_HOME/predict/MODEL-WEIGHTS-HASH``, named from registry metadata (no imports)."""
-    import zoo
-    from zoo.registry import get_registry
-
-    entry = get_registry().resolve("model", model)
-    facts = {
-        "distribution": entry.dist,
-        "version": entry.version,
-        "target": entry.target,
-        "model": entry.name,
-        "weights": weights,
-        "zoo": zoo.__version__,
-    }
-    label = weights
-    if is_file_spec(weights):
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise ZooError(f"no weights file '{weights}'")
-        facts["weights"], label = sha256_file(path), "file"
-    digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
-    return home() / FOLDER / f"{entry.name}-{label}-{digest}"
+    """The predict folder of ``model``'s ``weights`` (a declared name or a file)."""
+    return predict_folder(model, Path(weights).expanduser() if is_file_spec(weights) else weights)
 
 
 def onnx_file(folder: Path) -> Path | None:
@@ -91,8 +69,8 @@ def prepare(model: str, weights: str, inputs: list[str], say: Callable[[str], No
 def check_inputs(model: str, weights: str, inputs: list[str]) -> None:
     """Read every input as the weights' card prepares it (the weights are fetched and checked
     on the way): the errors the prediction would give, before the export."""
-    from zoo.export.predict import read_input
-    from zoo.weights import locate
+    from zoo.predict.onnx import read_input
+    from zoo.weights.declared import locate
 
     preprocessing = locate(model, weights).card.preprocessing
     for text in inputs:

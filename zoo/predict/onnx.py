@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.artifacts.card import PIL_MODES, Preprocessing
+from zoo.artifacts.card import PIL_MODES, Preprocessing, softmax
 from zoo.artifacts.manifest import NORMALISED, PROBABILITIES, Manifest, from_props
 from zoo.errors import ZooError, first_line
 
@@ -74,11 +74,6 @@ def conversion(image: object, preprocessing: Preprocessing) -> str:
     if not changes:
         return ""
     return f"{mode} {size[0]}×{size[1]} " + " and ".join(changes) + " for the model"
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def onnx_file_of(directory: Path) -> Path:

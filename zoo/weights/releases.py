@@ -29,11 +29,11 @@ from zoo.artifacts.manifest import MANIFEST, Manifest
 from zoo.errors import ArgumentError, UnknownNameError, ZooError, first_line
 from zoo.meta import Weights, coerce
 from zoo.registry import get_registry
-from zoo.weights import Located, Progress, cache_file, check_card, check_sha256, download, home
+from zoo.weights.declared import Located, Progress, check_card, check_sha256, download
+from zoo.weights.home import HUB, cache_file, home
 
 PREFIX = "hf://"
 INDEX = "weights.json"  # a release's declaration, as weights_index reads it
-FOLDER = "hub"
 INSTALL = "install huggingface_hub (pip install 'torch-zoo[hub]')"
 CONNECT_TIMEOUT_S = 5
 
@@ -69,7 +69,7 @@ class HubRepo:
     def folder(self) -> Path:
         """Where its release is cached: ``$ZOO_HOME/hub/OWNER--REPO/REVISION``."""
         revision = quote(self.revision or "main", safe="")
-        return home() / FOLDER / f"{self.owner}--{self.name}" / revision
+        return home() / HUB / f"{self.owner}--{self.name}" / revision
 
 
 def parse(spec: str) -> HubRepo:
@@ -295,7 +295,7 @@ def locate(spec: str, progress: Progress | None = None, refresh: bool = False) -
 
 def cached_releases() -> list[Release | Path]:
     """Every release in the cache (a folder that does not read as one, as its path)."""
-    root = home() / FOLDER
+    root = home() / HUB
     found: list[Release | Path] = []
     for folder in sorted(root.glob("*/*")) if root.is_dir() else []:
         with contextlib.suppress(ZooError):

@@ -4,7 +4,7 @@
 declares, :class:`zoo.meta.Weights`), ``default`` (the first it declares) or a ``.safetensors``
 file. A declared file is either inside the declaring package (found with importlib.resources,
 relative to the package of the module that defines the model) or a URL, downloaded once into
-:func:`weights_dir` with torch.hub's ``download_url_to_file`` (hf:// addresses with
+:func:`zoo.weights.home.weights_dir` with torch.hub's ``download_url_to_file`` (hf:// addresses with
 huggingface_hub), written atomically and checked against its sha256 before every use: a file that
 fails the check is removed and the error says so. Offline, the error names the URL and the path
 where the file can be placed by hand. Only safetensors files are read: nothing is unpickled.
@@ -30,29 +30,15 @@ from zoo.factory import get_model_info
 from zoo.files import atomic_write, sha256_file
 from zoo.meta import DEFAULT_WEIGHTS, ModelInfo, Weights, weights_named
 from zoo.registry import Entry, get_registry
+from zoo.weights.home import SUFFIX, cache_file
 
 if TYPE_CHECKING:
     from zoo.artifacts.card import ModelCard
 
-HOME_ENV = "ZOO_HOME"
 DOWNLOAD_TIMEOUT_S = 30  # per socket operation: an unreachable server fails, never hangs
-SUFFIX = ".safetensors"
 PICKLES = (".pt", ".pth", ".bin", ".ckpt", ".pkl")  # weights files zoo does not read
 Progress = Callable[[int, int], None]  # bytes so far, bytes in all (0: unknown); the CLI draws it
 BLOCK = 1 << 16
-
-
-def home() -> Path:
-    """zoo's own cache: ``$ZOO_HOME``, else ``$XDG_CACHE_HOME/zoo`` (``~/.cache/zoo``)."""
-    if os.environ.get(HOME_ENV):
-        return Path(os.environ[HOME_ENV]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "zoo"
-
-
-def weights_dir() -> Path:
-    """Where downloaded weights are kept: ``$ZOO_HOME/weights``."""
-    return home() / "weights"
 
 
 @dataclass(frozen=True)
@@ -157,7 +143,7 @@ def fetch(entry: Entry, weights: Weights, progress: Progress | None = None) -> P
         path = package_file(entry, weights.file)
         check_sha256(path, weights, remove=False, where=f"{entry.name} weights '{weights.name}'")
         return path
-    path = cached_path(entry, weights)
+    path = cache_file(entry.name, weights)
     where = f"{entry.name} weights '{weights.name}'"
     if not path.is_file():
         download(weights.url, path, weights, where, progress)
@@ -181,16 +167,6 @@ def package_file(entry: Entry, file: str) -> Path:
             f"{path} is missing: reinstall {entry.dist}"
         )
     return path
-
-
-def cached_path(entry: Entry, weights: Weights) -> Path:
-    """Where URL weights live once downloaded (named by model, weights and hash)."""
-    return cache_file(entry.name, weights)
-
-
-def cache_file(model: str, weights: Weights) -> Path:
-    """``$ZOO_HOME/weights/MODEL-NAME-<first 12 of sha256>.safetensors``: a moved URL keeps it."""
-    return weights_dir() / f"{model}-{weights.name}-{weights.sha256[:12]}{SUFFIX}"
 
 
 def check_sha256(path: Path, weights: Weights, remove: bool, where: str) -> None:

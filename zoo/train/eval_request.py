@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zoo import flags
-from zoo.artifacts.config import PRECISIONS, TTA_MODES
+from zoo.artifacts.config import AUTOCAST, TTA_MODES
 from zoo.flags import flag, option
 
 SPLITS = ("train", "val", "test")
@@ -58,5 +58,5 @@ class EvalRequest:
             help="fp32, bf16 (bfloat16 autocast) or auto (bf16 where the hardware has it "
             "natively) (default: fp32).",
         ),
-        check=flags.one_of(PRECISIONS),
+        check=flags.one_of(AUTOCAST),
     )
