@@ -29,37 +29,102 @@ def quiet_jit_deprecation() -> Iterator[None]:
         yield
 
 
+# torch's switches for float32 shortcuts (torch >= 2.9), parents before their operations: each is
+# set, since on some versions setting a parent (torch.backends.cudnn.fp32_precision, "all" of
+# CUDA) leaves its operations as they were, and cuDNN convolutions and RNNs default to "tf32"
+FP32_SWITCHES = {
+    "all backends": (),
+    "CUDA, all operations": ("cudnn",),
+    "oneDNN, all operations": ("mkldnn",),
+    "CUDA matmul": ("cuda", "matmul"),
+    "cuDNN convolutions": ("cudnn", "conv"),
+    "cuDNN RNNs": ("cudnn", "rnn"),
+    "oneDNN matmul": ("mkldnn", "matmul"),
+    "oneDNN convolutions": ("mkldnn", "conv"),
+    "oneDNN RNNs": ("mkldnn", "rnn"),
+}
+# the switches of older torch (and the ones other code may still read): TF32 on or off
+LEGACY_TF32 = {"CUDA matmul allow_tf32": ("cuda", "matmul"), "cuDNN allow_tf32": ("cudnn",)}
+
+
+def _switch(path: tuple[str, ...]) -> Any:
+    """The object under ``torch.backends`` at ``path``, None where this torch has none."""
+    node: Any = torch.backends
+    for name in path:
+        node = getattr(node, name, None)
+        if node is None:
+            return None
+    return node
+
+
+def _fp32_switches() -> dict[str, Any]:
+    """The per-operation float32 switches this torch has."""
+    found = {label: _switch(path) for label, path in FP32_SWITCHES.items()}
+    return {label: node for label, node in found.items() if hasattr(node, "fp32_precision")}
+
+
+def float32_settings() -> dict[str, str]:
+    """The float32 settings in force, read back from torch: what a float32 figure depends on."""
+    settings = {"torch float32 matmul precision": torch.get_float32_matmul_precision()}
+    for label, node in _fp32_switches().items():
+        settings[label] = node.fp32_precision
+    for label, path in LEGACY_TF32.items():
+        try:
+            settings[label] = str(_switch(path).allow_tf32)
+        except RuntimeError:  # torch refuses to answer for a mix of old and new switches
+            settings[label] = "unreadable: old and new TF32 switches disagree"
+    return settings
+
+
 @contextlib.contextmanager
 def float32_torch(threads: int | None = None) -> Iterator[dict[str, str]]:
     """PyTorch in true float32 for the duration, on ``threads`` intra-op threads: no TF32 on
     CUDA (cuDNN convolutions use it by default), no bf16 or TF32 inside oneDNN on the CPU, the
-    highest matmul precision. Yields the settings, for the record."""
+    highest matmul precision. Yields the settings as read back, for the record.
+
+    TF32 is switched off through the old switches first (``allow_tf32``, which reset the new
+    ones) and then every operation's new switch is set to ``ieee``: both agree, so code reading
+    either (``torch.backends.cudnn.flags()`` reads the old one) gets an answer."""
     backends = torch.backends
-    saved = (
-        torch.get_num_threads(),
-        torch.get_float32_matmul_precision(),
-        backends.mkldnn.fp32_precision,
-        backends.cuda.matmul.fp32_precision,
-        backends.cudnn.fp32_precision,
-    )
+    switches = _fp32_switches()
+    saved_threads, saved_matmul = torch.get_num_threads(), torch.get_float32_matmul_precision()
+    saved_legacy = (_legacy_tf32(("cuda", "matmul")), _legacy_tf32(("cudnn",)))
+    saved = {label: node.fp32_precision for label, node in switches.items()}
     if threads:
         torch.set_num_threads(threads)
     torch.set_float32_matmul_precision("highest")
-    backends.mkldnn.fp32_precision = "ieee"
-    backends.cuda.matmul.fp32_precision = "ieee"
-    backends.cudnn.fp32_precision = "ieee"
+    backends.cuda.matmul.allow_tf32 = False
+    backends.cudnn.allow_tf32 = False
+    for node in switches.values():
+        node.fp32_precision = "ieee"
     try:
-        yield {
-            "torch float32 matmul precision": torch.get_float32_matmul_precision(),
-            "oneDNN float32 precision": backends.mkldnn.fp32_precision,
-            "CUDA matmul and cuDNN float32 precision": backends.cudnn.fp32_precision,
-        }
+        yield float32_settings()
     finally:
-        torch.set_num_threads(saved[0])
-        torch.set_float32_matmul_precision(saved[1])
-        backends.mkldnn.fp32_precision = saved[2]
-        backends.cuda.matmul.fp32_precision = saved[3]
-        backends.cudnn.fp32_precision = saved[4]
+        torch.set_num_threads(saved_threads)  # then each switch in the order it was set
+        torch.set_float32_matmul_precision(saved_matmul)
+        backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32 = saved_legacy
+        for label, node in switches.items():
+            node.fp32_precision = saved[label]
+
+
+def _legacy_tf32(path: tuple[str, ...]) -> bool:
+    """An old TF32 switch (CUDA matmul, cuDNN); where torch refuses to read it (old and new
+    switches were mixed), what the new switch of its main operation says."""
+    try:
+        return bool(_switch(path).allow_tf32)
+    except RuntimeError:
+        new = _switch((*path, "conv") if path == ("cudnn",) else path)
+        return getattr(new, "fp32_precision", "none") == "tf32"
+
+
+def ort_providers(device: str) -> list[Any]:
+    """ONNX Runtime's provider for ``device`` (cpu, cuda, cuda:N), with its options: the CUDA
+    provider on GPU N, its TF32 switch off (ONNX Runtime turns TF32 on by default on GPUs that
+    have it, which a float32 row must not use)."""
+    kind, _, index = device.partition(":")
+    if kind == "cuda":
+        return [(ORT_PROVIDERS["cuda"], {"device_id": int(index or 0), "use_tf32": 0})]
+    return [ORT_PROVIDERS[kind]]
 
 
 def onnx_session(
@@ -77,7 +142,18 @@ def onnx_session(
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(str(path), options, providers=[ORT_PROVIDERS[device]])
+    return ort.InferenceSession(str(path), options, providers=ort_providers(device))
+
+
+def session_settings(session: Any) -> dict[str, str]:
+    """The providers a session runs on and, for the CUDA provider, its device and TF32 switch as
+    the session reports them."""
+    settings = {"providers": ", ".join(session.get_providers())}
+    cuda = session.get_provider_options().get(ORT_PROVIDERS["cuda"])
+    if cuda is not None:
+        settings["CUDA device_id"] = str(cuda.get("device_id"))
+        settings["CUDA use_tf32"] = str(cuda.get("use_tf32", "unknown"))
+    return settings
 
 
 def onnx_runner(session: Any) -> Runner:
@@ -93,8 +169,14 @@ def load_torchscript(path: Path, device: str = "cpu") -> Callable[[torch.Tensor]
 def load_exported_program(
     path: Path, device: str = "cpu"
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    module = torch.export.load(str(path)).module()
-    return module.to(device) if device != "cpu" else module
+    """An ExportedProgram file as a module on ``device``. Moved by torch's own pass: the module's
+    ``.to(device)`` would leave lifted constants (a TTA graph's view weights) on the CPU."""
+    program = torch.export.load(str(path))
+    if device != "cpu":
+        from torch.export.passes import move_to_device_pass
+
+        program = move_to_device_pass(program, device)
+    return program.module()
 
 
 def torch_runner(

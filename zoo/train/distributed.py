@@ -24,7 +24,7 @@ PROBE_TIMEOUT = timedelta(seconds=2)  # to tell a live store from one announced 
 
 
 class Distributed:
-    """The process group when started by torchrun (``WORLD_SIZE`` > 1); a no-op otherwise."""
+    """The process group when started by torchrun (or ``WORLD_SIZE`` > 1); a no-op otherwise."""
 
     def __init__(self) -> None:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -37,7 +37,14 @@ class Distributed:
 
     @property
     def enabled(self) -> bool:
-        return self.world > 1
+        """Several processes, or torchrun's one: a single process under torchrun trains in a
+        process group of one (NCCL on a GPU), as the same command with more processes would."""
+        return self.world > 1 or self.job is not None
+
+    @property
+    def backend(self) -> str | None:
+        """The process group's backend (nccl, gloo) once started, else None."""
+        return str(dist.get_backend()) if self.enabled and dist.is_initialized() else None
 
     @property
     def main(self) -> bool:

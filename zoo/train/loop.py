@@ -210,6 +210,11 @@ class Trainer:
         if self.distributed.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = torch.nn.parallel.DistributedDataParallel(self.base, device_ids=ids)
+            world = self.distributed.world
+            self.notes.append(
+                f"DistributedDataParallel over {self.distributed.backend}, "
+                f"{world} process{'es' if world > 1 else ''}"
+            )
         if config.compile:
             self.model = torch.compile(self.model)
 

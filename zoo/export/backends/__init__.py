@@ -16,6 +16,7 @@ BACKENDS: dict[str, Backend] = {
     for backend in (
         eager.EAGER,
         eager.EAGER_BF16,
+        eager.EAGER_FP16,
         torch_files.TORCHSCRIPT,
         torch_files.EXPORTED_PROGRAM,
         onnxruntime.ONNXRUNTIME,
@@ -29,6 +30,7 @@ BACKENDS: dict[str, Backend] = {
 DEFAULT = (
     "eager",
     "eager-bf16",
+    "eager-fp16",
     "torchscript",
     "exported-program",
     "onnxruntime",

@@ -1,5 +1,6 @@
 """PyTorch eager: the reference every other backend is compared with (float32, TF32 and oneDNN
-bf16 shortcuts off), and the same model under bfloat16 autocast where the hardware has bf16."""
+bf16 shortcuts off), the same model under bfloat16 autocast where the hardware has bf16, and under
+float16 autocast on CUDA (where float16 overflow would show)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,14 @@ def open_eager_bf16(opening: Opening) -> Opened:
     return opened
 
 
+def open_eager_fp16(opening: Opening) -> Opened:
+    import torch
+
+    opened = open_module(on_device(opening), opening, torch.float16)
+    opened.settings = lambda: {"torch autocast": "float16"}
+    return opened
+
+
 def missing_bf16(device: str) -> str | None:
     import torch
 
@@ -81,3 +90,4 @@ def missing_bf16(device: str) -> str | None:
 
 EAGER = Backend("eager", None, "fp32", ("cpu", "cuda"), open_eager)
 EAGER_BF16 = Backend("eager-bf16", None, "bf16", ("cpu", "cuda"), open_eager_bf16, missing_bf16)
+EAGER_FP16 = Backend("eager-fp16", None, "fp16", ("cuda",), open_eager_fp16)

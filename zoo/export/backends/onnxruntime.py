@@ -33,7 +33,7 @@ def open_session(opening: Opening) -> Opened:
     return Opened(
         runtimes.onnx_runner(basic),
         onnx_call(full),
-        lambda: {"providers": ", ".join(full.get_providers())},
+        lambda: runtimes.session_settings(full),
     )
 
 

@@ -25,5 +25,9 @@ TORCHSCRIPT = Backend(
     "torchscript", ("torchscript", "fp32"), "fp32", ("cpu", "cuda"), open_torchscript
 )
 EXPORTED_PROGRAM = Backend(
-    "exported-program", ("exported-program", "fp32"), "fp32", ("cpu",), open_exported_program
+    "exported-program",
+    ("exported-program", "fp32"),
+    "fp32",
+    ("cpu", "cuda"),
+    open_exported_program,
 )
