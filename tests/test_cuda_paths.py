@@ -132,7 +132,9 @@ def test_torchrun_single_process_trains_in_a_process_group(tmp_path: Path) -> No
     """Under torchrun, one process is a process group of one (gloo here, NCCL on a GPU: the
     only way to smoke-test NCCL on one GPU); without torchrun it is no process group at all."""
     assert Distributed().enabled
-    output = ok("train", "tiny-net", *TINY_DATA, "--epochs", "1", "--device", "cpu", "--out", tmp_path)
+    output = ok(
+        "train", "tiny-net", *TINY_DATA, "--epochs", "1", "--device", "cpu", "--out", tmp_path
+    )
     assert "DistributedDataParallel over gloo, 1 process" in output
     assert not dist.is_initialized()  # stopped at the end of the run
 
