@@ -2,7 +2,7 @@
 
 For each built-in model: trained weights from the newest run in --runs if there is one, else the
 weights zoo ships for it (`--weights default`), else fresh weights (the table says which). Parity inputs are real where the data is here: the 10,000 CIFAR-10
-test JPEGs for CIFAR models (unzipped from ../shared/data/cifar10/cifar10-jpg.zip, decoded and
+test JPEGs for CIFAR models (unpacked from ../shared/data/cifar10/cifar10-jpg.pack, decoded and
 normalised as `zoo predict` does), mnist-5k's digits for the 28×28 models, crop-yields for the
 regression; else random. For cifar10-cnn, a plain `torch.onnx.export` of the raw model runs
 beside zoo's file, to show what zoo's export costs at run time (nothing: the same graph).
@@ -19,10 +19,10 @@ import json
 import sys
 import tempfile
 import time
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import jpeg_pack
 import numpy as np
 import onnx
 import torch
@@ -44,7 +44,7 @@ from zoo.machine import this_machine
 from zoo.registry import get_registry
 
 ROOT = Path(__file__).resolve().parent.parent
-CIFAR_ZIP = ROOT.parent / "shared" / "data" / "cifar10" / "cifar10-jpg.zip"
+CIFAR_PACK = ROOT.parent / "shared" / "data" / "cifar10" / "cifar10-jpg.pack"
 MODEL_ARGS = {"flowers-transfer": {"pretrained": "false"}}
 SAMPLE_DATASETS = {
     "mnist-logreg": "mnist-5k",
@@ -68,13 +68,13 @@ PLAIN = Backend(
 BACKEND_NAMES = tuple(name for name in DEFAULT if BACKENDS[name].precision == "fp32")
 
 
-def cifar_test_images(directory: Path, zip_path: Path) -> list[Path]:
-    """The 10,000 CIFAR-10 test JPEGs, class folders in label order, unzipping them if need be."""
+def cifar_test_images(directory: Path, pack: Path) -> list[Path]:
+    """The 10,000 CIFAR-10 test JPEGs, class folders in label order, unpacking them if need be
+    (benchmarks/jpeg_pack.py: the pack's files, checked against its sha256)."""
     if not (directory / "test").is_dir():
-        if not zip_path.is_file():
+        if not pack.is_file():
             return []
-        with zipfile.ZipFile(zip_path) as archive:
-            archive.extractall(directory)
+        jpeg_pack.unpack(str(pack), str(directory))
     return sorted((directory / "test").glob("*/*.jpg"))
 
 
@@ -295,7 +295,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     args = parser.parse_args()
     names = args.models or sorted(e.name for e in get_registry().entries("model") if e.builtin)
-    cifar = cifar_test_images(args.cifar_dir, CIFAR_ZIP)
+    cifar = cifar_test_images(args.cifar_dir, CIFAR_PACK)
     start = time.perf_counter()
     records, skipped = [], {}
     with tempfile.TemporaryDirectory(prefix="zoo-export-bench-") as scratch:

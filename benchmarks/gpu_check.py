@@ -365,6 +365,17 @@ def nvidia_smi() -> str:
     return done.stdout.strip()
 
 
+def nccl_version() -> str:
+    """NCCL's version as torch reports it (a tuple on recent torch, a number on older)."""
+    import torch
+
+    try:
+        found = torch.cuda.nccl.version()
+    except (AttributeError, RuntimeError) as exc:
+        return f"unknown ({exc})"
+    return ".".join(map(str, found)) if isinstance(found, tuple) else str(found)
+
+
 def step_environment(check: Check) -> None:
     """The machine, the versions, ONNX Runtime's providers, torch's float32 settings."""
     import onnxruntime
@@ -391,7 +402,7 @@ def step_environment(check: Check) -> None:
             "nvidia-smi": nvidia_smi(),
             "cuda": torch.version.cuda,
             "cudnn": torch.backends.cudnn.version(),
-            "nccl": ".".join(map(str, torch.cuda.nccl.version())),
+            "nccl": nccl_version(),
             "bf16": torch.cuda.is_bf16_supported(),
         }
     else:
@@ -604,7 +615,9 @@ def epoch_speed(check: Check, device: str, epochs: int) -> dict[str, Any]:
     run = one_run(out)
     rows = history(run)
     config = json.loads((run / "config.json").read_text())
+    card = json.loads((run / "checkpoints" / "last.json").read_text())
     return {
+        "precision": card["training"]["precision"],
         "images_per_second": rows[-1]["images_per_second"],
         "first_epoch_images_per_second": rows[0]["images_per_second"],
         "epoch_seconds": rows[-1]["seconds"],
@@ -668,12 +681,12 @@ def step_resume_on_cpu(check: Check) -> None:
     if len(rows) != 2:
         raise StepFailed(f"the resumed run holds {len(rows)} epochs, not 2")
     evaluated = zoo(check, "eval", str(run), "--device", "cpu", "--data-dir", str(check.data_dir))
-    found = re.search(r"accuracy ([\d.]+) %", evaluated.output)
+    (written,) = run.glob("eval/*-test/metrics.json")
     check.note(
         trained_on=check.device,
         epoch_1_test_accuracy=rows[0]["test_accuracy"],
         epoch_2_test_accuracy=rows[1]["test_accuracy"],
-        eval_accuracy=float(found.group(1)) / 100 if found else None,
+        eval_accuracy=json.loads(written.read_text())["accuracy"],
         seconds=[round(first.seconds, 1), round(resumed.seconds, 1), round(evaluated.seconds, 1)],
     )
 
@@ -900,12 +913,16 @@ def other_lines(steps: dict[str, dict[str, Any]]) -> list[str]:
     speed = steps.get("train-speed", {}).get("figures", {})
     if speed.get("cpu"):
         cpu = speed["cpu"]
-        text = f"CPU {cpu['images_per_second']:,.0f} images/s (batch {cpu['batch_size']})"
+        text = (
+            f"CPU {cpu['images_per_second']:,.0f} images/s (batch {cpu['batch_size']}, "
+            f"{cpu.get('precision', '?')})"
+        )
         if speed.get("cuda"):
             cuda = speed["cuda"]
             text = (
-                f"CUDA {cuda['images_per_second']:,.0f} images/s (last of its epochs; the first "
-                f"{cuda['first_epoch_images_per_second']:,.0f}), {text}: "
+                f"CUDA {cuda['images_per_second']:,.0f} images/s ({cuda.get('precision', '?')}; "
+                f"the last of its epochs, the first {cuda['first_epoch_images_per_second']:,.0f}), "
+                f"{text}: "
                 f"**{speed['cuda_over_cpu']}×**"
             )
         lines += [

@@ -1,7 +1,7 @@
 """`zoo publish` of cifar10-cnn, and a cached `zoo predict hf://OWNER/REPO` against a cached
 `zoo predict cifar10-cnn` (issue 20's two targets).
 
-    unzip -q /work/shared/data/cifar10/cifar10-jpg.zip -d /tmp/cifar10   # if not there yet
+    python3 ../shared/data/cifar10/jpeg_pack.py unpack ../shared/data/cifar10/cifar10-jpg.pack /tmp/cifar10   # if not there yet
     .venv/bin/python benchmarks/publish_speed.py --data-dir /tmp/cifar10
 
 1. `zoo publish` of cifar10-cnn's shipped weights (zoo/models/weights/, a checkpoint with its card)
@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 ZOO = str(Path(sys.executable).with_name("zoo"))
 WEIGHTS = ROOT / "zoo" / "models" / "weights" / "cifar10-cnn-cifar10.safetensors"
 REPO = "zoo-bench/cifar10-cnn"
+UNPACK = "python3 ../shared/data/cifar10/jpeg_pack.py unpack ../shared/data/cifar10/cifar10-jpg.pack /tmp/cifar10"
 
 
 def timed(command: list[str], env: dict[str, str]) -> float:
@@ -150,7 +151,7 @@ def main() -> None:
     args = parser.parse_args()
     test = Path(args.data_dir) / "test"
     if not test.is_dir():
-        sys.exit(f"no {test}: unzip -q /work/shared/data/cifar10/cifar10-jpg.zip -d /tmp/cifar10")
+        sys.exit(f"no {test}: {UNPACK}")
     image = args.image or str(min(next(p for p in sorted(test.iterdir()) if p.is_dir()).iterdir()))
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="zoo-publish-bench-") as folder:

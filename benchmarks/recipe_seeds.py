@@ -2,7 +2,7 @@
 CIFAR-10 (the JPEG copy), CPU. Answers whether zoo's loop trains as well as the tutorial's, and
 how far one run's final test accuracy is from another's.
 
-    unzip -q ../shared/data/cifar10/cifar10-jpg.zip -d /tmp/cifar10
+    python3 ../shared/data/cifar10/jpeg_pack.py unpack ../shared/data/cifar10/cifar10-jpg.pack /tmp/cifar10
     .venv/bin/python benchmarks/recipe_seeds.py --data-dir /tmp/cifar10 --zoo-seeds 2 3 \\
         --tutorial-seeds 0 1 2 --reuse /tmp/zoo-accuracy-runs /tmp/acc-seed1
 

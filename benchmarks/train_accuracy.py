@@ -1,6 +1,6 @@
 """Accuracy and time to accuracy of `zoo train` on real CIFAR-10 (the JPEG copy), on CPU.
 
-    unzip -q ../shared/data/cifar10/cifar10-jpg.zip -d /tmp/cifar10
+    python3 ../shared/data/cifar10/jpeg_pack.py unpack ../shared/data/cifar10/cifar10-jpg.pack /tmp/cifar10
     .venv/bin/python benchmarks/train_accuracy.py --data-dir /tmp/cifar10
 
 Runs, each as a `zoo train` subprocess on ``imagefolder`` with the model's recipe (validation

@@ -2,7 +2,7 @@
 limit (eager and channels_last), and `zoo train`; prints images/s and the ratios, writes JSON.
 The machine is noisy, so each is measured in several interleaved rounds and the medians compared.
 
-    unzip -q ../shared/data/cifar10/cifar10-jpg.zip -d /tmp/cifar10
+    python3 ../shared/data/cifar10/jpeg_pack.py unpack ../shared/data/cifar10/cifar10-jpg.pack /tmp/cifar10
     .venv/bin/python benchmarks/train_speed.py --data-dir /tmp/cifar10 --batch-size 25 128
 
 The tutorial loop is torchvision's ImageFolder over the JPEG folders with ToTensor + Normalize per

@@ -1,6 +1,6 @@
 """Train zoo's built-in weights, ship them in the package, and write their declarations.
 
-    unzip -q ../shared/data/cifar10/cifar10-jpg.zip -d /tmp/cifar10
+    python3 ../shared/data/cifar10/jpeg_pack.py unpack ../shared/data/cifar10/cifar10-jpg.pack /tmp/cifar10
     .venv/bin/python benchmarks/train_weights.py --data-dir /tmp/cifar10
     .venv/bin/python benchmarks/train_weights.py --models mnist-mlp3      # one model again
 
