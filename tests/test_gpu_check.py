@@ -71,7 +71,9 @@ def test_dry_run_runs_every_step_on_the_cpu_without_what_the_gpu_machine_lacks(
     data = json.loads((tmp_path / "out" / "gpu-check.json").read_text())
     steps = {step["name"]: step for step in data["steps"]}
     assert list(steps) == [name for name, _, _ in gpu_check.STEPS]
-    assert {name: step["status"] for name, step in steps.items()} == dict.fromkeys(steps, "ok")
+    statuses = {name: step["status"] for name, step in steps.items()}
+    assert statuses == dict.fromkeys(steps, "ok") | {"torchrun-nccl": "skipped"}  # all on CUDA
+    assert "dry run" in steps["torchrun-nccl"]["reason"]
     assert set(data["environment"]["not needed here"].values()) == {"absent"}  # as there
     skipped = {(name, s["what"]) for name, step in steps.items() for s in step["skipped"]}
     for name in ("parity", "time-to-accuracy", "train-speed", "torchrun-nccl", "resume-on-cpu"):
