@@ -72,6 +72,7 @@ NOT_NEEDED = ("openvino", "optuna", "tensorboard", "huggingface_hub", "mlxtend")
 PARITY_MODELS = ("cifar10-fast", "cifar10-cnn")
 DRY_RUN_MODELS = ("cifar10-tinycnn",)  # the same commands, on a model the CPU runs in moments
 STOPPED = "stopped"
+LOG_LINES = 200  # of each command's output, in gpu-check.log
 
 
 class StepTimeout(Exception):
@@ -127,6 +128,7 @@ class Step:
     figures: dict[str, Any] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
     commands: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # parts that failed; the others ran
 
 
 @dataclass
@@ -231,6 +233,7 @@ def run_command(check: Check, command: list[str], cwd: Path | None = None) -> Fi
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        errors="replace",
         env=environment_for_commands(),
         cwd=cwd,
         start_new_session=True,
@@ -240,13 +243,18 @@ def run_command(check: Check, command: list[str], cwd: Path | None = None) -> Fi
     except BaseException as exc:  # the cap, or SIGTERM/SIGINT: the whole group goes
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # a child left the group and holds the pipe
+            output = ""
         record(check, command, -9, time.monotonic() - started)
+        log(check, command, output)
         if isinstance(exc, subprocess.TimeoutExpired):
             raise StepTimeout(f"{shown(command)} ran past the cap ({timeout:.0f} s)") from None
         raise
     finished = Finished(command, process.returncode, output, time.monotonic() - started)
     record(check, command, finished.returncode, finished.seconds)
+    log(check, command, output)
     return finished
 
 
@@ -286,6 +294,7 @@ def zoo(check: Check, *args: str, ok: tuple[int, ...] = (0,)) -> Finished:
         code, output = zoo_in_process(args_list)
         finished = Finished(["zoo", *args_list], code, output, time.monotonic() - started)
         record(check, finished.command, code, finished.seconds)
+        log(check, finished.command, output)
     else:
         finished = run_command(check, [sys.executable, "-m", "zoo", *args_list])
     if finished.returncode not in ok:
@@ -303,11 +312,38 @@ def shown(command: list[str]) -> str:
     return " ".join(words)
 
 
+def log(check: Check, command: list[str], output: str) -> None:
+    """A command's output (its last lines) in gpu-check.log beside the JSON: what to read when
+    a step failed on a machine that is gone."""
+    lines = output.splitlines()
+    kept = lines[-LOG_LINES:]
+    cut = f"[{len(lines) - len(kept)} earlier lines left out]\n" if len(lines) > len(kept) else ""
+    step = check.step.name if check.step else "?"
+    with open(check.out / "gpu-check.log", "a") as file:
+        file.write(f"\n=== {step}: {shown(command)}\n{cut}" + "\n".join(kept) + "\n")
+
+
 def record(check: Check, command: list[str], returncode: int, seconds: float) -> None:
     assert check.step is not None
     check.step.commands.append(
         {"command": shown(command), "returncode": returncode, "seconds": round(seconds, 1)}
     )
+
+
+def attempt(check: Check, what: str, work: Callable[[], Any]) -> Any:
+    """One part of a step: what it returns, or None when it failed; the failure is recorded
+    (the step ends failed) and the step goes on with its other parts. A cap or a stop ends it."""
+    assert check.step is not None
+    try:
+        return work()
+    except (StepTimeout, StepSkipped):
+        raise
+    except StepFailed as exc:
+        check.step.errors.append(f"{what}: {exc}")
+    except Exception as exc:  # a bug or an unexpected failure of this part
+        check.step.errors.append(f"{what}: {type(exc).__name__}: {exc}\n{traceback.format_exc(-3)}")
+    check.save()
+    return None
 
 
 # -- reading what zoo wrote -------------------------------------------------------------------
@@ -525,11 +561,11 @@ def step_parity(check: Check) -> None:
     """Each model's files against eager on the GPU (float32 pinned), the reduced-precision rows
     by their tolerance, and latency host to host."""
     if check.cuda_missing:
-        check.skip(
-            "parity and latency on CUDA (on the CPU instead, at a tiny size)", check.cuda_missing
-        )
+        check.skip("parity and latency on CUDA (on the CPU instead)", check.cuda_missing)
     for model in check.models:
-        check.note(**{model: export_and_bench(check, model)})
+        found = attempt(check, model, lambda model=model: export_and_bench(check, model))
+        if found is not None:
+            check.note(**{model: found})
 
 
 def zoo_time_to_accuracy(check: Check) -> dict[str, Any]:
@@ -595,13 +631,13 @@ def airbench(check: Check) -> dict[str, Any]:
 def step_time_to_accuracy(check: Check) -> None:
     """zoo's cifar10-fast beside airbench94's script on the same GPU: accuracy and seconds."""
     if check.cuda_missing:
-        check.skip(
-            "zoo train cifar10-fast on CUDA (on the CPU instead, 1 epoch)", check.cuda_missing
-        )
-    check.note(zoo=zoo_time_to_accuracy(check))
-    script = airbench(check)
+        check.skip("zoo train cifar10-fast on CUDA (on the CPU instead)", check.cuda_missing)
+    zoo_run = attempt(check, "zoo train cifar10-fast", lambda: zoo_time_to_accuracy(check))
+    if zoo_run is not None:
+        check.note(zoo=zoo_run)
+    script = attempt(check, "airbench94", lambda: airbench(check)) or {}
     check.note(airbench94=script, published=AIRBENCH_A100)
-    ours = check.step.figures["zoo"]["seconds"]  # type: ignore[union-attr]
+    ours = (zoo_run or {}).get("seconds")
     if script.get("first_run_seconds") and ours:
         ratio = ours / script["first_run_seconds"]
         warm = script["warm_mean_seconds"]
@@ -635,10 +671,15 @@ def step_train_speed(check: Check) -> None:
     if check.cuda_missing:
         check.skip("cifar10-cnn images/s on CUDA", check.cuda_missing)
     else:
-        check.note(cuda=epoch_speed(check, "cuda", check.sizes.speed_epochs_cuda))
-    check.note(cpu=epoch_speed(check, "cpu", 1))
+        epochs = check.sizes.speed_epochs_cuda
+        cuda = attempt(check, "on CUDA", lambda: epoch_speed(check, "cuda", epochs))
+        if cuda is not None:
+            check.note(cuda=cuda)
+    cpu = attempt(check, "on the CPU", lambda: epoch_speed(check, "cpu", 1))
+    if cpu is not None:
+        check.note(cpu=cpu)
     figures = check.step.figures  # type: ignore[union-attr]
-    if "cuda" in figures:
+    if "cuda" in figures and "cpu" in figures:
         ratio = figures["cuda"]["images_per_second"] / figures["cpu"]["images_per_second"]
         check.note(cuda_over_cpu=round(ratio, 1))
 
@@ -739,7 +780,8 @@ def run_step(check: Check, step: Step, work: Callable[[Check], None]) -> None:
     check.save()
     try:
         work(check)
-        step.status = "ok"
+        step.status = "failed" if step.errors else "ok"
+        step.reason = "\n".join(step.errors)
     except StepTimeout as exc:
         step.status, step.reason = "timed out", str(exc)
     except StepFailed as exc:

@@ -119,9 +119,13 @@ def test_a_failed_or_timed_out_step_keeps_its_figures_and_the_others_run(
     """One step fails after measuring something, one outlives its cap (its command's children
     are killed with it), one runs out of the whole budget; the JSON holds every figure."""
 
+    def broken() -> None:
+        raise gpu_check.StepFailed("it broke")
+
     def measures_then_fails(check: gpu_check.Check) -> None:
         check.note(measured=1.5)
-        raise gpu_check.StepFailed("it broke")
+        gpu_check.attempt(check, "one part", broken)  # the step goes on to its other parts
+        check.note(other_part=True)
 
     def sleeps(check: gpu_check.Check) -> None:
         check.note(started=True)
@@ -143,11 +147,13 @@ def test_a_failed_or_timed_out_step_keeps_its_figures_and_the_others_run(
     assert time.monotonic() - started < 8
     saved = json.loads((check.out / "gpu-check.json").read_text())
     steps = {step["name"]: step for step in saved["steps"]}
-    assert steps["parity"]["status"] == "failed" and steps["parity"]["reason"] == "it broke"
-    assert steps["parity"]["figures"] == {"measured": 1.5}
+    assert steps["parity"]["status"] == "failed"
+    assert steps["parity"]["reason"] == "one part: it broke"
+    assert steps["parity"]["figures"] == {"measured": 1.5, "other_part": True}
     assert steps["train-speed"]["status"] == "timed out"
     assert steps["train-speed"]["figures"] == {"started": True}
     assert steps["train-speed"]["commands"][0]["returncode"] == -9
+    assert "=== train-speed: sh -c sleep 60 & sleep 60" in (check.out / "gpu-check.log").read_text()
     assert steps["resume-on-cpu"]["status"] == "ok"
     check.started -= 10  # the budget is spent: what is left is skipped, saying why
     gpu_check.run_all(check, {"torchrun-nccl"})
