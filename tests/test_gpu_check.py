@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -219,3 +220,23 @@ def test_airbench_table_is_read_as_the_script_prints_it() -> None:
     as_run = airbench_anchor.patched(airbench_anchor.SCRIPT, "cuda")
     assert as_run == published.replace("for run in range(25)", "for run in range(RUNS)")
     assert "autocast('cpu'" in airbench_anchor.patched(airbench_anchor.SCRIPT, "cpu")
+
+
+def test_parity_benches_the_eager_rows_when_the_export_fails(
+    check: gpu_check.Check, tmp_path: Path
+) -> None:
+    """A failed `zoo export` is recorded and the eager rows are benched all the same."""
+    pack, digest = fake_pack(tmp_path, train=1, test=2)
+    check.pack, check.pack_sha256, check.out = pack, digest, tmp_path
+    check.models = ("cifar10-tinycnn",)
+    check.sizes = dataclasses.replace(gpu_check.TINY, export_accuracy_samples=0)  # refused
+    check.step, check.step_deadline = gpu_check.Step("data", 60), time.monotonic() + 60
+    gpu_check.step_data(check)
+    check.step = gpu_check.Step("parity", 60)
+    gpu_check.step_parity(check)
+    (error,) = check.step.errors
+    assert error.startswith("cifar10-tinycnn: zoo export") and "--accuracy-samples" in error
+    bench = check.step.figures["cifar10-tinycnn"]
+    assert bench["export_seconds"] is None and bench["parity"] == []
+    assert [row["backend"] for row in bench["accuracy"]] == ["eager"]
+    assert {row["batch"] for row in bench["latency"]} == {1, 32}
