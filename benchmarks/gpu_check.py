@@ -57,7 +57,7 @@ import jpeg_pack
 from results_file import RESULTS, write_section
 
 from zoo.files import write_json, write_text
-from zoo.machine import this_machine
+from zoo.machine import native_cuda_bf16, this_machine
 
 HERE = Path(__file__).resolve().parent
 SECTION = "gpu-check"
@@ -443,7 +443,10 @@ def step_environment(check: Check) -> None:
             "cuda": torch.version.cuda,
             "cudnn": torch.backends.cudnn.version(),
             "nccl": nccl_version(),
-            "bf16": torch.cuda.is_bf16_supported(),
+            "bf16 native (zoo's --precision auto)": native_cuda_bf16(
+                torch.cuda.get_device_capability(index)
+            ),
+            "bf16 by torch.cuda.is_bf16_supported()": torch.cuda.is_bf16_supported(),
         }
     else:
         check.skip("the GPU, its driver, CUDA, cuDNN and NCCL versions", check.cuda_missing)

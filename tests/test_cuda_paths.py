@@ -143,3 +143,23 @@ def test_one_process_without_torchrun_is_no_process_group(monkeypatch: pytest.Mo
     monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
     monkeypatch.setenv("WORLD_SIZE", "1")
     assert not Distributed().enabled
+
+
+def test_bf16_counts_as_native_from_ampere_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch.cuda.is_bf16_supported() says yes on a T4 or V100, which only emulate bfloat16:
+    `--precision auto` and bench's bf16 row go by compute capability 8.0 instead."""
+    from zoo.export.backends.eager import missing_bf16
+    from zoo.machine import native_cuda_bf16
+    from zoo.train.device import effective_precision
+
+    assert not native_cuda_bf16((7, 5)) and native_cuda_bf16((8, 0)) and native_cuda_bf16((9, 0))
+    gpu = torch.device("cuda", 0)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # emulation
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "Tesla T4")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (7, 5))
+    assert effective_precision("auto", gpu) == "fp32"
+    assert "Tesla T4 has no native bfloat16" in (missing_bf16("cuda:0") or "")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (9, 0))
+    assert effective_precision("auto", gpu) == "bf16"
+    assert missing_bf16("cuda") is None

@@ -105,3 +105,13 @@ def zoo_version() -> str:
         return version("torch-zoo")
     except PackageNotFoundError:
         return "0+unknown"
+
+
+NATIVE_CUDA_BF16 = (8, 0)  # Ampere: bfloat16 tensor cores
+
+
+def native_cuda_bf16(capability: tuple[int, int]) -> bool:
+    """Whether a GPU of this compute capability computes bfloat16 natively (8.0, Ampere, and
+    later). ``torch.cuda.is_bf16_supported()`` also says yes for older GPUs that only emulate it,
+    slowly: training's ``--precision auto`` and bench's bf16 rows ask here instead."""
+    return tuple(capability) >= NATIVE_CUDA_BF16

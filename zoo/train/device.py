@@ -7,7 +7,7 @@ import contextlib
 import torch
 
 from zoo.errors import ZooError
-from zoo.machine import native_bf16
+from zoo.machine import native_bf16, native_cuda_bf16
 
 
 def pick_device(request: str, local_rank: int) -> torch.device:
@@ -26,11 +26,12 @@ def pick_device(request: str, local_rank: int) -> torch.device:
 
 def effective_precision(requested: str, device: torch.device) -> str:
     """What ``--precision`` means here: ``auto`` is bf16 where the hardware computes it
-    natively (a CPU with AVX512_BF16 or AMX, a GPU that supports it), else fp32."""
+    natively (a CPU with AVX512_BF16 or AMX, a GPU of compute capability 8.0 or later), else
+    fp32."""
     if requested != "auto":
         return requested
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if native_cuda_bf16(torch.cuda.get_device_capability(device)) else "fp32"
     return "bf16" if device.type == "cpu" and native_bf16() else "fp32"
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zoo.export.backends.base import Backend, CallMaker, Opened, Opening
-from zoo.machine import native_bf16
+from zoo.machine import native_bf16, native_cuda_bf16
 
 
 def torch_call(module: Callable[[Any], Any], device: str, autocast: Any) -> CallMaker:
@@ -79,12 +79,11 @@ def missing_bf16(device: str) -> str | None:
 
     if device == "cpu" and not native_bf16():
         return "this CPU has no native bfloat16 (AVX512_BF16, AMX or Arm BF16)"
-    if (
-        device.startswith("cuda")
-        and torch.cuda.is_available()
-        and not torch.cuda.is_bf16_supported()
-    ):
-        return f"{torch.cuda.get_device_name()} has no native bfloat16"
+    if device.startswith("cuda") and torch.cuda.is_available():
+        gpu = torch.device(device)
+        if not native_cuda_bf16(torch.cuda.get_device_capability(gpu)):
+            name = torch.cuda.get_device_name(gpu)
+            return f"{name} has no native bfloat16 (compute capability below 8.0)"
     return None
 
 
