@@ -275,8 +275,8 @@ class TrainConfig:
         flag(
             "--precision",
             help="fp32; bf16 (bfloat16 autocast, float32 weights); auto: bf16 where the "
-            "hardware has it natively (CPUs with AVX512_BF16 or AMX, GPUs from Ampere on), else fp32 "
-            "(default: the recipe's, else fp32).",
+            "hardware has it natively (CPUs with AVX512_BF16 or AMX, GPUs from Ampere on), "
+            "else fp32 (default: the recipe's, else fp32).",
         ),
         check=flags.one_of(AUTOCAST),
         hparam=True,
