@@ -63,9 +63,8 @@ HERE = Path(__file__).resolve().parent
 SECTION = "gpu-check"
 # sha256 of ../shared/data/cifar10/cifar10-jpg.pack (the file; its contents carry their own)
 PACK_SHA256 = "cedce9273d7543fd6660c864cd08b04d726bc1621652c535161526fa3b49f70e"
-TARGET_ACCURACY = (
-    0.905  # cifar10-fast with TTA on the JPEG copy (airbench94: 94.01 % on the original)
-)
+# cifar10-fast with TTA on the JPEG copy (airbench94: 94.01 % on the original files)
+TARGET_ACCURACY = 0.905
 GOAL_RATIO = 1.5  # zoo within 1.5x of airbench94's own script on the same GPU
 AIRBENCH_A100 = "3.83 s to 94.01 % (A100, the original CIFAR-10; legacy/airbench94.py's header)"
 NOT_NEEDED = ("openvino", "optuna", "tensorboard", "huggingface_hub", "mlxtend")
@@ -389,10 +388,15 @@ def versions() -> dict[str, str]:
 
 
 def package_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
+    """A distribution's version (ONNX Runtime's GPU build is a distribution of its own)."""
+    candidates = (name, f"{name}-gpu") if name == "onnxruntime" else (name,)
+    for distribution in candidates:
+        try:
+            found = importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        return found if distribution == name else f"{found} ({distribution})"
+    return "not installed"
 
 
 def nvidia_smi() -> str:

@@ -91,6 +91,8 @@ def test_dry_run_runs_every_step_on_the_cpu_without_what_the_gpu_machine_lacks(
     assert steps["train-speed"]["figures"]["cpu"]["images_per_second"] > 0
     resume = steps["resume-on-cpu"]["figures"]
     assert resume["eval_accuracy"] == pytest.approx(resume["epoch_2_test_accuracy"], abs=0.01)
+    logged = (tmp_path / "out" / "gpu-check.log").read_text()
+    assert "=== resume-on-cpu: zoo train --resume" in logged
     section = results.read_text()
     assert section.startswith("# Benchmark results\n\nearlier text\n")
     assert "<!-- gpu-check:start -->" in section and "**dry run**" in section
