@@ -1,8 +1,10 @@
 """The anchor for `cifar10-fast`: airbench94's own training script beside `zoo train` on the same
 data, on the CPU or on a CUDA GPU.
 
-airbench94 (github.com/KellerJordan/cifar10-airbench, `legacy/airbench94.py`, MIT licence) is
-kept verbatim in benchmarks/airbench/ (see its README); `--script` runs another copy. Whatever the
+airbench94 (github.com/KellerJordan/cifar10-airbench, `legacy/airbench94.py` at commit f1c599c,
+MIT licence) is a third party's code and is not part of this repository: put your copy at
+`.gpu/airbench94.py` (ignored by git; the folder docs/gpu.md carries to a GPU machine) or pass
+`--script`. The driver checks that the file is the published one (its sha256). Whatever the
 device, the driver writes the script's `train.pt`/`test.pt` from the CIFAR-10 JPEG class folders
 (the script would download the original files) and runs `--runs` runs instead of 25. On CUDA
 (`--device cuda`) that is all: the script runs as published (float16 weights and activations on
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -37,7 +40,12 @@ import torch
 from zoo.datasets.folder import ImageFolderDataset
 from zoo.machine import this_machine
 
-SCRIPT = Path(__file__).resolve().parent / "airbench" / "airbench94.py"
+SCRIPT = Path(__file__).resolve().parent.parent / ".gpu" / "airbench94.py"
+SCRIPT_SHA256 = "0b155e0ff0e696bc01ae136654ddae88a24cd053cd2b4313d44548c29ed6c91d"  # at f1c599c
+SCRIPT_SOURCE = (
+    "https://raw.githubusercontent.com/KellerJordan/cifar10-airbench/"
+    "f1c599c4af24aca803e3e65a6a7e52a502e09d0e/legacy/airbench94.py"
+)
 RUNS = ("for run in range(25)", "for run in range(RUNS)")
 CPU_SUBSTITUTIONS = [
     ("map_location=torch.device(gpu)", "map_location='cpu'"),
@@ -101,6 +109,16 @@ def write_tensors(data_dir: Path, out: Path) -> float:
 def substitutions(device: str) -> list[tuple[str, str]]:
     """What the driver changes in the script on ``device`` (cpu or cuda)."""
     return [*(CPU_SUBSTITUTIONS if device == "cpu" else []), RUNS]
+
+
+def missing(script: Path) -> str | None:
+    """Why ``script`` cannot be run as the published airbench94.py, or None when it can."""
+    if not script.is_file():
+        return f"no {script}: download {SCRIPT_SOURCE} there (or pass --script)"
+    digest = hashlib.sha256(script.read_bytes()).hexdigest()
+    if digest != SCRIPT_SHA256:
+        return f"{script} is not airbench94.py as published at f1c599c (sha256 {digest[:16]}...)"
+    return None
 
 
 def patched(script: Path, device: str) -> str:
@@ -176,6 +194,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/airbench-anchor"))
     parser.add_argument("--json", type=Path, help="also write the record here")
     args = parser.parse_args()
+    why = missing(args.script)
+    if why:
+        raise SystemExit(f"airbench_anchor: {why}")
     work = args.work / "cifar10"
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
