@@ -125,8 +125,9 @@ def test_two_processes_train_one_run_with_identical_weights(reference: Reference
     assert all(m["train_items"] == 64 for m in history)  # two shards of 32, not 2 × 64
     report = evaluate_checkpoint(str(reference.run)).summary
     last = json.loads((reference.run / "checkpoints" / "last.json").read_text())
-    assert report["accuracy"] == last["metrics"]["test_accuracy"]  # summed over both ranks
-    assert report["items"] == 16
+    assert report.metric == "accuracy"
+    assert report.value == last["metrics"]["test_accuracy"]  # summed over both ranks
+    assert report.items == 16
 
     recorded = {path.name: path.read_text() for path in reference.hashes.iterdir()}
     for step in (4, 8, 12, 16):  # after each epoch

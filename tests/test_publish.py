@@ -86,10 +86,11 @@ def test_the_declaration_is_what_weights_index_reads(
 def test_metrics_are_measured_again_with_the_published_file(release: Path, tmp_path) -> None:
     _, declared = declaration(release)
     summary = evaluate_checkpoint(str(release / declared["file"]), out=str(tmp_path)).summary
-    assert declared["metrics"] == {"accuracy": summary["accuracy"], "loss": summary["loss"]}
-    low, high = wilson(summary["accuracy"], summary["items"])
+    assert summary.metric == "accuracy"
+    assert declared["metrics"] == {"accuracy": summary.value, "loss": summary.loss}
+    low, high = wilson(summary.value, summary.items)
     card = (release / "README.md").read_text()
-    assert f"| accuracy | {100 * summary['accuracy']:.2f} % |" in card
+    assert f"| accuracy | {100 * summary.value:.2f} % |" in card
     assert f"{100 * low:.2f}–{100 * high:.2f} % (Wilson) | 359 |" in card
 
 
@@ -105,7 +106,7 @@ def test_a_card_that_claims_more_is_published_with_what_it_measures(
     out = tmp_path / "release"
     ok("publish", bare, "--name", "claimed", "--out", out, "--note", "Trained for a test.")
     _, declared = declaration(out)
-    measured = evaluate_checkpoint(str(kept), out=str(tmp_path / "eval")).summary["accuracy"]
+    measured = evaluate_checkpoint(str(kept), out=str(tmp_path / "eval")).summary.value
     assert declared["metrics"]["accuracy"] == measured < 0.99
     assert "Trained for a test." in declared["note"]
     card = (out / "README.md").read_text()

@@ -3,6 +3,7 @@ of sample images and class counts. Heavy imports stay inside functions."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,63 @@ BALANCED_RATIO = 1.5  # a max/min class-count ratio above this is reported as im
 LABEL_CHARS = 14
 
 
+@dataclass(frozen=True)
+class Column:
+    """A feature or target column of a regression table, summarised."""
+
+    role: str  # "feature" or "target"
+    name: str
+    min: float
+    mean: float
+    std: float
+    max: float
+
+
+@dataclass(frozen=True)
+class DatasetReport:
+    """What ``zoo data`` found: both splits' sizes, and the class counts (classification) or the
+    column statistics (regression), with the PNGs written."""
+
+    name: str
+    description: str
+    task: str
+    input_shape: tuple[int, ...] | None
+    mean: tuple[float, ...] | None
+    std: tuple[float, ...] | None
+    sizes: dict[str, int]
+    columns: tuple[Column, ...] = ()  # regression
+    classes: tuple[str, ...] = ()  # classification, with:
+    counts: dict[str, list[int]] = field(default_factory=dict)  # per split, per class
+    imbalance: float | None = None  # largest over smallest train class (None: one is empty)
+    files: tuple[Path, ...] = ()
+
+    @property
+    def regression(self) -> bool:
+        return self.task == "regression"
+
+    def to_json(self) -> dict[str, Any]:
+        """``zoo data --json``."""
+        data: dict[str, Any] = {
+            "name": self.name,
+            "description": self.description,
+            "task": self.task,
+            "input_shape": list(self.input_shape) if self.input_shape else None,
+            "mean": list(self.mean) if self.mean else None,
+            "std": list(self.std) if self.std else None,
+            "sizes": dict(self.sizes),
+        }
+        if self.regression:
+            data["columns"] = [asdict(column) for column in self.columns]
+        else:
+            data |= {"classes": list(self.classes), "counts": self.counts}
+            data["imbalance"] = self.imbalance
+        return data | {"files": [str(path) for path in self.files]}
+
+
 def dataset_report(
-    name: str, data_dir: Path | None, download: bool, args: dict[str, str]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A JSON-ready report of both splits, and the split datasets themselves."""
+    name: str, data_dir: Path | None, download: bool, args: dict[str, str], out: Path
+) -> DatasetReport:
+    """The report of both splits, its PNGs written into ``out``."""
     from zoo.factory import complete_info, create_dataset, get_dataset_info
 
     info = get_dataset_info(name)
@@ -26,24 +80,26 @@ def dataset_report(
         for split in ("train", "test")
     }
     info = complete_info(splits["train"], info)
-    report: dict[str, Any] = {
-        "name": name.rpartition(":")[2],
-        "description": info.description,
-        "task": info.task,
-        "input_shape": list(info.input_shape) if info.input_shape else None,
-        "mean": list(info.mean) if info.mean else None,
-        "std": list(info.std) if info.std else None,
-        "sizes": {split: len(dataset) for split, dataset in splits.items()},
-    }
+    report = DatasetReport(
+        name=name.rpartition(":")[2],
+        description=info.description,
+        task=info.task,
+        input_shape=tuple(info.input_shape) if info.input_shape else None,
+        mean=tuple(info.mean) if info.mean else None,
+        std=tuple(info.std) if info.std else None,
+        sizes={split: len(dataset) for split, dataset in splits.items()},
+    )
     if info.task == "regression":
-        report["columns"] = column_stats(splits["train"], info.targets)
-        return report, splits
-    classes = list(info.classes or [])
-    if not classes:
-        raise ZooError(f"dataset '{name}' has no classes list")
-    counts = {split: class_counts(dataset, len(classes)) for split, dataset in splits.items()}
-    report.update(classes=classes, counts=counts, imbalance=imbalance(counts["train"]))
-    return report, splits
+        report = replace(report, columns=column_stats(splits["train"], info.targets))
+    else:
+        classes = tuple(info.classes or ())
+        if not classes:
+            raise ZooError(f"dataset '{name}' has no classes list")
+        counts = {split: class_counts(dataset, len(classes)) for split, dataset in splits.items()}
+        report = replace(
+            report, classes=classes, counts=counts, imbalance=imbalance(counts["train"])
+        )
+    return replace(report, files=tuple(plot(report, splits, out)))
 
 
 def labels_of(dataset: Any) -> list[int]:
@@ -71,7 +127,7 @@ def imbalance(counts: list[int]) -> float | None:
     return round(max(counts) / min(counts), 2) if min(counts) > 0 else None
 
 
-def column_stats(dataset: Any, target_names: tuple[str, ...] | None) -> list[dict[str, Any]]:
+def column_stats(dataset: Any, target_names: tuple[str, ...] | None) -> tuple[Column, ...]:
     """Min, mean, std and max of each feature and target of a regression table."""
     features, targets = table_of(dataset)
     feature_names = getattr(dataset, "feature_names", None) or [
@@ -81,17 +137,17 @@ def column_stats(dataset: Any, target_names: tuple[str, ...] | None) -> list[dic
     target_names = target_names or [f"y{i}" for i in range(targets.shape[1])]
     columns = [("feature", n, features[:, i]) for i, n in enumerate(feature_names)]
     columns += [("target", n, targets[:, i]) for i, n in enumerate(target_names)]
-    return [
-        {
-            "role": role,
-            "name": column_name,
-            "min": float(values.min()),
-            "mean": float(values.mean()),
-            "std": float(values.std()),
-            "max": float(values.max()),
-        }
+    return tuple(
+        Column(
+            role,
+            column_name,
+            float(values.min()),
+            float(values.mean()),
+            float(values.std()),
+            float(values.max()),
+        )
         for role, column_name, values in columns
-    ]
+    )
 
 
 def table_of(dataset: Any) -> tuple[Any, Any]:
@@ -107,14 +163,14 @@ def table_of(dataset: Any) -> tuple[Any, Any]:
     return features, np.asarray(targets, dtype=np.float64).reshape(len(dataset), -1)
 
 
-def plot(report: dict[str, Any], splits: dict[str, Any], out: Path) -> list[Path]:
+def plot(report: DatasetReport, splits: dict[str, Any], out: Path) -> list[Path]:
     """Write the report's PNGs into ``out``; the paths written."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ZooError(f"cannot create {out}: {exc.strerror}") from None
-    stem = out / report["name"]
-    if report["task"] == "regression":
+    stem = out / report.name
+    if report.regression:
         return [scatter_plot(report, splits, Path(f"{stem}-scatter.png"))]
     written = [count_plot(report, Path(f"{stem}-class-counts.png"))]
     samples = sample_grid(report, splits["train"], Path(f"{stem}-samples.png"))
@@ -147,7 +203,7 @@ def as_picture(sample: Any) -> Any:
     return (array - low) / (high - low) if high > low else np.zeros_like(array)
 
 
-def sample_grid(report: dict[str, Any], dataset: Any, path: Path) -> Path | None:
+def sample_grid(report: DatasetReport, dataset: Any, path: Path) -> Path | None:
     """A 4×8 grid of seeded random train images, each labelled with its class."""
     import numpy as np
 
@@ -165,8 +221,8 @@ def sample_grid(report: dict[str, Any], dataset: Any, path: Path) -> Path | None
         axes.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=top)
         axes.set_xticks([])
         axes.set_yticks([])
-        axes.set_xlabel(shorten(report["classes"][label]), fontsize=8)
-    figure.suptitle(f"{report['name']}: {count} train samples")
+        axes.set_xlabel(shorten(report.classes[label]), fontsize=8)
+    figure.suptitle(f"{report.name}: {count} train samples")
     figure.tight_layout()
     save_figure(figure, path)
     return path
@@ -176,14 +232,14 @@ def shorten(text: str) -> str:
     return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
 
 
-def count_plot(report: dict[str, Any], path: Path) -> Path:
+def count_plot(report: DatasetReport, path: Path) -> Path:
     """A bar chart of each class's train and test counts, side by side."""
-    classes, counts = report["classes"], report["counts"]
+    classes, counts = report.classes, report.counts
     positions = range(len(classes))
     figure = new_figure(max(6.0, 0.4 * len(classes) + 1.5), 4.5)
     axes = figure.add_subplot()
     for offset, split, colour in ((-0.2, "train", "tab:blue"), (0.2, "test", "tab:orange")):
-        total = report["sizes"][split]
+        total = report.sizes[split]
         bars = [p + offset for p in positions]
         axes.bar(bars, counts[split], width=0.4, color=colour, label=f"{split} ({total:,})")
     axes.set_xticks(list(positions), [shorten(c) for c in classes])
@@ -192,18 +248,17 @@ def count_plot(report: dict[str, Any], path: Path) -> Path:
         tick.set(rotation=90 if upright else 45, ha="center" if upright else "right", fontsize=8)
     axes.set_ylim(0, max(max(counts["train"]), max(counts["test"]), 1) * 1.2)
     axes.set_ylabel("items")
-    axes.set_title(f"{report['name']}: items per class")
+    axes.set_title(f"{report.name}: items per class")
     axes.legend(loc="upper center", ncols=2)
     figure.tight_layout()
     save_figure(figure, path)
     return path
 
 
-def scatter_plot(report: dict[str, Any], splits: dict[str, Any], path: Path) -> Path:
+def scatter_plot(report: DatasetReport, splits: dict[str, Any], path: Path) -> Path:
     """Each target against each feature, train and test."""
-    columns = report["columns"]
-    features = [c["name"] for c in columns if c["role"] == "feature"]
-    targets = [c["name"] for c in columns if c["role"] == "target"]
+    features = [c.name for c in report.columns if c.role == "feature"]
+    targets = [c.name for c in report.columns if c.role == "target"]
     figure = new_figure(3.2 * len(features), 2.8 * len(targets))
     tables = {split: table_of(dataset) for split, dataset in splits.items()}
     for row, target in enumerate(targets):
@@ -215,7 +270,7 @@ def scatter_plot(report: dict[str, Any], splits: dict[str, Any], path: Path) -> 
             axes.set_xlabel(feature)
             axes.set_ylabel(target)
     figure.axes[0].legend(markerscale=3)
-    figure.suptitle(f"{report['name']}: targets against features")
+    figure.suptitle(f"{report.name}: targets against features")
     figure.tight_layout()
     save_figure(figure, path)
     return path

@@ -1,10 +1,11 @@
 """What ``zoo info`` reports about one entry: description, source, parameters, metadata and,
-for a model, its parameter count (JSON-ready; the CLI prints it)."""
+for a model, its parameter count (an :class:`EntryReport`; the CLI prints it)."""
 
 from __future__ import annotations
 
 import contextlib
 import inspect
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from zoo import meta as zoo_meta
@@ -44,45 +45,102 @@ def entry_status(entry: Entry) -> tuple[str, str]:
     return "", ""
 
 
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of an entry's builder, as ``zoo info`` lists it."""
+
+    name: str
+    type: str
+    default: str | None  # its repr, None when it has none
+    required: bool
+    set_by_zoo: str | None  # what zoo passes it (num_classes, input_shape...), None: the user
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    """A model's parameter count for one input shape and class count."""
+
+    input_shape: tuple[int, ...]
+    num_classes: int
+    parameters: int
+    trainable: int
+
+
+@dataclass(frozen=True)
+class EntryReport:
+    """What ``zoo info`` says of one entry: where it comes from, its builder's parameters, its
+    metadata (None for an optimizer) and, for a model, its size."""
+
+    name: str
+    kind: str
+    source: str
+    version: str
+    target: str
+    parameters: tuple[Parameter, ...]
+    description: str
+    info: zoo_meta.ModelInfo | zoo_meta.DatasetInfo | None = None
+    size: ModelSize | None = None
+
+    @property
+    def model(self) -> zoo_meta.ModelInfo | None:
+        return self.info if isinstance(self.info, zoo_meta.ModelInfo) else None
+
+    @property
+    def dataset(self) -> zoo_meta.DatasetInfo | None:
+        return self.info if isinstance(self.info, zoo_meta.DatasetInfo) else None
+
+    def to_json(self) -> dict[str, Any]:
+        """``zoo info --json``: the entry's facts, then its metadata's fields, then a model's
+        ``recipe_declared``, ``default_weights`` and ``size``."""
+        data: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "source": self.source,
+            "version": self.version,
+            "target": self.target,
+            "parameters": [asdict(p) for p in self.parameters],
+        }
+        if self.info is None:
+            return data | {"description": self.description}
+        data |= zoo_meta.to_json(self.info)
+        model = self.model
+        if model is not None:
+            data["recipe_declared"] = zoo_meta.declares_recipe(model)
+            data["default_weights"] = model.weights[0].name if model.weights else None
+            data["size"] = asdict(self.size) if self.size else None
+        return data
+
+
 def entry_report(
     entry: Entry,
     input_shape: str | None = None,
     num_classes: int | None = None,
     model_args: list[str] = (),
-) -> dict[str, Any]:
-    """A JSON-ready description of ``entry``; for a model, its parameter count for an input."""
+) -> EntryReport:
+    """What ``entry`` is; for a model, its parameter count for an input."""
     obj = entry.load()
     reserved = RESERVED[entry.kind]
     hints = type_hints(obj)
-    report: dict[str, Any] = {
-        "name": entry.name,
-        "kind": entry.kind,
-        "source": entry.dist,
-        "version": entry.version,
-        "target": entry.target,
-        "parameters": [
-            {
-                "name": p.name,
-                "type": describe_type(p, hints),
-                "default": None if p.default is inspect.Parameter.empty else repr(p.default),
-                "required": p.default is inspect.Parameter.empty
-                and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD),
-                "set_by_zoo": reserved.get(p.name),
-            }
-            for p in parameters(obj)
-            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ],
-    }
+    found = tuple(
+        Parameter(
+            name=p.name,
+            type=describe_type(p, hints),
+            default=None if p.default is inspect.Parameter.empty else repr(p.default),
+            required=p.default is inspect.Parameter.empty
+            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD),
+            set_by_zoo=reserved.get(p.name),
+        )
+        for p in parameters(obj)
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    )
+    facts = (entry.name, entry.kind, entry.dist, entry.version, entry.target, found)
     if entry.kind == "optimizer":
-        report["description"] = zoo_meta.first_paragraph(obj)
-        return report
+        return EntryReport(*facts, zoo_meta.first_paragraph(obj))
     info = (get_model_info if entry.kind == "model" else get_dataset_info)(entry.qualified_name)
-    report.update(zoo_meta.to_json(info))
-    if entry.kind == "model":
-        report["recipe_declared"] = zoo_meta.declares_recipe(info)
-        report["default_weights"] = info.weights[0].name if info.weights else None
-        report["size"] = _model_size(entry, info, input_shape, num_classes, model_args)
-    return report
+    if entry.kind != "model":
+        return EntryReport(*facts, info.description, info)
+    size = _model_size(entry, info, input_shape, num_classes, model_args)
+    return EntryReport(*facts, info.description, info, size)
 
 
 def _model_size(
@@ -91,7 +149,7 @@ def _model_size(
     input_shape: str | None,
     num_classes: int | None,
     model_args: list[str],
-) -> dict[str, Any]:
+) -> ModelSize:
     from zoo.factory import build_model
 
     shape, classes = default_input(info, input_shape, num_classes)
@@ -102,9 +160,4 @@ def _model_size(
     probe(model, entry.name, shape)
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {
-        "input_shape": list(shape),
-        "num_classes": classes,
-        "parameters": total,
-        "trainable": trainable,
-    }
+    return ModelSize(tuple(shape), classes, total, trainable)

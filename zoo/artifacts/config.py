@@ -352,6 +352,15 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any], where: str) -> TrainConfig:
+        """A configuration as config.json or a model card's ``training`` holds it (keys of
+        older versions upgraded, unknown ones left out, every value type-checked)."""
+        data = upgrade(data)
+        return cls(
+            **{key: typed(key, value, where) for key, value in data.items() if key in FIELDS}
+        )
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
@@ -521,10 +530,6 @@ def load_run_config(run_dir: Path) -> TrainConfig:
         data = json.loads(path.read_text())
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
-        data = upgrade(data)
-        where = str(path)
-        return TrainConfig(
-            **{key: typed(key, value, where) for key, value in data.items() if key in FIELDS}
-        )
+        return TrainConfig.from_json(data, str(path))
     except (ValueError, TypeError) as exc:
         raise ZooError(f"{path} is damaged: {exc}") from None

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from zoo import flags
 from zoo.cli.params import Json, opt
+
+if TYPE_CHECKING:
+    from zoo.dataset_report import DatasetReport
 
 
 def data(
@@ -27,74 +30,72 @@ def data(
     Example: `zoo data mnist-5k --out zoo-data`
     """
     from zoo.cli.output import console, print_json
-    from zoo.dataset_report import dataset_report, plot
+    from zoo.dataset_report import dataset_report
 
     args = flags.parse_assignments(dataset_arg, "--dataset-arg")
-    report, splits = dataset_report(name, data_dir, download, args)
-    report["files"] = [str(path) for path in plot(report, splits, out)]
+    report = dataset_report(name, data_dir, download, args, out)
     if as_json:
-        print_json(report)
+        print_json(report.to_json())
     else:
         render(report, console)
 
 
-def render(report: dict[str, Any], console: Any) -> None:
+def render(report: DatasetReport, console: Any) -> None:
     """Print the report for people."""
     from rich.table import Table
 
-    console.print(f"[bold]{report['name']}[/bold]: {report['description']}", highlight=False)
-    sizes = " · ".join(f"{split} {size:,}" for split, size in report["sizes"].items())
-    shape = report["input_shape"]
-    if report["task"] == "regression":
-        shape = f"{shape[0]} features" if shape else "unknown"
+    console.print(f"[bold]{report.name}[/bold]: {report.description}", highlight=False)
+    sizes = " · ".join(f"{split} {size:,}" for split, size in report.sizes.items())
+    shape = report.input_shape
+    if report.regression:
+        shown = f"{shape[0]} features" if shape else "unknown"
     else:
-        shape = "×".join(map(str, shape)) if shape else "unknown"
+        shown = "×".join(map(str, shape)) if shape else "unknown"
     console.print(f"  splits: {sizes}", highlight=False)
-    console.print(f"  input shape: {shape}", highlight=False)
-    if report["mean"] and report["std"]:
-        console.print(f"  normalisation: mean {fmt(report['mean'])}, std {fmt(report['std'])}")
+    console.print(f"  input shape: {shown}", highlight=False)
+    if report.mean and report.std:
+        console.print(f"  normalisation: mean {fmt(report.mean)}, std {fmt(report.std)}")
     else:
         console.print("  normalisation: not declared")
-    if report["task"] == "regression":
+    if report.regression:
         table = Table("Column", "Role", "Min", "Mean", "Std", "Max", box=None, header_style="bold")
-        for c in report["columns"]:
-            stats = (f"{c[key]:.2f}" for key in ("min", "mean", "std", "max"))
-            table.add_row(c["name"], c["role"], *stats)
+        for c in report.columns:
+            stats = (f"{value:.2f}" for value in (c.min, c.mean, c.std, c.max))
+            table.add_row(c.name, c.role, *stats)
         console.print(table)
     else:
         render_counts(report, console)
-    for path in report["files"]:
+    for path in report.files:
         console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
 
 
-def render_counts(report: dict[str, Any], console: Any) -> None:
+def render_counts(report: DatasetReport, console: Any) -> None:
     """The per-class count table and a note on balance."""
     from rich.table import Table
 
-    from zoo import dataset_report as summary
+    from zoo.dataset_report import BALANCED_RATIO
 
-    counts = report["counts"]
+    counts, classes = report.counts, report.classes
     table = Table("Class", "Train", "Test", box=None, header_style="bold")
-    for index, name in enumerate(report["classes"]):
+    for index, name in enumerate(classes):
         table.add_row(name, str(counts["train"][index]), str(counts["test"][index]))
-    table.add_row("[dim]total[/dim]", str(report["sizes"]["train"]), str(report["sizes"]["test"]))
-    console.print(f"  classes: {len(report['classes'])}")
+    table.add_row("[dim]total[/dim]", str(report.sizes["train"]), str(report.sizes["test"]))
+    console.print(f"  classes: {len(classes)}")
     console.print(table)
     train = counts["train"]
     largest, smallest = train.index(max(train)), train.index(min(train))
-    classes = report["classes"]
-    if report["imbalance"] is None:
+    if report.imbalance is None:
         console.print(f"[yellow]class '{classes[smallest]}' has no train items[/yellow]")
-    elif report["imbalance"] <= summary.BALANCED_RATIO:
-        console.print(f"balanced: largest/smallest train class ratio {report['imbalance']:.2f}")
+    elif report.imbalance <= BALANCED_RATIO:
+        console.print(f"balanced: largest/smallest train class ratio {report.imbalance:.2f}")
     else:
         console.print(
             f"[yellow]imbalanced[/yellow]: '{classes[largest]}' has {train[largest]} train items, "
-            f"'{classes[smallest]}' {train[smallest]} (ratio {report['imbalance']:.2f}); "
+            f"'{classes[smallest]}' {train[smallest]} (ratio {report.imbalance:.2f}); "
             "consider class weights or resampling",
             highlight=False,
         )
 
 
-def fmt(values: list[float]) -> str:
+def fmt(values: tuple[float, ...]) -> str:
     return "(" + ", ".join(f"{v:.4f}" for v in values) + ")"

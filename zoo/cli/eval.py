@@ -93,7 +93,7 @@ def run_eval(request: EvalRequest, as_json: bool) -> None:
         precision=request.precision,
     )
     if as_json:
-        print_json(result.summary)
+        print_json(result.summary.to_json())
         return
     console = Console()
     print_rows(result.rows, console, result.title)

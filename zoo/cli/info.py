@@ -3,7 +3,7 @@ trained weights (the report is :mod:`zoo.entry_report`'s)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -14,6 +14,10 @@ from zoo.cli.output import console, print_json, show_table
 from zoo.cli.params import Json, opt
 from zoo.errors import ZooError
 from zoo.registry import KINDS, get_registry
+
+if TYPE_CHECKING:
+    from zoo.entry_report import EntryReport
+    from zoo.meta import ModelInfo
 
 
 def info(
@@ -52,81 +56,96 @@ def info(
         for k in candidates
     ]
     if as_json:
-        print_json(reports[0] if len(reports) == 1 else reports)
+        shown = [report.to_json() for report in reports]
+        print_json(shown[0] if len(shown) == 1 else shown)
         return
     for report in reports:
         render(report)
 
 
-def render(report: dict[str, Any]) -> None:
+def render(report: EntryReport) -> None:
     """Print a report from :func:`zoo.entry_report.entry_report` for people."""
-    description = report.get("description") or "[dim]no description[/dim]"
-    console.print(f"[bold]{report['name']}[/bold] ({report['kind']}): {description}")
+    description = report.description or "[dim]no description[/dim]"
+    console.print(f"[bold]{report.name}[/bold] ({report.kind}): {description}")
     console.print(
-        f"  source: {report['source']} {report['version']}  [dim]{report['target']}[/dim]",
+        f"  source: {report.source} {report.version}  [dim]{report.target}[/dim]",
         highlight=False,
     )
-    for key in ("default_dataset", "output", "task", "input_shape", "mean", "std"):
-        if report.get(key) not in (None, "", []):
-            console.print(f"  {key.replace('_', ' ')}: {plain(report[key])}", highlight=False)
-    if report.get("classes"):
-        classes = report["classes"]
-        more = " ..." if len(classes) > 12 else ""
-        console.print(f"  classes ({len(classes)}): {', '.join(classes[:12])}{more}")
-    if report.get("targets"):
-        console.print(f"  targets: {', '.join(report['targets'])}")
-    if report.get("recipe") and report["kind"] == "model":
-        recipe = {k: v for k, v in report["recipe"].items() if v not in (None, {}, 0, "")}
-        note = recipe.pop("note", "")
-        recipe |= recipe.pop("options", {})  # the other training options, as options
-        declared = report.get("recipe_declared", True)
-        console.print(
-            (
-                "  recipe: "
-                if declared
-                else "  recipe (none declared by the plugin: zoo's defaults): "
-            )
-            + ", ".join(f"{k.replace('_', ' ')} {plain(v)}" for k, v in recipe.items()),
-            highlight=False,
-        )
-        if note:
-            console.print(f"  recipe note: {note}", highlight=False)
-    for dataset, result in (report.get("reference") or {}).items():
-        console.print(f"  reported: {result} on {dataset}", highlight=False)
-    if report["kind"] == "model":
-        render_weights(report)
-    if report.get("size"):
-        size = report["size"]
-        shape = "x".join(map(str, size["input_shape"]))
-        console.print(
-            f"  parameters: {size['parameters']:,} ({size['trainable']:,} trainable) "
-            f"for input {shape} and {size['num_classes']} outputs"
-        )
-    if report["parameters"]:
+    model, dataset = report.model, report.dataset
+    facts = {
+        "default_dataset": model.default_dataset if model else None,
+        "output": model.output if model else None,
+        "task": dataset.task if dataset else None,
+        "input_shape": dataset.input_shape if dataset else None,
+        "mean": dataset.mean if dataset else None,
+        "std": dataset.std if dataset else None,
+    }
+    for key, value in facts.items():
+        if value not in (None, "", (), []):
+            console.print(f"  {key.replace('_', ' ')}: {plain(value)}", highlight=False)
+    if dataset and dataset.classes:
+        more = " ..." if len(dataset.classes) > 12 else ""
+        shown = ", ".join(dataset.classes[:12])
+        console.print(f"  classes ({len(dataset.classes)}): {shown}{more}")
+    if dataset and dataset.targets:
+        console.print(f"  targets: {', '.join(dataset.targets)}")
+    if model is not None:
+        render_model(report, model)
+    if report.parameters:
         cells = [
             [
-                escape(p["name"]),
-                escape(p["type"]),
-                escape(p["default"] or ""),
-                f"[dim]{escape(p['set_by_zoo'] or ('required' if p['required'] else ''))}[/dim]",
+                escape(p.name),
+                escape(p.type),
+                escape(p.default or ""),
+                f"[dim]{escape(p.set_by_zoo or ('required' if p.required else ''))}[/dim]",
             ]
-            for p in report["parameters"]
+            for p in report.parameters
         ]
         show_table(["Parameter", "Type", "Default", "Note"], cells)
 
 
-def render_weights(report: dict[str, Any]) -> None:
+def render_model(report: EntryReport, model: ModelInfo) -> None:
+    """A model's recipe, reported results, trained weights and size."""
+    from dataclasses import asdict
+
+    from zoo.meta import declares_recipe
+
+    recipe = {k: v for k, v in asdict(model.recipe).items() if v not in (None, {}, 0, "")}
+    note = recipe.pop("note", "")
+    recipe |= recipe.pop("options", {})  # the other training options, as options
+    console.print(
+        (
+            "  recipe: "
+            if declares_recipe(model)
+            else "  recipe (none declared by the plugin: zoo's defaults): "
+        )
+        + ", ".join(f"{k.replace('_', ' ')} {plain(v)}" for k, v in recipe.items()),
+        highlight=False,
+    )
+    if note:
+        console.print(f"  recipe note: {note}", highlight=False)
+    for dataset, result in model.reference.items():
+        console.print(f"  reported: {result} on {dataset}", highlight=False)
+    render_weights(model)
+    if report.size:
+        size = report.size
+        shape = "x".join(map(str, size.input_shape))
+        console.print(
+            f"  parameters: {size.parameters:,} ({size.trainable:,} trainable) "
+            f"for input {shape} and {size.num_classes} outputs"
+        )
+
+
+def render_weights(model: ModelInfo) -> None:
     """A model's trained weights with their metrics, or why it has none."""
-    from zoo.meta import Weights, coerce
     from zoo.weights.declared import metrics_text
 
-    if not report.get("weights"):
-        why = report.get("no_weights") or "none declared"
+    if not model.weights:
+        why = model.no_weights or "none declared"
         console.print(f"  trained weights: none ({why})", highlight=False)
         return
     console.print("  trained weights (--weights NAME, or default):", highlight=False)
-    for position, data in enumerate(report["weights"]):
-        weights = coerce(Weights, data)
+    for position, weights in enumerate(model.weights):
         default = " (default)" if position == 0 else ""
         console.print(f"    [bold]{weights.name}[/bold]{default}: {metrics_text(weights)}")
         console.print(f"      {weights.location}", highlight=False, soft_wrap=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zoo.artifacts.card import PIL_MODES, ModelCard
+from zoo.artifacts.config import TrainConfig
 from zoo.artifacts.manifest import Manifest, ManifestFile
 from zoo.artifacts.run import METRICS, metric_text
 from zoo.meta import Weights
@@ -55,7 +56,7 @@ class CardFacts:
     measured: ReleaseMetrics
     manifest: Manifest
     command: str
-    training: Mapping[str, Any]
+    training: TrainConfig  # the options that trained the weights
     trained_on: str  # "1,198 items of digits' train split (240 held out for validation)"
     kept: str  # "epoch 9 of 10 (best on the held-out items)"
     plots: list[tuple[str, str]]  # (path in the release, caption)
@@ -220,7 +221,7 @@ def cell(value: Any, column: str) -> str:
 def training_section(facts: CardFacts) -> list[str]:
     shown = {
         key: value
-        for key, value in facts.training.items()
+        for key, value in facts.training.training_options().items()
         if value not in (None, {}, []) and key not in ("dataset",)
     }
     return [

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from zoo.artifacts.card import ModelCard
 from zoo.artifacts.checkpoint import FOLDER, checkpoint_file, read_card
-from zoo.artifacts.config import FIELDS
+from zoo.artifacts.config import FIELDS, TrainConfig
 from zoo.artifacts.manifest import is_export_dir
 from zoo.artifacts.run import RunDir, kept_epoch
 from zoo.errors import ArgumentError, UnknownNameError, ZooError
@@ -54,6 +54,13 @@ class ReleasePlan:
     @property
     def data_dir(self) -> str | None:
         return self.request.data_dir or (self.run.data_dir() if self.run else None)
+
+    @property
+    def training(self) -> TrainConfig:
+        """The options that trained the weights: the run's, else those the card records."""
+        if self.run is not None:
+            return self.run.config()
+        return TrainConfig.from_json(dict(self.card.training), f"the card of {self.checkpoint}")
 
     @property
     def label(self) -> str:
@@ -156,7 +163,7 @@ def training_command(checked: ReleasePlan) -> str:
     """``zoo train ...`` that trains these weights again: the recipe's options and every
     other one the run set away from zoo's default (or that the model's recipe sets), spelt as
     their flags."""
-    config = checked.run.config().to_dict() if checked.run else dict(checked.card.training)
+    config = checked.training.to_dict()
     recipe = get_model_info(checked.entry.qualified_name).recipe
     named = set(ALWAYS) | set(getattr(recipe, "options", None) or {})
     parts = ["zoo", "train", checked.card.model]

@@ -144,19 +144,16 @@ def measure(checked: ReleasePlan, staging: Path) -> ReleaseMetrics:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(confusion, target)
     summary = result.summary
-    if summary["weights_sha256"] != checked.sha256:
+    if summary.weights_sha256 != checked.sha256:
         raise ZooError(f"{checked.checkpoint} changed while it was being measured")
-    metric = "accuracy" if "accuracy" in summary else "mae"
-    items = int(summary["items"])
-    value = float(summary[metric])
     return ReleaseMetrics(
-        metric=metric,
-        value=value,
-        loss=float(summary["loss"]),
-        items=items,
+        metric=summary.metric,
+        value=summary.value,
+        loss=summary.loss,
+        items=summary.items,
         split=checked.request.split,
         source=result.title.partition(", ")[2] or f"{checked.request.split} split",
-        interval=wilson(value, items) if metric == "accuracy" else None,
+        interval=wilson(summary.value, summary.items) if summary.per_class else None,
         rows=list(result.rows),
         date=datetime.date.today().isoformat(),
     )
@@ -253,7 +250,6 @@ def card_facts(
     plots: list[tuple[str, str]],
 ) -> CardFacts:
     path = checked.checkpoint
-    training = checked.run.config().training_options() if checked.run else checked.card.training
     return CardFacts(
         model=checked.model,
         description=get_model_info(checked.entry.qualified_name).description,
@@ -265,7 +261,7 @@ def card_facts(
         measured=measured,
         manifest=manifest,
         command=declaration.command,
-        training=training,
+        training=checked.training,
         trained_on=trained_on(checked),
         kept=kept_text(checked),
         plots=plots,

@@ -41,7 +41,7 @@ def start(
     from zoo.train import tensorboard
 
     plan = make_plan(model, flags, grid, config_file, settings, tensorboard.available())
-    if plan.base.get("tensorboard"):
+    if plan.shared.tensorboard:
         tensorboard.require()
     if plan.settings.search != "grid":
         from zoo.sweep import search
@@ -112,7 +112,7 @@ def announcement(sweep: Sweep, available: bool, install: str) -> list[str]:
             "test metric is optimistic: it chose the run. Hold items out with --val-split 0.1 to "
             "keep the test split for the end."
         )
-    if plan.base.get("tensorboard"):
+    if plan.shared.tensorboard:
         lines.append(f"TensorBoard: tensorboard --logdir {sweep.path}")
     elif not available:
         lines.append(f"TensorBoard logging is off: the tensorboard package is missing ({install})")

@@ -186,11 +186,12 @@ class SweepPlan:
 
     model: str
     dataset: str
-    base: dict[str, Any]  # configuration keys every run shares: sweep defaults, file, flags
+    base: dict[str, Any]  # the layer of configuration every run shares: defaults, file, flags
     axes: tuple[Axis, ...]
     settings: Settings
     metric: str  # what ranks the runs: val_accuracy, val_mae, test_accuracy or test_mae
     direction: str  # "maximize" (accuracy) or "minimize" (MAE)
+    shared: TrainConfig  # ``base`` resolved and checked: the options every run shares, typed
 
     @property
     def held_out(self) -> bool:
@@ -253,6 +254,7 @@ class SweepPlan:
             settings=Settings(**data["settings"]),
             metric=data["metric"],
             direction=data["direction"],
+            shared=train_config.resolve(data["model"], data["base"]),
         )
 
 
@@ -422,7 +424,7 @@ def make_plan(
         raise ArgumentError("name a model: zoo sweep MODEL (or set 'model' in --config)")
     given = train_config.merge([from_file, train_config.flags_layer(flags)])
     base = train_config.merge([sweep_defaults(model, given, tensorboard), given])
-    first = train_config.resolve(model, base)  # the shared options on their own
+    first = train_config.resolve(model, base)  # the shared options on their own, checked
     axes = [make_axis(*parse_grid(spec), base, model, f"--grid '{spec}'") for spec in grid]
     axes += table_axes(table, base, model, where)
     if not axes:
@@ -444,6 +446,7 @@ def make_plan(
         settings=chosen,
         metric=f"{split}_{'mae' if regression else 'accuracy'}",
         direction="minimize" if regression else "maximize",
+        shared=first,
     )
     check_size(plan)
     for params in checked_combinations(plan):  # every run's configuration, before any starts

@@ -157,7 +157,7 @@ def sampler(plan: SweepPlan, worker: int, trials_before: int) -> Any:
     optuna = require()
     seed = None
     if plan.settings.storage is None:
-        seed = int(plan.base.get("seed", 0)) * 1000 + worker + 7919 * trials_before
+        seed = plan.shared.seed * 1000 + worker + 7919 * trials_before
     if plan.settings.search == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     startup = max(2, min(10, plan.settings.trials // 3))

@@ -94,7 +94,7 @@ def new_sweep_dir(out: Path, model: str, dataset: str) -> Path:
 
 def create(plan: SweepPlan) -> Sweep:
     """A new sweep directory in the runs' ``--out`` folder, its sweep.json written."""
-    path = new_sweep_dir(Path(plan.base.get("out", "runs")), plan.model, plan.dataset)
+    path = new_sweep_dir(Path(plan.shared.out), plan.model, plan.dataset)
     width = len(str(max(plan.runs - 1, 1)))
     runs = ()
     if plan.settings.search == "grid":

@@ -62,10 +62,50 @@ def open_split(
 
 
 @dataclass(frozen=True)
+class EvalSummary:
+    """What one evaluation measured, as ``metrics.json`` (and ``zoo eval --json``) holds it."""
+
+    checkpoint: str
+    weights_sha256: str
+    epoch: int
+    dataset: str
+    split: str
+    tta: str  # the test-time augmentation the outputs were averaged over
+    precision: str
+    items: int
+    loss: float
+    metric: str  # "accuracy" (a fraction) or "mae"
+    value: float
+    rows: list[dict[str, Any]]  # per class (classification) or per target (regression)
+    output_dir: str
+
+    @property
+    def per_class(self) -> bool:
+        return self.metric == "accuracy"
+
+    def to_json(self) -> dict[str, Any]:
+        """metrics.json: the metric under its own name, the table as per_class or per_target."""
+        return {
+            "checkpoint": self.checkpoint,
+            "weights_sha256": self.weights_sha256,
+            "epoch": self.epoch,
+            "dataset": self.dataset,
+            "split": self.split,
+            "tta": self.tta,
+            "precision": self.precision,
+            "items": self.items,
+            "loss": self.loss,
+            self.metric: self.value,
+            "per_class" if self.per_class else "per_target": self.rows,
+            "output_dir": self.output_dir,
+        }
+
+
+@dataclass(frozen=True)
 class EvalResult:
     """What ``zoo eval`` measured and where it wrote it."""
 
-    summary: dict[str, Any]  # metrics.json's contents
+    summary: EvalSummary
     headline: str  # "cifar10-cnn (epoch 20) on imagefolder, test split: 10,000 items, ..."
     rows: list[dict[str, Any]]  # the per-class or per-target table
     title: str
@@ -176,30 +216,26 @@ def write_results(
     test-time augmentation and the precision the outputs were computed with."""
     tta, precision = views
     card = checkpoint.card
-    details = {
-        "confusion": result.confusion,
-        "target_mse": result.target_mse,
-        "target_mae": result.target_mae,
-    }
     described = "" if tta == "none" else f", test-time augmentation {tta}"
     described += "" if precision == "fp32" else f", {precision}"
     title = f"{items.name}, {items.source}{described}"
-    rows = report.write_details(details, list(card.classes), folder, title)
-    summary = {
-        "checkpoint": str(checkpoint.path),
-        "weights_sha256": card.weights_sha256,
-        "epoch": checkpoint.epoch,
-        "dataset": items.name,
-        "split": split,
-        "tta": tta,
-        "precision": precision,
-        "items": result.count,
-        "loss": result.loss,
-        objective.metric: result.metric,
-        "per_class" if result.confusion is not None else "per_target": rows,
-        "output_dir": str(folder),
-    }
-    write_json(folder / "metrics.json", summary)
+    rows = report.write_details(result, list(card.classes), folder, title)
+    summary = EvalSummary(
+        checkpoint=str(checkpoint.path),
+        weights_sha256=card.weights_sha256,
+        epoch=checkpoint.epoch,
+        dataset=items.name,
+        split=split,
+        tta=tta,
+        precision=precision,
+        items=result.count,
+        loss=result.loss,
+        metric=objective.metric,
+        value=result.metric,
+        rows=rows,
+        output_dir=str(folder),
+    )
+    write_json(folder / "metrics.json", summary.to_json())
     headline = (
         f"{card.model} (epoch {checkpoint.epoch}) on {title}: {result.count:,} items, "
         f"loss {result.loss:.4f}, {metric_text(objective.metric, result.metric)}"

@@ -55,7 +55,7 @@ from zoo.train.events import (
     Steps,
     StopRequested,
 )
-from zoo.train.objective import Evaluation, Objective, evaluate
+from zoo.train.objective import BestEpoch, Evaluation, Objective, evaluate
 from zoo.train.optimisation import (
     PER_STEP,
     WeightAverage,
@@ -202,7 +202,7 @@ class Trainer:
         self.set_up_model()
         self.set_up_optimisation()
         self.history: list[EpochMetrics] = []
-        self.best: dict[str, Any] = {}
+        self.best: BestEpoch | None = None
         self.start_epoch = 0
         self.run_dir = self.open_run_dir(resume_dir)
         self.restore(self.run_dir)  # a new run directory has no checkpoint yet
@@ -333,7 +333,7 @@ class Trainer:
                 self.scheduler.T_max = self.config.epochs
         set_rng_state(state["rng"])
         self.history = [EpochMetrics.from_json(row) for row in state["history"]]
-        self.best = dict(state["best"])
+        self.best = BestEpoch.from_state(state["best"])
         self.start_epoch = checkpoint.epoch
 
     def card(self, epoch: int, metrics: EpochMetrics) -> ModelCard:
@@ -368,7 +368,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "rng": rng_state(),
             "history": [row.to_json() for row in self.history],
-            "best": self.best,
+            "best": self.best.to_state() if self.best else {},
         }
 
     # -- the run ----------------------------------------------------------------------------
@@ -421,7 +421,7 @@ class Trainer:
             self.distributed.stop()
         outcome = Outcome(self.run_dir, status, epoch, message, list(self.history))
         kept = None
-        if self.main and self.history:
+        if self.main and self.history and self.best is not None:
             kept = report.write_run_report(
                 self.run_dir, self.history, self.best, list(self.data.description.names)
             )
@@ -559,8 +559,7 @@ class Trainer:
         self.history.append(metrics)
         kept = self.keeps(val)
         if kept:
-            self.best = {"epoch": epoch, "metric": metrics.key, "value": val.metric}
-            self.best.update(self.evaluation_details(val))
+            self.best = BestEpoch(epoch, metrics.key, val)
         if self.main:
             with open(self.run_dir / METRICS_FILE, "a") as file:
                 file.write(history_text([metrics]))
@@ -582,17 +581,11 @@ class Trainer:
         """Whether this epoch's weights are the ones the run keeps: the best so far on held-out
         validation items; when validating on the test split, always the latest (choosing by test
         accuracy would make the reported test accuracy optimistic)."""
-        if not self.best or self.split == "test":
+        if self.best is None or self.split == "test":
             return True
         if self.objective.regression:
-            return val.metric < self.best["value"]
-        return val.metric > self.best["value"]
-
-    @staticmethod
-    def evaluation_details(val: Evaluation) -> dict[str, Any]:
-        if val.confusion is not None:
-            return {"confusion": val.confusion}
-        return {"target_mse": val.target_mse, "target_mae": val.target_mae}
+            return val.metric < self.best.evaluation.metric
+        return val.metric > self.best.evaluation.metric
 
 
 def train(

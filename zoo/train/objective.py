@@ -7,8 +7,10 @@ reports accuracy and a confusion matrix; regression trains with MSE and reports 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -78,6 +80,45 @@ class Evaluation:
     confusion: torch.Tensor | None  # classification: [true, predicted] counts
     target_mse: torch.Tensor | None  # regression: per target
     target_mae: torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class BestEpoch:
+    """The epoch whose weights a run keeps so far, the metric that chose it, and its validation
+    (a checkpoint's training state holds it as plain values, :meth:`to_state`)."""
+
+    epoch: int
+    metric: str  # the EpochMetrics key that chose it: "val_accuracy", "test_mae"
+    evaluation: Evaluation
+
+    @property
+    def held_out(self) -> bool:
+        """Chosen on items held out of the train split (the best epoch), not the test split."""
+        return self.metric.startswith("val_")
+
+    def to_state(self) -> dict[str, Any]:
+        found = self.evaluation
+        state: dict[str, Any] = {"epoch": self.epoch, "metric": self.metric}
+        state |= {"value": found.metric, "loss": found.loss, "count": found.count}
+        if found.confusion is not None:
+            return state | {"confusion": found.confusion}
+        return state | {"target_mse": found.target_mse, "target_mae": found.target_mae}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> BestEpoch | None:
+        """From a training state (None before the first epoch ends; a state written before the
+        loss and count were kept has neither)."""
+        if not state:
+            return None
+        found = Evaluation(
+            loss=float(state.get("loss", math.nan)),
+            metric=float(state["value"]),
+            count=int(state.get("count", 0)),
+            confusion=state.get("confusion"),
+            target_mse=state.get("target_mse"),
+            target_mae=state.get("target_mae"),
+        )
+        return cls(int(state["epoch"]), str(state["metric"]), found)
 
 
 def evaluate(

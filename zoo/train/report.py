@@ -14,6 +14,7 @@ import torch
 from zoo.artifacts.run import EpochMetrics, metric_text
 from zoo.files import save_figure, write_json, write_text
 from zoo.train.events import EpochEnded, Event, Kept, RunEnded, RunStarted, StopRequested
+from zoo.train.objective import BestEpoch, Evaluation
 
 PLOTS = "plots"
 ANNOTATE_UP_TO = 20  # classes; bigger confusion matrices are drawn without numbers
@@ -220,27 +221,27 @@ def plot_confusion(confusion: torch.Tensor, names: list[str], path: Path, title:
 
 
 def write_details(
-    details: dict[str, Any], names: list[str], folder: Path, title: str
+    found: Evaluation, names: list[str], folder: Path, title: str
 ) -> list[dict[str, Any]]:
     """The per-class table and confusion matrix plot, or the per-target table, saved; the rows."""
-    if details.get("confusion") is not None:
-        rows = per_class_rows(details["confusion"], names)
-        plot_confusion(details["confusion"], names, folder / CONFUSION, title)
+    if found.confusion is not None:
+        rows = per_class_rows(found.confusion, names)
+        plot_confusion(found.confusion, names, folder / CONFUSION, title)
     else:
-        rows = per_target_rows(details["target_mse"], details["target_mae"], names)
+        assert found.target_mse is not None and found.target_mae is not None
+        rows = per_target_rows(found.target_mse, found.target_mae, names)
     save_table(rows, folder)
     return rows
 
 
 def write_run_report(
-    run_dir: Path, history: list[EpochMetrics], best: dict[str, Any], names: list[str]
+    run_dir: Path, history: list[EpochMetrics], best: BestEpoch, names: list[str]
 ) -> Kept:
     """Curves of every epoch, and the kept epoch's per-class table and confusion matrix."""
-    held_out = best["metric"].startswith("val_")
-    epoch = best["epoch"]
+    held_out, epoch = best.held_out, best.epoch
     plot_curves(history, run_dir / PLOTS, title=run_dir.name, kept=epoch, best=held_out)
     split = "held-out validation items" if held_out else "the test split"
     title = f"kept weights: epoch {epoch} ({'best' if held_out else 'last'}), on {split}"
-    rows = write_details(best, names, run_dir, title)
+    rows = write_details(best.evaluation, names, run_dir, title)
     metrics = next(row for row in history if row.epoch == epoch)
     return Kept(epoch, metrics, held_out, rows, title)
