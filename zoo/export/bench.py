@@ -18,6 +18,7 @@ On CUDA, a timed call takes a host batch and returns a host result (transfers in
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import platform
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +36,7 @@ from zoo.export import runtimes
 from zoo.export.backends import BACKENDS, DEFAULT, Backend, Opened, Opening
 from zoo.export.backends.openvino import missing as openvino_missing
 from zoo.export.options import BenchRequest, ExportRequest
-from zoo.export.parity import FP32, Top1, compare, top1
+from zoo.export.parity import Top1, judge, top1
 from zoo.export.pipeline import scratch_export
 from zoo.export.precisions import PRECISIONS
 from zoo.export.samples import Samples
@@ -357,33 +358,23 @@ def measure_parity(
 
 
 def parity_row(row: Row, reference: np.ndarray, got: np.ndarray, model_output: str) -> ParityRow:
-    """The parity of one backend, by its precision's rule. An int8 file has no elementwise bound:
-    its accuracy gate was applied at export; here its outputs need only be finite, and its top-1
-    stands beside eager's (``--min-accuracy`` sets a floor)."""
+    """The parity of one backend, by its precision's rule (:func:`zoo.export.parity.judge`). An
+    int8 file has no elementwise bound: its accuracy gate was applied at export (the rule says
+    how); here its outputs need only be finite, and its top-1 stands beside eager's
+    (``--min-accuracy`` sets a floor)."""
     precision = PRECISIONS[row.backend.precision]
     classification = model_output != "regression"
-    if precision.tolerance is not None:
-        parity = compare(row.backend.name, reference, got, classification, precision.tolerance)
-        return ParityRow(row.backend.name, row.device, precision.name, parity)
-    parity = compare(row.backend.name, reference, got, classification, FP32)
-    accuracy, gate = row.facts.accuracy, row.facts.max_accuracy_drop
-    checked = accuracy is not None and accuracy.top1 is not None and gate is not None
-    rule = (
-        f"int8: top-1 at most {gate:g} below float32 (in points) on {accuracy.samples} samples at export"
-        if checked and accuracy is not None
-        else "int8: accuracy not checked at export"
-    )
-    finite = bool(np.isfinite(got).all())
-    parity = Parity(
-        parity.backend,
-        parity.count,
-        parity.max_abs,
-        parity.max_rel,
-        None,
-        parity.top1_agreement,
-        finite,
-        rule,
-    )
+    parity = judge(row.backend.name, reference, got, classification, precision)
+    if precision.tolerance is None:
+        accuracy, gate = row.facts.accuracy, row.facts.max_accuracy_drop
+        checked = accuracy is not None and accuracy.top1 is not None and gate is not None
+        rule = (
+            f"int8: top-1 at most {gate:g} below float32 (in points) on {accuracy.samples} "
+            "samples at export"
+            if checked and accuracy is not None
+            else "int8: accuracy not checked at export"
+        )
+        parity = dataclasses.replace(parity, tolerance=rule)
     return ParityRow(row.backend.name, row.device, precision.name, parity)
 
 

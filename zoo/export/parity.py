@@ -11,12 +11,12 @@ tolerance is a tie at that precision, which no such file can be blamed for break
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from zoo.artifacts.manifest import Parity
-from zoo.export.precisions import FP32, Tolerance
+from zoo.export.precisions import FP32, Precision, Tolerance
 
 Z95 = 1.959964  # the normal quantile of a two-sided 95 % interval
 
@@ -54,6 +54,26 @@ def compare(
         ties_only = not len(rows) or (tolerance.ties and bool(ties.all()))
     passed = finite and used <= 1.0 and ties_only
     return Parity(backend, len(reference), max_abs, max_rel, used, top1, passed, rule)
+
+
+def judge(
+    label: str,
+    reference: np.ndarray,
+    candidate: np.ndarray,
+    classification: bool,
+    precision: Precision,
+    agreement: float | None = None,
+) -> Parity:
+    """``candidate`` against eager's ``reference`` by ``precision``'s rule: within its tolerance;
+    or, for a precision judged by top-1 accuracy (int8, whose gate is measured on labelled
+    samples, not here), finite outputs of the right shape that agree with eager's top-1 at least
+    as often as ``agreement`` (what its certificate recorded, when a certified file is checked
+    again). One rule for export, verify and bench alike."""
+    if precision.tolerance is not None:
+        return compare(label, reference, candidate, classification, precision.tolerance)
+    parity = compare(label, reference, candidate, classification, FP32)
+    held = math.isfinite(parity.max_abs) and (parity.top1_agreement or 0.0) >= (agreement or 0.0)
+    return replace(parity, tolerance_used=None, passed=held, tolerance=precision.rule)
 
 
 def top1_accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:

@@ -26,7 +26,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 import zoo
@@ -45,11 +44,12 @@ from zoo.artifacts.manifest import (
 )
 from zoo.errors import ArgumentError, ZooError
 from zoo.export import embed, runtimes
+from zoo.export.checks import CHECKS_FILE, Checks, check_file, prepare_checks, save_checks
 from zoo.export.failures import ExportError, VerificationError, explain
 from zoo.export.formats import FORMATS, Format, WriteJob
 from zoo.export.formats.onnx import check_opset
 from zoo.export.options import ExportRequest
-from zoo.export.parity import FP32, compare, top1_accuracy
+from zoo.export.parity import FP32, top1_accuracy
 from zoo.export.precisions import PRECISIONS, Derivation, Precision
 from zoo.export.samples import Samples
 from zoo.export.source import Source
@@ -58,7 +58,6 @@ from zoo.machine import this_machine
 from zoo.tta import with_tta
 
 ACCURACY_CHUNK = 256
-CHECKS_FILE = "verification.npz"
 RENAME_EXCHANGE = 2  # renameat2's flag: swap two paths atomically (Linux)
 AT_FDCWD = -100
 
@@ -74,17 +73,6 @@ class Exported:
     parity: Parity
     facts: FileFacts
     notes: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Checks:
-    """What every file is verified on: inputs in the form the files take, eager's outputs."""
-
-    samples: Samples
-    feed: np.ndarray  # normalised inputs, or raw ones for files with embedded preprocessing
-    reference: np.ndarray  # eager outputs (a softmax applied if the files end in one)
-    single: np.ndarray  # eager's output for feed[:1] alone (the batch dimension is dynamic)
-    classification: bool
 
 
 def export(
@@ -121,7 +109,9 @@ def write_all(
     """Every file into ``staging``, verified, measured, certified; the manifest written last."""
     weights_file = f"{file_stem(source)}.safetensors" if source.weights is not None else ""
     info = ExportInfo(batch=str(request.batch or "dynamic"), weights_file=weights_file)
-    verifying = prepare_checks(source, checks.fit(request.batch), request)
+    verifying = prepare_checks(
+        source.model, source.card.output_kind, checks.fit(request.batch), request
+    )
     base, written = write_files(source, staging, request, verifying, info, calibration)
     notes: list[str] = []
     written = measure_accuracy(written, test, request, base, notes)
@@ -181,19 +171,6 @@ def write_files(
             derive(source, onnx, precision, staging, verifying, base, calibration, request)
         )
     return base, written
-
-
-def save_checks(path: Path, checks: Checks) -> None:
-    """The inputs and eager's outputs every file was verified on, for ``zoo verify``."""
-    labels = checks.samples.labels
-    np.savez(
-        path,
-        feed=checks.feed,
-        reference=checks.reference,
-        single=checks.single,
-        labels=labels if labels is not None and len(labels) == len(checks.feed) else np.zeros(0),
-    )
-    os.chmod(path, MODE)
 
 
 def rules(checks: Samples) -> dict[str, object]:
@@ -289,43 +266,6 @@ def written_opset(onnx: Exported | None) -> int | None:
     return int(FORMATS["onnx"].read_props(onnx.path).get("opset") or 0) or None
 
 
-def prepare_checks(source: Source, samples: Samples, request: ExportRequest) -> Checks:
-    """The inputs the files are fed and eager's outputs on the same inputs, normalised."""
-    feed = samples.raw if request.embed_preprocessing else samples.inputs
-    eager = runtimes.torch_runner(source.model)
-    with runtimes.float32_torch():
-        reference = runtimes.run_in_chunks(eager, samples.inputs, request.batch or len(samples))
-        single = eager(samples.inputs[:1])
-    if request.softmax:
-        kind = source.card.output_kind
-        reference, single = (
-            np.exp(x) if kind == "log_probs" else softmax(x) for x in (reference, single)
-        )
-    return Checks(
-        samples, np.ascontiguousarray(feed), reference, single, not source.card.regression
-    )
-
-
-def run_checks(
-    runner: runtimes.Runner, checks: Checks, batch: int | None, name: str, precision: Precision
-) -> Parity:
-    """The file on the check inputs (and, for a dynamic batch, on one alone) against eager."""
-    candidate = runtimes.run_in_chunks(runner, checks.feed, batch or len(checks.feed))
-    reference = checks.reference
-    if batch is None:  # the batch dimension must really be dynamic
-        candidate = np.concatenate([candidate, runner(checks.feed[:1])])
-        reference = np.concatenate([reference, checks.single])
-    if precision.tolerance is None:  # judged by accuracy: its outputs need only be finite
-        parity = compare(name, reference, candidate, checks.classification, FP32)
-        return dataclasses.replace(
-            parity,
-            tolerance=precision.rule,
-            tolerance_used=None,
-            passed=bool(np.isfinite(parity.max_abs)),
-        )
-    return compare(name, reference, candidate, checks.classification, precision.tolerance)
-
-
 def write_format(
     source: Source,
     module: torch.nn.Module,
@@ -356,7 +296,7 @@ def write_format(
         raise explain(exc, source.name, fmt.title) from exc
     seconds = time.perf_counter() - start
     fp32 = PRECISIONS["fp32"]
-    parity = run_checks(fmt.runner(path), checks, request.batch, fmt.name, fp32)
+    parity = check_file(fmt.runner(path), checks, request.batch, fmt.name, fp32)
     if not parity.passed:
         raise VerificationError(
             f"the {fmt.title} export of '{source.name}' does not match the eager model: "
@@ -394,7 +334,7 @@ def derive(
     derived = precision.derive(onnx.path, path, job)
     seconds = time.perf_counter() - start + onnx.seconds
     name = f"onnx {precision.name}"
-    parity = run_checks(onnx.format.runner(path), checks, request.batch, name, precision)
+    parity = check_file(onnx.format.runner(path), checks, request.batch, name, precision)
     if not parity.passed:
         raise VerificationError(
             f"the {precision.title} ONNX export of '{source.name}' strays from the eager model: "
@@ -495,6 +435,7 @@ def versions() -> dict[str, str]:
 def certify(source: Source, exported: Exported, checks: Checks, checks_file: Path) -> Certificate:
     """What this file's verification proved, to carry inside it."""
     samples = checks.samples
+    assert samples is not None  # checks prepared here, at export
     weights = source.card.weights_sha256 or f"none: fresh weights, seed {source.card.seed}"
     return Certificate(
         weights_sha256=weights,

@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from zoo.artifacts.manifest import (
     NORMALISED,
     Manifest,
@@ -23,9 +21,9 @@ from zoo.artifacts.manifest import (
 )
 from zoo.errors import ZooError
 from zoo.export import runtimes
+from zoo.export.checks import CHECKS_FILE, Checks, check_file, read_checks
 from zoo.export.formats import FORMATS
-from zoo.export.parity import FP32, compare, top1_accuracy
-from zoo.export.pipeline import CHECKS_FILE
+from zoo.export.parity import top1_accuracy
 from zoo.export.precisions import PRECISIONS
 from zoo.export.samples import Samples, load_samples
 from zoo.files import sha256_file
@@ -97,16 +95,18 @@ def verify_dir(directory: Path, only: str | None, data_dir: str | None) -> Verif
     copy = directory / weights
     if weights and copy.is_file() and sha256_file(copy) != manifest.card.weights_sha256:
         report.problems.append(f"{copy} differs from the weights exported (sha256)")
-    checks = read_checks(directory, entries)
+    checks = stored_checks(directory, entries, not manifest.card.regression)
     if isinstance(checks, str):
         report.problems.append(checks)
     test = accuracy_samples(manifest, data_dir, report)
     for entry in entries:
-        report.files.append(check_file(directory, manifest, entry, checks, test))
+        report.files.append(recheck(directory, manifest, entry, checks, test))
     return report
 
 
-def read_checks(directory: Path, entries: list[ManifestFile]) -> dict[str, np.ndarray] | str:
+def stored_checks(
+    directory: Path, entries: list[ManifestFile], classification: bool
+) -> Checks | str:
     """The stored inputs and eager outputs, checked against the certificates; a problem as text."""
     path = directory / CHECKS_FILE
     if not path.is_file():
@@ -115,8 +115,7 @@ def read_checks(directory: Path, entries: list[ManifestFile]) -> dict[str, np.nd
     certified = {e.certificate.checks_sha256 for e in entries if e.certificate is not None}
     if certified and certified != {digest}:
         return f"{path} differs from the one the files were certified on (sha256)"
-    with np.load(path) as stored:
-        return {key: stored[key] for key in stored.files}
+    return read_checks(path, classification)
 
 
 def accuracy_samples(
@@ -140,11 +139,11 @@ def accuracy_samples(
     return samples
 
 
-def check_file(
+def recheck(
     directory: Path,
     manifest: Manifest,
     entry: ManifestFile,
-    checks: dict[str, np.ndarray] | str,
+    checks: Checks | str,
     test: Samples | None,
 ) -> FileCheck:
     """One file: present and unchanged, then its verification and accuracy again."""
@@ -157,27 +156,8 @@ def check_file(
         return FileCheck(entry.path, entry.label, recorded, problem="no verification inputs")
     runner = FORMATS[entry.format].runner(path)
     batch = manifest.export.fixed_batch
-    feed, reference = checks["feed"], checks["reference"]
-    candidate = runtimes.run_in_chunks(runner, feed, batch or len(feed))
-    if batch is None:
-        candidate = np.concatenate([candidate, runner(feed[:1])])
-        reference = np.concatenate([reference, checks["single"]])
     precision = PRECISIONS[entry.precision]
-    classification = not manifest.card.regression
-    now = compare(entry.label, reference, candidate, classification, precision.tolerance or FP32)
-    if precision.tolerance is None:  # int8: finite, and top-1 agreement as certified
-        agreement = recorded.top1_agreement or 0.0
-        held = bool(np.isfinite(candidate).all()) and (now.top1_agreement or 0.0) >= agreement
-        now = Parity(
-            now.backend,
-            now.count,
-            now.max_abs,
-            now.max_rel,
-            None,
-            now.top1_agreement,
-            held,
-            precision.rule,
-        )
+    now = check_file(runner, checks, batch, entry.label, precision, certified=recorded)
     top1_now = top1_recorded = None
     if test is not None and entry.facts.accuracy is not None:
         fitted = test.fit(batch)  # as at export: whole batches for a fixed-batch file
