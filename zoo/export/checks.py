@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from zoo.artifacts.card import softmax
 from zoo.artifacts.manifest import Parity
 from zoo.export import runtimes
 from zoo.export.options import ExportRequest
 from zoo.export.parity import judge
 from zoo.export.precisions import Precision
-from zoo.export.predict import softmax
 from zoo.export.samples import Samples
 from zoo.files import MODE
 

@@ -29,7 +29,6 @@ from pathlib import Path
 import torch
 
 import zoo
-from zoo.artifacts.card import softmax
 from zoo.artifacts.manifest import (
     PROBABILITIES,
     Accuracy,
