@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-from zoo.artifacts.card import PIL_MODES, Preprocessing, softmax
-from zoo.artifacts.manifest import NORMALISED, PROBABILITIES, Manifest, from_props
+from zoo.artifacts.card import PIL_MODES, ModelCard, Preprocessing, softmax
+from zoo.artifacts.manifest import NORMALISED, PROBABILITIES, FileFacts, Manifest, from_props
 from zoo.errors import ZooError, first_line
 
 
@@ -52,13 +53,29 @@ def read_input(text: str, preprocessing: Preprocessing) -> Input:
     path = Path(text)
     if not path.is_file():
         raise ZooError(f"no image file '{text}'")
+    return read_image(path, preprocessing, f"image '{text}'")
+
+
+def read_image(
+    file: Path | BinaryIO,
+    preprocessing: Preprocessing,
+    what: str,
+    formats: tuple[str, ...] | None = None,
+    max_pixels: int | None = None,
+) -> Input:
+    """An image file (a path, or bytes in a file object: ``zoo serve``'s request bodies) as the
+    model takes it; ``formats`` (PIL's names) and ``max_pixels`` refuse others before decoding."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with Image.open(file, formats=formats) as image:
+            if max_pixels is not None and image.width * image.height > max_pixels:
+                raise ZooError(
+                    f"{what} is {image.width}×{image.height}, over {max_pixels:,} pixels"
+                )
             return Input(preprocessing.image_to_array(image), conversion(image, preprocessing))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ZooError(f"cannot read image '{text}': {first_line(exc)}") from None
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ZooError(f"cannot read {what}: {first_line(exc)}") from None
 
 
 def conversion(image: object, preprocessing: Preprocessing) -> str:
@@ -134,24 +151,37 @@ class Predictor:
         preprocessing = self.card.preprocessing
         read = [read_input(text, preprocessing) for text in inputs]
         raw = np.stack([item.array for item in read])
-        notes = [[item.conversion] if item.conversion else [] for item in read]
-        embedded = self.facts.input != NORMALISED  # the file normalises itself
-        outputs = self.run(raw if embedded else preprocessing.normalise(raw))
-        kind = "regression" if self.card.regression else self.facts.output
-        names = list(self.card.classes)
-        if len(names) != outputs.shape[1]:
-            names = [str(i) for i in range(outputs.shape[1])]
-        if kind == "regression":
-            return [
-                Prediction(text, list(zip(names, map(float, row), strict=True)), note)
-                for text, row, note in zip(inputs, outputs, notes, strict=True)
-            ]
-        if kind == PROBABILITIES:
-            probabilities = outputs
-        else:
-            probabilities = np.exp(outputs) if kind == "log_probs" else softmax(outputs)
-        predictions = []
-        for text, row, note in zip(inputs, probabilities, notes, strict=True):
-            best = np.argsort(-row, kind="stable")[:top_k]
-            predictions.append(Prediction(text, [(names[i], float(row[i])) for i in best], note))
-        return predictions
+        outputs = self.run(model_input(raw, preprocessing, self.facts))
+        labels = answers(outputs, self.card, self.facts, top_k)
+        return [
+            Prediction(text, row, [item.conversion] if item.conversion else [])
+            for text, row, item in zip(inputs, labels, read, strict=True)
+        ]
+
+
+def model_input(raw: np.ndarray, preprocessing: Preprocessing, facts: FileFacts) -> np.ndarray:
+    """A raw batch (uint8 images, feature rows) as the file takes it: normalised, unless the
+    file normalises itself (``--embed-preprocessing``)."""
+    return raw if facts.input != NORMALISED else preprocessing.normalise(raw)
+
+
+def answers(
+    outputs: np.ndarray, card: ModelCard, facts: FileFacts, top_k: int
+) -> list[list[tuple[str, float]]]:
+    """What each row of a file's outputs says: its top-k (class, probability) best first, from
+    logits, log-probabilities or the file's own probabilities; or every (target, value) of a
+    regression model."""
+    kind = "regression" if card.regression else facts.output
+    names = list(card.classes)
+    if len(names) != outputs.shape[1]:
+        names = [str(i) for i in range(outputs.shape[1])]
+    if kind == "regression":
+        return [list(zip(names, map(float, row), strict=True)) for row in outputs]
+    if kind == PROBABILITIES:
+        probabilities = outputs
+    else:
+        probabilities = np.exp(outputs) if kind == "log_probs" else softmax(outputs)
+    return [
+        [(names[i], float(row[i])) for i in np.argsort(-row, kind="stable")[:top_k]]
+        for row in probabilities
+    ]

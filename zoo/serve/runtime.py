@@ -1,0 +1,212 @@
+"""A served file opened with its runtime: ONNX Runtime (what ``zoo predict`` runs, with the same
+session defaults) or OpenVINO (pinned to float32, as zoo's bench rows are), its tensors as the
+protocol names them, and one run of a batch. A file exported with a fixed batch size is padded
+up to it and its outputs cut back.
+
+One run at a time per model (the server calls :meth:`Runtime.run` from one thread): the runtime's
+own thread pool does the parallel work.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import ZooError, first_line
+
+# the protocol's datatypes (Triton's names without TYPE_) and numpy's
+NUMPY_TYPES: dict[str, Any] = {
+    "BOOL": np.bool_,
+    "UINT8": np.uint8,
+    "UINT16": np.uint16,
+    "UINT32": np.uint32,
+    "UINT64": np.uint64,
+    "INT8": np.int8,
+    "INT16": np.int16,
+    "INT32": np.int32,
+    "INT64": np.int64,
+    "FP16": np.float16,
+    "FP32": np.float32,
+    "FP64": np.float64,
+}
+ONNX_TYPES = {
+    "tensor(bool)": "BOOL",
+    "tensor(uint8)": "UINT8",
+    "tensor(uint16)": "UINT16",
+    "tensor(uint32)": "UINT32",
+    "tensor(uint64)": "UINT64",
+    "tensor(int8)": "INT8",
+    "tensor(int16)": "INT16",
+    "tensor(int32)": "INT32",
+    "tensor(int64)": "INT64",
+    "tensor(float16)": "FP16",
+    "tensor(float)": "FP32",
+    "tensor(double)": "FP64",
+}
+OPENVINO_TYPES = {
+    "boolean": "BOOL",
+    "u8": "UINT8",
+    "u16": "UINT16",
+    "u32": "UINT32",
+    "u64": "UINT64",
+    "i8": "INT8",
+    "i16": "INT16",
+    "i32": "INT32",
+    "i64": "INT64",
+    "f16": "FP16",
+    "f32": "FP32",
+    "f64": "FP64",
+}
+PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "openvino": "openvino"}
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One input or output as the protocol describes it: the batch dimension (and any other the
+    file leaves open) is -1."""
+
+    name: str
+    datatype: str  # FP32, UINT8, ...
+    shape: tuple[int, ...]
+
+    @property
+    def dtype(self) -> Any:
+        return np.dtype(NUMPY_TYPES[self.datatype])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
+
+
+def tensor(name: str, datatype: str | None, dims: Sequence[Any]) -> Tensor:
+    """A tensor from a runtime's description (named or unknown dimensions become -1)."""
+    if datatype is None:
+        raise ZooError(f"tensor '{name}' has a datatype zoo serve cannot send")
+    shape = tuple(d if isinstance(d, int) and d > 0 else -1 for d in dims)
+    return Tensor(name, datatype, (-1, *shape[1:]) if shape else shape)
+
+
+@dataclass
+class Runtime:
+    """An opened file: its tensors, the batch it was exported with (None: any), how it runs."""
+
+    inputs: tuple[Tensor, ...]
+    outputs: tuple[Tensor, ...]
+    fixed_batch: int | None
+    description: str  # "onnxruntime 1.22.0, 2 threads"
+    platform: str  # Triton's name for it: onnxruntime_onnx, openvino
+    call: Callable[[dict[str, np.ndarray]], list[np.ndarray]]
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Outputs for a batch, padded to the file's fixed batch size when it has one."""
+        rows = len(next(iter(feeds.values())))
+        size = self.fixed_batch
+        if size is None or rows == size:
+            return self.call(feeds)
+        outputs: list[list[np.ndarray]] = [[] for _ in self.outputs]
+        for start in range(0, rows, size):
+            chunk = {
+                name: padded(array[start : start + size], size) for name, array in feeds.items()
+            }
+            for kept, result in zip(outputs, self.call(chunk), strict=True):
+                kept.append(result[: min(size, rows - start)])
+        return [np.concatenate(parts) for parts in outputs]
+
+    def warm_up(self, max_batch: int) -> None:
+        """Run zeros at batch 1 and at the largest batch, so that the first requests do not pay
+        for the runtime's first allocations."""
+        for rows in sorted({1, max_batch}):
+            self.run({t.name: np.zeros((rows, *t.shape[1:]), t.dtype) for t in self.inputs})
+
+
+def padded(chunk: np.ndarray, size: int) -> np.ndarray:
+    missing = size - len(chunk)
+    if missing == 0:
+        return chunk
+    return np.concatenate([chunk, np.zeros((missing, *chunk.shape[1:]), chunk.dtype)])
+
+
+def open_runtime(path: Path, runtime: str, threads: int | None) -> Runtime:
+    """``path`` opened with ``runtime`` (onnxruntime or openvino) on ``threads`` threads."""
+    try:
+        return OPENERS[runtime](path, threads)
+    except ImportError as exc:
+        raise ZooError(f"{runtime} is not installed ({first_line(exc)})") from None
+    except ZooError:
+        raise
+    except Exception as exc:  # each runtime raises its own types for files it cannot load
+        raise ZooError(f"{runtime} cannot load '{path}': {first_line(exc)}") from None
+
+
+def open_onnxruntime(path: Path, threads: int | None) -> Runtime:
+    """ONNX Runtime on the CPU with the defaults ``zoo predict`` uses (all graph optimisations)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    inputs = tuple(tensor(i.name, ONNX_TYPES.get(i.type), i.shape) for i in session.get_inputs())
+    outputs = tuple(tensor(o.name, ONNX_TYPES.get(o.type), o.shape) for o in session.get_outputs())
+    batch = session.get_inputs()[0].shape[0]
+    names = [o.name for o in outputs]
+    count = f"{threads} threads" if threads else "a thread per core"
+    return Runtime(
+        inputs,
+        outputs,
+        batch if isinstance(batch, int) else None,
+        f"onnxruntime {ort.__version__}, {count}",
+        PLATFORMS["onnxruntime"],
+        lambda feeds: session.run(names, feeds),
+    )
+
+
+@functools.cache
+def openvino_core() -> Any:
+    """One OpenVINO Core per process (each holds its plugins and their thread pools)."""
+    import openvino as ov
+
+    return ov.Core()
+
+
+def open_openvino(path: Path, threads: int | None) -> Runtime:
+    """OpenVINO on the CPU reading the ONNX file, at float32 whatever the CPU's default (it is
+    bfloat16 on CPUs with native bf16), for latency."""
+    import openvino as ov
+
+    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
+    compiled = openvino_core().compile_model(str(path), "CPU", config)
+    request = compiled.create_infer_request()
+
+    def described(port: Any) -> Tensor:
+        dims = [d.get_length() if d.is_static else -1 for d in port.get_partial_shape()]
+        kind = OPENVINO_TYPES.get(port.get_element_type().get_type_name())
+        return tensor(port.get_any_name(), kind, dims)
+
+    def call(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        request.infer(feeds)
+        return [np.array(request.get_output_tensor(i).data) for i in range(len(compiled.outputs))]
+
+    first = compiled.inputs[0].get_partial_shape()[0]
+    count = f"{threads} threads" if threads else "a thread per core"
+    return Runtime(
+        tuple(described(port) for port in compiled.inputs),
+        tuple(described(port) for port in compiled.outputs),
+        first.get_length() if first.is_static else None,
+        f"openvino {ov.__version__.split('-')[0]}, float32, {count}",
+        PLATFORMS["openvino"],
+        call,
+    )
+
+
+OPENERS: dict[str, Callable[[Path, int | None], Runtime]] = {
+    "onnxruntime": open_onnxruntime,
+    "openvino": open_openvino,
+}

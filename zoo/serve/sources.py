@@ -1,0 +1,149 @@
+"""What ``zoo serve`` and ``zoo model-repo`` are given, as files they may serve: an export
+directory (its float32 ONNX file), one ONNX file listed in an export's manifest, an ``hf://``
+release (downloaded once), or a model's trained weights (exported once and cached, as ``zoo
+predict MODEL`` does). Every file is checked against its manifest's sha256 before anything runs
+it; a file that differs is one line, never a served model.
+
+A model named by its weights is exported in a child process on first use: the export needs
+PyTorch, the server never imports it (nor keeps its memory).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from zoo.artifacts.manifest import Manifest, ManifestFile, is_export_dir
+from zoo.errors import ArgumentError, ZooError
+
+Say = Callable[[str], None]
+ONNX = "onnx"
+# the child that exports a model's weights once (zoo.export.predict_cache, as `zoo predict MODEL`)
+EXPORT_CHILD = """
+import sys
+from zoo.errors import ZooError
+from zoo.export.predict_cache import prepare
+try:
+    path = prepare(sys.argv[1], sys.argv[2], [], lambda text: print(text, file=sys.stderr, flush=True))
+except ZooError as exc:
+    print(f"error: {exc}", file=sys.stderr)
+    sys.exit(2)
+print(path)
+"""
+
+
+@dataclass(frozen=True)
+class Served:
+    """One file to serve, checked: its name on the server, what the user named, the export
+    directory holding it and the manifest entry it matched."""
+
+    name: str
+    source: str
+    directory: Path
+    manifest: Manifest
+    entry: ManifestFile
+    path: Path
+    runtime: str  # "onnxruntime" or "openvino"
+
+    @property
+    def fixed_batch(self) -> int | None:
+        return self.manifest.export.fixed_batch
+
+
+def resolve(sources: tuple[str, ...], weights: str | None, runtime: str, say: Say) -> list[Served]:
+    """Every source as a checked file; two sources that would share a name are one line."""
+    from zoo.published import is_hub_spec
+    from zoo.weights import names_model
+
+    if weights is not None and not any(names_model(s) and not is_hub_spec(s) for s in sources):
+        raise ArgumentError("--weights goes with a model name, not an export or a release")
+    served: list[Served] = []
+    for source in sources:
+        item = resolve_one(source, weights, runtime, say)
+        clash = next((s for s in served if s.name == item.name), None)
+        if clash is not None:
+            raise ZooError(
+                f"'{clash.source}' and '{source}' would both be served as '{item.name}': "
+                "serve them from two servers"
+            )
+        served.append(item)
+    return served
+
+
+def resolve_one(source: str, weights: str | None, runtime: str, say: Say) -> Served:
+    from zoo.meta import DEFAULT_WEIGHTS
+    from zoo.published import is_hub_spec, release
+    from zoo.weights import names_model
+
+    path = Path(source).expanduser()
+    if is_hub_spec(source):
+        found = release(source, say=say)
+        return checked(source, found.folder, found.manifest, None, runtime)
+    if is_export_dir(path):
+        return checked(source, path, Manifest.read(path), None, runtime)
+    if path.is_file() and is_export_dir(path.parent):
+        return checked(source, path.parent, Manifest.read(path.parent), path.name, runtime)
+    if path.is_file():
+        raise ZooError(
+            f"'{source}' is not listed in a zoo export's manifest.json, so it cannot be checked "
+            "(zoo serve runs only files it can check): serve its export directory"
+        )
+    if path.is_dir():
+        raise ZooError(f"'{source}' is not a 'zoo export' directory (no manifest.json)")
+    if names_model(source):
+        onnx = exported_once(source, weights or DEFAULT_WEIGHTS, say)
+        return checked(source, onnx.parent, Manifest.read(onnx.parent), None, runtime)
+    raise ZooError(
+        f"no export directory, ONNX file or model named '{source}' (give an export directory, a "
+        "file listed in its manifest, hf://OWNER/REPO or a model name with weights)"
+    )
+
+
+def checked(
+    source: str, directory: Path, manifest: Manifest, file: str | None, runtime: str
+) -> Served:
+    """The file to serve from ``directory`` (``file``, else the float32 ONNX file), refused when
+    it is missing, not ONNX, or differs from the manifest (sha256)."""
+    if file is None:
+        entry = manifest.file(ONNX)
+        if entry is None:
+            raise ZooError(f"'{source}' holds no float32 ONNX file: export it with --onnx")
+    else:
+        entry = next((e for e in manifest.files if e.path == file), None)
+        if entry is None:
+            raise ZooError(f"'{source}' is not listed in {directory / 'manifest.json'}")
+    if entry.format != ONNX:
+        raise ZooError(f"'{source}' is a {entry.format} file: zoo serve runs ONNX files")
+    path = manifest.checked_path(directory, entry)
+    name = manifest.card.model + ("" if entry.precision == "fp32" else f"-{entry.precision}")
+    chosen = "onnxruntime" if runtime == "auto" else runtime
+    return Served(name, source, directory, manifest, entry, path, chosen)
+
+
+def exported_once(model: str, weights: str, say: Say) -> Path:
+    """The cached ONNX export of ``model``'s ``weights``, made by a child process the first time
+    (what it says goes to ``say``): this process stays free of PyTorch."""
+    from zoo.export.predict_cache import cache_folder, onnx_file
+
+    found = onnx_file(cache_folder(model, weights))
+    if found is not None:
+        return found
+    child = subprocess.Popen(
+        [sys.executable, "-c", EXPORT_CHILD, model, weights],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stderr is not None and child.stdout is not None
+    last = ""
+    for line in child.stderr:
+        last = line.rstrip("\n")
+        if not last.startswith("error: "):
+            say(last)
+    output = child.stdout.read().strip()
+    if child.wait() != 0:
+        raise ZooError(last.removeprefix("error: ") or f"exporting {model} failed")
+    return Path(output.splitlines()[-1])
