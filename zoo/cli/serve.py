@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from zoo.cli.params import parameters, with_options
+from zoo.errors import ZooError
 from zoo.flags import build
 from zoo.serve.options import RepositoryOptions, ServeOptions
 
@@ -43,7 +44,10 @@ def serve(
     - `zoo serve cifar10-cnn mnist-mlp3 --port 9000 --max-batch 64 --max-delay-ms 2`
     - `zoo serve exports/cifar10-cnn --host 0.0.0.0 --token "$(openssl rand -hex 16)"`
     """
-    from zoo.serve.server import prepare
+    try:
+        from zoo.serve.server import prepare
+    except ImportError as exc:
+        raise ZooError(f"zoo serve needs {exc.name}: pip install 'torch-zoo[serve]'") from None
 
     options = build(ServeOptions, values, sources=tuple(sources))
     configure_logging(options.access_log)

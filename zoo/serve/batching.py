@@ -48,6 +48,7 @@ class Batcher:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="zoo-serve-model")
         self.wake: asyncio.Event | None = None
         self.task: asyncio.Task[None] | None = None
+        self.draining = False  # the server is stopping: no batch waits for more requests
 
     @contextlib.contextmanager
     def admitted(self) -> Iterator[None]:
@@ -63,6 +64,12 @@ class Batcher:
     def start(self) -> None:
         self.wake = asyncio.Event()
         self.task = asyncio.get_running_loop().create_task(self.loop())
+
+    def drain(self) -> None:
+        """Run what is queued without waiting for others to join it (the server is stopping)."""
+        self.draining = True
+        if self.wake is not None:
+            self.wake.set()
 
     async def stop(self) -> None:
         """Stop the batch task (the server calls this once every request was answered)."""
@@ -97,7 +104,7 @@ class Batcher:
             self.wake.clear()
             await self.wake.wait()
         deadline = time.monotonic() + self.max_delay_s
-        while sum(p.rows for p in self.pending) < self.max_batch:
+        while sum(p.rows for p in self.pending) < self.max_batch and not self.draining:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break

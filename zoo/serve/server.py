@@ -103,9 +103,9 @@ class Graceful(uvicorn.Server):
     """uvicorn's server, stopping on SIGTERM or Ctrl-C without raising the signal again once it
     has stopped (uvicorn re-raises it, which would end the process with the signal's status)."""
 
-    def __init__(self, config: uvicorn.Config, say: Say) -> None:
+    def __init__(self, config: uvicorn.Config, say: Say, on_stop: Callable[[], None]) -> None:
         super().__init__(config)
-        self.say = say
+        self.say, self.on_stop = say, on_stop
         self.stopped_by: int | None = None
 
     @contextlib.contextmanager
@@ -128,6 +128,7 @@ class Graceful(uvicorn.Server):
             return
         self.stopped_by = sig
         self.should_exit = True
+        self.on_stop()
         name = signal.Signals(sig).name
         self.say(f"{name}: no new connections; answering the requests already accepted")
 
@@ -142,6 +143,7 @@ class Serving:
     metrics: Metrics
     say: Say
     failed: str = ""
+    loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def url(self) -> str:
@@ -164,14 +166,21 @@ class Serving:
             timeout_graceful_shutdown=GRACE_S,
             server_header=False,
         )
-        self.server = Graceful(config, self.say)
+        self.server = Graceful(config, self.say, self.drain)
         self.server.run(sockets=[self.sock])
         if self.failed:
             raise ZooError(self.failed)
         return 130 if self.server.stopped_by == signal.SIGINT else 0
 
+    def drain(self) -> None:
+        """Every batcher runs what it holds at once (from the signal handler, on the loop)."""
+        if self.loop is not None:
+            for model in self.models:
+                self.loop.call_soon_threadsafe(model.batcher.drain)
+
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
+        self.loop = asyncio.get_running_loop()
         for model in self.models:
             model.batcher.start()
             batcher = model.batcher

@@ -1,0 +1,683 @@
+"""`zoo serve`: a real server on 127.0.0.1 spoken to by tritonclient (a client nobody here wrote)
+and by plain HTTP; its answers equal `zoo predict`'s and the file's own in-process answers,
+under concurrent load and while it stops on SIGTERM; bad requests get one JSON line each while
+it keeps answering others. Each model is exported once for the module: mnist-mlp3's shipped
+weights (as `zoo predict mnist-mlp3` caches them) and a fresh linear-regression."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from conftest import zoo_here
+from export_support import quick_export
+from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
+from serve_support import Server, infer_body, infer_output, start_server
+
+from zoo.artifacts.manifest import Manifest
+
+MODEL = "mnist-mlp3"
+FIRST_USE: list[str] = []  # what the first export of MODEL said
+pytest.importorskip("tritonclient.http")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A ZOO_HOME of the module's own, for the server processes and `zoo predict` alike."""
+    path = tmp_path_factory.mktemp("zoo-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ZOO_HOME", str(path))
+        yield path
+
+
+@pytest.fixture(scope="module")
+def mlp(home: Path) -> Path:
+    """mnist-mlp3's shipped weights exported and cached as `zoo predict mnist-mlp3` caches them,
+    by the child process `zoo serve mnist-mlp3` starts on first use; the ONNX file."""
+    from zoo.serve.sources import exported_once
+
+    return exported_once(MODEL, "default", FIRST_USE.append)
+
+
+@pytest.fixture(scope="module")
+def regression(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An export directory of linear-regression (a table model, fresh weights)."""
+    from zoo.export.options import SourceRequest
+    from zoo.export.source import resolve
+
+    out = tmp_path_factory.mktemp("regression") / "export"
+    quick_export(resolve(SourceRequest(spec="linear-regression")), out, 4, formats=("onnx",))
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(home: Path, mlp: Path, regression: Path) -> Iterator[Server]:
+    """`zoo serve mnist-mlp3 REGRESSION_DIR` with small limits, for every test but the stops."""
+    limits = ["--max-batch", "8", "--max-delay-ms", "5", "--max-body-mb", "0.25"]
+    running = start_server(MODEL, str(regression), *limits, "--read-timeout-s", "2")
+    yield running
+    assert running.stop() == 0, running.output()
+
+
+def expected(path: Path, inputs: np.ndarray) -> np.ndarray:
+    """The file's answer in this process, one input at a time (as `zoo predict` runs one)."""
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.concatenate([session.run(None, {"input": row[None]})[0] for row in inputs])
+
+
+def images(folder: Path) -> list[Path]:
+    """A greyscale PNG of the model's size and a colour JPEG of another size."""
+    rng = np.random.default_rng(7)
+    png, jpeg = folder / "digit.png", folder / "photo.jpg"
+    Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(png)
+    Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(jpeg, quality=90)
+    return [png, jpeg]
+
+
+def predicted(paths: list[Path], top_k: int) -> list[dict]:
+    result = zoo_here("predict", MODEL, *map(str, paths), "--json", "--top-k", str(top_k))
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def same_answer(served: list[dict], predicted_row: list[dict]) -> None:
+    assert [o["label"] for o in served] == [o["label"] for o in predicted_row]
+    np.testing.assert_allclose(
+        [o["value"] for o in served], [o["value"] for o in predicted_row], rtol=1e-5, atol=1e-6
+    )
+
+
+def metric(server: Server, name: str, auth: dict[str, str] | None = None, **labels: str) -> float:
+    status, _, text = server.call("GET", "/metrics", headers=auth)
+    assert status == 200
+    for family in text_string_to_metric_families(text.decode()):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    raise AssertionError(f"no {name} {labels} in /metrics")
+
+
+def test_tritonclient_speaks_to_zoo_serve_and_gets_zoo_predicts_answers(
+    server: Server, mlp: Path, tmp_path: Path
+) -> None:
+    import tritonclient.http as triton
+
+    from zoo.export.predict import answers, model_input, read_input
+
+    client = triton.InferenceServerClient(server.url)
+    assert client.is_server_live() and client.is_server_ready() and client.is_model_ready(MODEL)
+    metadata = client.get_server_metadata()
+    assert metadata["name"] == "zoo" and "binary_tensor_data" in metadata["extensions"]
+    model = client.get_model_metadata(MODEL)
+    assert model["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 1, 28, 28]}]
+    assert model["outputs"] == [{"name": "output", "datatype": "FP32", "shape": [-1, 10]}]
+    assert client.get_model_config(MODEL)["max_batch_size"] == 8
+    assert {m["name"] for m in client.get_model_repository_index()} == {MODEL, "linear-regression"}
+    manifest = Manifest.read(mlp.parent)
+    card, facts = manifest.card, manifest.file("onnx").facts
+    paths = images(tmp_path)
+    batch = np.stack(
+        [
+            model_input(
+                read_input(str(p), card.preprocessing).array[None], card.preprocessing, facts
+            )[0]
+            for p in paths
+        ]
+    )
+    sent = triton.InferInput("input", list(batch.shape), "FP32")
+    sent.set_data_from_numpy(batch)  # binary, tritonclient's default
+    binary = client.infer(MODEL, [sent]).as_numpy("output")
+    sent.set_data_from_numpy(batch, binary_data=False)
+    as_json = client.infer(
+        MODEL, [sent], outputs=[triton.InferRequestedOutput("output", binary_data=False)]
+    )
+    np.testing.assert_array_equal(as_json.as_numpy("output"), binary)
+    np.testing.assert_allclose(binary, expected(mlp, batch), rtol=1e-5, atol=1e-6)
+    for row, want in zip(answers(binary, card, facts, 3), predicted(paths, 3), strict=True):
+        same_answer([{"label": k, "value": v} for k, v in row], want["outputs"])
+    top = client.infer(
+        MODEL, [sent], outputs=[triton.InferRequestedOutput("output", class_count=2)]
+    )
+    best = int(np.argmax(binary[0]))
+    assert top.as_numpy("output")[0][0].decode().split(":")[1:] == [str(best), card.classes[best]]
+    with pytest.raises(triton.InferenceServerException, match="no model 'nope'"):
+        client.infer("nope", [sent])
+    maps = Path(f"/proc/{server.process.pid}/maps")
+    if maps.exists():  # the server never loaded PyTorch's library
+        assert "libtorch" not in maps.read_text()
+
+
+def test_classify_route_answers_as_zoo_predict_does(server: Server, tmp_path: Path) -> None:
+    paths = images(tmp_path)
+    for path, want in zip(paths, predicted(paths, 3), strict=True):
+        status, body = server.json(
+            "POST", f"/v2/models/{MODEL}/classify?top_k=3", path.read_bytes()
+        )
+        assert status == 200, body
+        same_answer(body["outputs"], want["outputs"])
+        assert body["notes"] == want["notes"]
+    assert "converted to L and resized to 28×28" in body["notes"][0]
+
+
+def test_concurrent_load_every_answer_is_the_files_own(server: Server, mlp: Path) -> None:
+    """240 requests from 8 clients at once, on kept-alive connections, JSON and binary: no
+    errors, each answer equal to the file's in this process; dynamic batching joined some."""
+    inputs = np.random.default_rng(3).standard_normal((240, 1, 28, 28)).astype(np.float32)
+    want = expected(mlp, inputs)
+    got: dict[int, np.ndarray] = {}
+    errors: list[str] = []
+    runs_before = metric(server, "zoo_serve_batch_rows_count", model=MODEL)
+
+    def client(first: int) -> None:
+        connection = server.connection()
+        for index in range(first, len(inputs), 8):
+            body, headers = infer_body(inputs[index : index + 1], binary=index % 2 == 0)
+            connection.request("POST", f"/v2/models/{MODEL}/infer", body, headers)
+            response = connection.getresponse()
+            payload = response.read()
+            if response.status != 200:
+                errors.append(f"{response.status} {payload[:200]!r}")
+                continue
+            got[index] = infer_output({k.lower(): v for k, v in response.getheaders()}, payload)[0]
+        connection.close()
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == [] and len(got) == len(inputs)
+    np.testing.assert_allclose(
+        np.stack([got[i] for i in range(len(inputs))]), want, rtol=1e-5, atol=1e-6
+    )
+    runs = metric(server, "zoo_serve_batch_rows_count", model=MODEL) - runs_before
+    assert runs < len(inputs)  # some requests shared a run
+    assert metric(server, "zoo_serve_requests_total", route="infer", model=MODEL, code="200") >= 240
+
+
+def test_regression_model_over_json(server: Server, regression: Path) -> None:
+    manifest = Manifest.read(regression)
+    path = regression / manifest.file("onnx").path
+    features = (
+        np.random.default_rng(5).standard_normal((3, *manifest.card.input_shape)).astype(np.float32)
+    )
+    body, headers = infer_body(features, binary=False)
+    status, answer_headers, payload = server.call(
+        "POST", "/v2/models/linear-regression/infer", body, headers
+    )
+    assert status == 200
+    np.testing.assert_allclose(
+        infer_output(answer_headers, payload), expected(path, features), rtol=1e-5, atol=1e-6
+    )
+    status, error = server.json("POST", "/v2/models/linear-regression/classify", b"\x89PNG")
+    assert status == 400 and "takes feature rows, not images" in error["error"]
+
+
+def short_binary() -> tuple[bytes, dict[str, str]]:
+    """A binary request whose data is shorter than its binary_data_size says."""
+    tensor = {"name": "input", "datatype": "FP32", "shape": [1, 1, 28, 28]}
+    header = json.dumps({"inputs": [{**tensor, "parameters": {"binary_data_size": 3136}}]}).encode()
+    return header + b"\0" * 10, {"Inference-Header-Content-Length": str(len(header))}
+
+
+def gzip_bomb() -> bytes:
+    import gzip
+
+    return gzip.compress(b"\0" * (3 << 20))
+
+
+BAD_REQUESTS = [  # what a client sends wrong, the status, and words the error must contain
+    ("POST", f"/v2/models/{MODEL}/infer", b"{not json", {}, 400, "not valid JSON"),
+    ("POST", f"/v2/models/{MODEL}/infer", b"[1, 2]", {}, 400, '"inputs"'),
+    (
+        "POST",
+        f"/v2/models/{MODEL}/infer",
+        json.dumps(
+            {
+                "inputs": [
+                    {
+                        "name": "input",
+                        "datatype": "FP64",
+                        "shape": [1, 1, 28, 28],
+                        "data": [0] * 784,
+                    }
+                ]
+            }
+        ).encode(),
+        {},
+        400,
+        "must be FP32",
+    ),
+    (
+        "POST",
+        f"/v2/models/{MODEL}/infer",
+        json.dumps(
+            {
+                "inputs": [
+                    {"name": "input", "datatype": "FP32", "shape": [1, 784], "data": [0] * 784}
+                ]
+            }
+        ).encode(),
+        {},
+        400,
+        "[-1, 1, 28, 28]",
+    ),
+    (
+        "POST",
+        f"/v2/models/{MODEL}/infer",
+        json.dumps(
+            {
+                "inputs": [
+                    {
+                        "name": "input",
+                        "datatype": "FP32",
+                        "shape": [1, 1, 28, 28],
+                        "data": ["a"] * 784,
+                    }
+                ]
+            }
+        ).encode(),
+        {},
+        400,
+        "FP32 numbers",
+    ),
+    (
+        "POST",
+        f"/v2/models/{MODEL}/infer",
+        json.dumps(
+            {
+                "inputs": [
+                    {
+                        "name": "image",
+                        "datatype": "FP32",
+                        "shape": [1, 1, 28, 28],
+                        "data": [0] * 784,
+                    }
+                ]
+            }
+        ).encode(),
+        {},
+        400,
+        "no input 'image'",
+    ),
+    (
+        "POST",
+        f"/v2/models/{MODEL}/infer",
+        json.dumps(
+            {
+                "inputs": [
+                    {
+                        "name": "input",
+                        "datatype": "FP32",
+                        "shape": [9, 1, 28, 28],
+                        "data": [0] * 784 * 9,
+                    }
+                ]
+            }
+        ).encode(),
+        {},
+        400,
+        "--max-batch of 8",
+    ),
+    ("POST", f"/v2/models/{MODEL}/infer", *short_binary(), 400, "binary_data_size"),
+    (
+        "POST",
+        f"/v2/models/{MODEL}/infer",
+        b"{}",
+        {"Inference-Header-Content-Length": "99"},
+        400,
+        "Inference-Header-Content-Length",
+    ),
+    (
+        "POST",
+        f"/v2/models/{MODEL}/infer",
+        gzip_bomb(),
+        {"Content-Encoding": "gzip"},
+        413,
+        "once inflated",
+    ),
+    ("POST", f"/v2/models/{MODEL}/infer", b"x" * 300_000, {}, 413, "--max-body-mb"),
+    (
+        "POST",
+        "/v2/models/nope/infer",
+        b"{}",
+        {},
+        404,
+        f"no model 'nope': this server has '{MODEL}'",
+    ),
+    ("GET", f"/v2/models/{MODEL}/versions/2", None, {}, 404, "one version"),
+    ("GET", "/v3", None, {}, 404, "zoo serve answers"),
+    ("GET", f"/v2/models/{MODEL}/infer", None, {}, 405, "not allowed"),
+    ("POST", f"/v2/models/{MODEL}/classify", b"not an image", {}, 400, "JPEG or PNG"),
+    ("POST", f"/v2/models/{MODEL}/classify", b"", {}, 400, "empty"),
+    ("POST", f"/v2/models/{MODEL}/classify?top_k=zero", b"", {}, 400, "top_k"),
+    (
+        "POST",
+        f"/v2/models/{MODEL}/classify",
+        b"--x\r\n",
+        {"Content-Type": "multipart/form-data; boundary=x"},
+        415,
+        "--data-binary",
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "headers", "status", "words"), BAD_REQUESTS)
+def test_a_bad_request_is_one_json_line(
+    server: Server, method, path, body, headers, status, words
+) -> None:
+    code, _answer_headers, payload = server.call(method, path, body, headers)
+    assert code == status, payload
+    error = json.loads(payload)["error"]
+    assert words in error and "\n" not in error and "Traceback" not in error
+
+
+def test_bad_clients_never_stop_the_others(server: Server, mlp: Path) -> None:
+    """Clients that disconnect mid-body or before their answer, send garbage, or send their body
+    too slowly (408 after --read-timeout-s) while others are answered at once."""
+    head = f"POST /v2/models/{MODEL}/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 3000\r\n\r\n"
+    gone = socket.create_connection((server.host, server.port))
+    gone.sendall(head.encode() + b"{" * 100)
+    gone.close()
+    body, headers = infer_body(np.zeros((1, 1, 28, 28), np.float32), binary=True)
+    waiting = socket.create_connection((server.host, server.port))
+    lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = f"POST /v2/models/{MODEL}/infer HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n{lines}\r\n"
+    waiting.sendall(request.encode() + body)
+    waiting.close()  # before its answer
+    garbage = socket.create_connection((server.host, server.port))
+    garbage.sendall(b"\x16\x03\x01 not http at all\r\n\r\n")
+    slow = socket.create_connection((server.host, server.port))
+    slow.sendall(head.encode() + b'{"inputs"')  # then nothing
+    started = time.monotonic()
+    inputs = np.random.default_rng(9).standard_normal((5, 1, 28, 28)).astype(np.float32)
+    for row, want in zip(inputs, expected(mlp, inputs), strict=True):
+        body, headers = infer_body(row[None], binary=False)
+        status, answer_headers, payload = server.call(
+            "POST", f"/v2/models/{MODEL}/infer", body, headers
+        )
+        assert status == 200
+        np.testing.assert_allclose(
+            infer_output(answer_headers, payload)[0], want, rtol=1e-5, atol=1e-6
+        )
+    assert time.monotonic() - started < 1.5  # not held up by the slow client (2 s timeout)
+    slow.settimeout(30)
+    answer = slow.recv(4096).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 408") and "took over 2 s" in answer
+    garbage.settimeout(30)
+    refused = garbage.recv(4096)
+    assert refused.startswith(b"HTTP/1.1 400") or refused == b""  # uvicorn's answer, or a close
+    for sock in (slow, garbage):
+        sock.close()
+    deadline = time.monotonic() + 10
+    while metric(server, "zoo_serve_requests_held", model=MODEL) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert metric(server, "zoo_serve_requests_held", model=MODEL) == 0  # nothing leaked
+    assert server.process.poll() is None and "Traceback" not in server.output()
+
+
+def test_metrics_count_requests_errors_latency_and_batches(server: Server) -> None:
+    server.call("GET", "/v2/models/nope")
+    assert metric(server, "zoo_serve_errors_total", route="metadata", model="", code="404") >= 1
+    assert metric(server, "zoo_serve_request_seconds_count", route="ready") >= 1
+    assert metric(server, "zoo_serve_batch_rows_count", model=MODEL) >= 1
+    assert metric(server, "zoo_serve_queue_depth", model=MODEL) == 0
+
+
+def test_token_and_bounded_queue(home: Path, mlp: Path) -> None:
+    """With --token every route but liveness needs it; a model holding --max-queue requests
+    answers the next at once with 503 and Retry-After; SIGTERM runs what was queued (without
+    waiting out --max-delay-ms), answers it, and exits 0."""
+    import tritonclient.http as triton
+
+    server = start_server(
+        MODEL,
+        "--token",
+        "s3cret",
+        "--max-queue",
+        "2",
+        "--max-delay-ms",
+        "30000",
+        "--max-batch",
+        "64",
+    )
+    auth = {"Authorization": "Bearer s3cret"}
+    assert server.call("GET", "/v2/health/live")[0] == 200
+    for path in ("/v2/health/ready", "/v2", f"/v2/models/{MODEL}", "/metrics"):
+        status, headers, payload = server.call("GET", path)
+        assert status == 401 and "Bearer" in headers["www-authenticate"], path
+        assert "Authorization: Bearer" in json.loads(payload)["error"]
+    assert (
+        server.call("GET", "/v2/health/ready", headers={"Authorization": "Bearer wrong"})[0] == 401
+    )
+    client = triton.InferenceServerClient(server.url)
+    assert client.is_server_ready(headers=auth) and not client.is_server_ready()
+    inputs = np.random.default_rng(11).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    answers: dict[int, np.ndarray] = {}
+
+    def send(index: int) -> None:
+        body, headers = infer_body(inputs[index : index + 1], binary=True)
+        status, answer_headers, payload = server.call(
+            "POST", f"/v2/models/{MODEL}/infer", body, {**headers, **auth}
+        )
+        assert status == 200
+        answers[index] = infer_output(answer_headers, payload)[0]
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while (
+        metric(server, "zoo_serve_requests_held", auth, model=MODEL) < 2
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.02)
+    body, headers = infer_body(inputs[:1], binary=True)
+    status, answer_headers, payload = server.call(
+        "POST", f"/v2/models/{MODEL}/infer", body, {**headers, **auth}
+    )
+    assert status == 503 and answer_headers["retry-after"] == "1"
+    assert "--max-queue" in json.loads(payload)["error"]
+    stopped = time.monotonic()
+    assert server.stop() == 0, server.output()
+    for thread in threads:
+        thread.join(30)
+    assert time.monotonic() - stopped < 20  # the queued batch ran at once, not after 30 s
+    np.testing.assert_allclose(
+        np.stack([answers[0], answers[1]]), expected(mlp, inputs), rtol=1e-5, atol=1e-6
+    )
+    assert "SIGTERM" in server.output()
+
+
+def test_sigterm_under_load_answers_every_accepted_request(home: Path, mlp: Path) -> None:
+    """8 clients send requests without pause; SIGTERM comes mid-way. Every answer that comes back
+    is a 200 with the file's own output; the rest were refused at the connection (never accepted),
+    none got a 5xx or half an answer; requests in flight at the signal were answered; exit 0."""
+    server = start_server(MODEL, "--max-delay-ms", "20", "--max-batch", "64")
+    inputs = np.random.default_rng(13).standard_normal((64, 1, 28, 28)).astype(np.float32)
+    want = expected(mlp, inputs)
+    signalled = threading.Event()
+    answered: list[tuple[int, np.ndarray, bool]] = []
+    problems: list[str] = []
+
+    def client(seed: int) -> None:
+        index = seed
+        while True:
+            body, headers = infer_body(inputs[index : index + 1], binary=seed % 2 == 0)
+            try:
+                status, answer_headers, payload = server.call(
+                    "POST", f"/v2/models/{MODEL}/infer", body, headers
+                )
+            except OSError:  # refused or closed before an answer: not accepted
+                return
+            except Exception as exc:  # half an answer
+                problems.append(repr(exc))
+                return
+            if status != 200:
+                problems.append(f"{status}: {payload[:200]!r}")
+                return
+            answered.append((index, infer_output(answer_headers, payload)[0], signalled.is_set()))
+            index = (index + 8) % len(inputs)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    while len(answered) < 100 and server.process.poll() is None:
+        time.sleep(0.01)
+    server.process.send_signal(signal.SIGTERM)
+    signalled.set()
+    for thread in threads:
+        thread.join(60)
+    assert server.process.wait(30) == 0, server.output()
+    assert problems == []
+    for index, output, _ in answered:
+        np.testing.assert_allclose(output, want[index], rtol=1e-5, atol=1e-6)
+    assert any(after for _, _, after in answered)  # in flight at the signal, and answered
+    with pytest.raises(OSError):
+        socket.create_connection((server.host, server.port), timeout=5)
+    assert "Traceback" not in server.output()
+
+
+@pytest.fixture(scope="module")
+def fixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An export of mnist-logreg with a fixed batch of 2 (fresh weights)."""
+    from zoo.export.options import SourceRequest
+    from zoo.export.source import resolve
+
+    out = tmp_path_factory.mktemp("fixed") / "export"
+    quick_export(resolve(SourceRequest(spec="mnist-logreg")), out, 4, formats=("onnx",), batch=2)
+    return out
+
+
+def one_line_error(*args: str, words: str) -> None:
+    result = zoo_here(*args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert words in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_what_cannot_be_served_is_one_line(mlp: Path, regression: Path, tmp_path: Path) -> None:
+    import shutil
+
+    changed = Path(shutil.copytree(mlp.parent, tmp_path / "changed"))
+    data = bytearray((changed / mlp.name).read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one weight byte: still a valid ONNX file
+    (changed / mlp.name).write_bytes(bytes(data))
+    one_line_error("serve", str(changed), words="differs from its manifest (sha256)")
+    bare = Path(shutil.copyfile(mlp, tmp_path / "bare.onnx"))
+    one_line_error("serve", str(bare), words="not listed in a zoo export's manifest.json")
+    (tmp_path / "empty").mkdir()
+    one_line_error("serve", str(tmp_path / "empty"), words="not a 'zoo export' directory")
+    one_line_error("serve", "no-such-model", words="unknown model 'no-such-model'")
+    one_line_error("serve", "no/such/dir", words="no export directory, ONNX file or model named")
+    one_line_error("serve", str(regression), "--host", "0.0.0.0", words="--token")
+    one_line_error("serve", str(regression), "--weights", "default", words="--weights goes with")
+    one_line_error("serve", str(regression), str(regression), words="would both be served")
+    one_line_error("serve", str(regression), "--max-batch", "0", words="--max-batch")
+    one_line_error("serve", str(regression), "--runtime", "tensorrt", words="--runtime")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        one_line_error("serve", str(regression), "--port", port, words="cannot listen on")
+
+
+def test_model_repository_is_tritons_model_config(
+    mlp: Path, regression: Path, fixed: Path, tmp_path: Path
+) -> None:
+    """`zoo model-repo` writes NAME/1/model.onnx (the checked file), labels.txt and a
+    config.pbtxt that protobuf parses into tritonclient's own ModelConfig."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2 as pb
+
+    out = tmp_path / "repo"
+    args = ("model-repo", MODEL, str(regression), str(fixed), "-o", str(out))
+    result = zoo_here(*args, "--max-batch", "16", "--max-delay-ms", "2")
+    assert result.returncode == 0, result.stderr
+
+    def parsed(name: str) -> pb.ModelConfig:
+        return text_format.Parse((out / name / "config.pbtxt").read_text(), pb.ModelConfig())
+
+    config = parsed(MODEL)
+    assert (config.name, config.platform, config.max_batch_size) == (MODEL, "onnxruntime_onnx", 16)
+    assert [(i.name, i.data_type, list(i.dims)) for i in config.input] == [
+        ("input", pb.TYPE_FP32, [1, 28, 28])
+    ]
+    assert [(o.name, o.data_type, list(o.dims)) for o in config.output] == [
+        ("output", pb.TYPE_FP32, [10])
+    ]
+    assert config.dynamic_batching.max_queue_delay_microseconds == 2000
+    manifest = Manifest.read(mlp.parent)
+    assert config.output[0].label_filename == "labels.txt"
+    assert (out / MODEL / "labels.txt").read_text().splitlines() == list(manifest.card.classes)
+    from zoo.files import sha256_file
+
+    assert sha256_file(out / MODEL / "1" / "model.onnx") == manifest.file("onnx").sha256
+    table = parsed("linear-regression")
+    features = Manifest.read(regression).card.input_shape
+    assert list(table.input[0].dims) == list(features) and not table.output[0].label_filename
+    batch = parsed("mnist-logreg")
+    assert batch.max_batch_size == 0 and list(batch.input[0].dims) == [2, 1, 28, 28]
+    assert not batch.HasField("dynamic_batching")
+    one_line_error(*args, words="already exists: pass --force")
+    assert zoo_here(*args, "--force").returncode == 0
+
+
+def test_fixed_batch_is_padded_and_openvino_answers_alike(mlp: Path, fixed: Path) -> None:
+    from zoo.export.predict import Predictor
+    from zoo.serve.runtime import open_runtime
+    from zoo.serve.sources import resolve
+
+    inputs = np.random.default_rng(17).standard_normal((3, 1, 28, 28)).astype(np.float32)
+    padded = open_runtime(
+        Manifest.read(fixed).checked_path(fixed, Manifest.read(fixed).file("onnx")),
+        "onnxruntime",
+        1,
+    )
+    assert padded.fixed_batch == 2 and padded.inputs[0].shape == (-1, 1, 28, 28)
+    reference = Predictor(fixed).run(inputs)
+    np.testing.assert_allclose(padded.run({"input": inputs})[0], reference, rtol=1e-5, atol=1e-6)
+    openvino = open_runtime(mlp, "openvino", 1)
+    assert openvino.platform == "openvino" and openvino.outputs[0].shape == (-1, 10)
+    np.testing.assert_allclose(
+        openvino.run({"input": inputs})[0], expected(mlp, inputs), rtol=1e-4, atol=1e-5
+    )
+    assert resolve((str(mlp.parent),), None, "openvino", print)[0].runtime == "openvino"
+
+
+def test_a_hub_release_is_a_source(mlp: Path, home: Path) -> None:
+    """A release as `zoo predict hf://...` caches it (weights.json, manifest.json, the ONNX
+    file) is served by the name its manifest gives, its file checked."""
+    import shutil
+
+    from zoo.serve.sources import resolve
+
+    manifest = Manifest.read(mlp.parent)
+    folder = home / "hub" / "someone--mlp" / "main"
+    folder.mkdir(parents=True)
+    for name in ("manifest.json", mlp.name):
+        shutil.copyfile(mlp.parent / name, folder / name)
+    declared = {"name": "shipped", "sha256": manifest.card.weights_sha256, "file": "w.safetensors"}
+    (folder / "weights.json").write_text(json.dumps({MODEL: [declared]}))
+    served = resolve(("hf://someone/mlp",), None, "auto", print)
+    assert [(s.name, s.path) for s in served] == [(MODEL, folder / mlp.name)]
+
+
+def test_a_model_name_is_exported_once_in_a_child_process(mlp: Path) -> None:
+    from zoo.errors import ZooError
+    from zoo.serve.sources import exported_once
+
+    assert "exporting to ONNX" in FIRST_USE[0] and "cached in" in FIRST_USE[-1]
+    again: list[str] = []
+    assert exported_once(MODEL, "default", again.append) == mlp and again == []
+    with pytest.raises(ZooError, match="has no weights 'nope'"):
+        exported_once(MODEL, "nope", again.append)
