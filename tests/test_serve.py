@@ -357,8 +357,9 @@ BAD_REQUESTS = [  # what a client sends wrong, the status, and words the error m
     ),
     ("GET", f"/v2/models/{MODEL}/versions/2", None, {}, 404, "one version"),
     ("GET", "/v3", None, {}, 404, "zoo serve answers"),
-    ("GET", f"/v2/models/{MODEL}/infer", None, {}, 405, "not allowed"),
+    ("GET", f"/v2/models/{MODEL}/infer", None, {}, 405, "use POST"),
     ("POST", f"/v2/models/{MODEL}/classify", b"not an image", {}, 400, "JPEG or PNG"),
+    ("POST", f"/v2/models/{MODEL}/classify", b"\xff\xd8\xff" + b"\0" * 64, {}, 400, "cannot read"),
     ("POST", f"/v2/models/{MODEL}/classify", b"", {}, 400, "empty"),
     ("POST", f"/v2/models/{MODEL}/classify?top_k=zero", b"", {}, 400, "top_k"),
     (

@@ -47,6 +47,7 @@ from zoo.serve.sources import Served
 
 INLINE_BYTES = 64 * 1024  # bodies up to this size are decoded on the event loop, larger on a thread
 IMAGE_FORMATS = ("JPEG", "PNG")
+IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")  # how their files begin
 MAX_PIXELS = 40_000_000  # larger images are refused before they are decoded
 EXTENSIONS = ("binary_tensor_data", "classification", "model_configuration", "model_repository")
 RETRY_AFTER = {"retry-after": "1"}
@@ -314,6 +315,8 @@ def decoded_image(body: bytes, preprocessing: Any) -> Any:
 
     if not body:
         raise RequestError(400, "the request body is empty: send a JPEG or PNG image")
+    if not body.startswith(IMAGE_SIGNATURES):
+        raise RequestError(400, f"the request body ({len(body)} bytes) is not a JPEG or PNG image")
     try:
         return read_image(
             io.BytesIO(body), preprocessing, "the request body", IMAGE_FORMATS, MAX_PIXELS
@@ -340,7 +343,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         message = f"no route {request.method} {request.url.path}: zoo serve answers {ROUTES_TEXT}"
     elif exc.status_code == 405:
-        message = f"{request.method} is not allowed on {request.url.path}"
+        allowed = {k.lower(): v for k, v in (exc.headers or {}).items()}.get("allow", "")
+        message = f"{request.method} is not allowed on {request.url.path}: use {allowed}"
     return JSONResponse({"error": message}, exc.status_code, exc.headers)
 
 
