@@ -61,10 +61,31 @@ def regression(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(home: Path, mlp: Path, regression: Path) -> Iterator[Server]:
-    """`zoo serve mnist-mlp3 REGRESSION_DIR` with small limits, for every test but the stops."""
+def fixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An export of mnist-logreg (fresh weights) for a fixed batch of 2, taking uint8 pixels
+    (--embed-preprocessing)."""
+    from zoo.export.options import SourceRequest
+    from zoo.export.source import resolve
+
+    out = tmp_path_factory.mktemp("fixed") / "export"
+    quick_export(
+        resolve(SourceRequest(spec="mnist-logreg")),
+        out,
+        4,
+        formats=("onnx",),
+        batch=2,
+        embed_preprocessing=True,
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(home: Path, mlp: Path, regression: Path, fixed: Path) -> Iterator[Server]:
+    """`zoo serve mnist-mlp3 REGRESSION_DIR FIXED_DIR` with small limits, for every test but the
+    stops."""
     limits = ["--max-batch", "8", "--max-delay-ms", "5", "--max-body-mb", "0.25"]
-    running = start_server(MODEL, str(regression), *limits, "--read-timeout-s", "3")
+    sources = [MODEL, str(regression), str(fixed)]
+    running = start_server(*sources, *limits, "--read-timeout-s", "3")
     yield running
     assert running.stop() == 0, running.output()
 
@@ -122,7 +143,11 @@ def test_tritonclient_speaks_to_zoo_serve_and_gets_zoo_predicts_answers(
     assert model["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 1, 28, 28]}]
     assert model["outputs"] == [{"name": "output", "datatype": "FP32", "shape": [-1, 10]}]
     assert client.get_model_config(MODEL)["max_batch_size"] == 8
-    assert {m["name"] for m in client.get_model_repository_index()} == {MODEL, "linear-regression"}
+    assert {m["name"] for m in client.get_model_repository_index()} == {
+        MODEL,
+        "linear-regression",
+        "mnist-logreg",
+    }
     manifest = Manifest.read(mlp.parent)
     card, facts = manifest.card, manifest.file("onnx").facts
     paths = images(tmp_path)
@@ -167,6 +192,35 @@ def test_classify_route_answers_as_zoo_predict_does(server: Server, tmp_path: Pa
         same_answer(body["outputs"], want["outputs"])
         assert body["notes"] == want["notes"]
     assert "converted to L and resized to 28×28" in body["notes"][0]
+
+
+def test_a_fixed_batch_file_taking_pixels(server: Server, fixed: Path, tmp_path: Path) -> None:
+    """An --embed-preprocessing export for a fixed batch of 2: UINT8 tensors of any batch up to
+    2 rows per run (3 rows: padded), and /classify answers as `zoo predict DIR` does."""
+    from zoo.export.predict import Predictor
+
+    pixels = np.random.default_rng(19).integers(0, 256, (3, 1, 28, 28), dtype=np.uint8)
+    body, headers = infer_body(pixels, binary=True)
+    status, answer_headers, payload = server.call(
+        "POST", "/v2/models/mnist-logreg/infer", body, headers
+    )
+    assert status == 400  # 3 rows: over the file's own batch of 2
+    body, headers = infer_body(pixels[:2], binary=False)
+    status, answer_headers, payload = server.call(
+        "POST", "/v2/models/mnist-logreg/infer", body, headers
+    )
+    assert status == 200
+    want = Predictor(fixed).run(pixels[:2])
+    np.testing.assert_allclose(infer_output(answer_headers, payload), want, rtol=1e-5, atol=1e-6)
+    paths = images(tmp_path)
+    result = zoo_here("predict", str(fixed), *map(str, paths), "--json", "--top-k", "3")
+    assert result.returncode == 0, result.stderr
+    for path, row in zip(paths, json.loads(result.stdout), strict=True):
+        status, answer = server.json(
+            "POST", "/v2/models/mnist-logreg/classify?top_k=3", path.read_bytes()
+        )
+        assert status == 200, answer
+        same_answer(answer["outputs"], row["outputs"])
 
 
 def test_concurrent_load_every_answer_is_the_files_own(server: Server, mlp: Path) -> None:
@@ -239,6 +293,7 @@ def gzip_bomb() -> bytes:
 BAD_REQUESTS = [  # what a client sends wrong, the status, and words the error must contain
     ("POST", f"/v2/models/{MODEL}/infer", b"{not json", {}, 400, "not valid JSON"),
     ("POST", f"/v2/models/{MODEL}/infer", b"[1, 2]", {}, 400, '"inputs"'),
+    ("POST", f"/v2/models/{MODEL}/infer", b"[" * 100_000, {}, 400, "JSON"),
     (
         "POST",
         f"/v2/models/{MODEL}/infer",
@@ -327,7 +382,7 @@ BAD_REQUESTS = [  # what a client sends wrong, the status, and words the error m
         ).encode(),
         {},
         400,
-        "--max-batch of 8",
+        "over the 8 this model runs at once",
     ),
     ("POST", f"/v2/models/{MODEL}/infer", *short_binary(), 400, "binary_data_size"),
     (
@@ -557,17 +612,6 @@ def test_sigterm_under_load_answers_every_accepted_request(home: Path, mlp: Path
     assert "Traceback" not in server.output()
 
 
-@pytest.fixture(scope="module")
-def fixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An export of mnist-logreg with a fixed batch of 2 (fresh weights)."""
-    from zoo.export.options import SourceRequest
-    from zoo.export.source import resolve
-
-    out = tmp_path_factory.mktemp("fixed") / "export"
-    quick_export(resolve(SourceRequest(spec="mnist-logreg")), out, 4, formats=("onnx",), batch=2)
-    return out
-
-
 def one_line_error(*args: str, words: str) -> None:
     result = zoo_here(*args)
     assert result.returncode == 2, result.stdout + result.stderr
@@ -637,6 +681,7 @@ def test_model_repository_is_tritons_model_config(
     assert list(table.input[0].dims) == list(features) and not table.output[0].label_filename
     batch = parsed("mnist-logreg")
     assert batch.max_batch_size == 0 and list(batch.input[0].dims) == [2, 1, 28, 28]
+    assert batch.input[0].data_type == pb.TYPE_UINT8
     assert not batch.HasField("dynamic_batching")
     one_line_error(*args, words="already exists: pass --force")
     assert zoo_here(*args, "--force").returncode == 0
@@ -647,15 +692,17 @@ def test_fixed_batch_is_padded_and_openvino_answers_alike(mlp: Path, fixed: Path
     from zoo.serve.runtime import open_runtime
     from zoo.serve.sources import resolve
 
-    inputs = np.random.default_rng(17).standard_normal((3, 1, 28, 28)).astype(np.float32)
+    pixels = np.random.default_rng(17).integers(0, 256, (3, 1, 28, 28), dtype=np.uint8)
+    inputs = pixels.astype(np.float32) / 255
     padded = open_runtime(
         Manifest.read(fixed).checked_path(fixed, Manifest.read(fixed).file("onnx")),
         "onnxruntime",
         1,
     )
     assert padded.fixed_batch == 2 and padded.inputs[0].shape == (-1, 1, 28, 28)
-    reference = Predictor(fixed).run(inputs)
-    np.testing.assert_allclose(padded.run({"input": inputs})[0], reference, rtol=1e-5, atol=1e-6)
+    assert padded.inputs[0].datatype == "UINT8"
+    reference = Predictor(fixed).run(pixels)
+    np.testing.assert_allclose(padded.run({"input": pixels})[0], reference, rtol=1e-5, atol=1e-6)
     openvino = open_runtime(mlp, "openvino", 1)
     assert openvino.platform == "openvino" and openvino.outputs[0].shape == (-1, 10)
     np.testing.assert_allclose(

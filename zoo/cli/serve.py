@@ -60,7 +60,10 @@ def serve(
         "SIGTERM or Ctrl-C stops"
     )
     code = serving.run()
-    say("stopped: every accepted request was answered")
+    if serving.answered_all:
+        say("stopped: every accepted request was answered")
+    else:
+        say("stopped at once (a second Ctrl-C): requests still running were dropped")
     raise typer.Exit(code)
 
 

@@ -81,6 +81,8 @@ def decode_infer(
         request = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad(f"the request is not valid JSON ({exc}): send an inference request") from None
+    except RecursionError:
+        raise bad("the request's JSON is nested too deeply to be an inference request") from None
     if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
         raise bad(
             'the request must be a JSON object with "inputs": a list of tensors, each '
@@ -110,7 +112,10 @@ def decode_infer(
         raise bad("every input must have the same batch size (first dimension)")
     count = rows.pop()
     if count > max_batch:
-        raise bad(f"a batch of {count} rows is over this server's --max-batch of {max_batch}")
+        raise bad(
+            f"a batch of {count} rows is over the {max_batch} this model runs at once "
+            "(the server's --max-batch, or the batch its file was exported for)"
+        )
     identifier = request.get("id")
     return InferRequest(
         None if identifier is None else str(identifier),
@@ -145,7 +150,7 @@ def input_array(
     if not (
         isinstance(shape, list)
         and len(shape) == len(tensor.shape)
-        and all(isinstance(d, int) and not isinstance(d, bool) for d in shape)
+        and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
         and shape
         and shape[0] >= 1
         and all(want in (-1, d) for want, d in zip(tensor.shape[1:], shape[1:], strict=True))
@@ -171,7 +176,7 @@ def input_array(
         raise bad(f'{where} needs "data" (a list of {count} numbers) or binary data')
     try:
         array = np.asarray(item["data"], dtype=tensor.dtype)
-    except (ValueError, TypeError, OverflowError) as exc:
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise bad(f'{where}: "data" must be {tensor.datatype} numbers ({exc})') from None
     if array.size != count:
         raise bad(

@@ -149,6 +149,11 @@ class Serving:
     def url(self) -> str:
         return url_of(self.sock)
 
+    @property
+    def answered_all(self) -> bool:
+        """Whether the stop answered every accepted request (not after a second Ctrl-C)."""
+        return not self.server.force_exit
+
     def run(self) -> int:
         """Serve until stopped; the exit status (0 after SIGTERM, 130 after Ctrl-C, 2 when a
         model failed its warm-up)."""

@@ -48,17 +48,12 @@ class Served:
     path: Path
     runtime: str  # "onnxruntime" or "openvino"
 
-    @property
-    def fixed_batch(self) -> int | None:
-        return self.manifest.export.fixed_batch
-
 
 def resolve(sources: tuple[str, ...], weights: str | None, runtime: str, say: Say) -> list[Served]:
     """Every source as a checked file; two sources that would share a name are one line."""
-    from zoo.published import is_hub_spec
     from zoo.weights import names_model
 
-    if weights is not None and not any(names_model(s) and not is_hub_spec(s) for s in sources):
+    if weights is not None and not any(names_model(s) for s in sources):
         raise ArgumentError("--weights goes with a model name, not an export or a release")
     served: list[Served] = []
     for source in sources:
