@@ -143,10 +143,14 @@ def open_runtime(path: Path, runtime: str, threads: int | None) -> Runtime:
 
 
 def open_onnxruntime(path: Path, threads: int | None) -> Runtime:
-    """ONNX Runtime on the CPU with the defaults ``zoo predict`` uses (all graph optimisations)."""
+    """ONNX Runtime on the CPU with the defaults ``zoo predict`` uses (all graph optimisations),
+    but threads that sleep when idle."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    # its idle threads sleep rather than spin: the event loop answering the requests needs the
+    # same cores between runs (and the machine may be shared)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
