@@ -133,7 +133,7 @@ def test_tritonclient_speaks_to_zoo_serve_and_gets_zoo_predicts_answers(
 ) -> None:
     import tritonclient.http as triton
 
-    from zoo.export.predict import answers, model_input, read_input
+    from zoo.predict.onnx import answers, model_input, read_input
 
     client = triton.InferenceServerClient(server.url)
     assert client.is_server_live() and client.is_server_ready() and client.is_model_ready(MODEL)
@@ -197,7 +197,7 @@ def test_classify_route_answers_as_zoo_predict_does(server: Server, tmp_path: Pa
 def test_a_fixed_batch_file_taking_pixels(server: Server, fixed: Path, tmp_path: Path) -> None:
     """An --embed-preprocessing export for a fixed batch of 2: UINT8 tensors of any batch up to
     2 rows per run (3 rows: padded), and /classify answers as `zoo predict DIR` does."""
-    from zoo.export.predict import Predictor
+    from zoo.predict.onnx import Predictor
 
     pixels = np.random.default_rng(19).integers(0, 256, (3, 1, 28, 28), dtype=np.uint8)
     body, headers = infer_body(pixels, binary=True)
@@ -688,7 +688,7 @@ def test_model_repository_is_tritons_model_config(
 
 
 def test_fixed_batch_is_padded_and_openvino_answers_alike(mlp: Path, fixed: Path) -> None:
-    from zoo.export.predict import Predictor
+    from zoo.predict.onnx import Predictor
     from zoo.serve.runtime import open_runtime
     from zoo.serve.sources import resolve
 

@@ -197,7 +197,7 @@ class Service:
             image = await asyncio.to_thread(decoded_image, body, card.preprocessing)
             feeds = {model.runtime.inputs[0].name: image_feed(image.array, card, facts)}
             outputs = await self.run(model, feeds, 1)
-        from zoo.export.predict import answers
+        from zoo.predict.onnx import answers
 
         row = answers(outputs[0], card, facts, top_k)[0]
         return JSONResponse(
@@ -316,7 +316,7 @@ def top_k_of(request: Request, classes: int) -> int:
 
 def decoded_image(body: bytes, preprocessing: Any) -> Any:
     """The body as the model's input image (what ``zoo predict`` reads from a file)."""
-    from zoo.export.predict import read_image
+    from zoo.predict.onnx import read_image
 
     if not body:
         raise RequestError(400, "the request body is empty: send a JPEG or PNG image")
@@ -331,7 +331,7 @@ def decoded_image(body: bytes, preprocessing: Any) -> Any:
 
 
 def image_feed(array: np.ndarray, card: Any, facts: Any) -> np.ndarray:
-    from zoo.export.predict import model_input
+    from zoo.predict.onnx import model_input
 
     return model_input(array[None], card.preprocessing, facts)
 

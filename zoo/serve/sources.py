@@ -21,11 +21,11 @@ from zoo.errors import ArgumentError, ZooError
 
 Say = Callable[[str], None]
 ONNX = "onnx"
-# the child that exports a model's weights once (zoo.export.predict_cache, as `zoo predict MODEL`)
+# the child that exports a model's weights once (zoo.predict.cache, as `zoo predict MODEL`)
 EXPORT_CHILD = """
 import sys
 from zoo.errors import ZooError
-from zoo.export.predict_cache import prepare
+from zoo.predict.cache import prepare
 try:
     path = prepare(sys.argv[1], sys.argv[2], [], lambda text: print(text, file=sys.stderr, flush=True))
 except ZooError as exc:
@@ -51,7 +51,7 @@ class Served:
 
 def resolve(sources: tuple[str, ...], weights: str | None, runtime: str, say: Say) -> list[Served]:
     """Every source as a checked file; two sources that would share a name are one line."""
-    from zoo.weights import names_model
+    from zoo.weights.declared import names_model
 
     if weights is not None and not any(names_model(s) for s in sources):
         raise ArgumentError("--weights goes with a model name, not an export or a release")
@@ -70,8 +70,8 @@ def resolve(sources: tuple[str, ...], weights: str | None, runtime: str, say: Sa
 
 def resolve_one(source: str, weights: str | None, runtime: str, say: Say) -> Served:
     from zoo.meta import DEFAULT_WEIGHTS
-    from zoo.published import is_hub_spec, release
-    from zoo.weights import names_model
+    from zoo.weights.declared import names_model
+    from zoo.weights.releases import is_hub_spec, release
 
     path = Path(source).expanduser()
     if is_hub_spec(source):
@@ -121,7 +121,7 @@ def checked(
 def exported_once(model: str, weights: str, say: Say) -> Path:
     """The cached ONNX export of ``model``'s ``weights``, made by a child process the first time
     (what it says goes to ``say``): this process stays free of PyTorch."""
-    from zoo.export.predict_cache import cache_folder, onnx_file
+    from zoo.predict.cache import cache_folder, onnx_file
 
     found = onnx_file(cache_folder(model, weights))
     if found is not None:
