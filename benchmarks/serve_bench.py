@@ -11,7 +11,9 @@ without dynamic batching, and cold start to ready.
 2. Throughput of --model with --clients concurrent clients (asyncio connections of this process,
    each sending its next request when the last is answered, binary tensors at batch 1), against
    two servers started side by side: `--max-batch 32` (dynamic batching) and `--max-batch 1`
-   (none), loaded in alternating rounds of --seconds each; target ≥ 2× with batching.
+   (none), loaded in alternating rounds of --seconds each; target ≥ 2× with batching. The
+   servers' CPU time per request (all threads, /proc) is recorded too: on a shared machine it
+   depends less than requests/s on what else runs.
 3. Cold start: `zoo serve MODEL --port 0` from spawn to the first 200 on /v2/health/ready, the
    export already cached, --starts times, interleaved with `zoo --help` (the command line's own
    start-up, for reference on a shared machine); target ≤ 1.5 s.
@@ -133,6 +135,12 @@ async def hammer(
     return sum(c[0] for c in counts), sum(c[1] for c in counts), latencies
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def throughput(
     model: str, path: Path, clients: int, seconds: float, rounds: int
 ) -> dict[str, object]:
@@ -149,6 +157,7 @@ def throughput(
     }
     rates: dict[str, list[float]] = {name: [] for name in servers}
     latencies: dict[str, list[float]] = {name: [] for name in servers}
+    cpu_ms: dict[str, list[float]] = {name: [] for name in servers}  # server CPU per request
     try:
         for _ in range(rounds):
             for name, server in servers.items():
@@ -156,11 +165,13 @@ def throughput(
                     f"POST /v2/models/{model}/infer HTTP/1.1\r\nHost: {server.host}\r\n"
                     f"Content-Length: {len(body)}\r\n{lines}\r\n"
                 ).encode() + body
+                before = cpu_seconds(server.process.pid)
                 done, errors, waited = asyncio.run(
                     hammer(server.host, server.port, request, clients, seconds)
                 )
                 assert errors == 0, f"{errors} errors from {name}"
                 rates[name].append(done / seconds)
+                cpu_ms[name].append(1000 * (cpu_seconds(server.process.pid) - before) / done)
                 latencies[name] += waited
         rows = batch_rows(servers["dynamic batching (--max-batch 32)"], model)
     finally:
@@ -170,6 +181,7 @@ def throughput(
         name: {
             "requests_per_s": [round(r, 1) for r in rates[name]],
             "median": statistics.median(rates[name]),
+            "server_cpu_ms_per_request": statistics.median(cpu_ms[name]),
             **{k: v for k, v in percentiles(latencies[name]).items() if k != "n"},
         }
         for name in servers
@@ -223,9 +235,10 @@ def report(args: argparse.Namespace, found: dict[str, dict[str, object]]) -> str
     ratio = with_b["median"] / without["median"]
     throughput_rows = [
         f"| {name} | {v['median']:.0f} ({', '.join(f'{r:.0f}' for r in v['requests_per_s'])}) "
-        f"| {v['p50']:.1f} | {v['p99']:.1f} |"
+        f"| {v['server_cpu_ms_per_request']:.3f} | {v['p50']:.1f} | {v['p99']:.1f} |"
         for name, v in servers.items()
     ]
+    cpu_ratio = without["server_cpu_ms_per_request"] / with_b["server_cpu_ms_per_request"]
     cold = found["cold"]["result"]
     binary = lat["HTTP, binary tensors (http.client)"]["p50"]
     triton_p50 = lat["HTTP, tritonclient.http (binary)"]["p50"]
@@ -260,14 +273,17 @@ def report(args: argparse.Namespace, found: dict[str, dict[str, object]]) -> str
             f"(binary tensors), {args.rounds} alternating rounds of {args.seconds:g} s; load "
             f"{found['throughput']['load']}:",
             "",
-            "| server | requests/s, median (rounds) | latency p50 (ms) | p99 (ms) |",
-            "|---|---|---|---|",
+            "| server | requests/s, median (rounds) | server CPU per request (ms, median) "
+            "| latency p50 (ms) | p99 (ms) |",
+            "|---|---|---|---|---|",
             *throughput_rows,
             "",
             f"- With batching ÷ without: **{ratio:.2f}×** (target ≥ 2×: "
             f"{'met' if ratio >= 2 else 'NOT met'}); the batching server ran "
             f"{thr['mean_rows_per_run_with_batching']:.1f} rows per run on average "
-            "(`zoo_serve_batch_rows` in /metrics).",
+            "(`zoo_serve_batch_rows` in /metrics). Server CPU per request (all its threads, "
+            f"from /proc, less sensitive to the other work on the machine): {cpu_ratio:.2f}× "
+            "less with batching.",
             "",
             f"**Cold start to ready**, `zoo serve {args.model}` with its export cached, "
             f"{args.starts} starts (spawn to the first 200 on /v2/health/ready, warm-up "

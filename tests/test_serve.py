@@ -501,11 +501,12 @@ def test_metrics_count_requests_errors_latency_and_batches(server: Server) -> No
 def test_token_and_bounded_queue(home: Path, mlp: Path) -> None:
     """With --token every route but liveness needs it; a model holding --max-queue requests
     answers the next at once with 503 and Retry-After; SIGTERM runs what was queued (without
-    waiting out --max-delay-ms), answers it, and exits 0."""
+    waiting out --max-delay-ms), answers it, and exits 0; --access-log logs every request."""
     import tritonclient.http as triton
 
     server = start_server(
         MODEL,
+        "--access-log",
         "--token",
         "s3cret",
         "--max-queue",
@@ -561,6 +562,8 @@ def test_token_and_bounded_queue(home: Path, mlp: Path) -> None:
         np.stack([answers[0], answers[1]]), expected(mlp, inputs), rtol=1e-5, atol=1e-6
     )
     assert "SIGTERM" in server.output()
+    log = "".join(server.stderr)  # --access-log: a line per request, with its status
+    assert f'"POST /v2/models/{MODEL}/infer" 503' in log and '"GET /metrics" 401' in log
 
 
 def test_sigterm_under_load_answers_every_accepted_request(home: Path, mlp: Path) -> None:

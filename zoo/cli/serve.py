@@ -54,11 +54,9 @@ def serve(
     serving = prepare(options, say)
     for model in serving.models:
         say(model_line(model))
-    first = serving.models[0].name
-    say(
-        f"listening on {serving.url} (try: curl {serving.url}/v2/models/{first}); "
-        "SIGTERM or Ctrl-C stops"
-    )
+    bearer = " -H 'Authorization: Bearer TOKEN'" if options.bearer else ""
+    try_it = f"curl{bearer} {serving.url}/v2/models/{serving.models[0].name}"
+    say(f"listening on {serving.url} (try: {try_it}); SIGTERM or Ctrl-C stops")
     code = serving.run()
     if serving.answered_all:
         say("stopped: every accepted request was answered")
