@@ -367,21 +367,23 @@ def build_app(service: Service, lifespan: Callable[[Any], Any]) -> Starlette:
     s = service
     model = "/v2/models/{name}"
     versioned = "/v2/models/{name}/versions/{version}"
-    routes = [
+    routes = [  # the busiest first: Starlette tries them in order
+        Route(model + "/infer", s.infer, methods=["POST"]),
+        Route(model + "/classify", s.classify, methods=["POST"]),
         Route("/v2/health/live", s.live),
         Route("/v2/health/ready", s.ready),
         Route("/v2", s.server),
         Route("/v2/repository/index", s.index, methods=["POST"]),
         Route("/metrics", s.metrics_text),
+        Route(model, s.metadata),
+        Route(model + "/ready", s.model_ready),
+        Route(model + "/config", s.config),
+        Route(versioned + "/infer", s.infer, methods=["POST"]),
+        Route(versioned + "/classify", s.classify, methods=["POST"]),
+        Route(versioned, s.metadata),
+        Route(versioned + "/ready", s.model_ready),
+        Route(versioned + "/config", s.config),
     ]
-    for base in (model, versioned):
-        routes += [
-            Route(base, s.metadata),
-            Route(base + "/ready", s.model_ready),
-            Route(base + "/infer", s.infer, methods=["POST"]),
-            Route(base + "/classify", s.classify, methods=["POST"]),
-            Route(base + "/config", s.config),
-        ]
     handlers = {
         RequestError: request_error,
         HTTPException: http_error,

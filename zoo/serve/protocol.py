@@ -249,8 +249,11 @@ def encode_infer(
     }
 
 
+DATATYPES = {np.dtype(kind): name for name, kind in NUMPY_TYPES.items()}
+
+
 def datatype_of(array: np.ndarray) -> str:
-    return next(name for name, kind in NUMPY_TYPES.items() if np.dtype(kind) == array.dtype)
+    return DATATYPES[array.dtype]
 
 
 def classified(array: np.ndarray, top: int, labels: tuple[str, ...]) -> np.ndarray:
