@@ -277,6 +277,12 @@ def test_regression_model_over_json(server: Server, regression: Path) -> None:
     assert status == 400 and "takes feature rows, not images" in error["error"]
 
 
+def tensor_json(data: list, datatype: str = "FP32", rows: int = 1) -> bytes:
+    """A JSON request of ``rows`` 1×28×28 rows holding ``data`` (repeated for each row)."""
+    tensor = {"name": "input", "datatype": datatype, "shape": [rows, 1, 28, 28]}
+    return json.dumps({"inputs": [{**tensor, "data": data * rows}]}).encode()
+
+
 def short_binary() -> tuple[bytes, dict[str, str]]:
     """A binary request whose data is shorter than its binary_data_size says."""
     tensor = {"name": "input", "datatype": "FP32", "shape": [1, 1, 28, 28]}
@@ -414,6 +420,31 @@ BAD_REQUESTS = [  # what a client sends wrong, the status, and words the error m
     ("GET", "/v3", None, {}, 404, "zoo serve answers"),
     ("GET", f"/v2/models/{MODEL}/infer", None, {}, 405, "use POST"),
     ("POST", f"/v2/models/{MODEL}/classify", b"not an image", {}, 400, "JPEG or PNG"),
+    (
+        "POST",
+        f"/v2/models/{MODEL}/classify",
+        b"\x89PNG\r\n\x1a\n" + b"\0" * 99,
+        {},
+        400,
+        "not an image it can decode",
+    ),
+    ("POST", f"/v2/models/{MODEL}/infer", tensor_json([None] * 784), {}, 400, "not null"),
+    (
+        "POST",
+        "/v2/models/mnist-logreg/infer",
+        tensor_json([1.5] * 784, "UINT8", 2),
+        {},
+        400,
+        "whole numbers from 0 to 255",
+    ),
+    (
+        "POST",
+        "/v2/models/mnist-logreg/infer",
+        tensor_json([256] * 784, "UINT8", 2),
+        {},
+        400,
+        "whole numbers from 0 to 255",
+    ),
     ("POST", f"/v2/models/{MODEL}/classify", b"\xff\xd8\xff" + b"\0" * 64, {}, 400, "cannot read"),
     ("POST", f"/v2/models/{MODEL}/classify", b"", {}, 400, "empty"),
     ("POST", f"/v2/models/{MODEL}/classify?top_k=zero", b"", {}, 400, "top_k"),

@@ -74,7 +74,10 @@ def read_image(
                     f"{what} is {image.width}×{image.height}, over {max_pixels:,} pixels"
                 )
             return Input(preprocessing.image_to_array(image), conversion(image, preprocessing))
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except UnidentifiedImageError as exc:  # its text names the file, or a Python object
+        detail = first_line(exc) if isinstance(file, Path) else "not an image it can decode"
+        raise ZooError(f"cannot read {what}: {detail}") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ZooError(f"cannot read {what}: {first_line(exc)}") from None
 
 

@@ -174,16 +174,31 @@ def input_array(
         return data.astype(tensor.dtype).reshape(shape), offset + wanted
     if "data" not in item:
         raise bad(f'{where} needs "data" (a list of {count} numbers) or binary data')
-    try:
-        array = np.asarray(item["data"], dtype=tensor.dtype)
-    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-        raise bad(f'{where}: "data" must be {tensor.datatype} numbers ({exc})') from None
+    array = json_array(item["data"], tensor, where)
     if array.size != count:
         raise bad(
             f'{where}: "data" holds {array.size} values, its shape {shape_text(shape)} '
             f"needs {count}"
         )
     return array.reshape(shape), offset
+
+
+def json_array(data: Any, tensor: Tensor, where: str) -> np.ndarray:
+    """JSON numbers (flat, or nested as the shape) as an array of the tensor's datatype: null,
+    text, or a value its datatype cannot hold is refused, never turned into NaN or wrapped."""
+    wanted = f'{where}: "data" must be {tensor.datatype} numbers'
+    try:
+        values = np.asarray(data)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise bad(f"{wanted} ({exc})") from None
+    if values.dtype.kind not in "biuf":
+        found = "text" if values.dtype.kind == "U" else "null or other values"
+        raise bad(f"{wanted}, not {found}")
+    if tensor.dtype.kind in "iu" and values.size:
+        limits = np.iinfo(tensor.dtype)
+        if values.dtype.kind == "f" or values.min() < limits.min or values.max() > limits.max:
+            raise bad(f"{wanted}: whole numbers from {limits.min} to {limits.max}")
+    return values.astype(tensor.dtype)
 
 
 def wanted_outputs(request: dict[str, Any], outputs: tuple[Tensor, ...]) -> list[Wanted]:
