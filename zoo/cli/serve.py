@@ -14,11 +14,8 @@ from zoo.errors import ZooError
 from zoo.flags import build
 from zoo.serve.options import RepositoryOptions, ServeOptions
 
-SOURCES_HELP = (
-    "Export directories (their float32 ONNX file), ONNX files listed in an export's manifest, "
-    "hf://OWNER/REPO releases, or model names (their --weights, exported once and cached)."
-)
-SOURCES_METAVAR = "EXPORT_DIR|FILE.onnx|hf://OWNER/REPO|MODEL..."
+SOURCES_HELP = "Export dirs, files their manifests list, hf://OWNER/REPO or model names."
+SOURCES_METAVAR = "EXPORT_DIR|FILE.onnx|hf://OWNER/REPO|MODEL"
 
 
 @with_options(parameters(ServeOptions))
@@ -35,7 +32,10 @@ def serve(
     /v2/models/NAME/classify (a JPEG or PNG body: the top classes, prepared as 'zoo predict'
     prepares images), /metrics (Prometheus). Concurrent requests are batched (--max-batch,
     --max-delay-ms); a full queue answers 503, a body over --max-body-mb 413. SIGTERM stops
-    gracefully: every accepted request is answered, then exit 0.
+    gracefully: every accepted request is answered, then exit 0. It listens on 127.0.0.1;
+    another --host needs --token (clients send 'Authorization: Bearer TOKEN') or --no-auth. A
+    model name is served with its --weights, exported once and cached as 'zoo predict' does.
+    More: docs/serving.md.
 
     Examples:
 

@@ -1,6 +1,6 @@
 """The options of ``zoo serve`` and ``zoo model-repo``, each declared once as a field of the
 request it fills (:func:`zoo.flags.option`). No numpy, no web framework here: the CLI reads these
-declarations at start-up."""
+declarations at start-up. Help is short; docs/serving.md says more."""
 
 from __future__ import annotations
 
@@ -12,17 +12,16 @@ from zoo.flags import flag, option
 
 TOKEN_ENV = "ZOO_SERVE_TOKEN"  # the token, kept out of the process list
 RUNTIMES = ("auto", "onnxruntime", "openvino")
+WEIGHTS = flags.WEIGHTS.with_help("Weights of MODEL sources: a declared name, 'default' or a file.")
 MAX_BATCH = flag(
     "--max-batch",
-    help="Most rows one run of a model takes: concurrent requests are batched up to it, a "
-    "larger request is refused (1: no dynamic batching). Default: 32.",
+    help="Most rows per model run; requests are batched up to it (1: no batching). Default 32.",
     kind=int | None,
     min=1,
 )
 MAX_DELAY_MS = flag(
     "--max-delay-ms",
-    help="How long the first request of a batch waits for others to join it, in milliseconds "
-    "(default 0: a batch takes what arrived while the model was busy).",
+    help="How long a batch waits for more requests, in ms (default 0: no wait).",
     kind=float | None,
     min=0,
 )
@@ -35,11 +34,7 @@ class ServeOptions:
     sources: tuple[str, ...]
     host: str = option(
         "127.0.0.1",
-        flag(
-            "--host",
-            help="Address to listen on (default 127.0.0.1, this machine only; any other needs "
-            "--token or --no-auth).",
-        ),
+        flag("--host", help="Address to listen on (default 127.0.0.1: this machine only)."),
     )
     port: int = option(
         8000,
@@ -48,28 +43,20 @@ class ServeOptions:
     )
     token: str | None = option(
         None,
-        flag(
-            "--token",
-            help=f"Bearer token every route but liveness requires (or set ${TOKEN_ENV}).",
-        ),
+        flag("--token", help=f"Bearer token every route but liveness needs (or ${TOKEN_ENV})."),
     )
     no_auth: bool = option(
         False,
-        flag(
-            "--no-auth", help="Listen on another address than loopback without a token.", kind=bool
-        ),
+        flag("--no-auth", help="Listen beyond loopback without a token, on purpose.", kind=bool),
     )
-    weights: str | None = option(
-        None, flags.WEIGHTS.with_help(flags.WEIGHTS.help + " For MODEL sources.")
-    )
+    weights: str | None = option(None, WEIGHTS)
     max_batch: int = option(32, MAX_BATCH, check=flags.at_least(1))
     max_delay_ms: float = option(0.0, MAX_DELAY_MS, check=flags.at_least(0))
     max_queue: int = option(
         64,
         flag(
             "--max-queue",
-            help="Requests one model holds at once, waiting or running; more are answered 503 "
-            "with Retry-After. Default: 64.",
+            help="Requests a model holds at once; more get 503 and Retry-After. Default 64.",
             kind=int | None,
             min=1,
         ),
@@ -79,7 +66,7 @@ class ServeOptions:
         32.0,
         flag(
             "--max-body-mb",
-            help="Largest request body in MiB (larger: 413). Default: 32.",
+            help="Largest request body in MiB (larger: 413). Default 32.",
             kind=float | None,
         ),
         check=(lambda size: size > 0, "a positive number"),
@@ -88,7 +75,7 @@ class ServeOptions:
         30.0,
         flag(
             "--read-timeout-s",
-            help="Seconds a client may take to send its request body (slower: 408). Default: 30.",
+            help="Seconds a client may take to send its body (slower: 408). Default 30.",
             kind=float | None,
         ),
         check=(lambda seconds: seconds > 0, "a positive number"),
@@ -97,7 +84,7 @@ class ServeOptions:
         None,
         flag(
             "--threads",
-            help="Threads each model runs on (default: the runtime's, one per core).",
+            help="Threads per model (default: the runtime's, one per core).",
             kind=int | None,
             min=1,
         ),
@@ -107,7 +94,7 @@ class ServeOptions:
         "auto",
         flag(
             "--runtime",
-            help="auto (what the export decided, else ONNX Runtime), onnxruntime or openvino.",
+            help="auto (the export's decision, else ONNX Runtime), onnxruntime or openvino.",
         ),
         check=flags.one_of(RUNTIMES),
     )
@@ -134,9 +121,7 @@ class RepositoryOptions:
         "model-repo",
         flag("--out", "-o", help="The model repository to write into (default: model-repo)."),
     )
-    weights: str | None = option(
-        None, flags.WEIGHTS.with_help(flags.WEIGHTS.help + " For MODEL sources.")
-    )
+    weights: str | None = option(None, WEIGHTS)
     max_batch: int = option(32, MAX_BATCH, check=flags.at_least(1))
     max_delay_ms: float = option(0.0, MAX_DELAY_MS, check=flags.at_least(0))
     force: bool = option(
