@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.artifacts.card import ModelCard
+from zoo.artifacts.decision import Decision
 from zoo.errors import ZooError, first_line
 from zoo.files import sha256_file
 
@@ -35,7 +36,9 @@ RAW_FEATURES = "raw features"  # float32 feature rows before (x − mean) / std;
 PROBABILITIES = "probabilities"
 NOT_QUANTISED = "none"
 STATIC = "static: QDQ, int8 weights per channel, uint8 activations calibrated on samples"
+STATIC_PER_TENSOR = "static: QDQ, int8 weights per tensor, uint8 activations calibrated on samples"
 DYNAMIC = "dynamic: int8 weights per channel, activation ranges computed at run time"
+NNCF = "NNCF post-training quantisation: int8 weights and activations calibrated on samples"
 FLOAT16 = "float16 weights and activations (onnxconverter-common, float32 input and output)"
 
 
@@ -333,6 +336,15 @@ def from_props(props: Mapping[str, str], where: str) -> FileMetadata:
 
 
 @dataclass(frozen=True)
+class Companion:
+    """A file that goes with an exported file and is checked with it (an OpenVINO IR's .bin)."""
+
+    path: str  # a name inside the export directory
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True)
 class ManifestFile:
     """One file of an export directory: its format and name, hash and size, how long it took,
     its verification against eager and its facts."""
@@ -345,10 +357,16 @@ class ManifestFile:
     verification: Parity
     facts: FileFacts
     certificate: Certificate | None = None
+    companions: tuple[Companion, ...] = ()
 
     @property
     def precision(self) -> str:
         return self.facts.precision
+
+    @property
+    def total_bytes(self) -> int:
+        """The file and its companions: what a deployment copies."""
+        return self.bytes + sum(c.bytes for c in self.companions)
 
     @property
     def label(self) -> str:
@@ -367,11 +385,17 @@ class ManifestFile:
         }
         if self.certificate is not None:
             data["certificate"] = self.certificate.to_json()
+        if self.companions:
+            data["companions"] = [asdict(c) for c in self.companions]
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ManifestFile:
         certificate = data.get("certificate")
+        companions = tuple(
+            Companion(str(c["path"]), str(c["sha256"]), int(c["bytes"]))
+            for c in data.get("companions") or ()
+        )
         return cls(
             format=str(data["format"]),
             path=str(data["path"]),
@@ -381,6 +405,7 @@ class ManifestFile:
             verification=Parity.from_json(data["verification"]),
             facts=FileFacts.from_json(data.get("facts")),
             certificate=None if certificate is None else Certificate.from_json(certificate),
+            companions=companions,
         )
 
 
@@ -398,13 +423,14 @@ class Manifest:
     rules: Mapping[str, Any] = field(default_factory=dict)  # the tolerances, in numbers and words
     created: str = ""
     version: int = MANIFEST_VERSION
+    decision: Decision | None = None  # zoo optimize's record of what it chose and why
 
     def file(self, fmt: str, precision: str = "fp32") -> ManifestFile | None:
         """The file of one format and precision (``manifest.file("onnx", "int8")``), or None."""
         return next((f for f in self.files if (f.format, f.precision) == (fmt, precision)), None)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "zoo_export": self.version,
             "created": self.created,
             "card": self.card.to_json(),
@@ -414,6 +440,9 @@ class Manifest:
             "files": [f.to_json() for f in self.files],
             "notes": list(self.notes),
         }
+        if self.decision is not None:
+            data["decision"] = self.decision.to_json()
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], where: str) -> Manifest:
@@ -429,6 +458,7 @@ class Manifest:
                 rules=verification,
                 created=str(data.get("created", "")),
                 version=int(data.get("zoo_export", 1)),
+                decision=Decision.from_json(data.get("decision")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ZooError(
@@ -450,13 +480,19 @@ class Manifest:
         return cls.from_json(data, str(path))
 
     def checked_path(self, directory: Path, entry: ManifestFile) -> Path:
-        """A file of the export, refused when it is missing or differs from the manifest."""
-        path = directory / entry.path
-        if not path.is_file():
-            raise ZooError(f"{path} is missing from its export: export again")
-        if sha256_file(path) != entry.sha256:
-            raise ZooError(f"{path} differs from its manifest (sha256): export again")
-        return path
+        """A file of the export (its companions checked too), refused when it is missing or
+        differs from the manifest."""
+        for name, digest in ((entry.path, entry.sha256), *entry_companions(entry)):
+            path = directory / name
+            if not path.is_file():
+                raise ZooError(f"{path} is missing from its export: export again")
+            if sha256_file(path) != digest:
+                raise ZooError(f"{path} differs from its manifest (sha256): export again")
+        return directory / entry.path
+
+
+def entry_companions(entry: ManifestFile) -> list[tuple[str, str]]:
+    return [(c.path, c.sha256) for c in entry.companions]
 
 
 def is_export_dir(path: Path) -> bool:

@@ -14,6 +14,7 @@ from zoo.artifacts.config import TTA_MODES
 from zoo.errors import ArgumentError
 from zoo.export.backends import BACKENDS, DEFAULT
 from zoo.export.formats import FORMATS, Format
+from zoo.export.precisions import PRECISIONS
 from zoo.flags import flag, option
 
 CALIBRATION_SAMPLES = 300  # training-split inputs static int8 quantisation calibrates on
@@ -120,9 +121,11 @@ class ExportRequest:
 
     @property
     def wanted(self) -> tuple[Format, ...]:
-        """The formats to write, the float32 ONNX file included when a derived one needs it."""
-        names = self.formats or tuple(FORMATS)
-        if self.precisions and "onnx" not in names:
+        """The formats to write (none named: the default ones), the float32 ONNX file included
+        when a derived precision has no other file to be derived from."""
+        names = self.formats or tuple(f.name for f in FORMATS.values() if f.default)
+        derivable = all(any(n in PRECISIONS[p].derive for n in names) for p in self.precisions)
+        if not derivable and "onnx" not in names:
             names = ("onnx", *names)
         return tuple(FORMATS[name] for name in FORMATS if name in names)
 

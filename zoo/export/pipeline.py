@@ -33,6 +33,8 @@ from zoo.artifacts.manifest import (
     PROBABILITIES,
     Accuracy,
     Certificate,
+    Companion,
+    Decision,
     ExportInfo,
     FileFacts,
     Manifest,
@@ -106,25 +108,46 @@ def write_all(
     calibration: Samples | None,
 ) -> Manifest:
     """Every file into ``staging``, verified, measured, certified; the manifest written last."""
-    weights_file = f"{file_stem(source)}.safetensors" if source.weights is not None else ""
-    info = ExportInfo(batch=str(request.batch or "dynamic"), weights_file=weights_file)
+    info = export_info(source, request)
     verifying = prepare_checks(
         source.model, source.card.output_kind, checks.fit(request.batch), request
     )
     base, written = write_files(source, staging, request, verifying, info, calibration)
     notes: list[str] = []
     written = measure_accuracy(written, test, request, base, notes)
+    return finish(source, staging, written, verifying, info, notes)
+
+
+def export_info(source: Source, request: ExportRequest) -> ExportInfo:
+    weights_file = f"{file_stem(source)}.safetensors" if source.weights is not None else ""
+    return ExportInfo(batch=str(request.batch or "dynamic"), weights_file=weights_file)
+
+
+def finish(
+    source: Source,
+    staging: Path,
+    written: list[Exported],
+    verifying: Checks,
+    info: ExportInfo,
+    notes: list[str],
+    decision: Decision | None = None,
+) -> Manifest:
+    """The verified files certified (inside each file that carries metadata, and in the
+    manifest), the verification inputs and the weights copy saved, the manifest written last."""
+    checks = verifying.samples
     save_checks(staging / CHECKS_FILE, verifying)
-    onnx = next((f for f in written if f.format.name == "onnx"), None)
+    onnx = next(
+        (f for f in written if f.format.name == "onnx" and f.precision.name == "fp32"), None
+    )
     info = dataclasses.replace(info, opset=written_opset(onnx))
     certificates = {f.path: certify(source, f, verifying, staging / CHECKS_FILE) for f in written}
     for exported in written:
         if exported.format.stamp is not None:
             props = to_props(source.card, info, exported.facts, certificates[exported.path])
             exported.format.stamp(exported.path, props)
-    if weights_file:
-        shutil.copyfile(source.weights, staging / weights_file)
-        os.chmod(staging / weights_file, MODE)
+    if info.weights_file:
+        shutil.copyfile(source.weights, staging / info.weights_file)
+        os.chmod(staging / info.weights_file, MODE)
     manifest = Manifest(
         card=source.card,
         export=info,
@@ -134,6 +157,7 @@ def write_all(
         dataset=checks.dataset,
         rules=rules(checks),
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        decision=decision,
     )
     write_json(staging / "manifest.json", manifest.to_json())
     return manifest
@@ -162,13 +186,12 @@ def write_files(
         written.append(
             write_format(source, module, fmt, path, example, verifying, info, base, request)
         )
-    onnx = next((f for f in written if f.format.name == "onnx"), None)
     for name in request.precisions:
-        assert onnx is not None  # ExportRequest.wanted adds it
         precision = PRECISIONS[name]
-        written.append(
-            derive(source, onnx, precision, staging, verifying, base, calibration, request)
-        )
+        for fp32 in [f for f in written if f.format.name in precision.derive]:
+            written.append(
+                derive(source, fp32, precision, staging, verifying, base, calibration, request)
+            )
     return base, written
 
 
@@ -192,6 +215,10 @@ def file_stem(source: Source) -> str:
 def check_request(source: Source, request: ExportRequest) -> None:
     """Options that cannot apply to this model: one clear line before any work."""
     check_opset(request.opset)
+    for fmt in request.wanted:
+        reason = fmt.missing()
+        if reason:
+            raise ArgumentError(f"--{fmt.name}: {reason}")
     regression = source.card.regression
     if "int8" in request.precisions and regression:
         raise ArgumentError(
@@ -307,7 +334,7 @@ def write_format(
 
 def derive(
     source: Source,
-    onnx: Exported,
+    fp32: Exported,
     precision: Precision,
     staging: Path,
     checks: Checks,
@@ -315,39 +342,64 @@ def derive(
     calibration: Samples | None,
     request: ExportRequest,
 ) -> Exported:
-    """A file of ``precision`` derived from the float32 ONNX file, verified by its rule; its
-    accuracy gate is applied later (:func:`measure_accuracy`)."""
-    assert precision.derive is not None
-    start = time.perf_counter()
-    path = staging / onnx.format.file_name(file_stem(source), precision.name)
-    inputs = None
+    """A file of ``precision`` derived from a float32 file, verified by its rule; its accuracy
+    gate is applied later (:func:`measure_accuracy`)."""
+    path = staging / fp32.format.file_name(file_stem(source), precision.name)
+    return derive_file(
+        source, fp32, precision, path, checks, base, derivation(source, calibration, request)
+    )
+
+
+def derivation(source: Source, calibration: Samples | None, request: ExportRequest) -> Derivation:
+    """What deriving needs from an export request: the calibration inputs in the form the files
+    take (labelled ones also steer NNCF's accuracy control within the request's drop)."""
+    inputs = validation = None
     if calibration is not None:
         inputs = calibration.raw if request.embed_preprocessing else calibration.inputs
-    job = Derivation(
+        if calibration.labelled and not source.card.regression:
+            assert calibration.labels is not None
+            validation = (inputs, calibration.labels)
+    return Derivation(
         source.model,
         inputs,
         calibration.origin if calibration else "",
         bool(calibration and calibration.real),
         request.batch,
+        validation=validation,
+        max_drop=request.max_accuracy_drop,
     )
-    derived = precision.derive(onnx.path, path, job)
-    seconds = time.perf_counter() - start + onnx.seconds
-    name = f"onnx {precision.name}"
-    parity = check_file(onnx.format.runner(path), checks, request.batch, name, precision)
+
+
+def derive_file(
+    source: Source,
+    fp32: Exported,
+    precision: Precision,
+    path: Path,
+    checks: Checks,
+    base: FileFacts,
+    job: Derivation,
+) -> Exported:
+    """``path`` derived from ``fp32`` as ``job`` says, checked against eager by the precision's
+    rule (for int8: finite outputs)."""
+    start = time.perf_counter()
+    derived = precision.derive[fp32.format.name](fp32.path, path, job)
+    seconds = time.perf_counter() - start + fp32.seconds
+    name = f"{fp32.format.name} {precision.name}"
+    parity = check_file(fp32.format.runner(path), checks, job.fixed_batch, name, precision)
     if not parity.passed:
         raise VerificationError(
-            f"the {precision.title} ONNX export of '{source.name}' strays from the eager model: "
-            f"{parity.text()} (worst |a-b| is {parity.tolerance_used:.3g}× the tolerance "
-            f"{precision.rule})"
+            f"the {precision.title} {fp32.format.title} export of '{source.name}' strays from "
+            f"the eager model: {parity.text()} (worst |a-b| is {parity.tolerance_used:.3g}× the "
+            f"tolerance {precision.rule})"
         )
     facts = dataclasses.replace(
         base,
         precision=precision.name,
         quantisation=derived.quantisation,
         calibration=derived.calibration,
-        max_accuracy_drop=request.max_accuracy_drop if precision.gated else None,
+        max_accuracy_drop=job.max_drop if precision.gated else None,
     )
-    return Exported(onnx.format, precision, path, seconds, parity, facts)
+    return Exported(fp32.format, precision, path, seconds, parity, facts)
 
 
 def measure_accuracy(
@@ -384,7 +436,7 @@ def measure_accuracy(
         drop = accuracy.drop_points
         if exported.precision.gated and drop is not None and drop > request.max_accuracy_drop:
             raise VerificationError(
-                f"the {exported.precision.title} ONNX file loses {drop:.2f} points of top-1 "
+                f"the {exported.precision.title} {exported.format.title} file loses {drop:.2f} points of top-1 "
                 f"({accuracy.top1:.2%} against the float32 file's "
                 f"{accuracy.reference_top1:.2%} on {test.origin}), more than "
                 f"--max-accuracy-drop {request.max_accuracy_drop:g}: nothing was written"
@@ -410,6 +462,8 @@ def unlabelled_reason(test: Samples | None, base: FileFacts) -> str | None:
 
 def runtime_of(fmt: Format) -> str:
     """The runtime a format's verification ran on, with its version."""
+    if fmt.runtime is not None:
+        return fmt.runtime()
     if fmt.name == "onnx":
         import onnxruntime
 
@@ -423,12 +477,17 @@ def versions() -> dict[str, str]:
     import onnx
     import onnxruntime
 
-    return {
+    found = {
         "zoo": zoo.__version__,
         "torch": torch.__version__,
         "onnx": onnx.__version__,
         "onnxruntime": onnxruntime.__version__,
     }
+    if FORMATS["openvino"].missing() is None:
+        import openvino
+
+        found["openvino"] = openvino.__version__
+    return found
 
 
 def certify(source: Source, exported: Exported, checks: Checks, checks_file: Path) -> Certificate:
@@ -452,7 +511,11 @@ def certify(source: Source, exported: Exported, checks: Checks, checks_file: Pat
 
 
 def manifest_file(exported: Exported, certificate: Certificate) -> ManifestFile:
-    os.chmod(exported.path, MODE)
+    companions = []
+    for path in [exported.path, *exported.format.companions(exported.path)]:
+        os.chmod(path, MODE)
+        if path != exported.path:
+            companions.append(Companion(path.name, sha256_file(path), path.stat().st_size))
     return ManifestFile(
         format=exported.format.name,
         path=exported.path.name,
@@ -462,6 +525,7 @@ def manifest_file(exported: Exported, certificate: Certificate) -> ManifestFile:
         verification=exported.parity,
         facts=exported.facts,
         certificate=certificate,
+        companions=tuple(companions),
     )
 
 

@@ -1,19 +1,20 @@
 """The precisions an exported file or a bench row computes in, as registered objects.
 
-float32 is every format's own; float16 and int8 are ONNX files derived from the verified float32
-ONNX file (``zoo export --fp16 --int8``); bfloat16 is a run-time choice of a backend on the float32
+float32 is every format's own; float16 and int8 are files derived from a verified float32 file
+(``zoo export --fp16 --int8``: ONNX files by ONNX Runtime's and onnxconverter-common's tools, an
+int8 OpenVINO IR by NNCF); bfloat16 is a run-time choice of a backend on the float32
 file (OpenVINO's, PyTorch's autocast) where the hardware has it. Each says how it is judged: an
 elementwise :class:`Tolerance` with top-1 agreement, or (int8) the top-1 accuracy gate. ``zoo export``'s precision flags and the manifest come from :data:`PRECISIONS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo.artifacts.manifest import DYNAMIC, FLOAT16, STATIC, Calibration
+from zoo.artifacts.manifest import DYNAMIC, FLOAT16, STATIC, STATIC_PER_TENSOR, Calibration
 from zoo.export.formats import INPUT_NAME
 
 if TYPE_CHECKING:
@@ -63,15 +64,20 @@ BF16 = Tolerance(1e-1, 1e-1, floor=0.0, ties=True)
 
 @dataclass(frozen=True)
 class Derivation:
-    """What deriving a file from the float32 ONNX file needs: the model (int8 picks static or
-    dynamic quantisation by its layers), calibration inputs in the form the files take, the batch
-    dimension."""
+    """What deriving a file from a float32 file needs: the model (int8 picks static or dynamic
+    quantisation by its layers), calibration inputs in the form the files take, the batch
+    dimension; for accuracy control (NNCF), labelled inputs and the drop allowed, in points;
+    ``method`` and ``per_channel`` pick one of ONNX Runtime's int8 flavours."""
 
     model: Any  # torch.nn.Module
     calibration: np.ndarray | None
     calibration_origin: str
     calibration_real: bool
     fixed_batch: int | None
+    validation: tuple[np.ndarray, np.ndarray] | None = None  # (inputs, class labels)
+    max_drop: float | None = None
+    method: str | None = None  # static or dynamic; None: by the model's layers
+    per_channel: bool = True
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,8 @@ class Precision:
     title: str
     tolerance: Tolerance | None  # None: no elementwise bound, judged by top-1 accuracy (int8)
     help: str = ""
-    derive: Callable[[Path, Path, Derivation], Derived] | None = None
+    # how a file of it is derived from a float32 file, by the format of that file
+    derive: Mapping[str, Callable[[Path, Path, Derivation], Derived]] = field(default_factory=dict)
     gated: bool = False  # its accuracy is gated against the float32 file's (--max-accuracy-drop)
 
     @property
@@ -111,7 +118,7 @@ def derive_fp16(fp32: Path, out: Path, _: Derivation) -> Derived:
 def derive_int8(fp32: Path, out: Path, job: Derivation) -> Derived:
     from zoo.export import quantise
 
-    method = quantise.method_for(job.model)
+    method = job.method or quantise.method_for(job.model)
     calibration = None
     if method == quantise.STATIC:
         if job.calibration is None:
@@ -120,9 +127,26 @@ def derive_int8(fp32: Path, out: Path, job: Derivation) -> Derived:
             job.calibration_origin, len(job.calibration), job.calibration_real
         )
     quantise.int8(
-        fp32, out, method, job.calibration, input_name=INPUT_NAME, fixed_batch=job.fixed_batch
+        fp32,
+        out,
+        method,
+        job.calibration,
+        input_name=INPUT_NAME,
+        fixed_batch=job.fixed_batch,
+        per_channel=job.per_channel,
     )
-    return Derived(STATIC if method == quantise.STATIC else DYNAMIC, calibration)
+    if method == quantise.DYNAMIC:
+        return Derived(DYNAMIC)
+    return Derived(STATIC if job.per_channel else STATIC_PER_TENSOR, calibration)
+
+
+def derive_int8_openvino(ir: Path, out: Path, job: Derivation) -> Derived:
+    from zoo.export import ov_quantise
+
+    how = ov_quantise.int8(ir, out, job.calibration, job.fixed_batch, job.validation, job.max_drop)
+    assert job.calibration is not None
+    calibration = Calibration(job.calibration_origin, len(job.calibration), job.calibration_real)
+    return Derived(how, calibration)
 
 
 PRECISIONS: dict[str, Precision] = {
@@ -136,7 +160,7 @@ PRECISIONS: dict[str, Precision] = {
             help="Also write MODEL.fp16.onnx for GPUs: float16 weights and activations "
             "(onnxconverter-common), float32 input and output, verified within 1 % of each "
             "input's largest output + 1 % of the value.",
-            derive=derive_fp16,
+            derive={"onnx": derive_fp16},
             gated=True,
         ),
         Precision(
@@ -147,12 +171,14 @@ PRECISIONS: dict[str, Precision] = {
             "(QDQ, int8 weights per channel, uint8 activations calibrated on --calibration "
             "images of the training split) for models with convolutions; dynamic quantisation "
             "(ranges computed at run time, no calibration) for models made only of Linear "
-            "layers. Checked on real test samples: fails, writing nothing, if its top-1 is more "
-            "than --max-accuracy-drop points below the float32 file's.",
-            derive=derive_int8,
+            "layers; with --openvino, MODEL.int8.xml too, quantised by NNCF on the same "
+            "calibration images (with accuracy control on them where they are labelled). "
+            "Checked on real test samples: fails, writing nothing, if its top-1 is more than "
+            "--max-accuracy-drop points below the float32 file's.",
+            derive={"onnx": derive_int8, "openvino": derive_int8_openvino},
             gated=True,
         ),
         Precision("bf16", "bfloat16", BF16),
     )
 }
-DERIVED = tuple(p for p in PRECISIONS.values() if p.derive is not None)
+DERIVED = tuple(p for p in PRECISIONS.values() if p.derive)

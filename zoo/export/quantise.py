@@ -69,8 +69,10 @@ def int8(
     *,
     input_name: str,
     fixed_batch: int | None,
+    per_channel: bool = True,
 ) -> None:
-    """Write ``out``: ``fp32`` quantised statically (calibrated on ``calibration``) or dynamically."""
+    """Write ``out``: ``fp32`` quantised statically (calibrated on ``calibration``; weights per
+    channel or per tensor) or dynamically."""
     from onnxruntime.quantization import (
         QuantFormat,
         QuantType,
@@ -95,7 +97,7 @@ def int8(
                 str(out),
                 calibration_reader(input_name, calibration, fixed_batch),
                 quant_format=QuantFormat.QDQ,
-                per_channel=True,
+                per_channel=per_channel,
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
             )

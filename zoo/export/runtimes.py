@@ -217,11 +217,12 @@ def openvino_core() -> Any:
 
 
 def openvino_compile(path: Path, shape: tuple[int, ...], threads: int, precision: str) -> Any:
-    """The ONNX file compiled by OpenVINO for the CPU at one input shape (static shapes run
-    fastest), at ``precision`` (fp32 or bf16) whatever the CPU's default, for latency."""
+    """The ONNX file or IR compiled by OpenVINO for the CPU at one input shape (static shapes
+    run fastest), at ``precision`` (fp32 or bf16) whatever the CPU's default, for latency, on
+    ``threads`` (0: OpenVINO's choice)."""
     core = openvino_core()
     model = core.read_model(str(path))
-    model.reshape({model.inputs[0].get_any_name(): list(shape)})
+    model.reshape({0: list(shape)})
     config = {
         "INFERENCE_NUM_THREADS": threads,
         "PERFORMANCE_HINT": "LATENCY",
@@ -233,7 +234,7 @@ def openvino_compile(path: Path, shape: tuple[int, ...], threads: int, precision
 def openvino_runner(
     path: Path, threads: int, precision: str = "fp32"
 ) -> tuple[Runner, Callable[[np.ndarray], Any], Callable[[], str]]:
-    """OpenVINO on the CPU running an ONNX file: a numpy runner for parity, a maker of timed
+    """OpenVINO on the CPU running an ONNX file or an IR: a numpy runner for parity, a maker of timed
     calls, and what precision its compiled models really run at. Each input shape gets the model
     compiled once (:func:`openvino_compile`)."""
     compiled: dict[tuple[int, ...], Any] = {}

@@ -24,6 +24,9 @@ BACKENDS: dict[str, Backend] = {
         onnxruntime.ONNXRUNTIME_FP16,
         openvino.OPENVINO,
         openvino.OPENVINO_BF16,
+        openvino.OPENVINO_IR,
+        openvino.OPENVINO_IR_BF16,
+        openvino.OPENVINO_IR_INT8,
     )
 }
 # timed unless --backends says otherwise (with an export directory's: those whose file it holds)

@@ -1,5 +1,6 @@
-"""OpenVINO on the float32 ONNX file, on the CPU: float32 pinned (its CPU plugin computes in
-bf16 by default where the CPU has native bf16), and a bf16 row of its own on such CPUs."""
+"""OpenVINO on the CPU, on the float32 ONNX file and on OpenVINO IR files (float32, and int8 from
+NNCF): float32 pinned (its CPU plugin computes in bf16 by default where the CPU has native bf16),
+and bf16 rows of their own on such CPUs."""
 
 from __future__ import annotations
 
@@ -38,4 +39,18 @@ OPENVINO = Backend(
 )
 OPENVINO_BF16 = Backend(
     "openvino-bf16", ("onnx", "fp32"), "bf16", ("cpu",), opener("bf16"), missing_bf16
+)
+OPENVINO_IR = Backend(
+    "openvino-ir", ("openvino", "fp32"), "fp32", ("cpu",), opener("fp32"), lambda device: missing()
+)
+OPENVINO_IR_BF16 = Backend(
+    "openvino-ir-bf16", ("openvino", "fp32"), "bf16", ("cpu",), opener("bf16"), missing_bf16
+)
+OPENVINO_IR_INT8 = Backend(
+    "openvino-ir-int8",
+    ("openvino", "int8"),
+    "int8",
+    ("cpu",),
+    opener("fp32"),  # the file's int8 layers run in int8; the rest stay float32
+    lambda device: missing(),
 )

@@ -9,11 +9,12 @@ its line below.
 
 from __future__ import annotations
 
-from zoo.export.formats import exported_program, onnx, torchscript
+from zoo.export.formats import exported_program, onnx, openvino, torchscript
 from zoo.export.formats.base import INPUT_NAME, OUTPUT_NAME, Format, WriteJob
 
 FORMATS: dict[str, Format] = {
-    format.name: format for format in (onnx.FORMAT, torchscript.FORMAT, exported_program.FORMAT)
+    format.name: format
+    for format in (onnx.FORMAT, torchscript.FORMAT, exported_program.FORMAT, openvino.FORMAT)
 }
 
 __all__ = ["FORMATS", "INPUT_NAME", "OUTPUT_NAME", "Format", "WriteJob"]

@@ -36,6 +36,10 @@ class Format:
     read_props: Callable[[Path], dict[str, str]]
     runner: Callable[[Path], Callable[[Any], Any]]  # the written file on numpy batches
     stamp: Callable[[Path, dict[str, str]], None] | None = None  # metadata set after verifying
+    companions: Callable[[Path], list[Path]] = lambda path: []  # files beside it (.bin weights)
+    default: bool = True  # written when no format is named (an optional runtime's is not)
+    missing: Callable[[], str | None] = lambda: None  # why it cannot be written here
+    runtime: Callable[[], str] | None = None  # what its verification runs on (None: torch)
 
     def file_name(self, stem: str, precision: str = "fp32") -> str:
         """``cifar10-cnn.onnx``, ``cifar10-cnn.int8.onnx``."""
