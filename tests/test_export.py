@@ -52,7 +52,9 @@ def tiny_net():
 def test_builtin_model_exports_verified_with_metadata(name, tmp_path_factory):
     export = exported(name, tmp_path_factory)
     manifest, card = export.manifest, export.manifest.card
-    expected = ("onnx",) if name in ONNX_ONLY else tuple(f.name for f in FORMATS.values() if f.default)
+    expected = (
+        ("onnx",) if name in ONNX_ONLY else tuple(f.name for f in FORMATS.values() if f.default)
+    )
     assert [f.format for f in manifest.files] == list(expected)
     assert sorted(p.name for p in export.directory.iterdir()) == sorted(
         [f.path for f in manifest.files] + ["manifest.json", "verification.npz"]
@@ -240,7 +242,9 @@ def test_export_command_writes_every_format_and_reports(tiny_net, tmp_path):
     assert result.exit_code == 0, result.output
     assert "TorchScript is deprecated" in result.output and result.output.count(" ok ") == 3
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert {f["format"] for f in manifest["files"]} == {f.name for f in FORMATS.values() if f.default}
+    assert {f["format"] for f in manifest["files"]} == {
+        f.name for f in FORMATS.values() if f.default
+    }
     assert (
         manifest["card"]["classes"] == [str(i) for i in range(5)] and manifest["card"]["seed"] == 0
     )

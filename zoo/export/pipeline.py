@@ -186,9 +186,10 @@ def write_files(
         written.append(
             write_format(source, module, fmt, path, example, verifying, info, base, request)
         )
+    originals = list(written)  # the float32 files: each derived precision comes from one of these
     for name in request.precisions:
         precision = PRECISIONS[name]
-        for fp32 in [f for f in written if f.format.name in precision.derive]:
+        for fp32 in [f for f in originals if f.format.name in precision.derive]:
             written.append(
                 derive(source, fp32, precision, staging, verifying, base, calibration, request)
             )
