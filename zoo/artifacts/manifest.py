@@ -28,6 +28,7 @@ MANIFEST = "manifest.json"
 MANIFEST_VERSION = 3  # 3: the dataset reference, sampling and per-file certificates
 EXTRA_FILE = "zoo.json"
 CERTIFICATE_KEY = "zoo_certificate"
+IR_PROPS_KEY = ("zoo", "props")  # where an OpenVINO IR keeps the key/values, as JSON
 # what a file's graph takes
 NORMALISED = "normalised"  # float32, (x / 255 − mean) / std for images, (x − mean) / std for rows
 UINT8_NCHW = "uint8 NCHW"  # raw pixels 0..255, N×C×H×W; the graph scales and normalises

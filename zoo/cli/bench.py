@@ -106,10 +106,15 @@ def run_bench(
             write_json(path, result.to_json())
         else:
             write_text(path, text.markdown(result))
+    decision = resolved.manifest.decision if resolved.manifest is not None else None
     if as_json:
-        print_json(result.to_json())
+        data = result.to_json()
+        data["decision"] = None if decision is None else decision.to_json()
+        print_json(data)
     else:
         render(result, console, wanted.min_accuracy)
+        for line in [] if decision is None else decision.lines():
+            console.print(f"decision: {line}", highlight=False, soft_wrap=True)
     if not result.passed or result.below(wanted.min_accuracy):
         raise typer.Exit(1)
 

@@ -3,12 +3,14 @@ trained weights (the report is :mod:`zoo.entry_report`'s)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from zoo import flags
+from zoo.artifacts.manifest import Manifest, is_export_dir
 from zoo.cli.list import KIND_ALIASES
 from zoo.cli.output import console, print_json, show_table
 from zoo.cli.params import Json, opt
@@ -21,7 +23,10 @@ if TYPE_CHECKING:
 
 
 def info(
-    name: Annotated[str, typer.Argument(help="A registered name, or distribution:name.")],
+    name: Annotated[
+        str,
+        typer.Argument(help="A registered name, distribution:name, or an export directory."),
+    ],
     kind: Annotated[
         str | None, typer.Option(help="model, dataset or optimizer, when the name is ambiguous.")
     ] = None,
@@ -30,7 +35,8 @@ def info(
     model_arg: opt(flags.MODEL_ARG) = None,
     as_json: Json = False,
 ) -> None:
-    """Describe a model, dataset or optimizer: what it is, its source and its parameters.
+    """Describe a model, dataset or optimizer: what it is, its source and its parameters; or an
+    export directory: its files, and `zoo optimize`'s decision where it made one.
 
     For a model, its parameter count for an input (default: its default dataset's).
 
@@ -38,6 +44,9 @@ def info(
     """
     from zoo.entry_report import entry_report
 
+    if is_export_dir(Path(name)):
+        render_export(Manifest.read(Path(name)), Path(name), as_json)
+        return
     registry = get_registry()
     kinds = [KIND_ALIASES[kind]] if kind in KIND_ALIASES else None
     if kind is not None and kinds is None:
@@ -61,6 +70,33 @@ def info(
         return
     for report in reports:
         render(report)
+
+
+def render_export(manifest: Manifest, directory: Path, as_json: bool) -> None:
+    """An export directory: the model, each file, and the decision that chose it."""
+    if as_json:
+        print_json(manifest.to_json())
+        return
+    console.print(
+        f"[bold]{manifest.card.model}[/bold] (export {directory}, {manifest.created}), "
+        f"verified on {manifest.inputs}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for entry in manifest.files:
+        console.print(
+            f"  {entry.label}: {entry.path}, {entry.total_bytes / 1e6:.2f} MB, "
+            f"{entry.facts.quantisation}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if manifest.decision is None:
+        return
+    for line in manifest.decision.lines():
+        console.print(f"  decision: {line}", highlight=False, soft_wrap=True)
+    for candidate in manifest.decision.candidates:
+        outcome = candidate.reason or candidate.status
+        console.print(f"    {candidate.name}: {outcome}", highlight=False, soft_wrap=True)
 
 
 def render(report: EntryReport) -> None:

@@ -70,6 +70,23 @@ def predict(
         path = str(prepare(model_file, request.weights_name, list(inputs), say))
     elif request.weights is not None:
         raise ArgumentError("--weights goes with a model name, not an ONNX file")
-    predictor = Predictor(path, len(inputs))
+    predictor = Predictor(path, len(inputs), torch_opener(path))
     predictions = predictor.predict(list(inputs), top_k=request.top_k)
     print_predictions(predictions, predictor.card.regression, request.json)
+
+
+def torch_opener(path: str) -> Any:
+    """torch's opener, only for an export directory whose decision chose a PyTorch file (the
+    one case where predict loads torch: it is the runtime chosen)."""
+    from pathlib import Path
+
+    from zoo.artifacts.manifest import Manifest, is_export_dir
+
+    if not is_export_dir(Path(path)):
+        return None
+    decision = Manifest.read(Path(path)).decision
+    if decision is None or decision.run.runtime != "torch":
+        return None
+    from zoo.export.runtimes import torch_predictor
+
+    return torch_predictor

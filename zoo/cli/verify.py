@@ -60,6 +60,7 @@ def run_verify(target: Path, data_dir: str | None, as_json: bool) -> None:
                 "passed": report.passed,
                 "problems": report.problems,
                 "accuracy": report.accuracy,
+                "decision": report.decision,
                 "files": [
                     {
                         "file": f.file,
@@ -91,6 +92,8 @@ def run_verify(target: Path, data_dir: str | None, as_json: bool) -> None:
             )
         if report.accuracy:
             console.print(f"  {report.accuracy}", highlight=False, soft_wrap=True)
+        for text in report.decision:
+            console.print(f"  decision: {text}", highlight=False, soft_wrap=True)
         word = "[green]verified[/green]" if report.passed else "[red]verification FAILED[/red]"
         console.print(word)
     if not report.passed:

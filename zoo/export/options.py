@@ -224,3 +224,114 @@ class BenchRequest:
         BATCH.with_help("Export with a 'dynamic' or fixed batch (not for EXPORT_DIR)."),
         parse=parse_batch,
     )
+
+
+OBJECTIVES = ("latency", "throughput")
+
+
+@dataclass(frozen=True)
+class OptimizeRequest:
+    """What ``zoo optimize`` looks for: the fastest file within an accuracy budget, for one
+    objective at one batch size on one device (each option declared once, here)."""
+
+    max_drop: float = option(
+        1.0,
+        flag(
+            "--max-drop",
+            help="The accuracy budget: top-1 points the chosen file may lose against the float32 "
+            "file (for a regression model: the MAE it may gain, in the target's units), on the "
+            "confirmation sample (default: 1).",
+            kind=float | None,
+            min=0,
+        ),
+    )
+    objective: str = option(
+        "latency",
+        flag(
+            "--objective",
+            help="latency (p50 of one call at --batch-size) or throughput (samples/s at "
+            "--batch-size) (default: latency).",
+        ),
+        check=flags.one_of(OBJECTIVES),
+    )
+    batch_size: int | None = option(
+        None,
+        flag(
+            "--batch-size",
+            help="The batch you will serve (default: 1 for latency, 32 for throughput).",
+            kind=int | None,
+            min=1,
+        ),
+    )
+    device: str = option(
+        "cpu",
+        flags.DEVICE.with_help(
+            "cpu or cuda (cuda:N): where the file will run; CUDA adds float16 candidates "
+            "(default: cpu)."
+        ),
+    )
+    time_budget: float = option(
+        30.0,
+        flag(
+            "--time-budget",
+            help="Seconds the side-by-side latency measurement of every candidate may take "
+            "(interleaved rounds; files, accuracy and confirmation come on top) (default: 30).",
+            kind=float | None,
+            min=1,
+        ),
+    )
+    out: str | None = option(
+        None,
+        flag("--out", help="Output directory (default: exports/MODEL-optimized).", kind=str | None),
+    )
+    force: bool = option(
+        False,
+        flag(
+            "--force",
+            help="Replace what the output directory holds (an earlier export), whole.",
+            kind=bool,
+        ),
+    )
+    allow_random_inputs: bool = option(
+        False,
+        flag(
+            "--allow-random-inputs",
+            help="Without labelled data, optimise for speed and parity only: agreement with the "
+            "float32 file on random inputs stands in for accuracy (the decision says so).",
+            kind=bool,
+        ),
+    )
+    selection_samples: int = option(
+        2000,
+        flag(
+            "--selection-samples",
+            help="Test samples, stratified by class, every candidate's accuracy is measured on "
+            "to choose (default: 2000).",
+            kind=int | None,
+            min=1,
+        ),
+    )
+    confirmation_samples: int = option(
+        5000,
+        flag(
+            "--confirmation-samples",
+            help="Further test samples, disjoint from the selection sample, the choice is "
+            "confirmed and reported on (default: 5000; fewer when the split is smaller, shared "
+            "in proportion).",
+            kind=int | None,
+            min=1,
+        ),
+    )
+    calibration: int = option(
+        CALIBRATION_SAMPLES,
+        flag(
+            "--calibration",
+            help="Training-split inputs the int8 files are calibrated on (default: 300).",
+            kind=int | None,
+            min=1,
+        ),
+    )
+
+    @property
+    def batch(self) -> int:
+        return self.batch_size or (1 if self.objective == "latency" else 32)

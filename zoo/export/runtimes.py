@@ -264,3 +264,13 @@ def openvino_runner(
         return ", ".join(sorted(hints)) or "not compiled"
 
     return run, make, effective
+
+
+def torch_predictor(path: Path, run: Any) -> tuple[Runner, dict[str, str], None]:
+    """A PyTorch file ``zoo optimize`` chose, for ``zoo predict`` (``run``: its RunWith): the
+    call at the chosen threads, and the file's metadata."""
+    from zoo.export.formats import FORMATS
+
+    module = load_exported_program(path)
+    torch.set_num_threads(run.threads)
+    return torch_runner(module), FORMATS[run.format].read_props(path), None

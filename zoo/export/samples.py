@@ -37,6 +37,7 @@ class Samples:
     sampling: str
     seed: int
     labels: np.ndarray | None = None  # class indices (or regression targets) of real samples
+    index: np.ndarray | None = None  # each real sample's item number in its split
 
     @property
     def real(self) -> bool:
@@ -62,6 +63,7 @@ class Samples:
             raw=self.raw[index],
             inputs=self.inputs[index],
             labels=None if self.labels is None else self.labels[index],
+            index=None if self.index is None else self.index[index],
             origin=origin,
         )
 
@@ -132,7 +134,7 @@ def real_samples(
         f"(seed {seed})"
     )
     normalised = preprocessing.normalise(raw)
-    return Samples(raw, normalised, origin, dataset, sampling, seed, found)
+    return Samples(raw, normalised, origin, dataset, sampling, seed, found, np.asarray(index))
 
 
 def random_samples(preprocessing: Preprocessing, count: int, seed: int, reason: str) -> Samples:

@@ -60,6 +60,7 @@ class VerifyReport:
     files: list[FileCheck] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # about the export as a whole
     accuracy: str = ""  # where top-1 was measured again, or why not
+    decision: list[str] = field(default_factory=list)  # zoo optimize's choice, for people
 
     @property
     def passed(self) -> bool:
@@ -91,6 +92,8 @@ def verify_dir(directory: Path, only: str | None, data_dir: str | None) -> Verif
     if not entries:
         raise ZooError(f"{directory / str(only)} is not listed in {directory}'s manifest")
     report = VerifyReport(directory, manifest.card.model, manifest.inputs)
+    if manifest.decision is not None:
+        report.decision = manifest.decision.lines()
     weights = manifest.export.weights_file
     copy = directory / weights
     if weights and copy.is_file() and sha256_file(copy) != manifest.card.weights_sha256:

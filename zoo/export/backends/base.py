@@ -31,12 +31,18 @@ class Opening:
 @dataclass
 class Opened:
     """An opened backend: a numpy runner for parity (the file as verified), a maker of timed
-    calls (the runtime's fastest settings), and its effective precision settings as read back
-    from the runtime."""
+    calls (the runtime's fastest settings) and, where it differs, a runner at those settings;
+    its effective precision settings as read back from the runtime."""
 
     parity: Runner
     timed: CallMaker
     settings: Callable[[], dict[str, str]] = field(default=lambda: {})
+    served: Runner | None = None  # outputs at the timed settings, where they differ from parity's
+
+    @property
+    def outputs(self) -> Runner:
+        """What the timed calls compute, as a runner: what a deployment gets."""
+        return self.served or self.parity
 
 
 @dataclass(frozen=True)

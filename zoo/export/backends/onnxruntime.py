@@ -34,6 +34,7 @@ def open_session(opening: Opening) -> Opened:
         runtimes.onnx_runner(basic),
         onnx_call(full),
         lambda: runtimes.session_settings(full),
+        runtimes.onnx_runner(full),
     )
 
 

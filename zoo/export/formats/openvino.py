@@ -11,11 +11,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from zoo.artifacts.manifest import IR_PROPS_KEY
 from zoo.errors import first_line
 from zoo.export.failures import VerificationError, captured_output
 from zoo.export.formats.base import Format, WriteJob
 
-PROPS_KEY = ["zoo", "props"]  # where the metadata sits in the IR's runtime info, as JSON
+PROPS_KEY = list(IR_PROPS_KEY)  # where the metadata sits in the IR's runtime info, as JSON
 
 
 def missing() -> str | None:

@@ -1,0 +1,82 @@
+"""``zoo optimize``: parse and print; the work is in :mod:`zoo.export.optimize`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from zoo.cli.params import Json, parameters, with_options
+from zoo.cli.sources import SOURCE_OPTIONS, SourceArg, source_request
+from zoo.export.options import OptimizeRequest
+from zoo.flags import build
+
+
+@with_options([*parameters(OptimizeRequest), *SOURCE_OPTIONS])
+def optimize(source: SourceArg = None, *, as_json: Json = False, **values: Any) -> None:
+    """Find the fastest file this machine can run within an accuracy budget, and write it as a
+    certified export with the decision in its manifest.
+
+    Every candidate is measured side by side in one process: float32, bf16 (where the CPU has
+    it natively), float16 (CUDA) and int8 (ONNX Runtime's static QDQ per channel and per tensor,
+    dynamic for Linear-only models; OpenVINO's through NNCF, with accuracy control) × ONNX
+    Runtime, OpenVINO and PyTorch's ExportedProgram × thread counts for the objective. Accuracy
+    is measured on a stratified selection sample of the test split to choose, and the choice is
+    confirmed on a disjoint confirmation sample, whose figure (with its 95 % interval) is the one
+    reported; a choice whose confirmed drop exceeds --max-drop gives way to the next. Latency is
+    timed as bench times it (interleaved rounds, p50 with its spread); a candidate must beat ONNX
+    Runtime float32 beyond the noise to be chosen, else float32 is written, and the output says
+    so. `zoo predict DIR` then runs the chosen file with the chosen runtime and settings; `zoo
+    bench DIR`, `zoo info DIR` and `zoo verify DIR` show the decision.
+
+    Examples:
+
+    - `zoo optimize cifar10-fast --weights default --data-dir /tmp/cifar10 --max-drop 0.5`
+    - `zoo optimize runs/mnist-mlp3-... --objective throughput --batch-size 64`
+    """
+    from zoo.cli.bench import progress_bar
+    from zoo.cli.output import console, print_json
+    from zoo.export.optimize.engine import optimize as engine
+    from zoo.export.optimize.sampling import load_data
+    from zoo.export.source import resolve
+    from zoo.weights import declared_tta
+
+    wanted = build(OptimizeRequest, values)
+    request = source_request(source, values)
+    resolved = resolve(request)
+    data = load_data(resolved, wanted, request)
+    out = Path(wanted.out) if wanted.out else Path("exports") / f"{resolved.name}-optimized"
+    tta = declared_tta(request.spec, request.weights)
+    with progress_bar() as progress:
+        manifest = engine(resolved, data, wanted, out, tta or "none", progress)
+    if as_json:
+        print_json(manifest.to_json())
+        return
+    render(manifest, out, console)
+
+
+def render(manifest: Any, out: Path, console: Any) -> None:
+    """The candidates as a table, then the decision's lines."""
+    from zoo.cli.output import show_table
+
+    decision = manifest.decision
+    header = ["candidate", "MB", decision.metric, "drop", "p50 ms", "±", "×", "outcome"]
+    rows = []
+    for c in decision.candidates:
+        timing = c.timing
+        rows.append(
+            [
+                c.name,
+                "" if c.bytes is None else f"{c.bytes / 1e6:.2f}",
+                "" if c.selection is None else f"{c.selection.value:.2f}",
+                "" if c.drop is None else f"{c.drop:+.2f}",
+                "" if timing is None else f"{timing.p50_ms:.3f}",
+                "" if timing is None else f"{timing.spread:.0%}",
+                "" if c.speedup is None else f"{c.speedup:.2f}",
+                c.status if not c.reason else f"{c.status}: {c.reason}",
+            ]
+        )
+    title = f"Candidates ({decision.objective} at batch {decision.batch}; {decision.selection})"
+    show_table(header, rows, right=("MB", decision.metric, "drop", "p50 ms", "±", "×"), title=title)
+    for line in decision.lines():
+        console.print(line, highlight=False, soft_wrap=True)
+    console.print(f"written: {out / decision.run.file}", highlight=False, soft_wrap=True)
