@@ -55,7 +55,7 @@ class Candidate:
     @property
     def runtime(self) -> str:
         name = self.backend.name
-        return "onnxruntime" if name.startswith("onnxruntime") else name.split("-")[0]
+        return next((r for r in ("onnxruntime", "openvino") if name.startswith(r)), "torch")
 
     @property
     def outputs_key(self) -> tuple[str, str]:

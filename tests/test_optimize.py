@@ -1,0 +1,146 @@
+"""zoo optimize end to end on a CNN really trained on scikit-learn's digits: real files (ONNX,
+OpenVINO IR, ExportedProgram, ONNX Runtime's and NNCF's int8 files), really timed side by side.
+The decision's invariants are checked on the real measured candidates: nothing slower than
+ONNX Runtime float32 is chosen, nothing over the budget, and the confirmation sample is not the
+selection sample."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import zoo_here
+from export_support import trained_run
+
+from zoo.artifacts.decision import CHOSEN, SKIPPED
+from zoo.artifacts.manifest import Manifest
+from zoo.export.optimize import rule
+
+QUICK = ["--time-budget", "2", "--selection-samples", "150", "--confirmation-samples", "200"]
+MAX_DROP = 2.0
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return trained_run(tmp_path_factory.mktemp("runs") / "tinycnn", "cifar10-tinycnn", steps=150)
+
+
+@pytest.fixture(scope="module")
+def optimized(run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("optimize") / "best"
+    result = zoo_here("optimize", str(run), *QUICK, "--max-drop", str(MAX_DROP), "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "runs:" in result.stdout and f"written: {out}" in result.stdout
+    return out
+
+
+def test_the_decision_holds_to_its_rules_on_real_measured_candidates(optimized):
+    decision = Manifest.read(optimized).decision
+    assert decision is not None and decision.accuracy_measured
+    by_name = {c.name: c for c in decision.candidates}
+    chosen, baseline = by_name[decision.chosen], by_name[decision.baseline]
+    assert chosen.status == CHOSEN and decision.baseline.startswith("onnxruntime, ")
+    assert chosen.confirmed_drop is not None and chosen.confirmed_drop.value <= MAX_DROP
+    assert chosen.drop is not None and chosen.drop <= MAX_DROP
+    if decision.chosen != decision.baseline:  # faster than ORT float32 beyond the noise
+        assert rule.beats(chosen.timing, baseline.timing)
+        assert chosen.timing.p50_ms < baseline.timing.p50_ms
+    kinds = {(c.runtime, c.precision) for c in decision.candidates}
+    assert {("onnxruntime", "fp32"), ("onnxruntime", "int8"), ("torch", "fp32")} <= kinds
+    assert {("openvino", "fp32"), ("openvino", "int8")} <= kinds
+    variants = {c.name.split(",")[0] for c in decision.candidates}
+    assert {"onnxruntime-int8 (static per-channel)", "onnxruntime-int8 (static per-tensor)"} <= (
+        variants
+    )
+    for record in decision.candidates:
+        if record.status != SKIPPED:
+            assert record.timing is not None and record.selection is not None
+        if record.status != CHOSEN:
+            assert record.reason  # why it lost, or why it could not run
+    # the two samples: different items of the test split, each named in the record
+    assert "selection sample" in decision.selection
+    assert "confirmation sample" in decision.confirmation
+    assert chosen.confirmation.samples == 200 and chosen.selection.samples == 150
+
+
+def test_the_chosen_file_is_certified_predicted_verified_and_benched(optimized, tmp_path):
+    manifest = Manifest.read(optimized)
+    run_with = manifest.decision.run
+    (entry,) = manifest.files
+    assert entry.path == run_with.file and entry.certificate is not None
+    assert entry.facts.accuracy is not None and entry.facts.accuracy.top1 is not None
+    verify = zoo_here("verify", str(optimized))
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "decision: " in verify.stdout
+    info = zoo_here("info", str(optimized))
+    assert info.returncode == 0 and manifest.decision.summary in info.stdout
+    from zoo.export.predict import Predictor
+
+    predictor = Predictor(optimized)
+    assert predictor.path.name == run_with.file and predictor.runs == run_with
+    report = tmp_path / "bench.json"
+    bench = zoo_here(
+        "bench",
+        str(optimized),
+        "--iterations",
+        "2",
+        "--min-time",
+        "0",
+        "--max-time",
+        "0.3",
+        "--report",
+        str(report),
+        "--json",
+    )
+    assert bench.returncode == 0, bench.stdout + bench.stderr
+    assert json.loads(bench.stdout)["decision"]["chosen"] == manifest.decision.chosen
+
+
+def test_a_second_run_refuses_the_same_out_and_an_interrupt_leaves_nothing(
+    optimized, run, monkeypatch, tmp_path
+):
+    again = zoo_here("optimize", str(run), *QUICK, "--out", str(optimized))
+    assert again.returncode == 2 and "pass --force to replace it whole" in again.stderr
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rule, "decide", interrupt)
+    out = tmp_path / "interrupted"
+    result = zoo_here("optimize", str(run), *QUICK, "--out", str(out))
+    assert result.returncode == 130
+    assert os.listdir(tmp_path) == []  # no output, no staging or scratch directory
+
+
+def test_no_labelled_data_is_one_line_and_random_inputs_say_accuracy_was_not_measured(tmp_path):
+    missing = tmp_path / "nowhere"
+    result = zoo_here(
+        "optimize", "mnist-logreg", "--data-dir", str(missing), "--out", str(tmp_path / "o")
+    )
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "--data-dir" in result.stderr and "--allow-random-inputs" in result.stderr
+    out = tmp_path / "random"
+    result = zoo_here(
+        "optimize",
+        "mnist-logreg",
+        "--data-dir",
+        str(missing),
+        "--allow-random-inputs",
+        *QUICK,
+        "--out",
+        str(out),
+        "--device",
+        "cuda",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    decision = Manifest.read(out).decision
+    assert not decision.accuracy_measured and decision.metric.startswith("top-1 agreement")
+    assert any("accuracy was not measured" in note for note in decision.notes)
+    names = {c.name.split(",")[0] for c in decision.candidates}
+    assert "onnxruntime-int8 (dynamic)" in names  # Linear-only: dynamic quantisation too
+    import torch
+
+    if not torch.cuda.is_available():
+        assert any(line.startswith("--device cuda: no CUDA GPU") for line in decision.skipped)
