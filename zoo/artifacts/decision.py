@@ -162,6 +162,7 @@ class Decision:
     notes: tuple[str, ...] = ()
     wall_seconds: float = 0.0
     machine: Mapping[str, Any] = field(default_factory=dict)
+    stages: Mapping[str, float] = field(default_factory=dict)  # wall seconds of each stage
 
     def candidate(self, name: str) -> CandidateRecord | None:
         return next((c for c in self.candidates if c.name == name), None)
@@ -189,6 +190,7 @@ class Decision:
         data["run"] = self.run.to_json()
         data["candidates"] = [c.to_json() for c in self.candidates]
         data["machine"] = dict(self.machine)
+        data["stages"] = dict(self.stages)
         return data
 
     @classmethod
@@ -201,4 +203,5 @@ class Decision:
         for name in ("ties", "skipped", "notes"):
             values[name] = tuple(values.get(name) or ())
         values["machine"] = dict(values.get("machine") or {})
+        values["stages"] = dict(values.get("stages") or {})
         return cls(**values)

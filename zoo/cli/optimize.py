@@ -72,7 +72,7 @@ def render(manifest: Any, out: Path, console: Any) -> None:
                 "" if timing is None else f"{timing.p50_ms:.3f}",
                 "" if timing is None else f"{timing.spread:.0%}",
                 "" if c.speedup is None else f"{c.speedup:.2f}",
-                c.status if not c.reason else f"{c.status}: {c.reason}",
+                c.status if not c.reason else f"{c.status}: {c.reason.split(' (')[0]}",
             ]
         )
     title = f"Candidates ({decision.objective} at batch {decision.batch}; {decision.selection})"

@@ -87,6 +87,10 @@ def torch_opener(path: str) -> Any:
     decision = Manifest.read(Path(path)).decision
     if decision is None or decision.run.runtime != "torch":
         return None
+    from zoo.export.formats import FORMATS
     from zoo.export.runtimes import torch_predictor
 
-    return torch_predictor
+    def open_torch(file: Path, run: Any) -> tuple[Any, dict[str, str], None]:
+        return torch_predictor(file, run.threads), FORMATS[run.format].read_props(file), None
+
+    return open_torch

@@ -271,11 +271,11 @@ class OptimizeRequest:
         ),
     )
     time_budget: float = option(
-        30.0,
+        20.0,
         flag(
             "--time-budget",
             help="Seconds the side-by-side latency measurement of every candidate may take "
-            "(interleaved rounds; files, accuracy and confirmation come on top) (default: 30).",
+            "(interleaved rounds; files, accuracy and confirmation come on top) (default: 20).",
             kind=float | None,
             min=1,
         ),
@@ -302,21 +302,21 @@ class OptimizeRequest:
         ),
     )
     selection_samples: int = option(
-        2000,
+        1000,
         flag(
             "--selection-samples",
             help="Test samples, stratified by class, every candidate's accuracy is measured on "
-            "to choose (default: 2000).",
+            "to choose (default: 1000).",
             kind=int | None,
             min=1,
         ),
     )
     confirmation_samples: int = option(
-        5000,
+        2000,
         flag(
             "--confirmation-samples",
             help="Further test samples, disjoint from the selection sample, the choice is "
-            "confirmed and reported on (default: 5000; fewer when the split is smaller, shared "
+            "confirmed and reported on (default: 2000; fewer when the split is smaller, shared "
             "in proportion).",
             kind=int | None,
             min=1,

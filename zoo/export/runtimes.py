@@ -266,11 +266,8 @@ def openvino_runner(
     return run, make, effective
 
 
-def torch_predictor(path: Path, run: Any) -> tuple[Runner, dict[str, str], None]:
-    """A PyTorch file ``zoo optimize`` chose, for ``zoo predict`` (``run``: its RunWith): the
-    call at the chosen threads, and the file's metadata."""
-    from zoo.export.formats import FORMATS
-
+def torch_predictor(path: Path, threads: int) -> Runner:
+    """A PyTorch file ``zoo optimize`` chose, for ``zoo predict``, at the chosen threads."""
     module = load_exported_program(path)
-    torch.set_num_threads(run.threads)
-    return torch_runner(module), FORMATS[run.format].read_props(path), None
+    torch.set_num_threads(threads)
+    return torch_runner(module)

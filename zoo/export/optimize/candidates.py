@@ -25,6 +25,7 @@ from zoo.export.source import Source
 
 FLOAT32_FORMATS = ("onnx", "openvino", "exported-program")  # TorchScript: its deprecated twin
 TORCH_FORMATS = ("exported-program",)  # torch's threads are global: timed at one thread count
+NNCF_VALIDATION = 500  # selection inputs NNCF's accuracy control validates on (it runs each one)
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,12 @@ def derived_files(
         jobs.append(("onnx", "int8", tag, job))
     if ("openvino", "fp32") in files:
         control = selection.labelled and not source.card.regression
-        validation = (selection.inputs, selection.labels) if control else None
+        assert selection.labels is not None or not control
+        validation = (
+            (selection.inputs[:NNCF_VALIDATION], selection.labels[:NNCF_VALIDATION])  # type: ignore[index]
+            if control
+            else None
+        )
         job = dataclasses.replace(base, validation=validation, max_drop=max_drop)  # type: ignore[arg-type]
         jobs.append(("openvino", "int8", "NNCF", job))
     if cuda:

@@ -22,7 +22,7 @@ import torch
 
 from zoo.artifacts.decision import SKIPPED, CandidateRecord, Figure, Timing
 from zoo.artifacts.manifest import Manifest
-from zoo.errors import ArgumentError
+from zoo.errors import ArgumentError, ZooError
 from zoo.export import bench, runtimes
 from zoo.export.optimize import candidates as made
 from zoo.export.optimize import rule
@@ -112,13 +112,14 @@ def run(
     progress: Progress | None,
 ) -> Manifest:
     """Make, open, measure, decide, write."""
-    say = progress or (lambda what, done: None)
+    clock = Clock(progress)
+    say = clock.say
     skipped: list[str] = []
     device = device_here(request.device, skipped)
-    say("writing and verifying the float32 files", 0.0)
+    clock.stage("float32 files")
     verifying = prepare_checks(source, data.selection.take(16), ExportRequest())
     files = made.float32_files(source, scratch, verifying, tta, skipped)
-    say("quantising (ONNX Runtime, NNCF)", 0.0)
+    clock.stage("int8 files")
     files += made.derived_files(
         source,
         scratch,
@@ -132,22 +133,47 @@ def run(
     )
     found = made.candidates(files, device, made.thread_counts(request.objective, cores), cores)
     baseline = next(c for c in found if c.backend.name == "onnxruntime" and c.threads == cores)
+    if baseline.skipped is not None:
+        raise ZooError(f"ONNX Runtime float32, the baseline, cannot run here: {baseline.skipped}")
     metric = metric_for(source.card.regression, data.labelled)
     with runtimes.float32_torch(cores), torch.inference_mode():  # measured, as bench measures
+        clock.stage("opening")
         for candidate in found:
             if candidate.skipped is None:
                 made.open_candidate(candidate, source.model)
+        clock.stage("selection sample")
         selection = measure_selection(found, data, source, metric, baseline, say)
         figures = selection_figures(selection, data, metric, baseline)
+        clock.stage("latency")
         timings = measure_timings(found, source, request, say)
         records = [record(c, selection, figures, timings, baseline) for c in found]
+        clock.stage("confirmation")
         confirm = confirmer(found, data, metric, baseline, say)
         outcome = rule.decide(records, baseline.name, request.max_drop, request.objective, confirm)
+    clock.stage("")
     chosen = next(c for c in found if c.name == outcome.chosen)
     decision = make_decision(
         outcome, chosen, baseline, request, device, data, metric, skipped, start
     )
+    decision = dataclasses.replace(decision, stages=clock.marks)
     return write_chosen(source, staging, chosen, verifying, decision, data, metric, request)
+
+
+class Clock:
+    """Stage by stage: what the progress display shows, and the seconds each stage took."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.say: Progress = progress or (lambda what, done: None)
+        self.marks: dict[str, float] = {}
+        self.current, self.since = "", time.perf_counter()
+
+    def stage(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.current:
+            self.marks[self.current] = round(now - self.since, 1)
+        self.current, self.since = name, now
+        if name:
+            self.say(name, 0.0)
 
 
 def measure_selection(
