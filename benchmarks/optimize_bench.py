@@ -75,7 +75,7 @@ def exhaustive(model: str, batch: int, args: argparse.Namespace) -> dict[str, fl
     from zoo.export.pipeline import prepare_checks
     from zoo.export.source import resolve
     from zoo.tta import with_tta
-    from zoo.weights import declared_tta
+    from zoo.weights.declared import declared_tta
 
     dataset = DATASETS.get(model, (None, None))[1]
     wanted = SourceRequest(spec=model, weights="default", data_dir=args.data_dir, dataset=dataset)

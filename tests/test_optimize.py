@@ -76,7 +76,7 @@ def test_the_chosen_file_is_certified_predicted_verified_and_benched(optimized, 
     assert "decision: " in verify.stdout
     info = zoo_here("info", str(optimized))
     assert info.returncode == 0 and manifest.decision.summary in info.stdout
-    from zoo.export.predict import Predictor
+    from zoo.predict.onnx import Predictor
 
     predictor = Predictor(optimized)
     assert predictor.path.name == run_with.file and predictor.runs == run_with

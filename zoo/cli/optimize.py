@@ -38,7 +38,7 @@ def optimize(source: SourceArg = None, *, as_json: Json = False, **values: Any) 
     from zoo.export.optimize.engine import optimize as engine
     from zoo.export.optimize.sampling import load_data
     from zoo.export.source import resolve
-    from zoo.weights import declared_tta
+    from zoo.weights.declared import declared_tta
 
     wanted = build(OptimizeRequest, values)
     request = source_request(source, values)

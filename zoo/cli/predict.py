@@ -20,7 +20,7 @@ def predict(
         str,
         typer.Argument(
             metavar="MODEL.onnx|EXPORT_DIR|MODEL|hf://OWNER/REPO",
-            help="An ONNX file written by 'zoo export', its export directory (its float32 file), "
+            help="An ONNX file written by 'zoo export', its export directory (the file zoo optimize chose, with its runtime and settings, else its float32 ONNX file), "
             "a model name (its --weights, default: its default weights; exported once and "
             "cached), or a release 'zoo publish' put on the Hub (its ONNX file, downloaded "
             "once).",
