@@ -71,9 +71,11 @@ def test_the_chosen_file_is_certified_predicted_verified_and_benched(optimized, 
     (entry,) = manifest.files
     assert entry.path == run_with.file and entry.certificate is not None
     assert entry.facts.accuracy is not None and entry.facts.accuracy.top1 is not None
-    verify = zoo_here("verify", str(optimized))
+    verify = zoo_here("verify", str(optimized), "--data-dir", str(tmp_path))  # digits: bundled
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "decision: " in verify.stdout
+    # top-1 again on the confirmation sample, with the chosen runtime: the same figure
+    assert "top-1 measured again on the confirmation sample, 200 of" in verify.stdout
     info = zoo_here("info", str(optimized))
     assert info.returncode == 0 and manifest.decision.summary in info.stdout
     from zoo.predict.onnx import Predictor

@@ -36,6 +36,7 @@ class RunWith:
     batch: int  # the batch size it was chosen for
     device: str = "cpu"
     settings: Mapping[str, str] = field(default_factory=dict)  # e.g. ORT's graph optimisation
+    backend: str = ""  # the bench backend that measured it (zoo bench --backends NAME)
 
     def text(self) -> str:
         return (
@@ -163,6 +164,10 @@ class Decision:
     wall_seconds: float = 0.0
     machine: Mapping[str, Any] = field(default_factory=dict)
     stages: Mapping[str, float] = field(default_factory=dict)  # wall seconds of each stage
+    # the stratified draw of the test split (seed: the manifest's) cut into the two samples:
+    # items [0, cut) chose, [cut, draw) confirmed; 0 when the inputs were random
+    draw: int = 0
+    cut: int = 0
 
     def candidate(self, name: str) -> CandidateRecord | None:
         return next((c for c in self.candidates if c.name == name), None)

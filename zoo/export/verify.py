@@ -23,6 +23,7 @@ from zoo.errors import ZooError
 from zoo.export import runtimes
 from zoo.export.checks import CHECKS_FILE, Checks, check_file, read_checks
 from zoo.export.formats import FORMATS
+from zoo.export.optimize.candidates import decided_outputs
 from zoo.export.parity import top1_accuracy
 from zoo.export.precisions import PRECISIONS
 from zoo.export.samples import Samples, load_samples
@@ -133,11 +134,14 @@ def accuracy_samples(
         report.accuracy = "top-1 was not measured at export (no labelled data), so not again"
         return None
     seed = int(manifest.rules.get("seed", 0))
-    samples = load_samples(
-        manifest.card.preprocessing, manifest.dataset, data_dir, recorded.samples, seed
-    )
+    decision = manifest.decision
+    count = decision.draw if decision is not None and decision.draw else recorded.samples
+    samples = load_samples(manifest.card.preprocessing, manifest.dataset, data_dir, count, seed)
     if not samples.labelled:
         raise ZooError(f"{manifest.dataset.name} is not in {data_dir}: {samples.origin}")
+    if decision is not None and decision.draw:  # zoo optimize's confirmation sample
+        cut = list(range(decision.cut, len(samples)))
+        samples = samples.subset(cut, f"the confirmation sample, {len(cut):,} of {samples.origin}")
     report.accuracy = f"top-1 measured again on {samples.origin}"
     return samples
 
@@ -165,7 +169,11 @@ def recheck(
     if test is not None and entry.facts.accuracy is not None:
         fitted = test.fit(batch)  # as at export: whole batches for a fixed-batch file
         inputs = fitted.raw if entry.facts.input != NORMALISED else fitted.inputs
-        outputs = runtimes.run_in_chunks(runner, inputs, batch or 256)
+        run = manifest.decision.run if manifest.decision is not None else None
+        if run is not None and run.file == entry.path and run.backend:  # as it was confirmed
+            outputs = decided_outputs(run.backend, path, entry.facts, run.threads, inputs)
+        else:
+            outputs = runtimes.run_in_chunks(runner, inputs, batch or 256)
         top1_now = top1_accuracy(outputs, fitted.labels)
         top1_recorded = entry.facts.accuracy.top1
     return FileCheck(entry.path, entry.label, recorded, now, "", top1_recorded, top1_now)

@@ -6,6 +6,7 @@ count that can run here, opened; what cannot be made or run is kept with the rea
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from zoo.export.source import Source
 
 FLOAT32_FORMATS = ("onnx", "openvino", "exported-program")  # TorchScript: its deprecated twin
 TORCH_FORMATS = ("exported-program",)  # torch's threads are global: timed at one thread count
+CHUNK = 64  # inputs per call when measuring accuracy
 NNCF_VALIDATION = 500  # selection inputs NNCF's accuracy control validates on (it runs each one)
 
 
@@ -195,9 +197,23 @@ def open_candidate(candidate: Candidate, model: torch.nn.Module) -> None:
         candidate.skipped = f"{candidate.backend.name} cannot open it: {first_line(exc)}"
 
 
-def run_outputs(candidate: Candidate, inputs: np.ndarray, chunk: int) -> np.ndarray:
+def run_outputs(candidate: Candidate, inputs: np.ndarray, chunk: int = 0) -> np.ndarray:
     """The candidate's outputs at its timed settings, ``chunk`` inputs at a time."""
     assert candidate.opened is not None
-    runner = candidate.opened.outputs
+    return chunked(candidate.opened.outputs, inputs, chunk or CHUNK)
+
+
+def chunked(
+    runner: Callable[[np.ndarray], np.ndarray], inputs: np.ndarray, chunk: int
+) -> np.ndarray:
     parts = [runner(inputs[start : start + chunk]) for start in range(0, len(inputs), chunk)]
     return np.concatenate([np.asarray(p, np.float32) for p in parts])
+
+
+def decided_outputs(
+    backend: str, path: Path, facts: FileFacts, threads: int, inputs: np.ndarray
+) -> np.ndarray:
+    """A decision's file on ``inputs``, opened and run as its accuracy was measured (the same
+    backend, threads and chunks): ``zoo verify`` measures it again this way."""
+    opened = BACKENDS[backend].open(Opening(None, path, facts, "cpu", threads))
+    return chunked(opened.outputs, inputs, CHUNK)

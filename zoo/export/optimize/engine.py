@@ -37,7 +37,6 @@ from zoo.export.precisions import PRECISIONS
 from zoo.export.source import Source
 from zoo.tta import with_tta
 
-CHUNK = 64  # inputs per call when measuring accuracy
 PARITY_COUNT = 64  # selection inputs each candidate is compared with eager on
 ITERATIONS = 20
 Progress = Callable[[str, float], None]
@@ -195,7 +194,7 @@ def measure_selection(
         if candidate.outputs_key in measured:
             continue
         say("accuracy on the selection sample", position / len(opened))
-        outputs = made.run_outputs(candidate, inputs, CHUNK)
+        outputs = made.run_outputs(candidate, inputs)
         precision = PRECISIONS[candidate.backend.precision]
         parity = compare(
             candidate.name,
@@ -302,13 +301,13 @@ def confirmer(
     """A candidate's figure and paired drop against the baseline on the confirmation sample."""
     by_name = {c.name: c for c in found}
     inputs = data.confirmation.inputs
-    reference = made.run_outputs(baseline, inputs, CHUNK)
+    reference = made.run_outputs(baseline, inputs)
     labels = labels_for(data.confirmation.labels if data.labelled else None, reference, metric)
     base_scores = metric.scores(reference, labels)
 
     def confirm(name: str) -> tuple[Figure, Figure]:
         say(f"confirming {name}", 0.0)
-        outputs = made.run_outputs(by_name[name], inputs, CHUNK)
+        outputs = made.run_outputs(by_name[name], inputs)
         scores = metric.scores(outputs, labels)
         return metric.figure(scores), metric.drop(base_scores, scores)
 

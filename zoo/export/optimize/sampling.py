@@ -24,6 +24,7 @@ class OptimizeData:
     confirmation: Samples
     calibration: Samples
     labelled: bool  # accuracy is measured against real labels (or regression targets)
+    draw: int = 0  # the stratified draw's count asked for, cut into the two samples
 
     def check_disjoint(self) -> None:
         """Refuse samples that share an item: confirming on what the choice was made on would
@@ -80,7 +81,7 @@ def load_data(source: Source, request: OptimizeRequest, wanted: SourceRequest) -
         selection, confirmation = split(
             test, request.selection_samples, request.confirmation_samples
         )
-        return OptimizeData(selection, confirmation, calibration, True)
+        return OptimizeData(selection, confirmation, calibration, True, count)
     if not request.allow_random_inputs:
         hint = missing_data_hint(dataset) if dataset else "pass --dataset NAME and --data-dir DIR"
         raise ArgumentError(

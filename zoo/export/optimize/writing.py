@@ -41,6 +41,7 @@ def run_with(chosen: Candidate, file: str, batch: int) -> RunWith:
         batch=batch,
         device=chosen.device,
         settings=settings,
+        backend=chosen.backend.name,
     )
 
 
@@ -90,6 +91,8 @@ def make_decision(
         notes=tuple(notes),
         wall_seconds=round(time.perf_counter() - start, 1),
         machine=this_machine().to_json(),
+        draw=data.draw,
+        cut=len(data.selection) if data.draw else 0,
     )
 
 
