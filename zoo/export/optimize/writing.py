@@ -49,7 +49,7 @@ def summary(outcome: Outcome, chosen: Candidate, baseline: Candidate, max_drop: 
     record = next(r for r in outcome.records if r.name == chosen.name)
     if not outcome.beaten:
         over = [r for r in outcome.records if "over budget" in r.reason]
-        why = f" ({len(over)} faster candidate(s) over the {max_drop:g} budget)" if over else ""
+        why = f" ({len(over)} candidate(s) over the {max_drop:g} budget)" if over else ""
         return f"nothing beats float32 here{why}: {baseline.name} is written"
     speed = f"{record.speedup:.2f}× {baseline.name}" if record.speedup else ""
     return f"chosen: {chosen.name}, {speed} beyond the noise, within the {max_drop:g} budget"
