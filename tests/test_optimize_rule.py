@@ -184,3 +184,14 @@ def test_the_decision_record_is_read_back_by_new_and_old_code():
     assert (
         lines[0] == "nothing beats float32 here" and "skipped: OpenVINO IR files: absent" in lines
     )
+
+
+def test_faster_in_every_interleaved_round_beats_float32_where_the_spreads_overlap():
+    noisy = [1.0, 3.0, 1.1, 2.5, 1.2, 1.05, 2.0, 1.3]  # a busy machine: rounds move a lot
+    base = Timing(1.25, 1.0, 3.0, 800.0, 8, tuple(noisy))
+    always = Timing(1.1, 0.9, 2.7, 900.0, 8, tuple(0.9 * m for m in noisy))
+    assert always.overlaps(base) and rule.beats(always, base)  # 8 of 8 rounds: p = 0.004
+    mixed = [m * (0.9 if i % 2 else 1.05) for i, m in enumerate(noisy)]
+    sometimes = Timing(1.2, 0.95, 2.8, 830.0, 8, tuple(mixed))
+    assert not rule.beats(sometimes, base)  # 4 of 8 rounds: chance
+    assert rule.tied(sometimes, base)

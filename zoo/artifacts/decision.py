@@ -9,6 +9,7 @@ that records written before it are still read, and code from before the record i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -84,6 +85,7 @@ class Timing:
     high_ms: float
     samples_per_s: float
     rounds: int
+    round_ms: tuple[float, ...] = ()  # each round's median, in the order the rounds ran
 
     @property
     def spread(self) -> float:
@@ -93,12 +95,29 @@ class Timing:
         """Whether the two spreads overlap: a difference within the noise."""
         return self.low_ms <= other.high_ms and other.low_ms <= self.high_ms
 
+    def faster_in_rounds(self, other: Timing) -> bool:
+        """Faster than ``other`` round by round, beyond chance: the rounds were interleaved, so
+        a load spike slows both in the same round; the sign test over paired rounds (one-sided,
+        5 %) holds where the spreads of a busy machine overlap."""
+        pairs = list(zip(self.round_ms, other.round_ms, strict=False))
+        wins = sum(mine < theirs for mine, theirs in pairs)
+        return len(pairs) >= 5 and sign_test(wins, len(pairs)) < 0.05
+
     def text(self) -> str:
         return f"p50 {self.p50_ms:.3f} ms ±{self.spread:.1%}, {self.samples_per_s:,.0f}/s"
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> Timing | None:
-        return None if data is None else cls(**known(cls, data))
+        if data is None:
+            return None
+        values = known(cls, data)
+        values["round_ms"] = tuple(values.get("round_ms") or ())
+        return cls(**values)
+
+
+def sign_test(wins: int, count: int) -> float:
+    """P(at least ``wins`` of ``count`` fair coin flips): the one-sided sign test's p-value."""
+    return sum(math.comb(count, k) for k in range(wins, count + 1)) / 2**count
 
 
 @dataclass(frozen=True)

@@ -245,7 +245,8 @@ def measure_timings(
 def timing_of(timing: bench.Timing, batch: int) -> Timing:
     p50, _, _ = bench.percentiles(timing.times)
     medians = [float(np.median(r)) * 1e3 for r in timing.rounds if r]
-    return Timing(p50, min(medians), max(medians), batch * 1e3 / p50, len(timing.rounds))
+    rounds = tuple(round(m, 6) for m in medians)
+    return Timing(p50, min(medians), max(medians), batch * 1e3 / p50, len(medians), rounds)
 
 
 def labels_for(

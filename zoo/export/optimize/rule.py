@@ -3,9 +3,10 @@ confirmed, and why each of the others lost. No torch, no files: the tests hold i
 
 1. A candidate that cannot run here, fails parity against eager, or loses more than ``max_drop``
    on the selection sample is out.
-2. One that is not faster than the float32 baseline (ONNX Runtime float32) beyond the noise, its
-   rounds' spread overlapping the baseline's, is out: a speed-up within the noise is no reason to
-   leave float32.
+2. One that is not faster than the float32 baseline (ONNX Runtime float32) beyond the noise is
+   out: a speed-up within the noise is no reason to leave float32. Beyond the noise: the rounds'
+   spreads do not overlap, or, the rounds being interleaved, it is faster round by round beyond
+   chance (a one-sided sign test at 5 % over at least five paired rounds).
 3. The rest, fastest first by the objective, are confirmed in turn on the confirmation sample:
    the first whose confirmed drop is within ``max_drop`` is chosen. Confirmation never sees the
    sample the choice was made on, so its figure is not flattered by the choice.
@@ -36,8 +37,16 @@ class Outcome:
 
 
 def beats(timing: Timing, baseline: Timing) -> bool:
-    """Faster than the baseline beyond the noise: a lower p50 and spreads that do not overlap."""
-    return timing.p50_ms < baseline.p50_ms and not timing.overlaps(baseline)
+    """Faster than the baseline beyond the noise: a lower p50, and either spreads that do not
+    overlap or faster in the paired, interleaved rounds beyond chance (a sign test)."""
+    if timing.p50_ms >= baseline.p50_ms:
+        return False
+    return not timing.overlaps(baseline) or timing.faster_in_rounds(baseline)
+
+
+def tied(timing: Timing, chosen: Timing) -> bool:
+    """Within the noise of the chosen one: neither beats the other."""
+    return not beats(chosen, timing) and not beats(timing, chosen)
 
 
 def slower_reason(timing: Timing, baseline: Timing, name: str) -> str:
@@ -45,8 +54,8 @@ def slower_reason(timing: Timing, baseline: Timing, name: str) -> str:
     if timing.p50_ms >= baseline.p50_ms:
         return f"slower than {name} ({ratio:.2f}×: {timing.text()} against {baseline.text()})"
     return (
-        f"within the noise of {name} ({ratio:.2f}×, the rounds' spreads overlap: "
-        f"{timing.text()} against {baseline.text()})"
+        f"within the noise of {name} ({ratio:.2f}×, the rounds' spreads overlap and it is not "
+        f"faster round by round: {timing.text()} against {baseline.text()})"
     )
 
 
@@ -113,7 +122,7 @@ def decide(
     for name in names[names.index(chosen) + 1 :]:
         other = by_name[name]
         assert other.timing is not None and winner.timing is not None
-        if other.timing.overlaps(winner.timing) and name != baseline:
+        if tied(other.timing, winner.timing) and name != baseline:
             ties.append(name)
             reasons[name] = f"ties with {chosen} within the noise ({other.timing.text()})"
         elif name != baseline:
