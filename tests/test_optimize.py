@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import zoo_here
 from export_support import trained_run
@@ -146,3 +147,33 @@ def test_no_labelled_data_is_one_line_and_random_inputs_say_accuracy_was_not_mea
 
     if not torch.cuda.is_available():
         assert any(line.startswith("--device cuda: no CUDA GPU") for line in decision.skipped)
+
+
+def test_predict_runs_a_pytorch_file_a_decision_chose_with_torch_only_then(tmp_path):
+    import dataclasses
+
+    from test_optimize_rule import decision
+
+    from zoo.cli.predict import torch_opener
+    from zoo.errors import ZooError
+    from zoo.files import write_json
+    from zoo.predict.onnx import Predictor
+
+    out = tmp_path / "ep"
+    result = zoo_here("export", "mnist-logreg", "--exported-program", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    manifest = Manifest.read(out)
+    (entry,) = manifest.files
+    chosen = decision()
+    run = dataclasses.replace(
+        chosen.run, file=entry.path, format="exported-program", runtime="torch"
+    )
+    write_json(
+        out / "manifest.json",
+        dataclasses.replace(manifest, decision=dataclasses.replace(chosen, run=run)).to_json(),
+    )
+    with pytest.raises(ZooError, match="chose a PyTorch file"):
+        Predictor(out)  # this module never loads torch itself
+    predictor = Predictor(out, torch_opener=torch_opener(str(out)))
+    rows = predictor.run(np.zeros((3, *predictor.card.input_shape), np.float32))
+    assert rows.shape == (3, len(predictor.card.classes)) and predictor.runs == run
