@@ -68,11 +68,11 @@ def exhaustive(model: str, batch: int, args: argparse.Namespace) -> dict[str, fl
     import torch
 
     from zoo.export import runtimes
+    from zoo.export.checks import prepare_checks
     from zoo.export.optimize import candidates as made
     from zoo.export.optimize.engine import measure_timings
     from zoo.export.optimize.sampling import load_data
     from zoo.export.options import ExportRequest, OptimizeRequest, SourceRequest
-    from zoo.export.pipeline import prepare_checks
     from zoo.export.source import resolve
     from zoo.tta import with_tta
     from zoo.weights.declared import declared_tta
@@ -88,7 +88,9 @@ def exhaustive(model: str, batch: int, args: argparse.Namespace) -> dict[str, fl
     cores = torch.get_num_threads()
     skipped: list[str] = []
     with tempfile.TemporaryDirectory() as scratch:
-        verifying = prepare_checks(source, data.selection.take(16), ExportRequest())
+        verifying = prepare_checks(
+            source.model, source.card.output_kind, data.selection.take(16), ExportRequest()
+        )
         files = made.float32_files(source, Path(scratch), verifying, tta, skipped)
         files += made.derived_files(
             source,

@@ -17,9 +17,10 @@ from zoo.artifacts.manifest import ExportInfo, FileFacts
 from zoo.errors import ZooError, first_line
 from zoo.export import embed, quantise
 from zoo.export.backends import BACKENDS, Backend, Opened, Opening
+from zoo.export.checks import Checks
 from zoo.export.formats import FORMATS
 from zoo.export.options import ExportRequest
-from zoo.export.pipeline import Checks, Exported, derive_file, file_stem, write_format
+from zoo.export.pipeline import Exported, derive_file, file_stem, write_format
 from zoo.export.precisions import PRECISIONS, Derivation
 from zoo.export.samples import Samples
 from zoo.export.source import Source

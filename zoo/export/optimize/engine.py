@@ -24,6 +24,7 @@ from zoo.artifacts.decision import SKIPPED, CandidateRecord, Figure, Timing
 from zoo.artifacts.manifest import Manifest
 from zoo.errors import ArgumentError, ZooError
 from zoo.export import bench, runtimes
+from zoo.export.checks import prepare_checks
 from zoo.export.optimize import candidates as made
 from zoo.export.optimize import rule
 from zoo.export.optimize.candidates import Candidate
@@ -32,7 +33,7 @@ from zoo.export.optimize.sampling import OptimizeData
 from zoo.export.optimize.writing import make_decision, write_chosen
 from zoo.export.options import ExportRequest, OptimizeRequest
 from zoo.export.parity import FP32, compare
-from zoo.export.pipeline import check_out_dir, commit_dir, prepare_checks, staging_dir
+from zoo.export.pipeline import check_out_dir, commit_dir, staging_dir
 from zoo.export.precisions import PRECISIONS
 from zoo.export.source import Source
 from zoo.tta import with_tta
@@ -116,7 +117,9 @@ def run(
     skipped: list[str] = []
     device = device_here(request.device, skipped)
     clock.stage("float32 files")
-    verifying = prepare_checks(source, data.selection.take(16), ExportRequest())
+    verifying = prepare_checks(
+        source.model, source.card.output_kind, data.selection.take(16), ExportRequest()
+    )
     files = made.float32_files(source, scratch, verifying, tta, skipped)
     clock.stage("int8 files")
     files += made.derived_files(

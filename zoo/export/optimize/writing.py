@@ -10,12 +10,13 @@ from pathlib import Path
 
 from zoo.artifacts.decision import Decision, RunWith
 from zoo.artifacts.manifest import Accuracy, Manifest
+from zoo.export.checks import Checks
 from zoo.export.optimize.candidates import Candidate
 from zoo.export.optimize.metric import Metric
 from zoo.export.optimize.rule import Outcome
 from zoo.export.optimize.sampling import OptimizeData
 from zoo.export.options import ExportRequest, OptimizeRequest
-from zoo.export.pipeline import Checks, export_info, file_stem, finish
+from zoo.export.pipeline import export_info, file_stem, finish
 from zoo.export.source import Source
 from zoo.machine import this_machine
 
