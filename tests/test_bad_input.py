@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import typer
 from safetensors.torch import save_file
 
 import zoo
-from zoo.cli.app import app, main
+from zoo.cli import app
+from zoo.cli.app import main
 
-COMMANDS = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+COMMANDS = {name: app.load(name) for name in app.COMMANDS}  # every command, loaded
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch) -> tuple[int, str, str]:

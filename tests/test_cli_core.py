@@ -42,3 +42,37 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {result.stderr.strip()[7:]}"
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_help_and_list_load_only_the_command_that_runs():
+    """The app imports a command's module when that command runs: `zoo --help` reads the
+    commands' help from their source, `zoo list` loads the list command alone."""
+    import ast
+    import subprocess
+    import sys
+
+    from zoo.cli.app import COMMANDS
+
+    probe = (
+        "import sys; sys.argv = ['zoo'] + sys.argv[1:]\n"
+        "import zoo.launch\n"
+        "try:\n    zoo.launch.main()\nexcept SystemExit:\n    pass\n"
+        "print('LOADED', sorted(m for m in sys.modules if m.startswith('zoo')), file=sys.stderr)\n"
+    )
+    modules = {module for module, _ in COMMANDS.values()}
+    for args, own in ((["--help"], set()), (["list"], {"zoo.cli.list"})):
+        result = subprocess.run(
+            [sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120
+        )
+        line = next(x for x in result.stderr.splitlines() if x.startswith("LOADED"))
+        loaded = set(ast.literal_eval(line.removeprefix("LOADED ")))
+        assert loaded & modules == own, args
+        assert not {"zoo.weights", "zoo.meta", "zoo.export"} & loaded, args
+    assert "weights" in result.stdout or result.returncode == 0
+
+
+def test_shell_completion_lists_commands_and_a_command_s_options():
+    names = run_zoo(_ZOO_COMPLETE="complete_bash", COMP_WORDS="zoo ex", COMP_CWORD="1")
+    assert names.stdout.split() == ["export"]
+    options = run_zoo(_ZOO_COMPLETE="complete_zsh", _TYPER_COMPLETE_ARGS="zoo bench --max")
+    assert '"--max-time":' in options.stdout

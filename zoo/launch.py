@@ -22,11 +22,11 @@ def quick_predict(args: list[str]) -> Any:
     """``args`` as a plain ``predict MODEL INPUT...`` request (a
     :class:`~zoo.predict.options.PredictOptions`), or None for anything else (help, other options,
     an ONNX file, a value the full command would refuse): the full command line handles those."""
+    if len(args) < 3 or args[0] != "predict":
+        return None  # before any import: every other command goes straight to the app
     from zoo.weights.declared import names_model
     from zoo.weights.releases import is_hub_spec
 
-    if len(args) < 3 or args[0] != "predict":
-        return None
     if not (names_model(args[1]) or is_hub_spec(args[1])):
         return None
     from zoo.predict.options import PredictOptions
