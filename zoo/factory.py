@@ -5,12 +5,10 @@ Nothing here imports torch at module level: ``zoo list`` and ``zoo --help`` stay
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import inspect
 import os
 import re
-import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 
 from zoo import meta as zoo_meta
 from zoo.errors import ArgumentError, PluginError, ZooError, first_line
-from zoo.flags import parse_shape
+from zoo.flags import convert, parse_shape
 from zoo.registry import Entry, get_registry
 
 # Parameters zoo fills in itself, per kind, with what to do instead of setting them by hand.
@@ -40,7 +38,6 @@ RESERVED: dict[str, dict[str, str]] = {
     },
 }
 DATA_DIR_ENV = "ZOO_DATA_DIR"
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
 def data_dir() -> Path:
@@ -76,85 +73,6 @@ def describe_type(param: inspect.Parameter, hints: Mapping[str, Any]) -> str:
     if isinstance(hint, type):
         return hint.__name__
     return re.sub(r"\b[a-z_]+(\.[a-z_]+)*\.(?=[A-Za-z])", "", str(hint))  # drop module paths
-
-
-def convert(value: Any, hint: Any, default: Any, name: str) -> Any:
-    """Convert a command-line string to the parameter's type; check other values loosely."""
-    if hint is inspect.Parameter.empty or hint is Any:
-        hint = type(default) if default not in (inspect.Parameter.empty, None) else None
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return convert_union(value, hint, name)
-    if origin is typing.Literal:
-        choices = typing.get_args(hint)
-        for choice in choices:
-            if value == choice or (isinstance(value, str) and value == str(choice)):
-                return choice
-        raise ArgumentError(
-            f"'{name}' must be one of {', '.join(map(str, choices))}, not '{value}'"
-        )
-    if origin in (tuple, list) or hint in (tuple, list):
-        return convert_list(value, hint, name)
-    if hint in (bool, int, float):
-        return convert_scalar(value, hint, name)
-    if hint is str or hint is None or not isinstance(value, str):
-        if hint is None and isinstance(value, str):
-            try:  # untyped parameter: accept Python literals (numbers, booleans, tuples), else text
-                return ast.literal_eval(value)
-            except (ValueError, SyntaxError):
-                return value
-        return value
-    if isinstance(hint, type) and issubclass(hint, (Path, os.PathLike)):
-        return hint(value)
-    return value
-
-
-def convert_union(value: Any, hint: Any, name: str) -> Any:
-    """The first of a union's types that takes the value (``none`` for an optional one)."""
-    options = [a for a in typing.get_args(hint) if a is not type(None)]
-    optional = len(options) < len(typing.get_args(hint))
-    if isinstance(value, str) and value.lower() in ("none", "null") and optional:
-        return None
-    errors = []
-    for option in options:
-        try:
-            return convert(value, option, inspect.Parameter.empty, name)
-        except ArgumentError as exc:
-            errors.append(str(exc))
-    raise ArgumentError(errors[0] if errors else f"invalid value for '{name}'")
-
-
-def convert_list(value: Any, hint: Any, name: str) -> Any:
-    """A comma-separated text (or a list) as a list or tuple of the item type."""
-    origin = typing.get_origin(hint)
-    item_type = (typing.get_args(hint) or (None,))[0]
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)):
-        raise ArgumentError(f"'{name}' must be a list, not '{value}'")
-    converted = [
-        convert(v.strip() if isinstance(v, str) else v, item_type, inspect.Parameter.empty, name)
-        for v in items
-        if v != ""
-    ]
-    return tuple(converted) if (origin or hint) is tuple else converted
-
-
-def convert_scalar(value: Any, hint: type, name: str) -> Any:
-    """A boolean, integer or float from text (a bool is not a number, a float not an int)."""
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
-            return value.lower() in _TRUE
-        raise ArgumentError(f"'{name}' must be true or false, not '{value}'")
-    if isinstance(value, bool) or (hint is int and isinstance(value, float)):
-        raise ArgumentError(f"'{name}' must be {hint.__name__}, not '{value}'")
-    try:
-        return hint(value)
-    except (TypeError, ValueError):
-        raise ArgumentError(
-            f"'{name}' must be {'an integer' if hint is int else 'a number'}, not '{value}'"
-        ) from None
 
 
 def bind(

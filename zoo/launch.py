@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import fields
 from typing import Any
 
 from zoo.errors import ZooError
@@ -29,55 +28,17 @@ def quick_predict(args: list[str]) -> Any:
 
     if not (names_model(args[1]) or is_hub_spec(args[1])):
         return None
+    from zoo.flags import build, read_words
     from zoo.predict.options import PredictOptions
 
-    declared = {f.name: f for f in fields(PredictOptions) if f.metadata.get("cli") is not None}
-    by_name = {name: key for key, f in declared.items() for name in f.metadata["cli"].names}
-    values: dict[str, Any] = {}
-    inputs: list[str] = []
-    rest = iter(args[2:])
-    for arg in rest:
-        name, equals, value = arg.partition("=")
-        key = by_name.get(name)
-        if key is None:
-            if arg.startswith("-") and not number_row(arg):
-                return None
-            inputs.append(arg)
-            continue
-        item = declared[key]
-        if item.metadata["cli"].switch:
-            if equals:
-                return None
-            values[key] = True
-            continue
-        value = value if equals else next(rest, "")
-        parsed = parse_value(item, value)
-        if parsed is None:
-            return None
-        values[key] = parsed
-    return PredictOptions(args[1], tuple(inputs), **values) if inputs else None
-
-
-def parse_value(item: Any, text: str) -> Any:
-    """A declared option's value from its text, or None when the full command must judge it."""
-    if not text or text.startswith("-"):
+    read = read_words(PredictOptions, args[2:])
+    if read is None or not read[1]:
         return None
-    if item.type in ("int", int) or "int" in str(item.type):
-        if not text.isdigit():
-            return None
-        value = int(text)
-        rule = item.metadata.get("check")
-        return value if rule is None or rule[0](value) else None
-    return text
-
-
-def number_row(arg: str) -> bool:
-    """A table model's input row may start with a minus sign: ``-1.5,2,0.3``."""
+    values, inputs = read
     try:
-        [float(value) for value in arg.split(",")]
-    except ValueError:
-        return False
-    return True
+        return build(PredictOptions, values, text=True, model=args[1], inputs=tuple(inputs))
+    except ZooError:  # a value the full command explains
+        return None
 
 
 def run_quick(request: Any) -> bool:

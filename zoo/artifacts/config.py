@@ -12,8 +12,6 @@ checking it against the registry is training's work (:mod:`zoo.train.config`).
 from __future__ import annotations
 
 import json
-import types
-import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -78,6 +76,27 @@ def groups_valid(groups: dict[str, Any]) -> bool:
 
 def is_device(value: str) -> bool:
     return value in DEVICES or (value.startswith("cuda:") and value[5:].isdigit())
+
+
+TTA = flag(
+    "--tta",
+    help="Test-time augmentation: none, flip or flip-translate (outputs averaged over the views)",
+)
+PRECISION = flag(
+    "--precision",
+    help="fp32; bf16 (bfloat16 autocast, float32 weights); auto: bf16 where the hardware has it "
+    "natively (CPUs with AVX512_BF16 or AMX, GPUs from Ampere on), else fp32",
+)
+
+
+def tta_option(default: str | None, cli: flags.Flag = TTA, **facts: Any) -> Any:
+    """A ``--tta`` option: :data:`TTA` (explained for its command), one check for every one."""
+    return option(default, cli, check=flags.one_of(TTA_MODES), **facts)
+
+
+def precision_option(default: str, cli: flags.Flag, **facts: Any) -> Any:
+    """A ``--precision`` option: :data:`PRECISION` with its command's default, one check."""
+    return option(default, cli, check=flags.one_of(AUTOCAST), **facts)
 
 
 def machine(default: Any, cli: flags.Flag | None = None, **facts: Any) -> Any:
@@ -270,25 +289,15 @@ class TrainConfig:
         ),
         check=flags.one_of(PADDINGS),
     )
-    precision: str = option(
-        "fp32",
-        flag(
-            "--precision",
-            help="fp32; bf16 (bfloat16 autocast, float32 weights); auto: bf16 where the "
-            "hardware has it natively (CPUs with AVX512_BF16 or AMX, GPUs from Ampere on), "
-            "else fp32 (default: the recipe's, else fp32).",
-        ),
-        check=flags.one_of(AUTOCAST),
-        hparam=True,
+    precision: str = precision_option(
+        "fp32", PRECISION.with_default("the recipe's, else fp32"), hparam=True
     )
-    tta: str = option(
+    tta: str = tta_option(
         "none",
-        flag(
-            "--tta",
-            help="At the end, also evaluate the kept weights on the test split with test-time "
-            "augmentation: none, flip or flip-translate (default: the recipe's, else none).",
+        TTA.with_help(
+            "At the end, also evaluate the kept weights on the test split with test-time "
+            "augmentation: none, flip or flip-translate (default: the recipe's, else none)."
         ),
-        check=flags.one_of(TTA_MODES),
         recorded=False,
         swept=False,
         resume=True,
@@ -338,7 +347,9 @@ class TrainConfig:
     )
     mean: list[float] | None = option(None)  # input normalisation; None: the dataset's, or measured
     std: list[float] | None = option(None)
-    model_args: dict[str, Any] = option({}, flags.MODEL_ARG)
+    model_args: dict[str, Any] = option(
+        {}, flags.MODEL_ARG, parse=flags.assignments(flags.MODEL_ARG.name)
+    )
     opt_args: dict[str, Any] = option(
         {},
         flag(
@@ -346,8 +357,11 @@ class TrainConfig:
             help="Optimizer argument name=value (repeatable); see 'zoo info OPTIMIZER'.",
             kind=list[str] | None,
         ),
+        parse=flags.assignments("--opt-arg"),
     )
-    dataset_args: dict[str, Any] = option({}, flags.DATASET_ARG)
+    dataset_args: dict[str, Any] = option(
+        {}, flags.DATASET_ARG, parse=flags.assignments(flags.DATASET_ARG.name)
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -356,10 +370,7 @@ class TrainConfig:
     def from_json(cls, data: dict[str, Any], where: str) -> TrainConfig:
         """A configuration as config.json or a model card's ``training`` holds it (keys of
         older versions upgraded, unknown ones left out, every value type-checked)."""
-        data = upgrade(data)
-        return cls(
-            **{key: typed(key, value, where) for key, value in data.items() if key in FIELDS}
-        )
+        return cls(**flags.given(cls, upgrade(data), where))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
@@ -399,7 +410,6 @@ class TrainConfig:
 
 FIELDS = {f.name: f for f in fields(TrainConfig)}
 MERGED = (*TABLES, "param_groups")  # tables that merge key by key, layer over layer
-HINTS = typing.get_type_hints(TrainConfig)
 RESUMABLE = tuple(name for name, f in FIELDS.items() if f.metadata.get("resume"))
 HPARAMS = tuple(name for name, f in FIELDS.items() if f.metadata.get("hparam"))
 SWEPT = tuple(
@@ -448,50 +458,6 @@ def upgrade(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def typed(key: str, value: Any, where: str) -> Any:
-    """``value`` checked against field ``key``'s type, as a config file gives it (no text
-    conversion: ``epochs = "5"`` is as wrong as ``epochs = "many"``, ``epochs = true`` too)."""
-    hint = HINTS[key]
-    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
-    allowed = list(typing.get_args(hint)) if union else [hint]
-    if value is None and type(None) in allowed:
-        return None
-    parse = FIELDS[key].metadata["parse"]
-    if parse is not None and isinstance(value, (int, float, str)) and not isinstance(value, bool):
-        return parse(value)
-    for kind in allowed:
-        origin = typing.get_origin(kind) or kind
-        if origin is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if origin is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if origin in (bool, str, dict) and isinstance(value, origin):
-            return value
-        if origin is list and isinstance(value, list):
-            item = (typing.get_args(kind) or (Any,))[0]
-            return [typed_item(key, v, item, where) for v in value]
-    expected = " or ".join(kind_name(k) for k in allowed if k is not type(None))
-    raise ArgumentError(f"{where}: '{key}' must be {expected}, not {value!r}")
-
-
-def typed_item(key: str, value: Any, kind: Any, where: str) -> Any:
-    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if kind is Any or (isinstance(value, kind) and not (kind is int and isinstance(value, bool))):
-        return value
-    plural = {float: "numbers", int: "integers", str: "strings", bool: "booleans"}.get(
-        kind, "values"
-    )
-    raise ArgumentError(f"{where}: '{key}' must be a list of {plural}, not {value!r}")
-
-
-def kind_name(kind: Any) -> str:
-    origin = typing.get_origin(kind) or kind
-    names = {float: "a number", int: "an integer", bool: "true or false", str: "a string"}
-    names |= {dict: "a table", list: "a list"}
-    return names.get(origin, str(kind))
-
-
 def read_toml(path: Path, table: str | None = None) -> dict[str, Any]:
     """A config file's training keys (typed and checked), and its ``[table]`` if asked for."""
     try:
@@ -516,7 +482,7 @@ def read_toml(path: Path, table: str | None = None) -> dict[str, Any]:
             f"known: {', '.join(sorted(FIELDS))}"
         )
     where = f"config file {path}"
-    return {key: typed(key, value, where) for key, value in data.items()} | extra
+    return flags.given(TrainConfig, data, where) | extra
 
 
 def load_run_config(run_dir: Path) -> TrainConfig:

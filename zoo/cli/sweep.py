@@ -1,54 +1,31 @@
 """``zoo sweep``: parse and print; the work is in zoo.sweep.
 
 Its options are ``zoo train``'s (from :class:`zoo.artifacts.config.TrainConfig`'s fields, each a
-value every run shares) and the sweep's own (:class:`zoo.sweep.plan.Settings`), each declared
+value every run shares), the sweep's settings (:class:`zoo.sweep.plan.Settings`) and its request's
+(:class:`zoo.sweep.plan.SweepRequest`: ``--grid``, ``--config``, ``--resume``), each declared
 once where it belongs.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from zoo.artifacts.config import TrainConfig
-from zoo.cli.params import opt, parameters, with_options
-from zoo.errors import ArgumentError, ZooError
-from zoo.flags import declared, flag
-from zoo.sweep.plan import PANEL, Settings
-
-GRID = flag(
-    "--grid",
-    help="KEY=V1,V2,... : values to sweep (repeatable; a grid is their product). KEY is a "
-    "training option (lr, batch_size, optimizer, ...) or model.NAME, opt.NAME, dataset.NAME "
-    "for a model, optimizer or dataset argument. With --search, also KEY=LOW..HIGH or "
-    "KEY=LOW..HIGH:log (a range).",
-    kind=list[str] | None,
-    **PANEL,
-)
-CONFIG = flag(
-    "--config",
-    help="A TOML file of training options and a [sweep] table of values to sweep.",
-    kind=Path | None,
-)
-RESUME = flag(
-    "--resume",
-    help="Finish a sweep directory: unfinished runs continue from their checkpoint.",
-    kind=Path | None,
-)
+from zoo.cli.params import parameters, with_options
+from zoo.errors import ZooError
+from zoo.flags import build, given
+from zoo.sweep.plan import Settings, SweepRequest
+from zoo.train.config import flags_layer
 
 
-@with_options([*parameters(TrainConfig), *parameters(Settings)])
+@with_options([*parameters(TrainConfig), *parameters(Settings), *parameters(SweepRequest)])
 def sweep(
     model: Annotated[
         str | None,
         typer.Argument(help="A registered model (or set 'model' in --config).", show_default=False),
     ] = None,
-    *,
-    grid: opt(GRID) = None,
-    config: opt(CONFIG) = None,
-    resume: opt(RESUME) = None,
     **values: Any,
 ) -> None:
     """Train a model over a grid of hyper-parameters, or search them with Optuna, and rank the runs.
@@ -73,16 +50,17 @@ def sweep(
     - `zoo sweep fashion-cnn -d mnist-5k --search tpe --trials 30 --grid lr=1e-4..0.1:log`
     - `zoo sweep --resume runs/sweep-mnist-mlp3-mnist-5k-20250101-120000`
     """
-    run_sweep(model, grid, config, resume, values)
+    request = build(
+        SweepRequest,
+        values,
+        model=model,
+        settings=given(Settings, values),
+        options=flags_layer(values),
+    )
+    run_sweep(request)
 
 
-def run_sweep(
-    model: str | None,
-    grid: list[str] | None,
-    config: Path | None,
-    resume: Path | None,
-    values: dict[str, Any],
-) -> None:
+def run_sweep(request: SweepRequest) -> None:
     """Plan (or resume) the sweep, show it run, print the ranked table."""
     from zoo.cli.output import console, show_table
     from zoo.cli.sweep_display import SweepDisplay
@@ -90,24 +68,16 @@ def run_sweep(
     from zoo.sweep.results import table
     from zoo.train import tensorboard
 
-    settings = {name: values.pop(name, None) for name in declared(Settings)}
-    if resume is not None:
-        extra = [
-            k for k, v in {**values, **settings}.items() if v not in (None, False) and k != "jobs"
-        ]
-        if model or config or grid or extra:
-            raise ArgumentError(
-                "--resume finishes the sweep as it was planned: give it alone (or with --jobs)"
-            )
-        plan = drive.resume(resume, settings.get("jobs"))
+    if request.resume is not None:
+        plan = drive.resume(request)
         console.print(f"resuming the sweep {plan.path}", highlight=False, soft_wrap=True)
     else:
-        plan = drive.start(model, values, grid or [], config, settings)
+        plan = drive.start(request)
         for line in drive.announcement(plan, tensorboard.available(), tensorboard.INSTALL):
             console.print(line, highlight=False, soft_wrap=True, markup=False)
     display = SweepDisplay(plan, console)
     with display:
-        report = drive.run(plan, display, resumed=resume is not None)
+        report = drive.run(plan, display, resumed=request.resume is not None)
     if report.requeued:
         console.print(f"{report.requeued} unfinished trial(s) queued again", highlight=False)
     if report.nothing_to_do:

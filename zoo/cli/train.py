@@ -1,31 +1,23 @@
 """``zoo train``: parse and print; the work is in zoo.train.
 
 ``zoo train``'s options are not written here: they come from the fields of
-:class:`zoo.artifacts.config.TrainConfig`, where each is declared once.
+:class:`zoo.artifacts.config.TrainConfig`, where each is declared once, and of
+:class:`zoo.train.config.TrainRequest` (``--config``, ``--resume``, ``--print-config``).
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from zoo.artifacts.config import TrainConfig
-from zoo.cli.params import opt, parameters, with_options
-from zoo.errors import ArgumentError, ZooError
-from zoo.flags import flag
-
-CONFIG = flag(
-    "--config", help="A TOML file holding any of these options (as config.toml).", kind=Path | None
-)
-RESUME = flag(
-    "--resume",
-    help="Continue a run directory from its last checkpoint, as configured.",
-    kind=Path | None,
-)
+from zoo.cli.params import parameters, with_options
+from zoo.errors import ZooError
+from zoo.flags import build
+from zoo.train.config import TrainRequest, configure, flags_layer
 
 
 def rank_console() -> Console:
@@ -33,18 +25,12 @@ def rank_console() -> Console:
     return Console(quiet=int(os.environ.get("RANK", "0")) != 0)
 
 
-@with_options(parameters(TrainConfig))
+@with_options([*parameters(TrainConfig), *parameters(TrainRequest)])
 def train(
     model: Annotated[
         str | None,
         typer.Argument(help="A registered model (or set 'model' in --config).", show_default=False),
     ] = None,
-    *,
-    config: opt(CONFIG) = None,
-    resume: opt(RESUME) = None,
-    print_config: Annotated[
-        bool, typer.Option("--print-config", help="Print the resolved configuration as TOML, exit.")
-    ] = False,
     **values: Any,
 ) -> None:
     """Train a model on a dataset: recipe defaults, progress, checkpoints, plots, resume.
@@ -63,26 +49,13 @@ def train(
     - `zoo train --resume runs/cifar10-cnn-imagefolder-20250101-120000`
     - `torchrun --nproc-per-node 2 -m zoo train mnist-mlp --device cpu`
     """
-    run_train(model, config, resume, print_config, values)
+    run_train(build(TrainRequest, values, model=model, options=flags_layer(values)))
 
 
-def run_train(
-    model: str | None,
-    config: Path | None,
-    resume: Path | None,
-    print_config: bool,
-    values: dict[str, Any],
-) -> None:
+def run_train(request: TrainRequest) -> None:
     """Resolve the configuration, train with a display, say how the run ended."""
-    from zoo.train import config as train_config
-
-    if resume is not None:
-        if model is not None or config is not None:
-            raise ArgumentError("--resume takes the run's saved model and configuration alone")
-        resolved = train_config.resume_config(resume, values)
-    else:
-        resolved = train_config.resolve(model, train_config.flags_layer(values), config)
-    if print_config:
+    resolved = configure(request)
+    if request.print_config:
         typer.echo(resolved.to_toml(), nl=False)
         return
     from zoo.cli.train_display import TrainDisplay
@@ -91,7 +64,7 @@ def run_train(
     console = rank_console()
     display = TrainDisplay(console)
     try:
-        outcome = run_training(resolved, [display], resume_dir=resume)
+        outcome = run_training(resolved, [display], resume_dir=request.resume)
     finally:
         display.close_bar()
     console.print(f"run directory: {outcome.run_dir}", highlight=False, soft_wrap=True)

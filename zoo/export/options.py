@@ -7,10 +7,9 @@ numpy here: the CLI reads these declarations to build its options at start-up.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from zoo import flags
-from zoo.artifacts.config import TTA_MODES
+from zoo.artifacts.config import TTA, tta_option
 from zoo.errors import ArgumentError
 from zoo.export.backends import BACKENDS, DEFAULT
 from zoo.export.formats import FORMATS, Format
@@ -18,10 +17,6 @@ from zoo.export.precisions import PRECISIONS
 from zoo.flags import flag, option
 
 CALIBRATION_SAMPLES = 300  # training-split inputs static int8 quantisation calibrates on
-
-
-def assignments(what: str) -> Any:
-    return lambda items: flags.parse_assignments(items, what)
 
 
 @dataclass(frozen=True)
@@ -32,11 +27,13 @@ class SourceRequest:
     weights: str | None = option(None, flags.WEIGHTS)
     runs: str | None = option(None, flags.RUNS)
     dataset: str | None = option(None, flags.DATASET)
-    dataset_args: dict[str, str] = option({}, flags.DATASET_ARG, parse=assignments("--dataset-arg"))
+    dataset_args: dict[str, str] = option(
+        {}, flags.DATASET_ARG, parse=flags.assignments("--dataset-arg")
+    )
     data_dir: str | None = option(None, flags.DATA_DIR)
     input_shape: tuple[int, ...] | None = option(None, flags.INPUT_SHAPE, parse=flags.parse_shape)
     num_classes: int | None = option(None, flags.NUM_CLASSES)
-    model_args: dict[str, str] = option({}, flags.MODEL_ARG, parse=assignments("--model-arg"))
+    model_args: dict[str, str] = option({}, flags.MODEL_ARG, parse=flags.assignments("--model-arg"))
     seed: int = option(
         0,
         flags.SEED.with_help(
@@ -100,15 +97,13 @@ class ExportRequest:
             max=100,
         ),
     )
-    tta: str | None = option(
+    tta: str | None = tta_option(
         None,
-        flag(
-            "--tta",
-            help="Test-time augmentation in the graph: none, flip or flip-translate (the file "
+        TTA.with_help(
+            "Test-time augmentation in the graph: none, flip or flip-translate (the file "
             "averages the views itself) (default: what the weights were measured with, else "
-            "none).",
+            "none)."
         ),
-        check=flags.one_of(TTA_MODES),
     )
     force: bool = option(
         False,

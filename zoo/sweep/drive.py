@@ -7,12 +7,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from zoo.errors import ArgumentError
 from zoo.sweep import results, state
 from zoo.sweep.execute import SweepObserver, Tracker, execute
 from zoo.sweep.jobs import Job
-from zoo.sweep.plan import SweepPlan, make_plan
+from zoo.sweep.plan import SweepPlan, SweepRequest, make_plan
 from zoo.sweep.results import Result
 from zoo.sweep.state import Sweep
 
@@ -30,17 +30,18 @@ class SweepReport:
     nothing_to_do: bool = False  # every run was already finished
 
 
-def start(
-    model: str | None,
-    flags: dict[str, Any],
-    grid: list[str],
-    config_file: Path | None,
-    settings: dict[str, Any],
-) -> Sweep:
+def start(request: SweepRequest) -> Sweep:
     """Check everything and make the sweep directory (nothing trains yet)."""
     from zoo.train import tensorboard
 
-    plan = make_plan(model, flags, grid, config_file, settings, tensorboard.available())
+    plan = make_plan(
+        request.model,
+        request.options,
+        list(request.grid),
+        request.config,
+        request.settings,
+        tensorboard.available(),
+    )
     if plan.shared.tensorboard:
         tensorboard.require()
     if plan.settings.search != "grid":
@@ -52,9 +53,16 @@ def start(
     return state.create(plan)
 
 
-def resume(path: Path, jobs: int | None) -> Sweep:
-    """An existing sweep to finish (``jobs`` workers, if given)."""
-    sweep = state.load(path)
+def resume(request: SweepRequest) -> Sweep:
+    """An existing sweep to finish, as planned (with ``--jobs`` workers, if given)."""
+    assert request.resume is not None
+    jobs = request.settings.get("jobs")
+    changed = [key for key in {**request.options, **request.settings} if key != "jobs"]
+    if request.model or request.config or request.grid or changed:
+        raise ArgumentError(
+            "--resume finishes the sweep as it was planned: give it alone (or with --jobs)"
+        )
+    sweep = state.load(request.resume)
     if jobs is not None:
         settings = dataclasses.replace(sweep.plan.settings, jobs=jobs).check()
         sweep = dataclasses.replace(sweep, plan=dataclasses.replace(sweep.plan, settings=settings))

@@ -16,7 +16,7 @@ import dataclasses
 import itertools
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +176,43 @@ class Settings:
         return self
 
 
+@dataclass(frozen=True)
+class SweepRequest:
+    """``zoo sweep``: a model, the ``zoo train`` options every run shares, the sweep's settings,
+    what to sweep (``--grid``, a config file's ``[sweep]`` table); or a sweep to finish."""
+
+    model: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # zoo train's, given: a layer
+    settings: dict[str, Any] = field(default_factory=dict)  # Settings' fields, given
+    grid: tuple[str, ...] = option(
+        (),
+        sweep_flag(
+            "--grid",
+            help="KEY=V1,V2,... : values to sweep (repeatable; a grid is their product). KEY is "
+            "a training option (lr, batch_size, optimizer, ...) or model.NAME, opt.NAME, "
+            "dataset.NAME for a model, optimizer or dataset argument. With --search, also "
+            "KEY=LOW..HIGH or KEY=LOW..HIGH:log (a range).",
+            kind=list[str] | None,
+        ),
+    )
+    config: Path | None = option(
+        None,
+        flag(
+            "--config",
+            help="A TOML file of training options and a [sweep] table of values to sweep.",
+            kind=Path | None,
+        ),
+    )
+    resume: Path | None = option(
+        None,
+        flag(
+            "--resume",
+            help="Finish a sweep directory: unfinished runs continue from their checkpoint.",
+            kind=Path | None,
+        ),
+    )
+
+
 SETTINGS = {f.name: f for f in dataclasses.fields(Settings)}
 SEARCH_ONLY = tuple(name for name, f in SETTINGS.items() if f.metadata.get("search_only"))
 
@@ -251,7 +288,7 @@ class SweepPlan:
             dataset=data["dataset"],
             base=data["base"],
             axes=tuple(Axis.from_json(axis) for axis in data["axes"]),
-            settings=Settings(**data["settings"]),
+            settings=flags.build(Settings, dict(data["settings"])),
             metric=data["metric"],
             direction=data["direction"],
             shared=train_config.resolve(data["model"], data["base"]),
@@ -322,7 +359,7 @@ def typed_value(key: str, value: Any, base: dict[str, Any], model: str, where: s
         if isinstance(value, str):
             value = train_config.parse_text(key, value)
         else:
-            value = config_table.typed(key, value, where)
+            value = flags.value_of(TrainConfig, key, value, where)
     try:
         resolved = train_config.resolve(model, train_config.merge([base, layer({key: value})]))
     except ZooError as exc:
@@ -386,27 +423,19 @@ def sweep_defaults(model: str, given: dict[str, Any], tensorboard: bool) -> dict
 
 def read_settings(table: dict[str, Any], where: str) -> dict[str, Any]:
     """The settings keys of a ``[sweep]`` table, type-checked; they leave the table."""
-    found = {}
-    for key in [k for k in table if k.replace("-", "_") in SETTINGS]:
-        value = table.pop(key)
-        name = key.replace("-", "_")
-        kind = int if SETTINGS[name].type in ("int", int) else str
-        if not isinstance(value, kind) or isinstance(value, bool):
-            expected = "an integer" if kind is int else "a string"
-            raise ArgumentError(f"{where}: '{key}' must be {expected}, not {value!r}")
-        found[name] = value
-    return found
+    keys = [key for key in table if key.replace("-", "_") in SETTINGS]
+    return flags.given(Settings, {key.replace("-", "_"): table.pop(key) for key in keys}, where)
 
 
 def make_plan(
     model: str | None,
-    flags: dict[str, Any],
+    options: dict[str, Any],
     grid: list[str],
     config_file: Path | None,
     settings: dict[str, Any],
     tensorboard: bool,
 ) -> SweepPlan:
-    """The checked plan from the command line (``flags``: ``zoo train``'s options, None where not
+    """The checked plan from the command line (``options``: ``zoo train``'s options, None where not
     given; ``settings``: the sweep's own, None where not given) and the config file."""
     from_file = config_table.read_toml(config_file, table="sweep") if config_file else {}
     where = f"config file {config_file} [sweep]"
@@ -414,7 +443,7 @@ def make_plan(
     if not isinstance(table, dict):
         raise ArgumentError(f"{where} must be a table")
     given = read_settings(table, where) | {k: v for k, v in settings.items() if v is not None}
-    chosen = Settings(**given).check()
+    chosen = flags.build(Settings, dict(given))
     misplaced = [key for key in given if key in SEARCH_ONLY and chosen.search == "grid"]
     if misplaced:
         names = ", ".join(f"--{key.replace('_', '-')}" for key in misplaced)
@@ -422,7 +451,7 @@ def make_plan(
     model = model or from_file.get("model")
     if not model:
         raise ArgumentError("name a model: zoo sweep MODEL (or set 'model' in --config)")
-    given = train_config.merge([from_file, train_config.flags_layer(flags)])
+    given = train_config.merge([from_file, train_config.flags_layer(options)])
     base = train_config.merge([sweep_defaults(model, given, tensorboard), given])
     first = train_config.resolve(model, base)  # the shared options on their own, checked
     axes = [make_axis(*parse_grid(spec), base, model, f"--grid '{spec}'") for spec in grid]

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from zoo import flags
 from zoo.artifacts.config import (
     FIELDS,
-    HINTS,
     MERGED,
     RESUMABLE,
     TABLES,
@@ -25,21 +25,55 @@ from zoo.artifacts.config import (
     load_run_config,
     option_name,
     read_toml,
-    typed,
     upgrade,
 )
 from zoo.errors import ArgumentError
-from zoo.factory import convert
+from zoo.flags import flag, option
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """``zoo train``: a model (or a config file naming it) with the options given over its
+    recipe, or a run to resume with the few options ``--resume`` may change."""
+
+    model: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # TrainConfig's, given: the top layer
+    config: Path | None = option(
+        None,
+        flag(
+            "--config",
+            help="A TOML file holding any of these options (as config.toml).",
+            kind=Path | None,
+        ),
+    )
+    resume: Path | None = option(
+        None,
+        flag(
+            "--resume",
+            help="Continue a run directory from its last checkpoint, as configured.",
+            kind=Path | None,
+        ),
+    )
+    print_config: bool = option(
+        False,
+        flag("--print-config", help="Print the resolved configuration as TOML, exit.", kind=bool),
+    )
+
+
+def configure(request: TrainRequest) -> TrainConfig:
+    """The checked configuration of the run ``request`` asks for, before any work."""
+    if request.resume is None:
+        return resolve(request.model, request.options, request.config)
+    if request.model is not None or request.config is not None:
+        raise ArgumentError("--resume takes the run's saved model and configuration alone")
+    return resume_config(request.resume, request.options)
 
 
 def parse_text(key: str, text: str) -> Any:
-    """A field's value from text (a sweep grid, a flag): by its own parser, else by its type."""
+    """A training option's value from text (a sweep grid's), as a flag's would be."""
     if key not in FIELDS:
         raise ArgumentError(f"unknown training option '{key}'; known: {', '.join(sorted(FIELDS))}")
-    parse = FIELDS[key].metadata["parse"]
-    if parse is not None:
-        return parse(text)
-    return convert(text, HINTS[key], FIELDS[key].default, key)
+    return flags.value_of(TrainConfig, key, text, text=True)
 
 
 def recipe_layer(model: str, optimizer: str | None) -> dict[str, Any]:
@@ -64,7 +98,7 @@ def recipe_layer(model: str, optimizer: str | None) -> dict[str, Any]:
     for key, value in upgrade(dict(recipe.options)).items():
         if key not in FIELDS:
             raise ArgumentError(f"{where} sets '{key}', which is not a training option")
-        layer[key] = typed(key, value, where)
+        layer[key] = flags.value_of(TrainConfig, key, value, where)
     if info.default_dataset:
         layer["dataset"] = info.default_dataset
     return layer
@@ -97,19 +131,8 @@ def merge(layers: list[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def flags_layer(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Command-line values (None: not given) as configuration keys: name=value lists parsed,
-    text parsed by each field's parser."""
-    layer: dict[str, Any] = {}
-    for key, value in values.items():
-        if value is None:
-            continue
-        if key in TABLES:
-            layer[key] = flags.parse_assignments(value, option_name(key))
-        elif FIELDS[key].metadata["parse"] is not None and isinstance(value, (str, list)):
-            layer[key] = FIELDS[key].metadata["parse"](value)
-        else:
-            layer[key] = value
-    return layer
+    """Command-line values (None: not given) as configuration keys, the top layer."""
+    return flags.given(TrainConfig, values)
 
 
 def resolve(
@@ -165,9 +188,9 @@ def validate(config: TrainConfig) -> TrainConfig:
     return dataclasses.replace(config, **bound)
 
 
-def resume_config(run_dir: Path, given: Mapping[str, Any]) -> TrainConfig:
-    """A run's saved configuration with the few flags --resume accepts applied."""
-    layer = flags_layer(given)
+def resume_config(run_dir: Path, layer: Mapping[str, Any]) -> TrainConfig:
+    """A run's saved configuration with the few options --resume accepts applied (``layer``:
+    the options given, as :func:`flags_layer` reads them)."""
     refused = sorted(
         key for key, value in layer.items() if value not in ({}, []) and key not in RESUMABLE
     )

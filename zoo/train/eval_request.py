@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zoo import flags
-from zoo.artifacts.config import AUTOCAST, TTA_MODES
+from zoo.artifacts.config import PRECISION, TTA, precision_option, tta_option
 from zoo.flags import flag, option
 
 SPLITS = ("train", "val", "test")
@@ -24,7 +24,7 @@ class EvalRequest:
     dataset_args: dict[str, str] = option(
         {},
         flags.DATASET_ARG,
-        parse=lambda items: flags.parse_assignments(items, "--dataset-arg"),
+        parse=flags.assignments("--dataset-arg"),
     )
     data_dir: str | None = option(None, flags.DATA_DIR)
     split: str = option(
@@ -42,21 +42,7 @@ class EvalRequest:
         None, flag("--out", help="Where the results go (default: RUN_DIR/eval/DATASET-SPLIT).")
     )
     runs: str | None = option(None, flags.RUNS)
-    tta: str | None = option(
-        None,
-        flag(
-            "--tta",
-            help="Test-time augmentation: none, flip or flip-translate (outputs averaged over "
-            "the views) (default: what the weights were measured with, else none).",
-        ),
-        check=flags.one_of(TTA_MODES),
+    tta: str | None = tta_option(
+        None, TTA.with_default("what the weights were measured with, else none")
     )
-    precision: str = option(
-        "fp32",
-        flag(
-            "--precision",
-            help="fp32, bf16 (bfloat16 autocast) or auto (bf16 where the hardware has it "
-            "natively) (default: fp32).",
-        ),
-        check=flags.one_of(AUTOCAST),
-    )
+    precision: str = precision_option("fp32", PRECISION.with_default("fp32"))
