@@ -3,9 +3,7 @@ in :mod:`zoo.export.report`."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,16 +64,18 @@ def run_bench(
     source: str | None, report: list[Path] | None, as_json: bool, values: dict[str, Any]
 ) -> None:
     """The bench command's work: resolve, sample, bench, print."""
-    from zoo.cli.output import console, print_json
+    from zoo.cli.output import console, print_json, progress_bar, saving
     from zoo.export import bench as engine
     from zoo.export import report as text
     from zoo.export.samples import load_samples, missing_data_hint
     from zoo.export.source import checks_dataset, resolve
-    from zoo.files import write_json, write_text
+    from zoo.files import check_file, write_json, write_text
 
     bad = [p for p in report or [] if p.suffix not in REPORT_SUFFIXES]
     if bad:
         raise ArgumentError(f"--report '{bad[0]}' must end in .json or .md")
+    for path in report or []:
+        check_file(path, "--report")  # before the work: a report that cannot be written
     wanted = build(BenchRequest, values)
     engine.devices_for(wanted.device)  # a device that is not here: before any work
     request = source_request(source, values)
@@ -98,14 +98,9 @@ def run_bench(
         )
     with (
         engine.files_to_bench(resolved, names, samples, calibration, wanted) as files,
-        progress_bar() as progress,
+        progress_bar("opening backends") as progress,
     ):
         result = engine.bench(resolved, files, samples, wanted, names, explicit, progress)
-    for path in report or []:
-        if path.suffix == ".json":
-            write_json(path, result.to_json())
-        else:
-            write_text(path, text.markdown(result))
     decision = resolved.manifest.decision if resolved.manifest is not None else None
     if as_json:
         data = result.to_json()
@@ -115,6 +110,11 @@ def run_bench(
         render(result, console, wanted.min_accuracy)
         for line in [] if decision is None else decision.lines():
             console.print(f"decision: {line}", highlight=False, soft_wrap=True)
+    for path in report or []:  # after the results are shown: a failed write loses nothing
+        if path.suffix == ".json":
+            saving(path, lambda path=path: write_json(path, result.to_json()))
+        else:
+            saving(path, lambda path=path: write_text(path, text.markdown(result)))
     if not result.passed or result.below(wanted.min_accuracy):
         raise typer.Exit(1)
 
@@ -145,27 +145,3 @@ def render(result: Any, console: Console, min_accuracy: float | None) -> None:
         )
     colour = "green" if result.passed else "red"
     console.print(f"[{colour}]{text.verdict(result)}[/{colour}]", highlight=False, soft_wrap=True)
-
-
-@contextlib.contextmanager
-def progress_bar() -> Iterator[Any]:
-    """A transient Rich progress bar on stderr: the stage (parity, or the batch size and the
-    backend being timed) and how far that stage got."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("{task.description:<44}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,  # a log or a pipe gets the results, not the bar
-    ) as bar:
-        task = bar.add_task("opening backends", total=1.0)
-
-        def update(what: str, done: float) -> None:
-            bar.update(task, description=what, completed=done)
-
-        yield update

@@ -48,11 +48,50 @@ def eval_(
 
 
 def run_eval(request: EvalRequest, as_json: bool) -> None:
-    """Find the weights, evaluate them, print the table and the headline."""
-    from zoo.cli.output import print_json
-    from zoo.cli.runs import newest
+    """Find the weights, evaluate them, print the table and the headline, then save them."""
+    from zoo.cli.output import interruptible, print_json, progress_bar, saving, say
     from zoo.cli.train_display import print_rows
-    from zoo.train.evaluation import evaluate_checkpoint
+    from zoo.train.evaluation import evaluate_checkpoint, save_results
+
+    spec, out, tta = what_to_evaluate(request, as_json)
+    with (
+        interruptible(
+            f"the evaluation of {request.spec or spec} stopped", "no results were written"
+        ),
+        progress_bar("evaluating") as progress,
+    ):
+        result = evaluate_checkpoint(
+            spec,
+            dataset=request.dataset,
+            dataset_args=request.dataset_args,
+            data_dir=request.data_dir,
+            split=request.split,
+            batch_size=request.batch_size,
+            device=request.device,
+            out=out,
+            tta=tta,
+            precision=request.precision,
+            progress=lambda done, total: progress(
+                f"evaluating: batch {done} of {total}", done / total
+            ),
+            save=False,  # shown first: a failed write never costs the measurement
+        )
+    console = Console()
+    if as_json:
+        print_json(result.summary.to_json())
+    else:
+        print_rows(result.rows, console, result.title)
+        say(console, result.headline, markup=False)
+    saved = saving(result.folder, lambda: save_results(result))
+    if not as_json:
+        console.print(f"results in {saved}", highlight=False, soft_wrap=True)
+
+
+def what_to_evaluate(request: EvalRequest, as_json: bool) -> tuple[str, str | None, str]:
+    """The checkpoint to evaluate, where its results go, and the test-time augmentation: a
+    published release's or a model's declared weights (fetched and checked), else a run or a
+    checkpoint (the newest run when none is named)."""
+    from zoo.cli.runs import newest
     from zoo.weights.declared import (
         DEFAULT_WEIGHTS,
         declared_tta,
@@ -68,34 +107,20 @@ def run_eval(request: EvalRequest, as_json: bool) -> None:
         if weights is not None:
             raise ArgumentError(f"{run} publishes one set of weights: leave out --weights")
         located = locate_published(str(run))
-        spec = str(located.path)
-        out = out or results_folder(located, request.dataset, request.split)
-    elif weights is not None or (run is not None and names_model(run)):
+        return (
+            str(located.path),
+            out or results_folder(located, request.dataset, request.split),
+            tta or "none",
+        )
+    if weights is not None or (run is not None and names_model(run)):
         if run is not None and not names_model(run):
             raise ArgumentError("--weights goes with a model name, not a run or checkpoint")
         weights = weights or DEFAULT_WEIGHTS
         located = locate(run, weights)
         tta = tta or declared_tta(run, weights)
-        spec = str(located.path)
-        out = out or results_folder(located, request.dataset, request.split, tta)
-    else:
-        spec = run or str(newest(request.runs, announce=not as_json))
-    result = evaluate_checkpoint(
-        spec,
-        dataset=request.dataset,
-        dataset_args=request.dataset_args,
-        data_dir=request.data_dir,
-        split=request.split,
-        batch_size=request.batch_size,
-        device=request.device,
-        out=out,
-        tta=tta or "none",
-        precision=request.precision,
-    )
-    if as_json:
-        print_json(result.summary.to_json())
-        return
-    console = Console()
-    print_rows(result.rows, console, result.title)
-    console.print(result.headline, highlight=False)
-    console.print(f"results in {result.folder}", highlight=False, soft_wrap=True)
+        return (
+            str(located.path),
+            out or results_folder(located, request.dataset, request.split, tta),
+            tta,
+        )
+    return run or str(newest(request.runs, announce=not as_json)), out, tta or "none"

@@ -97,19 +97,21 @@ def export(
     if wanted.tta is None:
         wanted = dataclasses.replace(wanted, tta=declared_tta(request.spec, request.weights))
     resolved = resolve(request)
-    dataset = checks_dataset(resolved, request)
-    data_dir = request.data_dir or resolved.data_dir
-    preprocessing = resolved.preprocessing
-    test = load_samples(
-        preprocessing, dataset, data_dir, max(accuracy_samples, samples), request.seed
-    )
-    calibrated = None
-    if "int8" in precisions:
-        train = dataclasses.replace(dataset, split="train") if dataset else None
-        calibrated = load_samples(preprocessing, train, data_dir, calibration, request.seed)
     out_dir = out or Path("exports") / pipeline.file_stem(resolved)
-    with console.status("exporting and verifying", spinner="dots"):
-        manifest = pipeline.export(resolved, out_dir, wanted, test.take(samples), test, calibrated)
+    with pipeline.exporting(out_dir, wanted.force):  # checked and held before any work
+        dataset = checks_dataset(resolved, request)
+        data_dir = request.data_dir or resolved.data_dir
+        preprocessing = resolved.preprocessing
+        test = load_samples(
+            preprocessing, dataset, data_dir, max(accuracy_samples, samples), request.seed
+        )
+        calibrated = None
+        if "int8" in precisions:
+            train = dataclasses.replace(dataset, split="train") if dataset else None
+            calibrated = load_samples(preprocessing, train, data_dir, calibration, request.seed)
+        with console.status("exporting and verifying", spinner="dots"):
+            checks = test.take(samples)
+            manifest = pipeline.export(resolved, out_dir, wanted, checks, test, calibrated)
     if as_json:
         print_json(manifest.to_json())
         return

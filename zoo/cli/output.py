@@ -3,14 +3,18 @@ cut what people copy (names, paths, numbers)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from typing import Any
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+T = TypeVar("T")
 console = Console()
 error_console = Console(stderr=True)
 NUMBER_WIDTH = 9  # a right-aligned (numeric) column is laid out as if this wide, at least
@@ -60,3 +64,42 @@ def show_table(
         for column, cell in zip(columns[1:], row[1:], strict=True):
             if cell.plain:
                 out.print(Text.assemble(f"  {column}: ", cell), soft_wrap=True)
+
+
+@contextlib.contextmanager
+def progress_bar(start: str) -> Iterator[Callable[[str, float], None]]:
+    """A transient progress bar on stderr, for a terminal only (a log or a pipe gets the
+    results, not the bar); yields ``update(what, fraction done)``."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar_console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=None if bar_console.width >= 100 else 20),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=bar_console,
+        transient=True,
+        disable=not bar_console.is_terminal,
+    ) as bar:
+        task = bar.add_task(start, total=1.0)
+
+        def update(what: str, done: float) -> None:
+            bar.update(task, description=what, completed=done)
+
+        yield update
+
+
+def saving(path: Path, write: Callable[[], T]) -> T:
+    """Write results that were already shown: a write that fails now (a disk full, a folder
+    removed since it was checked) is one line naming the file, and the results are not lost."""
+    from zoo.errors import ZooError
+
+    try:
+        return write()
+    except OSError as exc:
+        name = Path(exc.filename) if getattr(exc, "filename", None) else path
+        reason = exc.strerror or type(exc).__name__
+        raise ZooError(
+            f"cannot write {name}: {reason} (the results above were not saved)"
+        ) from None

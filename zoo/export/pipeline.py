@@ -23,6 +23,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +55,7 @@ from zoo.export.parity import FP32, top1_accuracy
 from zoo.export.precisions import PRECISIONS, Derivation, Precision
 from zoo.export.samples import Samples
 from zoo.export.source import Source
-from zoo.files import MODE, sha256_file, write_json
+from zoo.files import MODE, check_folder, hold, lock_beside, sha256_file, write_json
 from zoo.machine import this_machine
 from zoo.tta import with_tta
 
@@ -234,11 +235,22 @@ def check_request(source: Source, request: ExportRequest) -> None:
         )
 
 
+@contextlib.contextmanager
+def exporting(out_dir: Path, force: bool) -> Iterator[None]:
+    """The output directory checked (:func:`check_out_dir`) and held by this process for the
+    block: a second export into it (``--force`` or not) is refused while this one runs."""
+    check_folder(out_dir, "--out")
+    with hold(lock_beside(out_dir), str(out_dir), "exported into"):
+        check_out_dir(out_dir, force)
+        yield
+
+
 def check_out_dir(out_dir: Path, force: bool) -> None:
     """Refuse, before any work, an output that is a file, or a directory holding something
     (an earlier export, other files) unless ``force`` says to replace it whole."""
     if out_dir.is_file() or (out_dir.exists() and not out_dir.is_dir()):
         raise ArgumentError(f"--out '{out_dir}' is a file: name a directory for the export")
+    check_folder(out_dir, "--out")
     if not out_dir.is_dir() or force or not any(out_dir.iterdir()):
         return
     if is_export_dir(out_dir):

@@ -21,7 +21,7 @@ from zoo.errors import ZooError
 from zoo.files import sha256_file
 from zoo.weights.declared import declared_tta as weights_tta
 from zoo.weights.declared import is_file_spec
-from zoo.weights.home import predict_folder
+from zoo.weights.home import predict_folder, writable_cache
 
 
 def cache_folder(model: str, weights: str) -> Path:
@@ -54,6 +54,7 @@ def prepare(model: str, weights: str, inputs: list[str], say: Callable[[str], No
     found = onnx_file(folder)
     if found is not None:
         return found
+    writable_cache(folder.parent)
     check_inputs(model, weights, inputs)
     say(f"first use of {model} ({weights} weights): exporting to ONNX for ONNX Runtime…")
     started = time.perf_counter()

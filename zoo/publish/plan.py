@@ -20,7 +20,7 @@ from zoo.artifacts.manifest import is_export_dir
 from zoo.artifacts.run import RunDir, kept_epoch
 from zoo.errors import ArgumentError, UnknownNameError, ZooError
 from zoo.factory import get_model_info
-from zoo.files import sha256_file
+from zoo.files import check_folder, sha256_file
 from zoo.meta import DEFAULT_WEIGHTS, WEIGHTS_NAME, weights_named
 from zoo.publish import plugin, targets
 from zoo.publish.options import PublishRequest
@@ -83,10 +83,13 @@ def plan(request: PublishRequest) -> ReleasePlan:
     package = plugin.find_plugin(Path(request.plugin), entry.name) if request.plugin else None
     check_unclaimed(entry, name, sha256, package)
     out = Path(request.out) if request.out else Path("releases") / f"{entry.name}-{name}"
+    check_folder(out, "--out")
     if out.exists() and not targets.is_release(out):
         raise ArgumentError(
             f"--out {out} holds something other than a release zoo published: choose another"
         )
+    if package is not None:
+        check_folder(package.package / plugin.WEIGHTS_FOLDER, "--plugin's weights folder")
     if target is not None:
         targets.check_target(target, out.name)
     return ReleasePlan(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zoo.files import check_folder
 from zoo.sweep import results, state
 from zoo.sweep.execute import SweepObserver, Tracker, execute
 from zoo.sweep.jobs import Job
@@ -41,6 +42,7 @@ def start(
     from zoo.train import tensorboard
 
     plan = make_plan(model, flags, grid, config_file, settings, tensorboard.available())
+    check_folder(Path(plan.shared.out), "--out")
     if plan.shared.tensorboard:
         tensorboard.require()
     if plan.settings.search != "grid":
@@ -54,6 +56,7 @@ def start(
 
 def resume(path: Path, jobs: int | None) -> Sweep:
     """An existing sweep to finish (``jobs`` workers, if given)."""
+    check_folder(path, "the sweep directory")
     sweep = state.load(path)
     if jobs is not None:
         settings = dataclasses.replace(sweep.plan.settings, jobs=jobs).check()

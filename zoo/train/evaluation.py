@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from zoo.artifacts.checkpoint import Checkpoint, load_checkpoint
 from zoo.artifacts.config import TrainConfig, load_run_config
 from zoo.artifacts.run import metric_text
 from zoo.errors import ZooError
-from zoo.files import write_json
+from zoo.files import check_folder, write_json
 from zoo.pretrained import model_from_checkpoint
 from zoo.train import report
 from zoo.train.data import (
@@ -103,13 +104,15 @@ class EvalSummary:
 
 @dataclass(frozen=True)
 class EvalResult:
-    """What ``zoo eval`` measured and where it wrote it."""
+    """What ``zoo eval`` measured, and where it writes it (:func:`save_results`)."""
 
     summary: EvalSummary
     headline: str  # "cifar10-cnn (epoch 20) on imagefolder, test split: 10,000 items, ..."
     rows: list[dict[str, Any]]  # the per-class or per-target table
     title: str
     folder: Path
+    found: Any  # the Evaluation: its confusion matrix, or each target's errors
+    names: list[str]  # the classes (or targets)
 
 
 @dataclass(frozen=True)
@@ -172,9 +175,13 @@ def evaluate_checkpoint(
     out: str | None = None,
     tta: str = "none",
     precision: str = "fp32",
+    progress: Callable[[int, int], None] | None = None,
+    save: bool = True,
 ) -> EvalResult:
     """Evaluate a run's kept checkpoint (or a ``.safetensors`` file), its outputs averaged over
-    the views of ``tta``, in ``precision`` (bf16: autocast); write tables and plots."""
+    the views of ``tta``, in ``precision`` (bf16: autocast); write tables and plots (unless
+    ``save`` is False: the caller shows the result first, then :func:`save_results`). The
+    results folder is checked before the work starts."""
     if split not in SPLITS:
         raise ZooError(f"--split must be one of {', '.join(SPLITS)}, not '{split}'")
     if batch_size < 1:
@@ -182,6 +189,10 @@ def evaluate_checkpoint(
     checkpoint = load_checkpoint(spec)
     card = checkpoint.card
     run_dir = run_dir_of(Path(spec), checkpoint)
+    name = f"{dataset or card.dataset}-{split}" + ("" if tta == "none" else f"-tta-{tta}")
+    name += "" if precision == "fp32" else f"-{precision}"
+    folder = Path(out) if out else (run_dir or checkpoint.path.parent) / "eval" / name
+    check_folder(folder, "--out" if out else "the results folder")
     config = load_run_config(run_dir) if run_dir else None
     items = eval_data(checkpoint, config, dataset, dataset_args, data_dir, split)
     facts = dataset_facts(items.name, items.data)
@@ -195,15 +206,20 @@ def evaluate_checkpoint(
     objective = Objective(card.task, card.output, len(card.classes))
     precision = effective_precision(precision, torch_device)
     result = evaluate(
-        model, evaluation_split, pipeline, objective, lambda: autocast(precision, torch_device)
+        model,
+        evaluation_split,
+        pipeline,
+        objective,
+        lambda: autocast(precision, torch_device),
+        progress=progress,
     )
-    name = f"{items.name}-{split}" + ("" if tta == "none" else f"-tta-{tta}")
-    name += "" if precision == "fp32" else f"-{precision}"
-    folder = Path(out) if out else (run_dir or checkpoint.path.parent) / "eval" / name
-    return write_results(checkpoint, items, split, objective, result, folder, (tta, precision))
+    measured = summarise(checkpoint, items, split, objective, result, folder, (tta, precision))
+    if save:
+        save_results(measured)
+    return measured
 
 
-def write_results(
+def summarise(
     checkpoint: Checkpoint,
     items: EvalData,
     split: str,
@@ -212,14 +228,15 @@ def write_results(
     folder: Path,
     views: tuple[str, str],
 ) -> EvalResult:
-    """The per-class table and plots, and metrics.json, in ``folder``; ``views``: the
-    test-time augmentation and the precision the outputs were computed with."""
+    """The per-class (or per-target) rows, the summary metrics.json holds, the headline;
+    ``views``: the test-time augmentation and the precision the outputs were computed with."""
     tta, precision = views
     card = checkpoint.card
     described = "" if tta == "none" else f", test-time augmentation {tta}"
     described += "" if precision == "fp32" else f", {precision}"
     title = f"{items.name}, {items.source}{described}"
-    rows = report.write_details(result, list(card.classes), folder, title)
+    names = list(card.classes)
+    rows = report.detail_rows(result, names)
     summary = EvalSummary(
         checkpoint=str(checkpoint.path),
         weights_sha256=card.weights_sha256,
@@ -235,9 +252,15 @@ def write_results(
         rows=rows,
         output_dir=str(folder),
     )
-    write_json(folder / "metrics.json", summary.to_json())
     headline = (
         f"{card.model} (epoch {checkpoint.epoch}) on {title}: {result.count:,} items, "
         f"loss {result.loss:.4f}, {metric_text(objective.metric, result.metric)}"
     )
-    return EvalResult(summary, headline, rows, title, folder)
+    return EvalResult(summary, headline, rows, title, folder, result, names)
+
+
+def save_results(result: EvalResult) -> Path:
+    """The per-class table and plots, and metrics.json, in the result's folder."""
+    report.write_details(result.found, result.names, result.folder, result.title)
+    write_json(result.folder / "metrics.json", result.summary.to_json())
+    return result.folder

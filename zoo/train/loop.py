@@ -29,7 +29,7 @@ from zoo.artifacts.config import CONFIG_JSON, CONFIG_TOML, TrainConfig
 from zoo.artifacts.run import METRICS_FILE, EpochMetrics, Measured, history_text
 from zoo.errors import ZooError
 from zoo.factory import build_model, get_model_info
-from zoo.files import write_text
+from zoo.files import check_folder, hold, lock_file, write_text
 from zoo.pretrained import load_into, new_head_message, open_weights
 from zoo.train import report, tensorboard
 from zoo.train.data import (
@@ -191,6 +191,23 @@ class Trainer:
             tensorboard.require()  # before any data is read
         self.distributed = Distributed()
         self.main = self.distributed.main
+        self.locks = contextlib.ExitStack()  # the run directory, held by rank 0 until the end
+        if self.main:
+            check_folder(
+                resume_dir or Path(config.out), "the run directory" if resume_dir else "--out"
+            )
+            if resume_dir is not None:  # before any work: a second command on it stops here
+                self.locks.enter_context(hold_run(resume_dir))
+        try:
+            self.set_up(config, observers, resume_dir)
+        except BaseException:
+            self.locks.close()
+            raise
+
+    def set_up(
+        self, config: TrainConfig, observers: list[Observer] | None, resume_dir: Path | None
+    ) -> None:
+        """Device, data, model, optimisation, then the run directory and its checkpoint."""
         board = [tensorboard.Board()] if config.tensorboard else []
         self.observers = [*(observers or []), *board]
         self.device = pick_device(config.device, self.distributed.local_rank)
@@ -267,6 +284,8 @@ class Trainer:
                 f"the run directory {run_dir} is not visible to every process: with "
                 "several nodes, --out must be a folder that all of them share"
             )
+        if self.main and resume_dir is None:  # a new one (or a torchrun job's, after a restart)
+            self.locks.enter_context(hold_run(run_dir))
         return run_dir
 
     def set_up_model(self) -> None:
@@ -392,7 +411,12 @@ class Trainer:
         self.notes.append(f"{DATA_INIT}: initialised from {len(picked):,} training inputs")
 
     def run(self, on_epoch: EpochCallback | None = None) -> Outcome:
-        """Train the remaining epochs; write the report at the end, however it ends."""
+        """Train the remaining epochs; write the report at the end, however it ends; then let
+        go of the run directory."""
+        with self.locks:
+            return self.run_epochs(on_epoch)
+
+    def run_epochs(self, on_epoch: EpochCallback | None) -> Outcome:
         if self.main:
             self.start()
         status, message, epoch = "finished", "", self.start_epoch
@@ -586,6 +610,12 @@ class Trainer:
         if self.objective.regression:
             return val.metric < self.best.evaluation.metric
         return val.metric > self.best.evaluation.metric
+
+
+def hold_run(run_dir: Path) -> contextlib.AbstractContextManager[None]:
+    """The run directory for this process alone: a second ``zoo train --resume`` (or a sweep
+    resuming it) is refused while this one trains it."""
+    return hold(lock_file(run_dir), f"the run {run_dir}", "trained")
 
 
 def train(

@@ -220,16 +220,21 @@ def plot_confusion(confusion: torch.Tensor, names: list[str], path: Path, title:
     return path
 
 
+def detail_rows(found: Evaluation, names: list[str]) -> list[dict[str, Any]]:
+    """The per-class rows (from the confusion matrix), or the per-target rows."""
+    if found.confusion is not None:
+        return per_class_rows(found.confusion, names)
+    assert found.target_mse is not None and found.target_mae is not None
+    return per_target_rows(found.target_mse, found.target_mae, names)
+
+
 def write_details(
     found: Evaluation, names: list[str], folder: Path, title: str
 ) -> list[dict[str, Any]]:
     """The per-class table and confusion matrix plot, or the per-target table, saved; the rows."""
+    rows = detail_rows(found, names)
     if found.confusion is not None:
-        rows = per_class_rows(found.confusion, names)
         plot_confusion(found.confusion, names, folder / CONFUSION, title)
-    else:
-        assert found.target_mse is not None and found.target_mae is not None
-        rows = per_target_rows(found.target_mse, found.target_mae, names)
     save_table(rows, folder)
     return rows
 

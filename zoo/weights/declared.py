@@ -30,7 +30,7 @@ from zoo.factory import get_model_info
 from zoo.files import atomic_write, sha256_file
 from zoo.meta import DEFAULT_WEIGHTS, ModelInfo, Weights, weights_named
 from zoo.registry import Entry, get_registry
-from zoo.weights.home import SUFFIX, cache_file
+from zoo.weights.home import SUFFIX, cache_file, writable_cache
 
 if TYPE_CHECKING:
     from zoo.artifacts.card import ModelCard
@@ -146,6 +146,7 @@ def fetch(entry: Entry, weights: Weights, progress: Progress | None = None) -> P
     path = cache_file(entry.name, weights)
     where = f"{entry.name} weights '{weights.name}'"
     if not path.is_file():
+        writable_cache(path.parent)
         download(weights.url, path, weights, where, progress)
     check_sha256(path, weights, remove=True, where=where)
     return path

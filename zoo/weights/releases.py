@@ -30,7 +30,7 @@ from zoo.errors import ArgumentError, UnknownNameError, ZooError, first_line
 from zoo.meta import Weights, coerce
 from zoo.registry import get_registry
 from zoo.weights.declared import Located, Progress, check_card, check_sha256, download
-from zoo.weights.home import HUB, cache_file, home
+from zoo.weights.home import HUB, cache_file, home, writable_cache
 
 PREFIX = "hf://"
 INDEX = "weights.json"  # a release's declaration, as weights_index reads it
@@ -142,6 +142,7 @@ def release(spec: str, refresh: bool = False, say: Callable[[str], None] | None 
         return found[0]
     if say is not None:
         say(f"first use of {repo.spec}: downloading its release from the Hugging Face Hub…")
+    writable_cache(repo.folder.parent)
     scratch = repo.folder.with_name(f".{repo.folder.name}.{os.getpid()}.tmp")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
@@ -286,6 +287,7 @@ def locate(spec: str, progress: Progress | None = None, refresh: bool = False) -
     path = cache_file(entry.name, declared)
     where = f"{repo.spec} weights '{declared.name}'"
     if not path.is_file():
+        writable_cache(path.parent)
         download(repo.address(declared.file), path, declared, where, progress)
     check_sha256(path, declared, remove=True, where=where)
     located = Located(path, read_card(path), entry.name, declared)
