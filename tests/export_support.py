@@ -150,3 +150,17 @@ def trained_run(
     )
     save_weights(directory / "checkpoints" / "last.safetensors", net.eval().state_dict(), card)
     return directory
+
+
+def one_weight_changed(path: Path) -> None:
+    """One weight of an ONNX graph changed, the protobuf still valid (it loads and runs): a
+    file that is no longer the one that was verified."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    tensor = model.graph.initializer[0]
+    values = numpy_helper.to_array(tensor).copy()
+    values.flat[0] += 0.5
+    tensor.CopyFrom(numpy_helper.from_array(values, tensor.name))
+    onnx.save(model, str(path))

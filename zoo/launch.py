@@ -15,7 +15,7 @@ import sys
 from dataclasses import fields
 from typing import Any
 
-from zoo.errors import ZooError
+from zoo.errors import CacheDamaged, ZooError
 
 
 def quick_predict(args: list[str]) -> Any:
@@ -85,10 +85,14 @@ def run_quick(request: Any) -> bool:
     from zoo.predict.cache import cache_folder, onnx_file
     from zoo.weights.releases import cached_onnx, is_hub_spec
 
-    if is_hub_spec(request.model):
-        path = None if request.weights else cached_onnx(request.model)
-    else:
-        path = onnx_file(cache_folder(request.model, request.weights_name))
+    try:
+        if is_hub_spec(request.model):
+            path = None if request.weights else cached_onnx(request.model)
+        else:
+            path = onnx_file(cache_folder(request.model, request.weights_name))
+    except CacheDamaged as exc:  # removed: the full command makes it again
+        sys.stderr.write(f"note: {exc}\n")
+        return False
     if path is None:
         return False
     # this process only predicts: numpy's BLAS threads (started when numpy is imported, next)
@@ -97,7 +101,7 @@ def run_quick(request: Any) -> bool:
     from zoo.cli.predictions import print_predictions
     from zoo.predict.onnx import Predictor
 
-    predictor = Predictor(path, len(request.inputs))
+    predictor = Predictor(path, len(request.inputs), checked=True)  # checked just now
     predictions = predictor.predict(list(request.inputs), top_k=request.top_k)
     print_predictions(predictions, predictor.card.regression, request.json)
     return True
@@ -114,7 +118,7 @@ def main() -> None:
 
         fail(str(exc))
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted: nothing was cached\n")
+        sys.stderr.write("interrupted: zoo predict stopped; nothing was written\n")
         sys.exit(130)
     from zoo.cli.app import main as full
 

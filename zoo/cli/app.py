@@ -33,7 +33,7 @@ from zoo.cli import (
 )
 from zoo.cli import eval as eval_command
 from zoo.cli import list as list_command
-from zoo.cli.output import console, error_console
+from zoo.cli.output import STOPS, console, error_console
 from zoo.errors import ZooError
 
 try:  # recent Typer carries its own copy of Click
@@ -121,6 +121,7 @@ def fail(message: str) -> None:
 def main() -> None:
     """Console-script entry point: every user error is one line on stderr and exit status 2;
     Ctrl-C says what it stopped and exits 130."""
+    STOPS.clear()
     try:
         code = app(standalone_mode=False)
     except UsageError as exc:
@@ -130,7 +131,10 @@ def main() -> None:
     except ZooError as exc:
         fail(str(exc))
     except (KeyboardInterrupt, typer.Abort):
+        code = 130
+    if code == 130 and not STOPS:  # Ctrl-C where the command had nothing of its own to say
         command = " ".join(sys.argv[1:2]) or "zoo"
-        error_console.print(f"interrupted: zoo {command} stopped, nothing half-written was kept")
-        sys.exit(130)
+        error_console.print(
+            f"interrupted: zoo {command} stopped; nothing half-written was kept", highlight=False
+        )
     sys.exit(code if isinstance(code, int) else 0)

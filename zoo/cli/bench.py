@@ -64,7 +64,7 @@ def run_bench(
     source: str | None, report: list[Path] | None, as_json: bool, values: dict[str, Any]
 ) -> None:
     """The bench command's work: resolve, sample, bench, print."""
-    from zoo.cli.output import console, print_json, progress_bar, saving
+    from zoo.cli.output import console, interruptible, print_json, progress_bar, saving
     from zoo.export import bench as engine
     from zoo.export import report as text
     from zoo.export.samples import load_samples, missing_data_hint
@@ -96,7 +96,9 @@ def run_bench(
         calibration = load_samples(
             resolved.preprocessing, train, data_dir, CALIBRATION_SAMPLES, request.seed
         )
+    kept = "a benchmark is reported whole: nothing was printed or written"
     with (
+        interruptible(f"the benchmark of {resolved.name} stopped", kept),
         engine.files_to_bench(resolved, names, samples, calibration, wanted) as files,
         progress_bar("opening backends") as progress,
     ):

@@ -84,10 +84,21 @@ def export(
     - `zoo export cifar10-cnn --weights default --onnx`
     - `zoo export --onnx` (the newest run in runs/)
     """
-    from zoo.cli.output import console, print_json
+    run_export(source, out, (samples, calibration, accuracy_samples), as_json, values)
+
+
+def run_export(
+    source: str | None,
+    out: Path | None,
+    counts: tuple[int, int, int],
+    as_json: bool,
+    values: dict[str, Any],
+) -> None:
+    """Resolve, check and hold the output, sample, export, print; ``counts``: the samples the
+    files are verified on, int8 calibrates on and top-1 is measured on."""
+    from zoo.cli.output import interruptible, print_json
     from zoo.export import pipeline
-    from zoo.export.samples import load_samples
-    from zoo.export.source import checks_dataset, resolve
+    from zoo.export.source import resolve
     from zoo.weights.declared import declared_tta
 
     formats = tuple(f.name for f in FORMATS.values() if values.pop(f.name.replace("-", "_")))
@@ -98,24 +109,41 @@ def export(
         wanted = dataclasses.replace(wanted, tta=declared_tta(request.spec, request.weights))
     resolved = resolve(request)
     out_dir = out or Path("exports") / pipeline.file_stem(resolved)
-    with pipeline.exporting(out_dir, wanted.force):  # checked and held before any work
-        dataset = checks_dataset(resolved, request)
-        data_dir = request.data_dir or resolved.data_dir
-        preprocessing = resolved.preprocessing
-        test = load_samples(
-            preprocessing, dataset, data_dir, max(accuracy_samples, samples), request.seed
-        )
-        calibrated = None
-        if "int8" in precisions:
-            train = dataclasses.replace(dataset, split="train") if dataset else None
-            calibrated = load_samples(preprocessing, train, data_dir, calibration, request.seed)
-        with console.status("exporting and verifying", spinner="dots"):
-            checks = test.take(samples)
-            manifest = pipeline.export(resolved, out_dir, wanted, checks, test, calibrated)
+    kept = f"{out_dir} is as it was" if out_dir.exists() else f"nothing was written to {out_dir}"
+    with (
+        interruptible(f"the export of {resolved.name} stopped", kept),
+        pipeline.exporting(out_dir, wanted.force),  # checked and held before any work
+    ):
+        manifest = sample_and_export(resolved, request, wanted, out_dir, counts)
     if as_json:
         print_json(manifest.to_json())
         return
     print_manifest(manifest, resolved.origin, out_dir)
+
+
+def sample_and_export(
+    resolved: Any, request: Any, wanted: ExportRequest, out_dir: Path, counts: tuple[int, int, int]
+) -> Any:
+    """The samples the files are verified and measured on (and int8 calibrates on), then the
+    export itself."""
+    from zoo.cli.output import console
+    from zoo.export import pipeline
+    from zoo.export.samples import load_samples
+    from zoo.export.source import checks_dataset
+
+    samples, calibration, accuracy_samples = counts
+    dataset = checks_dataset(resolved, request)
+    data_dir = request.data_dir or resolved.data_dir
+    preprocessing = resolved.preprocessing
+    test = load_samples(
+        preprocessing, dataset, data_dir, max(accuracy_samples, samples), request.seed
+    )
+    calibrated = None
+    if "int8" in wanted.precisions:
+        train = dataclasses.replace(dataset, split="train") if dataset else None
+        calibrated = load_samples(preprocessing, train, data_dir, calibration, request.seed)
+    with console.status("exporting and verifying", spinner="dots"):
+        return pipeline.export(resolved, out_dir, wanted, test.take(samples), test, calibrated)
 
 
 def print_manifest(manifest: Any, origin: str, out_dir: Path) -> None:

@@ -103,3 +103,28 @@ def saving(path: Path, write: Callable[[], T]) -> T:
         raise ZooError(
             f"cannot write {name}: {reason} (the results above were not saved)"
         ) from None
+
+
+@contextlib.contextmanager
+def interruptible(stopped: str, kept: str) -> Iterator[None]:
+    """Ctrl-C in the block: one line on stderr saying what was ``stopped`` and what was
+    ``kept``, and exit status 130 (as training's own stop says where it stopped)."""
+    import typer
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        error_console.print(
+            f"interrupted: {stopped}; {kept}", highlight=False, soft_wrap=True, markup=False
+        )
+        stop_said()
+        raise typer.Exit(130) from None
+
+
+STOPS: list[bool] = []  # whether this command has said what Ctrl-C stopped
+
+
+def stop_said() -> None:
+    """The command has said what Ctrl-C stopped and what it kept (zoo.cli.app says it for
+    commands that did not)."""
+    STOPS.append(True)

@@ -49,29 +49,40 @@ def predict(
     - `zoo predict cifar10-cnn cat.jpg`
     - `zoo predict hf://someone/cifar10-cnn cat.jpg` (its ONNX file, downloaded once)
     """
-    from zoo.cli.output import error_console
+    run_predict(build(PredictOptions, values, model=model_file, inputs=tuple(inputs)))
+
+
+def run_predict(request: PredictOptions) -> None:
+    """Find (or make) the file to run, check it, predict, print."""
+    from zoo.cli import output
+    from zoo.cli.output import error_console, interruptible
     from zoo.cli.predictions import print_predictions
     from zoo.predict.cache import prepare
     from zoo.predict.onnx import Predictor
     from zoo.weights.declared import names_model
     from zoo.weights.releases import is_hub_spec, onnx_path
 
-    request = build(PredictOptions, values, model=model_file, inputs=tuple(inputs))
-    path = model_file
+    model_file, inputs = request.model, list(request.inputs)
+    path, checked = model_file, True  # a cached export or release is checked as it is found
 
     def say(text: str) -> None:
-        error_console.print(text, highlight=False, soft_wrap=True)
+        output.say(error_console, text, markup=False)
 
+    nothing = "nothing was cached (the next call starts again)"
     if is_hub_spec(model_file):
         if request.weights is not None:
             raise ArgumentError(f"{model_file} publishes one set of weights: leave out --weights")
-        path = str(onnx_path(model_file, say))
+        with interruptible(f"the download of {model_file} stopped", nothing):
+            path = str(onnx_path(model_file, say))
     elif names_model(model_file):
-        path = str(prepare(model_file, request.weights_name, list(inputs), say))
+        with interruptible(f"the export of {model_file} for zoo predict stopped", nothing):
+            path = str(prepare(model_file, request.weights_name, inputs, say))
     elif request.weights is not None:
         raise ArgumentError("--weights goes with a model name, not an ONNX file")
-    predictor = Predictor(path, len(inputs), torch_opener(path))
-    predictions = predictor.predict(list(inputs), top_k=request.top_k)
+    else:
+        checked = False  # a file or an export directory: checked against its manifest first
+    predictor = Predictor(path, len(inputs), torch_opener(path), checked=checked)
+    predictions = predictor.predict(inputs, top_k=request.top_k)
     print_predictions(predictions, predictor.card.regression, request.json)
 
 

@@ -84,7 +84,7 @@ def run_sweep(
     values: dict[str, Any],
 ) -> None:
     """Plan (or resume) the sweep, show it run, print the ranked table."""
-    from zoo.cli.output import console, show_table
+    from zoo.cli.output import console, show_table, stop_said
     from zoo.cli.sweep_display import SweepDisplay
     from zoo.sweep import drive
     from zoo.sweep.results import table
@@ -120,6 +120,7 @@ def run_sweep(
     if report.failure:
         raise ZooError(report.failure)
     if report.interrupted:
+        stop_said()
         console.print(
             f"[yellow]stopped[/yellow]; finish it with:\n  zoo sweep --resume {report.sweep.path}",
             highlight=False,

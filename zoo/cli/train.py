@@ -85,6 +85,7 @@ def run_train(
     if print_config:
         typer.echo(resolved.to_toml(), nl=False)
         return
+    from zoo.cli.output import stop_said
     from zoo.cli.train_display import TrainDisplay
     from zoo.train.loop import train as run_training
 
@@ -100,6 +101,7 @@ def run_train(
     if outcome.status == "interrupted":
         saved = f"after epoch {outcome.epoch}" if outcome.epoch else "before the first epoch ended"
         launcher = "torchrun ... -m zoo" if os.environ.get("TORCHELASTIC_RUN_ID") else "zoo"
+        stop_said()
         console.print(
             f"[yellow]stopped {saved}[/yellow]; resume with:\n"
             f"  {launcher} train --resume {outcome.run_dir}",

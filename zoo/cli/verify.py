@@ -18,10 +18,10 @@ if TYPE_CHECKING:
 
 def verify(
     target: Annotated[
-        Path,
+        str,
         typer.Argument(
-            metavar="EXPORT_DIR|FILE",
-            help="A 'zoo export' directory, or one of its files.",
+            metavar="EXPORT_DIR|FILE|hf://OWNER/REPO",
+            help="A 'zoo export' directory, one of its files, or a published release.",
         ),
     ],
     data_dir: opt(
@@ -43,16 +43,22 @@ def verify(
 
     - `zoo verify exports/cifar10-cnn`
     - `zoo verify exports/cifar10-cnn/cifar10-cnn.int8.onnx --data-dir /tmp/cifar10`
+    - `zoo verify hf://someone/cifar10-cnn` (the release as `zoo predict` caches it)
     """
     run_verify(target, data_dir, as_json)
 
 
-def run_verify(target: Path, data_dir: str | None, as_json: bool) -> None:
+def run_verify(target: str, data_dir: str | None, as_json: bool) -> None:
     """Re-check the export and print what was found."""
-    from zoo.cli.output import console, print_json
+    from zoo.cli.output import console, error_console, print_json
     from zoo.export.verify import verify as check
+    from zoo.weights.releases import is_hub_spec, release_to_verify
 
-    report = check(target, data_dir)
+    def say(text: str) -> None:
+        error_console.print(text, highlight=False, soft_wrap=True)
+
+    folder = release_to_verify(target, say) if is_hub_spec(target) else Path(target)
+    report = check(folder, data_dir)
     if as_json:
         print_json(
             {

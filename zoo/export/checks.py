@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from zoo.artifacts.card import softmax
-from zoo.artifacts.manifest import Parity
+from zoo.artifacts.manifest import CHECKS_FILE, Parity  # noqa: F401 - re-exported
 from zoo.export import runtimes
 from zoo.export.options import ExportRequest
 from zoo.export.parity import judge
@@ -22,7 +22,6 @@ from zoo.export.precisions import Precision
 from zoo.export.samples import Samples
 from zoo.files import MODE
 
-CHECKS_FILE = "verification.npz"
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ import torch
 
 import zoo
 from zoo.artifacts.manifest import (
+    CHECKS_FILE,
     PROBABILITIES,
     Accuracy,
     Certificate,

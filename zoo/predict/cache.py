@@ -16,9 +16,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from zoo.artifacts.manifest import Manifest
-from zoo.errors import ZooError
-from zoo.files import sha256_file
+from zoo.artifacts.manifest import checked_file
+from zoo.errors import CacheDamaged, ZooError
 from zoo.weights.declared import declared_tta as weights_tta
 from zoo.weights.declared import is_file_spec
 from zoo.weights.home import predict_folder, writable_cache
@@ -32,18 +31,14 @@ def cache_folder(model: str, weights: str) -> Path:
 def onnx_file(folder: Path) -> Path | None:
     """The ONNX file of a cache folder, checked against its manifest's sha256; None when there
     is none yet (folders appear whole, renamed into place). A damaged folder is removed, so the
-    next export replaces it."""
+    next export replaces it, and :class:`CacheDamaged` says so."""
     if not folder.is_dir():
         return None
     try:
-        entry = Manifest.read(folder).file("onnx")
-        path = folder / entry.path if entry is not None else None
-        if path is not None and sha256_file(path) == entry.sha256:  # type: ignore[union-attr]
-            return path
-    except (OSError, ZooError):
-        pass
-    shutil.rmtree(folder, ignore_errors=True)
-    return None
+        return checked_file(folder)
+    except ZooError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise CacheDamaged(f"the cached export {folder} was damaged ({exc}); removed") from None
 
 
 def prepare(model: str, weights: str, inputs: list[str], say: Callable[[str], None]) -> Path:
@@ -51,12 +46,16 @@ def prepare(model: str, weights: str, inputs: list[str], say: Callable[[str], No
     cached (``say`` tells the user, with the time it took). The weights and the ``inputs`` are
     checked before that work starts: a wrong name or a missing image costs no export."""
     folder = cache_folder(model, weights)
-    found = onnx_file(folder)
+    try:
+        found = onnx_file(folder)
+    except CacheDamaged as exc:
+        say(f"note: {exc}")
+        found = None
     if found is not None:
         return found
     writable_cache(folder.parent)
     check_inputs(model, weights, inputs)
-    say(f"first use of {model} ({weights} weights): exporting to ONNX for ONNX Runtime…")
+    say(f"exporting {model} ({weights} weights) to ONNX for ONNX Runtime, once…")
     started = time.perf_counter()
     export_into(folder, model, weights)
     seconds = time.perf_counter() - started
