@@ -127,9 +127,8 @@ class TrainConfig:
         0,
         flag(
             "--val-split",
-            help="Hold out this fraction (0.1) or count (5000) of the train split for validation "
-            "and keep the best epoch's weights; 0 validates on the test split and keeps the last "
-            "epoch's (default: the recipe's).",
+            help="Validate on a share (0.1) or count of the train split; 0: on the test split.",
+            metavar="SHARE|COUNT",
         ),
         check=(
             lambda v: v >= 0 and (isinstance(v, int) or v < 1),
@@ -143,9 +142,7 @@ class TrainConfig:
         "none",
         flag(
             "--scheduler",
-            help="Learning-rate schedule: none; cosine (per epoch, to 0); linear (per step: from "
-            "--lr-start up to 1 over --warmup, then down to --lr-end, airbench's shape); onecycle "
-            "(per step, the same on cosine curves) (default: none).",
+            help="Learning-rate schedule (default: none).",
         ),
         check=flags.one_of(SCHEDULERS),
         hparam=True,
@@ -154,7 +151,7 @@ class TrainConfig:
         0.0,
         flag(
             "--warmup",
-            help="Share of the training steps the per-step schedules warm up over (default: 0).",
+            help="Share of the steps a per-step schedule warms up over (default: 0).",
             kind=float | None,
         ),
         check=(lambda v: 0 <= v < 1, "a share of the steps, 0 to below 1"),
@@ -164,7 +161,7 @@ class TrainConfig:
         1.0,
         flag(
             "--lr-start",
-            help="A per-step schedule's first learning rate, as a share of --lr (default: 1).",
+            help="A per-step schedule's first rate, as a share of --lr (default: 1).",
             kind=float | None,
         ),
         check=(lambda v: v > 0, "> 0"),
@@ -173,7 +170,7 @@ class TrainConfig:
         0.0,
         flag(
             "--lr-end",
-            help="A per-step schedule's last learning rate, as a share of --lr (default: 0).",
+            help="A per-step schedule's last rate, as a share of --lr (default: 0).",
             kind=float | None,
         ),
         check=flags.at_least(0),
@@ -182,11 +179,9 @@ class TrainConfig:
         {},
         flag(
             "--param-group",
-            help="PATTERN:lr_scale=X,decay_scale=Y,epochs=N: parameters whose names match the "
-            "pattern (fnmatch, e.g. '*norm*.bias') get X times the learning rate and Y times the "
-            "weight decay, and train in the first N epochs only (repeatable; the first matching "
-            "pattern wins).",
+            help="Parameters matching PATTERN get their own rate, decay or epochs (repeatable).",
             kind=list[str] | None,
+            metavar="PATTERN:KEY=X,...",
         ),
         check=(groups_valid, "pattern -> {lr_scale, decay_scale, epochs} with numbers >= 0"),
         parse=parse_group,
@@ -195,7 +190,7 @@ class TrainConfig:
         False,
         flag(
             "--drop-last/--keep-last",
-            help="Leave out each training epoch's last, smaller batch (default: keep it).",
+            help="Leave out each epoch's last, smaller batch (default: keep it).",
             kind=bool | None,
         ),
         hparam=True,
@@ -204,7 +199,7 @@ class TrainConfig:
         0.0,
         flag(
             "--label-smoothing",
-            help="Cross-entropy against targets smoothed by this much (default: 0).",
+            help="Smooth the cross-entropy's targets by this much (default: 0).",
             kind=float | None,
         ),
         check=(lambda v: 0 <= v < 1, "from 0 to below 1"),
@@ -214,8 +209,7 @@ class TrainConfig:
         0.0,
         flag(
             "--ema",
-            help="Keep an exponential moving average of the weights with this decay per update "
-            "(0: off); validation and checkpoints use the average (default: 0).",
+            help="Keep a moving average of the weights with this decay; 0: off (default: 0).",
             kind=float | None,
         ),
         check=(lambda v: 0 <= v < 1, "from 0 to below 1"),
@@ -234,8 +228,7 @@ class TrainConfig:
         False,
         flag(
             "--lookahead/--no-lookahead",
-            help="After each update of the average the weights jump to it, and its decay grows "
-            "with the cube of the training done (airbench's lookahead) (default: off).",
+            help="The weights jump to the average after each update of it (default: off).",
             kind=bool | None,
         ),
     )
@@ -243,9 +236,7 @@ class TrainConfig:
         "none",
         flag(
             "--flip",
-            help="Horizontal flips of training images: none; random (half the images of each "
-            "batch); alternate (each image flipped on every other epoch, from a seeded start) "
-            "(default: none).",
+            help="Horizontal flips of training images (default: none).",
         ),
         check=flags.one_of(FLIPS),
         hparam=True,
@@ -254,8 +245,7 @@ class TrainConfig:
         0,
         flag(
             "--translate",
-            help="Random-crop translation of training images by up to this many pixels "
-            "(default: 0).",
+            help="Shift training images by up to this many pixels (default: 0).",
             kind=int | None,
         ),
         check=flags.at_least(0),
@@ -265,8 +255,7 @@ class TrainConfig:
         "zero",
         flag(
             "--padding",
-            help="What translation brings in at the border: zero (black) or reflect "
-            "(default: zero).",
+            help="What a shift brings in at the border (default: zero).",
         ),
         check=flags.one_of(PADDINGS),
     )
@@ -274,9 +263,7 @@ class TrainConfig:
         "fp32",
         flag(
             "--precision",
-            help="fp32; bf16 (bfloat16 autocast, float32 weights); auto: bf16 where the "
-            "hardware has it natively (CPUs with AVX512_BF16 or AMX, GPUs from Ampere on), "
-            "else fp32 (default: the recipe's, else fp32).",
+            help="bf16 autocasts; auto: bf16 where the hardware has it (default: fp32).",
         ),
         check=flags.one_of(AUTOCAST),
         hparam=True,
@@ -285,8 +272,7 @@ class TrainConfig:
         "none",
         flag(
             "--tta",
-            help="At the end, also evaluate the kept weights on the test split with test-time "
-            "augmentation: none, flip or flip-translate (default: the recipe's, else none).",
+            help="At the end, evaluate the kept weights with test-time augmentation too.",
         ),
         check=flags.one_of(TTA_MODES),
         recorded=False,
@@ -316,8 +302,8 @@ class TrainConfig:
         None,
         flag(
             "--weights",
-            help="Start from trained weights (fine-tuning): a name the model declares, 'default' "
-            "or a .safetensors file; a new head where the class count differs.",
+            help="Fine-tune: start from weights the model declares, 'default' or a FILE.",
+            metavar="NAME|FILE",
         ),
         hparam=True,
     )
@@ -325,8 +311,7 @@ class TrainConfig:
         False,
         flag(
             "--tensorboard/--no-tensorboard",
-            help="Write TensorBoard event files into the run directory (default: off; on for "
-            "zoo sweep when the tensorboard package is installed).",
+            help="Write TensorBoard events into the run directory (default: off; sweeps: on).",
             kind=bool | None,
         ),
         resume=True,

@@ -33,6 +33,7 @@ from zoo.cli import (
 )
 from zoo.cli import eval as eval_command
 from zoo.cli import list as list_command
+from zoo.cli.help import ZooCommand, ZooGroup
 from zoo.cli.output import STOPS, console, error_console
 from zoo.errors import ZooError
 
@@ -43,6 +44,7 @@ except ImportError:  # pragma: no cover - older Typer on Click
 
 app = typer.Typer(
     name="zoo",
+    cls=ZooGroup,
     help="A PyTorch model zoo: list, train, export and benchmark any registered model, dataset "
     "and optimizer.",
     no_args_is_help=True,
@@ -97,7 +99,7 @@ COMMANDS = {
     "new-plugin": new_plugin.new_plugin,
 }
 for name, command in COMMANDS.items():
-    app.command(name)(command)
+    app.command(name, cls=ZooCommand)(command)
 SUBCOMMANDS = {"weights": weights.app}  # groups of commands: zoo weights fetch|list|prune
 for name, group in SUBCOMMANDS.items():
     app.add_typer(group, name=name)
@@ -123,7 +125,7 @@ def main() -> None:
     Ctrl-C says what it stopped and exits 130."""
     STOPS.clear()
     try:
-        code = app(standalone_mode=False)
+        code = app(prog_name="zoo", standalone_mode=False)
     except UsageError as exc:
         if not exc.format_message().strip():  # bare `zoo`: the help was the answer
             sys.exit(0)

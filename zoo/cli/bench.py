@@ -13,13 +13,14 @@ from rich.console import Console
 from zoo.cli.params import Json, opt, parameters, with_options
 from zoo.cli.sources import SOURCE_OPTIONS, SourceArg, source_request
 from zoo.errors import ArgumentError
+from zoo.export.backends import BACKENDS
 from zoo.export.options import CALIBRATION_SAMPLES, BenchRequest
 from zoo.flags import build, flag
 
 REPORT = flag(
     "--report",
-    help="Also write the result to FILE: JSON for .json, markdown tables to paste for .md "
-    "(repeatable).",
+    help="Also write the result to FILE: .json or .md (repeatable).",
+    metavar="FILE",
     kind=list[Path] | None,
 )
 REPORT_SUFFIXES = (".json", ".md")
@@ -36,6 +37,11 @@ def bench(
     """Compare eager PyTorch, TorchScript, ExportedProgram, ONNX Runtime (float32, int8, float16)
     and OpenVINO, with bfloat16 rows where the hardware has bf16: top-1 accuracy, file size,
     parity and latency.
+
+    --backends takes {BACKENDS} (by default every one that runs here, and for an export
+    directory eager and every file it holds); a backend named that cannot run is an error, a
+    default one is skipped with the reason. --device auto means the CPU, and the GPU too when
+    there is one; a device named that is not there is an error.
 
     Every row computes in the precision it names (float32 rows pinned to float32 whatever the
     CPU's default) and is judged by its precision's rule. Parity is against eager on the same
@@ -58,6 +64,9 @@ def bench(
     - `zoo bench cifar10-cnn --weights default --backends eager,onnxruntime,onnxruntime-int8`
     """
     run_bench(source, report, as_json, values)
+
+
+bench.__doc__ = (bench.__doc__ or "").replace("{BACKENDS}", ", ".join(BACKENDS))  # the registry's
 
 
 def run_bench(

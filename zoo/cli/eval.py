@@ -19,10 +19,8 @@ def eval_(
     run: Annotated[
         str | None,
         typer.Argument(
-            metavar="[RUN_DIR|CHECKPOINT|MODEL|hf://OWNER/REPO]",
-            help="A run directory (its kept checkpoint), a .safetensors checkpoint, a model "
-            "(its --weights, default: its default weights), or a release 'zoo publish' put on "
-            "the Hub (default: the newest run in --runs).",
+            metavar="RUN_DIR|CHECKPOINT|MODEL|hf://OWNER/REPO",
+            help="What to evaluate (default: the newest run in --runs).",
             show_default=False,
         ),
     ] = None,

@@ -15,25 +15,24 @@ from zoo.export.options import CALIBRATION_SAMPLES, ExportRequest
 from zoo.export.precisions import DERIVED
 from zoo.flags import Flag, build, flag
 
-OUT = flag("--out", help="Output directory (default: exports/MODEL).", kind=Path | None)
+OUT = flag(
+    "--out", help="Output directory (default: exports/MODEL).", kind=Path | None, metavar="DIR"
+)
 SAMPLES = flag(
     "--samples",
-    help="Inputs the files are verified on, stratified by class (real samples where available; "
-    "stored in the export for zoo verify) (default: 16).",
+    help="Inputs the files are verified on, stratified by class (default: 16).",
     kind=int,
     min=1,
 )
 CALIBRATION = flag(
     "--calibration",
-    help="Training-split inputs static int8 quantisation calibrates on (uniform random images "
-    "when the data is not here, said in the manifest) (default: 300).",
+    help="Training inputs static int8 quantisation calibrates on (default: 300).",
     kind=int,
     min=1,
 )
 ACCURACY_SAMPLES = flag(
     "--accuracy-samples",
-    help="Labelled test samples, stratified by class, each file's top-1 is measured on "
-    "(default: 1000).",
+    help="Labelled test samples each file's top-1 is measured on (default: 1000).",
     kind=int,
     min=1,
 )
@@ -66,6 +65,18 @@ def export(
 ) -> None:
     """Export to ONNX, TorchScript and ExportedProgram (all three unless flags pick some), verified
     and certified; int8 and float16 ONNX files on request.
+
+    --int8 quantises with ONNX Runtime: statically for models with convolutions (QDQ, int8
+    weights per channel, uint8 activations calibrated on --calibration inputs of the training
+    split, uniform random images when the data is not here, said in the manifest), dynamically
+    for models made only of Linear layers (ranges computed at run time); with --openvino,
+    MODEL.int8.xml too, quantised by NNCF on the same calibration inputs (with accuracy control on
+    them where they are labelled). --fp16 converts with
+    onnxconverter-common (float32 input and output), verified within 1 % of each input's largest
+    output + 1 % of the value. Both are checked on real test samples and fail, writing nothing,
+    if their top-1 is more than --max-accuracy-drop points below the float32 file's.
+    --embed-preprocessing makes the files take raw input: uint8 pixels N×C×H×W (0..255, of the
+    model's height and width) for image models, unnormalised float32 rows N×F for table ones.
 
     Every file carries the model card (model, classes, input shape, normalisation, the weights'
     sha256, how they were trained, the zoo and torch versions), its precision, its top-1 on real

@@ -30,8 +30,7 @@ def list_(
         bool,
         typer.Option(
             "--with-weights",
-            help="Show each model's trained weights (imports the models' modules, and so torch: "
-            "slower than a plain listing).",
+            help="Show each model's trained weights (imports torch: slower).",
         ),
     ] = False,
     as_json: Json = False,

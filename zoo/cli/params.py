@@ -16,17 +16,33 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from zoo import flags
-from zoo.flags import Flag, declared
+from zoo.flags import Flag, choices_of, declared
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def opt(declaration: Flag) -> Any:
-    """A Typer option annotation for ``declaration`` (a parameter's default is its own)."""
+def opt(declaration: Flag, choices: tuple[str, ...] = ()) -> Any:
+    """A Typer option annotation for ``declaration`` (a parameter's default is its own);
+    ``choices`` (or the flag's own) are shown as its metavar, ``[a|b|c]``, and completed in
+    the shell."""
+    settings = dict(declaration.settings)
+    choices = tuple(settings.pop("choices", ())) or choices
+    if choices:
+        settings.setdefault("metavar", "[" + "|".join(choices) + "]")
+        settings["autocompletion"] = completer(choices)
     return Annotated[
         declaration.kind,
-        typer.Option(*declaration.names, help=declaration.help, **declaration.settings),
+        typer.Option(*declaration.names, help=declaration.help, **settings),
     ]
+
+
+def completer(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
+    """Shell completion of an option's choices."""
+
+    def complete(incomplete: str) -> list[str]:
+        return [choice for choice in choices if choice.startswith(incomplete)]
+
+    return complete
 
 
 def parameters(cls: type, skip: tuple[str, ...] = ()) -> list[inspect.Parameter]:
@@ -38,9 +54,10 @@ def parameters(cls: type, skip: tuple[str, ...] = ()) -> list[inspect.Parameter]
             continue
         cli: Flag = item.metadata["cli"]
         default = False if cli.kind is bool else None
+        annotation = opt(cli, choices_of(item))
         result.append(
             inspect.Parameter(
-                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=opt(cli)
+                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
             )
         )
     return result

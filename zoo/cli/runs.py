@@ -24,7 +24,7 @@ def newest(folder: str | None, announce: bool = True) -> Path:
 
 def runs(
     folder: Annotated[
-        Path, typer.Argument(help="The folder runs went to (--out of zoo train).")
+        Path, typer.Argument(help="The folder runs went to ('zoo train --out DIR').")
     ] = Path("runs"),
     as_json: Json = False,
 ) -> None:

@@ -15,9 +15,8 @@ from zoo.export.options import SourceRequest
 SourceArg = Annotated[
     str | None,
     typer.Argument(
-        metavar="[RUN_DIR|CHECKPOINT|EXPORT_DIR|MODEL]",
-        help="A run directory, a .safetensors checkpoint, a 'zoo export' directory, or a model "
-        "name (fresh weights, or --weights) (default: the newest run in --runs).",
+        metavar="RUN_DIR|CHECKPOINT|EXPORT_DIR|MODEL",
+        help="What to use; a model has fresh weights, or --weights (default: the newest run).",
         show_default=False,
     ),
 ]

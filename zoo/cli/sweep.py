@@ -20,10 +20,8 @@ from zoo.sweep.plan import PANEL, Settings
 
 GRID = flag(
     "--grid",
-    help="KEY=V1,V2,... : values to sweep (repeatable; a grid is their product). KEY is a "
-    "training option (lr, batch_size, optimizer, ...) or model.NAME, opt.NAME, dataset.NAME "
-    "for a model, optimizer or dataset argument. With --search, also KEY=LOW..HIGH or "
-    "KEY=LOW..HIGH:log (a range).",
+    help="Values to sweep (repeatable: a grid is their product); --search: LOW..HIGH[:log].",
+    metavar="KEY=V1,V2,...",
     kind=list[str] | None,
     **PANEL,
 )
@@ -31,11 +29,13 @@ CONFIG = flag(
     "--config",
     help="A TOML file of training options and a [sweep] table of values to sweep.",
     kind=Path | None,
+    metavar="FILE",
 )
 RESUME = flag(
     "--resume",
     help="Finish a sweep directory: unfinished runs continue from their checkpoint.",
     kind=Path | None,
+    metavar="SWEEP_DIR",
 )
 
 
@@ -43,7 +43,11 @@ RESUME = flag(
 def sweep(
     model: Annotated[
         str | None,
-        typer.Argument(help="A registered model (or set 'model' in --config).", show_default=False),
+        typer.Argument(
+            metavar="MODEL",
+            help="A registered model (or set 'model' in --config).",
+            show_default=False,
+        ),
     ] = None,
     *,
     grid: opt(GRID) = None,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from zoo.cli.help import ZooCommand, ZooGroup
 from zoo.cli.params import Json, parameters, with_options
 from zoo.publish.options import FetchRequest, PruneRequest
 
@@ -15,6 +16,7 @@ LARGE = 1 << 20  # bytes: smaller downloads draw no bar
 
 app = typer.Typer(
     name="weights",
+    cls=ZooGroup,
     help="Trained weights in zoo's cache: fetch them ahead of use, list them, prune them.",
     no_args_is_help=True,
     rich_markup_mode="markdown",
@@ -22,15 +24,14 @@ app = typer.Typer(
 )
 
 
-@app.command("fetch")
+@app.command("fetch", cls=ZooCommand)
 @with_options(parameters(FetchRequest))
 def fetch(
     spec: Annotated[
         str | None,
         typer.Argument(
-            metavar="[MODEL|hf://OWNER/REPO]",
-            help="A model (its declared weights), a release on the Hub, or nothing: every "
-            "installed model's weights.",
+            metavar="MODEL|hf://OWNER/REPO",
+            help="A model, a release on the Hub, or nothing: every installed model's weights.",
             show_default=False,
         ),
     ] = None,
@@ -116,7 +117,7 @@ class Bars:
             self.progress.stop()
 
 
-@app.command("list")
+@app.command("list", cls=ZooCommand)
 def list_(as_json: Json = False) -> None:
     """Show what the cache holds, its size, and what uses each entry.
 
@@ -151,7 +152,7 @@ def run_list(as_json: bool) -> None:
     )
 
 
-@app.command("prune")
+@app.command("prune", cls=ZooCommand)
 @with_options(parameters(PruneRequest))
 def prune(*, as_json: Json = False, **values: Any) -> None:
     """Remove cache entries no installed model declares any more: the predict exports of older

@@ -12,7 +12,7 @@ from typing import Any
 from zoo import flags
 from zoo.artifacts.config import TTA_MODES
 from zoo.errors import ArgumentError
-from zoo.export.backends import BACKENDS, DEFAULT
+from zoo.export.backends import BACKENDS
 from zoo.export.formats import FORMATS, Format
 from zoo.export.precisions import PRECISIONS
 from zoo.flags import flag, option
@@ -75,9 +75,7 @@ class ExportRequest:
         False,
         flag(
             "--embed-preprocessing",
-            help="The files take raw input and normalise it themselves: uint8 pixels N×C×H×W "
-            "(0..255, already of the model's height and width) for image models, unnormalised "
-            "float32 feature rows N×F for table models.",
+            help="The files take raw pixels (uint8) or rows and normalise them themselves.",
             kind=bool,
         ),
     )
@@ -104,9 +102,7 @@ class ExportRequest:
         None,
         flag(
             "--tta",
-            help="Test-time augmentation in the graph: none, flip or flip-translate (the file "
-            "averages the views itself) (default: what the weights were measured with, else "
-            "none).",
+            help="Test-time augmentation in the graph (default: as the weights were measured).",
         ),
         check=flags.one_of(TTA_MODES),
     )
@@ -138,24 +134,21 @@ class BenchRequest:
         None,
         flag(
             "--backends",
-            help=f"Comma-separated: {', '.join(BACKENDS)} (default: {', '.join(DEFAULT)}; for "
-            "an export directory, eager and every file it holds). A backend named here that "
-            "cannot run is an error; a default one is skipped with the reason.",
+            help="Comma-separated backends (listed above) to run (default: all that run here).",
+            metavar="NAME,...",
         ),
         parse=lambda text: flags.parse_list(text, "--backends", tuple(BACKENDS)),
     )
     device: str = option(
         "auto",
-        flags.DEVICE.with_help(
-            "cpu, cuda (or cuda:N), or auto: the CPU, and the GPU too when there is one "
-            "(default: auto). A device asked for that is not there is an error."
-        ),
+        flags.DEVICE.with_help("auto: the CPU, and the GPU too when there is one (default)."),
     )
     batch_sizes: tuple[int, ...] | None = option(
         None,
         flag(
             "--batch-sizes",
-            help="Comma-separated batch sizes to time (default: 1,32; a fixed-batch export's own).",
+            help="Comma-separated batch sizes to time (default: 1,32).",
+            metavar="N,...",
         ),
         parse=lambda text: flags.parse_counts(text, "--batch-sizes"),
     )
@@ -163,8 +156,7 @@ class BenchRequest:
         256,
         flag(
             "--samples",
-            help="Test samples for parity and top-1, stratified by class (real where available; "
-            "all of them are measured, whatever --max-time says) (default: 256).",
+            help="Test samples for parity and top-1, stratified by class (default: 256).",
             kind=int | None,
             min=1,
         ),
@@ -201,8 +193,7 @@ class BenchRequest:
         6.0,
         flag(
             "--max-time",
-            help="Wall-clock seconds all the timing may take, shared by the batch sizes (each "
-            "backend is timed at least once) (default: 6). Parity and accuracy are not timed.",
+            help="Seconds all the timing may take, every backend timed once at least (default: 6).",
             kind=float | None,
             min=0,
         ),
@@ -211,8 +202,7 @@ class BenchRequest:
         None,
         flag(
             "--min-accuracy",
-            help="Exit 1 if any backend's top-1 on the labelled test samples (all of them) is "
-            "below this percentage.",
+            help="Exit 1 if any backend's top-1 on the test samples is below this percentage.",
             kind=float | None,
             min=0,
             max=100,

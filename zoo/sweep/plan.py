@@ -82,8 +82,8 @@ class Axis:
 PANEL = {"rich_help_panel": "Sweep options"}
 
 
-def sweep_flag(*names: str, help: str, kind: object = str | None) -> flags.Flag:
-    return flag(*names, help=help, kind=kind, **PANEL)
+def sweep_flag(*names: str, help: str, kind: object = str | None, **settings: object) -> flags.Flag:
+    return flag(*names, help=help, kind=kind, **PANEL, **settings)
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class Settings:
 
     search: str = option(
         "grid",
-        sweep_flag("--search", help="grid (every combination), or Optuna's random or tpe sampler."),
+        sweep_flag("--search", help="Every combination, or Optuna's sampler (default: grid)."),
         check=flags.one_of(SEARCHES),
     )
     trials: int = option(
@@ -120,8 +120,7 @@ class Settings:
         sweep_flag(
             "--jobs",
             "-j",
-            help="Runs at a time, in parallel processes that divide the CPU cores (default: 1). "
-            "The processes are fresh: they see entries installed through entry points.",
+            help="Runs at a time, in fresh processes that divide the CPU cores (default: 1).",
             kind=int | None,
         ),
         check=flags.at_least(1),
@@ -130,8 +129,8 @@ class Settings:
         None,
         sweep_flag(
             "--storage",
-            help="Optuna storage URL for the study, shared by every worker that names it "
-            "(default: study.db in the sweep directory).",
+            help="Optuna storage URL every worker naming it shares (default: study.db).",
+            metavar="URL",
         ),
         search_only=True,
     )
@@ -144,8 +143,7 @@ class Settings:
         "median",
         sweep_flag(
             "--pruner",
-            help="median: Optuna's MedianPruner stops runs whose epoch metric lags; none "
-            "(default: median).",
+            help="median stops runs whose epoch metric lags (default: median).",
         ),
         check=flags.one_of(PRUNERS),
         search_only=True,

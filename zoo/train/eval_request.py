@@ -39,15 +39,19 @@ class EvalRequest:
     )
     device: str = option("auto", flags.DEVICE)
     out: str | None = option(
-        None, flag("--out", help="Where the results go (default: RUN_DIR/eval/DATASET-SPLIT).")
+        None,
+        flag(
+            "--out",
+            help="Where the results go (default: RUN_DIR/eval/DATASET-SPLIT).",
+            metavar="DIR",
+        ),
     )
     runs: str | None = option(None, flags.RUNS)
     tta: str | None = option(
         None,
         flag(
             "--tta",
-            help="Test-time augmentation: none, flip or flip-translate (outputs averaged over "
-            "the views) (default: what the weights were measured with, else none).",
+            help="Test-time augmentation (default: as the weights were measured, else none).",
         ),
         check=flags.one_of(TTA_MODES),
     )
@@ -55,8 +59,7 @@ class EvalRequest:
         "fp32",
         flag(
             "--precision",
-            help="fp32, bf16 (bfloat16 autocast) or auto (bf16 where the hardware has it "
-            "natively) (default: fp32).",
+            help="bf16 autocasts; auto: bf16 where the hardware has it (default: fp32).",
         ),
         check=flags.one_of(AUTOCAST),
     )
