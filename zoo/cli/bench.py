@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from zoo.cli.params import Json, opt, parameters, with_options
 from zoo.cli.sources import SOURCE_OPTIONS, SourceArg, source_request
@@ -24,6 +25,19 @@ REPORT = flag(
     kind=list[Path] | None,
 )
 REPORT_SUFFIXES = (".json", ".md")
+FOLD = ("device", "precision", "± rounds", "calls/rounds")  # said once when every row agrees
+SHORT = {  # the tables' headers where the terminal is narrow (a legend says what they are)
+    "precision": "prec",
+    "max abs diff": "|a−b|",
+    "max rel diff": "rel",
+    "of tolerance": "of tol",
+    "top-1 agree": "agree",
+    "samples/s": "/s",
+    "calls/rounds": "n/r",
+    "p50 ms": "p50",
+    "p90 ms": "p90",
+    "p99 ms": "p99",
+}
 
 
 @with_options([*parameters(BenchRequest), *SOURCE_OPTIONS])
@@ -132,27 +146,34 @@ def run_bench(
 
 def render(result: Any, console: Console, min_accuracy: float | None) -> None:
     """The tables, what was skipped and why, the noise verdict and the parity verdict."""
-    from zoo.cli.output import show_table
+    from zoo.cli.output import say, show_table
     from zoo.export import report as text
 
-    console.print(f"[bold]{text.headline(result)}[/bold]", highlight=False, soft_wrap=True)
+    say(console, f"[bold]{escape(text.headline(result))}[/bold]")
     for title, header, rows in text.tables(result):
         cells = [[f"[red]{cell}[/red]" if cell == "FAIL" else cell for cell in row] for row in rows]
         numbers = tuple(c for c in header if c not in ("backend", "device", "file", "precision"))
-        show_table(header, cells, right=numbers, title=title, out=console)
-    for line in text.settings_lines(result):
-        console.print(f"[dim]{line}[/dim]", highlight=False, soft_wrap=True)
-    for skip in result.skipped:
-        console.print(
-            f"[dim]skipped {skip.backend} ({skip.device}): {skip.reason}[/dim]", soft_wrap=True
+        keys = 2 if header[0] == "batch" else 1  # a latency row is a batch size and a backend
+        short = SHORT | {c: c.replace("p50 ms ", "") for c in header if c.startswith("p50 ms @")}
+        show_table(
+            header,
+            cells,
+            right=numbers,
+            title=title,
+            out=console,
+            keys=keys,
+            short=short,
+            fold=FOLD,
         )
+    for line in text.settings_lines(result):
+        say(console, f"[dim]{escape(line)}[/dim]")
+    for skip in result.skipped:
+        say(console, f"[dim]skipped {skip.backend} ({skip.device}): {escape(skip.reason)}[/dim]")
     if result.noise:
-        console.print(f"[yellow]{result.noise}[/yellow]", highlight=False, soft_wrap=True)
+        say(console, f"[yellow]{escape(result.noise)}[/yellow]")
     below = result.below(min_accuracy)
     if below:
         shown = ", ".join(f"{b.backend} ({b.device}) {b.top1.text()}" for b in below)
-        console.print(
-            f"[red]top-1 below --min-accuracy {min_accuracy:g} %: {shown}[/red]", soft_wrap=True
-        )
+        say(console, f"[red]top-1 below --min-accuracy {min_accuracy:g} %: {escape(shown)}[/red]")
     colour = "green" if result.passed else "red"
-    console.print(f"[{colour}]{text.verdict(result)}[/{colour}]", highlight=False, soft_wrap=True)
+    say(console, f"[{colour}]{escape(text.verdict(result))}[/{colour}]")

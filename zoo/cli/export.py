@@ -159,14 +159,15 @@ def sample_and_export(
 
 def print_manifest(manifest: Any, origin: str, out_dir: Path) -> None:
     """One line per verified file: precision, size, parity and top-1 accuracy."""
-    from zoo.cli.output import console
+    from rich.markup import escape
+
+    from zoo.cli.output import console, say
 
     first = manifest.files[0]
-    console.print(
-        f"[bold]{manifest.card.model}[/bold] ({origin}), verified on {manifest.inputs}; "
-        f"files take {first.facts.input} input",
-        highlight=False,
-        soft_wrap=True,
+    say(
+        console,
+        f"[bold]{manifest.card.model}[/bold] ({escape(origin)}), verified on "
+        f"{escape(manifest.inputs)}; files take {first.facts.input} input",
     )
     for entry in manifest.files:
         title = FORMATS[entry.format].title
@@ -174,16 +175,16 @@ def print_manifest(manifest: Any, origin: str, out_dir: Path) -> None:
             title += f" {entry.precision}"
         agreement = entry.verification.top1_agreement
         agree = "" if agreement is None else f", agrees {agreement:.0%}"
-        console.print(
-            f"  [green]ok[/green] {title:<15} {out_dir / entry.path}  "
+        say(
+            console,
+            f"  [green]ok[/green] {title:<15} {escape(str(out_dir / entry.path))}  "
             f"{entry.bytes / 1e6:.2f} MB, {entry.export_seconds:.1f} s, "
             f"max |a−b| {entry.verification.max_abs:.1e}{agree}{accuracy_text(entry.facts.accuracy)}",
-            highlight=False,
-            soft_wrap=True,
+            indent=5,
         )
     for note in manifest.notes:
         style = "yellow" if "not checked" in note else "dim"
-        console.print(f"  [{style}]note: {note}[/{style}]", highlight=False, soft_wrap=True)
+        say(console, f"  [{style}]note: {escape(note)}[/{style}]", indent=4)
     console.print(f"  manifest: {out_dir / 'manifest.json'}", highlight=False, soft_wrap=True)
 
 

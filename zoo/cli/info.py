@@ -137,7 +137,7 @@ def render(report: EntryReport) -> None:
             ]
             for p in report.parameters
         ]
-        show_table(["Parameter", "Type", "Default", "Note"], cells)
+        show_table(["Parameter", "Type", "Default", "Note"], cells, wrap=("Type", "Note"))
 
 
 def render_model(report: EntryReport, model: ModelInfo) -> None:

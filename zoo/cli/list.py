@@ -84,7 +84,7 @@ def run_list(kind: str | None, pattern: str | None, with_weights: bool, as_json:
                 row_cells.append(weights_cell(row["weights"]))
             cells.append(row_cells)
         columns = ["Name", "Kind", "Source", "Version"] + (["Weights"] if with_weights else [])
-        show_table(columns, cells)
+        show_table(columns, cells, wrap=("Weights",))
         footer(registry, any(row["conflict"] for row in rows))
     else:
         console.print(f"nothing registered matches '{pattern}'")

@@ -85,14 +85,14 @@ def run_publish(source: str, as_json: bool, values: dict[str, Any]) -> None:
 
 def print_published(published: Published) -> None:
     """The release's files, its measured metric, where it went, the declaration to paste."""
-    from zoo.cli.output import console
+    from zoo.cli.output import console, say
     from zoo.publish.modelcard import headline
     from zoo.publish.plugin import entry_json
 
     checked, delivery = published.plan, published.delivery
 
     def show(text: str) -> None:
-        console.print(text, highlight=False, soft_wrap=True)
+        say(console, text, indent=4)
 
     show(f"[bold]{checked.model}[/bold] weights '{checked.name}': release in {checked.out}")
     show(f"  {checked.file_name}  sha256 {checked.sha256}")

@@ -53,4 +53,4 @@ def runs(
     for sweep, cells in groups.items():
         title = f"sweep {sweep} ({len(cells)} runs)" if sweep else None
         columns = ["Run", "Model", "Dataset", "Epochs", "Kept weights"]
-        show_table(columns, cells, right=("Epochs",), title=title)
+        show_table(columns, cells, right=("Epochs",), title=title, wrap=("Kept weights",))

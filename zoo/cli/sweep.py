@@ -88,7 +88,7 @@ def run_sweep(
     values: dict[str, Any],
 ) -> None:
     """Plan (or resume) the sweep, show it run, print the ranked table."""
-    from zoo.cli.output import console, show_table, stop_said
+    from zoo.cli.output import console, say, show_table, stop_said
     from zoo.cli.sweep_display import SweepDisplay
     from zoo.sweep import drive
     from zoo.sweep.results import table
@@ -108,7 +108,7 @@ def run_sweep(
     else:
         plan = drive.start(model, values, grid or [], config, settings)
         for line in drive.announcement(plan, tensorboard.available(), tensorboard.INSTALL):
-            console.print(line, highlight=False, soft_wrap=True, markup=False)
+            say(console, line, markup=False)
     display = SweepDisplay(plan, console)
     with display:
         report = drive.run(plan, display, resumed=resume is not None)
@@ -118,7 +118,7 @@ def run_sweep(
         console.print("every run of the sweep is finished", highlight=False)
     title = f"{report.sweep.name}: {len(report.ranked)} runs, best first"
     columns, rows, right = table(report.sweep.plan, report.ranked)
-    show_table(columns, rows, right=right, title=title, out=console)
+    show_table(columns, rows, right=right, title=title, out=console, keys=2)
     for path in report.files:
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
     if report.failure:

@@ -50,14 +50,16 @@ def verify(
 
 def run_verify(target: str, data_dir: str | None, as_json: bool) -> None:
     """Re-check the export and print what was found."""
-    from zoo.cli.output import console, error_console, print_json
+    from rich.markup import escape
+
+    from zoo.cli.output import console, error_console, print_json, say
     from zoo.export.verify import verify as check
     from zoo.weights.releases import is_hub_spec, release_to_verify
 
-    def say(text: str) -> None:
-        error_console.print(text, highlight=False, soft_wrap=True)
+    def note(text: str) -> None:
+        say(error_console, text, markup=False)
 
-    folder = release_to_verify(target, say) if is_hub_spec(target) else Path(target)
+    folder = release_to_verify(target, note) if is_hub_spec(target) else Path(target)
     report = check(folder, data_dir)
     if as_json:
         print_json(
@@ -82,24 +84,24 @@ def run_verify(target: str, data_dir: str | None, as_json: bool) -> None:
             }
         )
     else:
-        console.print(
-            f"[bold]{report.model}[/bold] in {report.target}, verified on {report.inputs}",
-            highlight=False,
-            soft_wrap=True,
+        say(
+            console,
+            f"[bold]{report.model}[/bold] in {escape(str(report.target))}, verified on "
+            f"{escape(report.inputs)}",
         )
         for problem in report.problems:
-            console.print(f"  [red]FAIL[/red] {problem}", highlight=False, soft_wrap=True)
+            say(console, f"  [red]FAIL[/red] {escape(problem)}", indent=4)
         for item in report.files:
             mark = "[green]ok[/green]  " if item.passed else "[red]FAIL[/red]"
-            console.print(
-                f"  {mark} {item.label:<10} {item.file}: {line(item)}",
-                highlight=False,
-                soft_wrap=True,
+            say(
+                console,
+                f"  {mark} {item.label:<10} {escape(item.file)}: {escape(line(item))}",
+                indent=4,
             )
         if report.accuracy:
-            console.print(f"  {report.accuracy}", highlight=False, soft_wrap=True)
+            say(console, f"  {escape(report.accuracy)}", indent=4)
         for text in report.decision:
-            console.print(f"  decision: {text}", highlight=False, soft_wrap=True)
+            say(console, f"  decision: {escape(text)}", indent=4)
         word = "[green]verified[/green]" if report.passed else "[red]verification FAILED[/red]"
         console.print(word)
     if not report.passed:

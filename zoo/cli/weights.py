@@ -56,7 +56,9 @@ def fetch(
 
 def run_fetch(spec: str | None, as_json: bool, values: dict[str, Any]) -> None:
     """Fetch, drawing a bar per large download; one line per file; exit 2 if any failed."""
-    from zoo.cli.output import console, print_json
+    from rich.markup import escape
+
+    from zoo.cli.output import console, print_json, say
     from zoo.errors import ZooError
     from zoo.flags import build
     from zoo.publish.modelcard import size_text
@@ -72,13 +74,11 @@ def run_fetch(spec: str | None, as_json: bool, values: dict[str, Any]) -> None:
         print_json([result.__dict__ for result in results])
     for result in results if not as_json else ():
         if result.error:
-            console.print(f"[red]failed[/red] {result.label}: {result.error}", soft_wrap=True)
+            say(console, f"[red]failed[/red] {escape(result.label)}: {escape(result.error)}")
             continue
         where = f"{result.path}  {size_text(result.bytes)}" if result.path else ""
         note = f"  [dim]({result.note})[/dim]" if result.note else ""
-        console.print(
-            f"[green]ok[/green] {result.label}  {where}{note}", highlight=False, soft_wrap=True
-        )
+        say(console, f"[green]ok[/green] {result.label}  {where}{note}")
     failed = [result for result in results if result.error]
     if failed:
         raise ZooError(
@@ -145,7 +145,7 @@ def run_list(as_json: bool) -> None:
         ]
         for entry in found
     ]
-    show_table(["Kind", "Entry", "Size", "Used by"], rows, right=("Size",))
+    show_table(["Kind", "Entry", "Size", "Used by"], rows, right=("Size",), wrap=("Used by",))
     total = sum(entry.bytes for entry in found)
     console.print(
         f"{len(found)} entries, {size_text(total)} in {home()}", highlight=False, soft_wrap=True

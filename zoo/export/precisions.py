@@ -105,7 +105,7 @@ class Precision:
     def rule(self) -> str:
         if self.tolerance is not None:
             return self.tolerance.rule
-        return "no elementwise bound: top-1 accuracy within --max-accuracy-drop of float32"
+        return "no elementwise bound: top-1 within the export's accuracy budget of float32's"
 
 
 def derive_fp16(fp32: Path, out: Path, _: Derivation) -> Derived:
