@@ -53,13 +53,14 @@ def killed(process: subprocess.Popen[str]) -> None:
 
 
 def test_a_second_resume_of_a_run_being_trained_is_refused(tmp_path: Path) -> None:
-    first = start("train", *SLOWER, "--epochs", "4", "--out", str(tmp_path))
+    slow = {FAULT_ENV: "pause=120:last.safetensors:2"}  # epoch 2's save takes two minutes
+    first = start("train", *SLOWER, "--epochs", "4", "--out", str(tmp_path), **slow)
     try:
         run = wait_for_epoch(tmp_path, 1, first)
         held_by(lock_file(run), first)
         refused(start("train", "--resume", str(run)), f"is being trained by process {first.pid}")
     finally:
-        killed(first)  # SIGKILL: the operating system lets go of the lock
+        killed(first)  # SIGKILL, inside a save: the operating system lets go of the lock
     ok("train", "--resume", run)
     epochs = [row["epoch"] for row in metrics(run)]
     assert epochs == [1, 2, 3, 4]  # each epoch once

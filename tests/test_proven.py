@@ -6,6 +6,7 @@ prefix (a packaged file and a cached download alike)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -15,8 +16,11 @@ from conftest import zoo_here
 from export_support import one_weight_changed
 from PIL import Image
 
+from zoo.artifacts.manifest import CERTIFICATE_KEY
 from zoo.errors import ZooError
+from zoo.export.formats import FORMATS
 from zoo.factory import get_model_info
+from zoo.files import sha256_file
 from zoo.registry import get_registry
 from zoo.weights.declared import check_sha256, fetch
 from zoo.weights.home import cache_file
@@ -102,3 +106,47 @@ def test_a_cached_download_is_checked_on_its_whole_sha256(
     assert not cache_file(entry.name, forged).exists()
     with pytest.raises(ZooError):
         check_sha256(source, forged, remove=False, where="test")
+
+
+def test_verify_passes_an_export_as_it_was_written(export_dir: Path) -> None:
+    result = zoo_here("verify", str(export_dir))
+    assert result.returncode == 0 and "verified" in result.stdout, result.stdout
+
+
+def test_verify_refuses_a_certificate_that_records_other_figures(
+    export_dir: Path, tmp_path: Path
+) -> None:
+    """As an exporter that wrote a wrong max |a−b| into the file, its manifest and its hash
+    alike would leave it: only measuring again and comparing finds it."""
+    forged = shutil.copytree(export_dir, tmp_path / "forged")
+    path = forged / "mnist-logreg.onnx"
+    props = FORMATS["onnx"].read_props(path)
+    certificate = json.loads(props[CERTIFICATE_KEY])
+    true = certificate["parity"]["max_abs"]
+    certificate["parity"]["max_abs"] = 0.0 if true else 1e-3
+    props[CERTIFICATE_KEY] = json.dumps(certificate)
+    FORMATS["onnx"].stamp(path, props)
+    manifest = json.loads((forged / "manifest.json").read_text())
+    (entry,) = manifest["files"]
+    entry["sha256"], entry["bytes"] = sha256_file(path), path.stat().st_size
+    entry["certificate"] = certificate
+    entry["verification"]["max_abs"] = certificate["parity"]["max_abs"]
+    (forged / "manifest.json").write_text(json.dumps(manifest))
+    result = zoo_here("verify", str(forged))
+    assert result.returncode == 1, result.stdout
+    assert "the certificate is not what was measured" in " ".join(result.stdout.split())
+
+
+def test_verify_refuses_verification_inputs_other_than_those_certified(
+    export_dir: Path, tmp_path: Path
+) -> None:
+    """One reference output moved by one float32 step: within every tolerance, so the parity
+    check alone passes; the certificate's sha256 of verification.npz does not."""
+    changed = shutil.copytree(export_dir, tmp_path / "changed")
+    with np.load(changed / "verification.npz") as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    arrays["reference"].flat[0] = np.nextafter(arrays["reference"].flat[0], np.float32(np.inf))
+    np.savez(changed / "verification.npz", **arrays)
+    result = zoo_here("verify", str(changed))
+    assert result.returncode == 1
+    assert "differs from the one the files were certified on" in result.stdout

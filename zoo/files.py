@@ -167,25 +167,38 @@ def lock_beside(folder: Path) -> Path:
 def hold(lock: Path, what: str, doing: str) -> Iterator[None]:
     """Hold ``lock`` (an operating-system lock, released when the process ends, even by
     SIGKILL) for the block; refuse, as one line, when another process holds it: ``{what} is
-    being {doing} by process N (its command, since when)``."""
+    being {doing} by process N (its command, since when)``. The lock file is removed when the
+    block ends (a SIGKILL leaves it, unlocked: the next command takes it)."""
     lock.parent.mkdir(parents=True, exist_ok=True)
-    handle = os.open(lock, os.O_RDWR | os.O_CREAT, MODE)
+    handle = take(lock, what, doing)
     try:
-        if not try_lock(handle):
-            holder = lock_holder(handle)
-            raise ZooError(f"{what} is being {doing} by {holder}: wait for it, or stop it first")
         os.ftruncate(handle, LOCK_INFO_AT)
         os.lseek(handle, LOCK_INFO_AT, os.SEEK_SET)
         os.write(handle, json.dumps(holder_info()).encode() + b"\n")
         HELD[handle] = lock
-        try:
-            yield
-        finally:
-            HELD.pop(handle, None)
-            with contextlib.suppress(OSError):
-                os.ftruncate(handle, LOCK_INFO_AT)
+        yield
     finally:
+        HELD.pop(handle, None)
+        with contextlib.suppress(OSError):
+            os.unlink(lock)  # while still held: no other process has taken this file
         os.close(handle)  # releases the lock
+
+
+def take(lock: Path, what: str, doing: str) -> int:
+    """A descriptor of ``lock``, locked; the file it locks is the one at the path now (one a
+    releasing process removed after this process opened it is opened again)."""
+    while True:
+        handle = os.open(lock, os.O_RDWR | os.O_CREAT, MODE)
+        if not try_lock(handle):
+            holder = lock_holder(handle)
+            os.close(handle)
+            raise ZooError(f"{what} is being {doing} by {holder}: wait for it, or stop it first")
+        try:
+            if os.stat(lock).st_ino == os.fstat(handle).st_ino:
+                return handle
+        except FileNotFoundError:
+            pass
+        os.close(handle)  # the file was removed by the process that held it: again
 
 
 def try_lock(handle: int) -> bool:

@@ -179,6 +179,21 @@ def parse_counts(text: str, what: str) -> tuple[int, ...]:
     return tuple(int(value) for value in values)
 
 
+def existing_folder(text: str) -> str:
+    """A ``--data-dir`` the user named: it must be a folder that exists (a named folder that is
+    missing is a mistake, not a reason to go on with random inputs)."""
+    from pathlib import Path
+
+    path = Path(text).expanduser()
+    if path.is_file():
+        raise ArgumentError(
+            f"--data-dir {text} is a file: name the folder a dataset's files are in"
+        )
+    if not path.is_dir():
+        raise ArgumentError(f"--data-dir {text} does not exist")
+    return text
+
+
 # -- flags several commands share ----------------------------------------------------------------
 DATASET = flag(
     "--dataset", "-d", help="Dataset: a registered name (see 'zoo list datasets').", metavar="NAME"

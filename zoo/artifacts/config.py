@@ -316,7 +316,7 @@ class TrainConfig:
         ),
         resume=True,
     )
-    data_dir: str | None = machine(None, flags.DATA_DIR, resume=True)
+    data_dir: str | None = machine(None, flags.DATA_DIR, resume=True, parse=flags.existing_folder)
     out: str = machine(
         "runs",
         flag("--out", help="Where runs go; each gets its own sub-directory (default: runs)."),

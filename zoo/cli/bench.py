@@ -105,7 +105,10 @@ def run_bench(
     resolved = resolve(request)
     dataset = checks_dataset(resolved, request)
     data_dir = request.data_dir or resolved.data_dir
-    samples = load_samples(resolved.preprocessing, dataset, data_dir, wanted.samples, request.seed)
+    named = request.data_dir is not None  # the user's own: it must hold the data
+    samples = load_samples(
+        resolved.preprocessing, dataset, data_dir, wanted.samples, request.seed, named
+    )
     if wanted.min_accuracy is not None and not samples.labelled:
         hint = f"; {missing_data_hint(dataset)}" if dataset is not None else ""
         raise ArgumentError(

@@ -146,8 +146,9 @@ def sample_and_export(
     dataset = checks_dataset(resolved, request)
     data_dir = request.data_dir or resolved.data_dir
     preprocessing = resolved.preprocessing
+    named = request.data_dir is not None  # the user's own: it must hold the data
     test = load_samples(
-        preprocessing, dataset, data_dir, max(accuracy_samples, samples), request.seed
+        preprocessing, dataset, data_dir, max(accuracy_samples, samples), request.seed, named
     )
     calibrated = None
     if "int8" in wanted.precisions:

@@ -59,6 +59,8 @@ def run_verify(target: str, data_dir: str | None, as_json: bool) -> None:
     def note(text: str) -> None:
         say(error_console, text, markup=False)
 
+    if data_dir is not None:
+        flags.existing_folder(data_dir)
     folder = release_to_verify(target, note) if is_hub_spec(target) else Path(target)
     report = check(folder, data_dir)
     if as_json:

@@ -123,6 +123,7 @@ class BenchResult:
     threads: int
     inputs: str
     samples: int
+    per_class: dict[str, int] = field(default_factory=dict)  # the samples' labels, counted
     environment: dict[str, Any] = field(default_factory=dict)
     parity: list[ParityRow] = field(default_factory=list)
     backends: list[BackendRow] = field(default_factory=list)
@@ -607,6 +608,7 @@ def bench(
     threads = request.threads or torch.get_num_threads()
     samples = samples.fit(files.fixed_batch)
     result = BenchResult(source.name, source.origin, threads, samples.origin, len(samples))
+    result.per_class = samples.per_class(tuple(source.card.classes))
     with runtimes.float32_torch(threads) as settings, torch.inference_mode():
         rows = open_rows(source, files, names, explicit, devices, threads)
         result.skipped = [

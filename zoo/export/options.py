@@ -33,7 +33,7 @@ class SourceRequest:
     runs: str | None = option(None, flags.RUNS)
     dataset: str | None = option(None, flags.DATASET)
     dataset_args: dict[str, str] = option({}, flags.DATASET_ARG, parse=assignments("--dataset-arg"))
-    data_dir: str | None = option(None, flags.DATA_DIR)
+    data_dir: str | None = option(None, flags.DATA_DIR, parse=flags.existing_folder)
     input_shape: tuple[int, ...] | None = option(None, flags.INPUT_SHAPE, parse=flags.parse_shape)
     num_classes: int | None = option(None, flags.NUM_CLASSES)
     model_args: dict[str, str] = option({}, flags.MODEL_ARG, parse=assignments("--model-arg"))

@@ -240,9 +240,9 @@ def check_request(source: Source, request: ExportRequest) -> None:
 def exporting(out_dir: Path, force: bool) -> Iterator[None]:
     """The output directory checked (:func:`check_out_dir`) and held by this process for the
     block: a second export into it (``--force`` or not) is refused while this one runs."""
-    check_folder(out_dir, "--out")
+    check_out_dir(out_dir, force)
     with hold(lock_beside(out_dir), str(out_dir), "exported into"):
-        check_out_dir(out_dir, force)
+        check_out_dir(out_dir, force)  # again: another export may have finished meanwhile
         yield
 
 

@@ -51,6 +51,14 @@ class Samples:
     def __len__(self) -> int:
         return len(self.raw)
 
+    def per_class(self, classes: tuple[str, ...]) -> dict[str, int]:
+        """How many of the samples each class has (none for unlabelled or regression ones)."""
+        if not self.labelled or self.labels is None:
+            return {}
+        counts = np.bincount(self.labels.astype(np.int64), minlength=len(classes))
+        names = [*classes, *map(str, range(len(classes), len(counts)))]
+        return {name: int(count) for name, count in zip(names, counts, strict=True)}
+
     def take(self, count: int) -> Samples:
         """The first ``count`` (balanced, for a stratified sample)."""
         if count >= len(self):
@@ -160,13 +168,17 @@ def load_samples(
     data_dir: str | None,
     count: int,
     seed: int = 0,
+    named: bool = False,
 ) -> Samples:
-    """Real samples of ``dataset`` when its data is here, else random inputs saying why."""
+    """Real samples of ``dataset`` when its data is here, else random inputs saying why; a
+    ``data_dir`` the user ``named`` must hold the data (else one line saying why not)."""
     if dataset is None:
         return random_samples(preprocessing, count, seed, "no dataset")
     try:
         return real_samples(dataset, data_dir, preprocessing, count, seed)
-    except ZooError:
+    except ZooError as exc:
+        if named:
+            raise ZooError(f"--data-dir {data_dir}: {exc}") from None
         reason = f"{dataset.name} is not available here; {missing_data_hint(dataset)}"
         return random_samples(preprocessing, count, seed, reason)
 

@@ -79,7 +79,9 @@ class PublishRequest:
         check=flags.one_of(SPLITS),
     )
     data_dir: str | None = option(
-        None, flags.DATA_DIR.with_help("Where the weights' dataset is (default: the run's).")
+        None,
+        flags.DATA_DIR.with_help("Where the weights' dataset is (default: the run's)."),
+        parse=flags.existing_folder,
     )
     device: str = option("auto", flags.DEVICE)
     precisions: tuple[str, ...] = ()  # derived ONNX files: int8, fp16 (the CLI's switches)

@@ -420,6 +420,9 @@ def measure_stats(split: Split) -> tuple[list[float], list[float]]:
     return mean.tolist(), std.tolist()
 
 
+VAL_PER_CLASS = 10  # held-out items per class below which picking the best epoch is noise
+
+
 @dataclass
 class TrainingData:
     """The train and validation splits and what goes with them."""
@@ -448,6 +451,9 @@ def load_training_data(
         )
         val = make_split(train_set, description, val_index, eval_batch, **build)
         val_source = f"{len(val_index):,} items held out of the train split"
+        classes = len(description.classes or ()) if description.task != "regression" else 1
+        if len(val_index) < VAL_PER_CLASS * max(1, classes):
+            val_source += f" (too few: under {VAL_PER_CLASS} per class)"
     else:
         test_set = open_dataset(config.dataset, config.dataset_args, config.data_dir, train=False)
         train = make_split(train_set, description, None, config.batch_size, **build, drop_last=drop)

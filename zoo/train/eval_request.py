@@ -26,7 +26,7 @@ class EvalRequest:
         flags.DATASET_ARG,
         parse=lambda items: flags.parse_assignments(items, "--dataset-arg"),
     )
-    data_dir: str | None = option(None, flags.DATA_DIR)
+    data_dir: str | None = option(None, flags.DATA_DIR, parse=flags.existing_folder)
     split: str = option(
         "test",
         flag("--split", help="train, val or test (default: test)."),

@@ -258,6 +258,11 @@ class Trainer:
         self.data: TrainingData = load_training_data(
             config, train_set, facts, self.device, self.distributed.shard
         )
+        if "too few" in self.data.val_source:
+            self.notes.append(
+                f"warning: validation on {self.data.val_source}: the best epoch would be picked "
+                "on noise; hold out more with --val-split (a share such as 0.1, or a count)"
+            )
         # what the epoch metrics are measured on: held-out items ("val"), or the test split
         # itself ("test"), whose numbers must not pick the weights a run keeps
         self.split = "val" if config.val_split else "test"
@@ -339,7 +344,8 @@ class Trainer:
             )
         if checkpoint.epoch >= self.config.epochs:
             raise ZooError(
-                f"{run_dir} already finished its {self.config.epochs} epochs: "
+                f"{run_dir} already finished its {self.config.epochs} "
+                f"{'epoch' if self.config.epochs == 1 else 'epochs'}: "
                 "pass --epochs N (more) to train further"
             )
         self.base.load_state_dict(state.get("live") or checkpoint.weights)
