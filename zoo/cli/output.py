@@ -16,8 +16,19 @@ from rich.table import Table
 from rich.text import Text
 
 T = TypeVar("T")
-console = Console()
-error_console = Console(stderr=True)
+
+
+def terminal(stderr: bool = False) -> Console:
+    """A console as wide as ``$COLUMNS`` (else the terminal) when it prints: Rich reads
+    ``$COLUMNS`` once, when a console is made, and these are made when this module is imported
+    (by then a test, or a wrapper, may have set another width)."""
+    made = Console(stderr=stderr)
+    made._width = made._height = None  # what Console.size reads: left to it
+    return made
+
+
+console = terminal()
+error_console = terminal(stderr=True)
 NUMBER_WIDTH = 9  # a right-aligned (numeric) column is laid out as if this wide, at least
 
 
