@@ -56,14 +56,10 @@ def test_a_named_data_dir_without_the_data_is_one_line(tmp_path: Path) -> None:
     one_line(result, f"--data-dir {tmp_path}: ", "no images found")
 
 
-def test_verify_says_what_to_pass_to_measure_top1_again(exported: Path) -> None:
-    result = zoo_here("verify", str(exported))
+def test_verify_measures_top1_again_where_the_data_is_here(exported: Path) -> None:
+    result = zoo_here("verify", str(exported))  # mnist-5k ships with zoo: no --data-dir needed
     assert result.returncode == 0, result.stderr
-    text = " ".join(result.stdout.split())
-    assert (
-        "top-1 not measured again: pass --data-dir DIR where mnist-5k's files are to measure it"
-        in text
-    )
+    assert "top-1 measured again on all 1,000 real test samples" in " ".join(result.stdout.split())
 
 
 def test_missing_data_says_to_pass_data_dir(
@@ -127,13 +123,16 @@ def class_sorted_images(root: Path) -> Path:
 
 
 @pytest.mark.usefixtures("tiny_entries")
-def test_export_and_bench_measure_on_samples_stratified_by_class(tmp_path: Path) -> None:
+def test_export_and_bench_measure_on_samples_stratified_by_class(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The samples the commands really use, not just the sampler: the first 6 items of a
     class-sorted split would all be class 'a'."""
     import json
 
     import numpy as np
 
+    monkeypatch.setenv("ZOO_DATA_DIR", str(tmp_path / "default-data"))
     data = class_sorted_images(tmp_path / "data")
     train = ["tiny-net", "-d", "imagefolder", "--data-dir", str(data), "--epochs", "1"]
     assert (
@@ -145,6 +144,12 @@ def test_export_and_bench_measure_on_samples_stratified_by_class(tmp_path: Path)
     assert exported.returncode == 0, exported.stderr
     with np.load(out / "verification.npz") as checks:
         assert sorted(checks["labels"].tolist()) == [0, 0, 1, 1, 2, 2]
+    elsewhere = zoo_here("verify", str(out))  # the data is not in the default data folder
+    said = " ".join(elsewhere.stdout.split())
+    assert elsewhere.returncode == 0 and "top-1 measured again" not in said
+    assert "top-1 not measured again: pass --data-dir DIR where imagefolder's files are" in said
+    here = zoo_here("verify", str(out), "--data-dir", str(data))
+    assert here.returncode == 0 and "top-1 measured again on" in here.stdout
     bench = zoo_here("bench", str(run), "--backends", "eager", "--samples", "6", "--json")
     assert bench.returncode == 0, bench.stderr
     assert json.loads(bench.stdout)["per_class"] == {"a": 2, "b": 2, "c": 2}

@@ -113,3 +113,10 @@ def test_publish_describes_only_options_it_takes() -> None:
     assert "--calibration" not in page and "--max-accuracy-drop" not in page
     result = zoo_here("publish", "run", "--int8", "--calibration", "64")
     assert result.returncode == 2 and "No such option: --calibration" in result.stderr
+
+
+def test_the_readme_tour_fits_80_columns() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    tour = readme.split("## A short tour", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    lines = tour.splitlines()
+    assert len(lines) > 30 and max(map(len, lines)) <= 80

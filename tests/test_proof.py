@@ -413,3 +413,12 @@ def test_predict_says_what_it_did_to_an_input_of_another_shape(tmp_path: Path) -
     result = run_zoo("predict", "mnist-mlp3", str(photo), **home)
     assert result.returncode == 0, result.stderr
     assert "RGB 32×32 converted to L and resized to 28×28 (bilinear) for the model" in result.stderr
+
+
+def test_all_items_are_drawn_in_one_order_whatever_the_count_asked_for() -> None:
+    """An export asked for 1,000 samples of a 359-item split measured all 359; zoo verify asks
+    for the 359 it measured and must draw the same ones (classes of unequal size)."""
+    labels = np.repeat(np.arange(10), [36, 37, 35, 36, 36, 36, 37, 35, 36, 35])
+    every = stratified(labels, 1000, seed=0)
+    assert sorted(every.tolist()) == list(range(len(labels)))
+    assert np.array_equal(stratified(labels, len(labels), seed=0), every)

@@ -48,9 +48,10 @@ def bench(
     as_json: Json = False,
     **values: Any,
 ) -> None:
-    """Compare eager PyTorch, TorchScript, ExportedProgram, ONNX Runtime (float32, int8, float16)
-    and OpenVINO, with bfloat16 rows where the hardware has bf16: top-1 accuracy, file size,
-    parity and latency.
+    """Compare backends: top-1 accuracy, file size, parity and latency.
+
+    Eager PyTorch, TorchScript, ExportedProgram, ONNX Runtime (float32, int8, float16) and
+    OpenVINO, with bfloat16 rows where the hardware has bf16.
 
     --backends takes {BACKENDS} (by default every one that runs here, and for an export
     directory eager and every file it holds); a backend named that cannot run is an error, a

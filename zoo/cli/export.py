@@ -63,8 +63,9 @@ def export(
     as_json: Json = False,
     **values: Any,
 ) -> None:
-    """Export to ONNX, TorchScript and ExportedProgram (all three unless flags pick some), verified
-    and certified; int8 and float16 ONNX files on request.
+    """Export to ONNX, TorchScript and ExportedProgram, verified and certified.
+
+    All three formats unless flags pick some; int8 and float16 ONNX files on request.
 
     --int8 quantises with ONNX Runtime: statically for models with convolutions (QDQ, int8
     weights per channel, uint8 activations calibrated on --calibration inputs of the training

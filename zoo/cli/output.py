@@ -32,10 +32,13 @@ error_console = terminal(stderr=True)
 NUMBER_WIDTH = 9  # a right-aligned (numeric) column is laid out as if this wide, at least
 
 
-def say(out: Console, text: str | Text, *, markup: bool = True, indent: int = 2) -> None:
+def say(out: Console, text: str | Text, *, markup: bool = True, indent: int | None = None) -> None:
     """A line of prose at any width: wrapped at words to the terminal (where it can, between
-    the groups a double space separates), continued lines indented; never cut."""
+    the groups a double space separates), continued lines indented (by ``indent``, else two
+    more than the line itself); never cut."""
     line = text if isinstance(text, Text) else Text.from_markup(text) if markup else Text(text)
+    if indent is None:
+        indent = len(line.plain) - len(line.plain.lstrip(" ")) + 2
     width = max(20, out.width)
     plain = line.plain
     offsets, start, limit = [], 0, width
@@ -77,10 +80,12 @@ def show_table(
     short: dict[str, str] | None = None,
     wrap: tuple[str, ...] = (),
     fold: tuple[str, ...] = (),
+    spare: tuple[str, ...] = (),
 ) -> None:
     """Rows as a table that fits the terminal and stays a table; identifiers and numbers are
     never cut. When it is too wide, in turn: a ``fold`` column with one value on every row moves
-    into a line below it (``device: cpu``); headers take their ``short`` names, with a legend; ``wrap``
+    into a line below it (``device: cpu``); ``spare`` columns (what other columns say too) are
+    left out, saying so; headers take their ``short`` names, with a legend; ``wrap``
     columns (free text) wrap at words; the columns are split over tables that each repeat the
     first ``keys`` columns; a key column wider than the terminal makes a block per row (the
     last resort). Numeric (``right``) columns count as :data:`NUMBER_WIDTH` wide when
@@ -89,7 +94,7 @@ def show_table(
     out = out or console
     cells = [[Text.from_markup(cell) for cell in row] for row in rows]
     layout = Layout(list(columns), cells, set(right), out.width)
-    notes = layout.fit(keys, short or {}, set(wrap), set(fold))
+    notes = layout.fit(keys, short or {}, set(wrap), set(fold), spare)
     parts = layout.parts(keys)
     if any(layout.total(part) > out.width for part in parts):  # a key alone is too wide
         show_blocks(list(columns), cells, title, out)
@@ -112,6 +117,9 @@ def show_table(
         out.print(grid)
     if notes.folded:
         say(out, Text("the same on every row: " + ", ".join(notes.folded), style="dim"))
+    if notes.spared:
+        left = ", ".join(notes.spared)
+        say(out, Text(f"left out at this width: {left} (wider terminal or --json)", style="dim"))
     if notes.legend:
         say(out, Text("; ".join(notes.legend), style="dim"))
 
@@ -136,6 +144,7 @@ class Notes:
 
     folded: list[str] = field(default_factory=list)
     legend: list[str] = field(default_factory=list)
+    spared: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -169,7 +178,14 @@ class Layout:
         widths = [self.floor(i) if i in self.wrapped else self.natural(i) for i in part]
         return sum(widths) + 2 * (len(part) - 1)
 
-    def fit(self, keys: int, short: dict[str, str], wrap: set[str], fold: set[str]) -> Notes:
+    def fit(
+        self,
+        keys: int,
+        short: dict[str, str],
+        wrap: set[str],
+        fold: set[str],
+        spare: tuple[str, ...],
+    ) -> Notes:
         """Make the table fit: padding dropped, constant columns folded, headers abbreviated,
         free text wrapped (what is left for :meth:`parts`, splitting)."""
         notes = Notes()
@@ -183,6 +199,11 @@ class Layout:
             if self.total(every) > self.width and constant:
                 notes.folded.insert(0, f"{self.columns[index]}: {values.pop() or 'none'}")
                 self.drop(index)
+                every = list(range(len(self.columns)))
+        for column in spare:
+            if self.total(every) > self.width and column in self.columns:
+                notes.spared.append(column)
+                self.drop(self.columns.index(column))
                 every = list(range(len(self.columns)))
         for index, column in enumerate(self.columns):
             if self.total(every) > self.width and column in short:

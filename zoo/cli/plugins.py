@@ -11,8 +11,10 @@ from zoo.registry import DISABLE_ENV, Entry, get_registry
 
 
 def plugins(as_json: Json = False) -> None:
-    """Show each distribution that registers entries, its version, and whether each entry loads
-    and its metadata (zoo_info, weights declarations included) is valid.
+    """Show each installed plugin's entries and whether they load.
+
+    Each distribution that registers entries, its version, and whether each entry loads and its
+    metadata (zoo_info, weights declarations included) is valid; failures first.
 
     Set ZOO_DISABLE_PLUGIN_AUTOLOAD=1 to use zoo's built-ins only.
 

@@ -31,10 +31,13 @@ def verify(
     ) = None,
     as_json: Json = False,
 ) -> None:
-    """Re-check an export: every file's sha256 against the manifest, then its recorded
-    verification run again (the stored inputs through the file, with the runtime its
-    certificate names, compared with the stored eager outputs by the same rule), for the same
-    verdict; with --data-dir, top-1 again on the dataset the export was verified on.
+    """Re-check an export against its certificates: files, parity, top-1.
+
+    Every file's sha256 against the manifest, then its recorded verification run again (the
+    stored inputs through the file, with the runtime its certificate names, compared with the
+    stored eager outputs by the same rule), for the same verdict: where the file was certified
+    on this machine with these runtimes, the same figures too. Top-1 again on the dataset the
+    export was verified on, where its data is here (--data-dir, else the default data folder).
 
     Exits 1 when a check no longer holds (a file edited, a runtime upgraded that changes
     answers), 2 when the export cannot be read.

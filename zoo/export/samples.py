@@ -87,10 +87,13 @@ class Samples:
 
 def stratified(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
     """Indices of ``count`` items, every class equally where its items allow, drawn with the seed
-    and interleaved class by class."""
+    and interleaved class by class. Asked for all of them or more, every item: the same order
+    for any such count (``zoo verify`` draws again as many as the export measured on)."""
     generator = np.random.default_rng(seed)
-    classes = np.unique(labels)
+    classes, sizes = np.unique(labels, return_counts=True)
     quota = -(-count // max(1, len(classes)))
+    if count >= len(labels):  # every item, in the same order whatever the count asked for
+        quota = int(sizes.max(initial=0))
     picked = [generator.permutation(np.flatnonzero(labels == c))[:quota] for c in classes]
     order = [group[i] for i in range(quota) for group in picked if i < len(group)]
     return np.asarray(order[:count], dtype=np.int64)
