@@ -94,7 +94,7 @@ def test_a_failed_plugin_heads_the_table_at_any_width(plugin_site, columns):
     assert lines[1].startswith("zoo-fixture-broken") and "failed" in lines[1]
     failed = next(i for i, line in enumerate(lines) if " failed:" in line)
     assert failed == entries + 1  # the table, then the count and the failures
-    assert "this plugin is broken on purpose" in " ".join(lines[failed:])
+    assert "this plugin is broken on purpose" in " ".join(" ".join(lines[failed:]).split())
 
 
 def test_using_broken_entry_is_one_line_naming_the_distribution(plugin_site):

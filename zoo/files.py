@@ -120,6 +120,10 @@ def check_folder(path: Path | str, what: str) -> Path:
         raise ZooError(f"cannot create {what} {path}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ZooError(f"cannot write {what} {path}: {why_unwritable(existing)}")
+    try:  # what access() cannot tell (root on a pseudo file system such as /proc): a real try
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as exc:
+        raise ZooError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
     return path
 
 
