@@ -88,12 +88,11 @@ def run_bench(
     source: str | None, report: list[Path] | None, as_json: bool, values: dict[str, Any]
 ) -> None:
     """The bench command's work: resolve, sample, bench, print."""
-    from zoo.cli.output import console, interruptible, print_json, progress_bar, saving
+    from zoo.cli.output import interruptible, progress_bar
     from zoo.export import bench as engine
-    from zoo.export import report as text
     from zoo.export.samples import load_samples, missing_data_hint
     from zoo.export.source import checks_dataset, resolve
-    from zoo.files import check_file, write_json, write_text
+    from zoo.files import check_file
 
     bad = [p for p in report or [] if p.suffix not in REPORT_SUFFIXES]
     if bad:
@@ -131,20 +130,36 @@ def run_bench(
     ):
         result = engine.bench(resolved, files, samples, wanted, names, explicit, progress)
     decision = resolved.manifest.decision if resolved.manifest is not None else None
+    show_and_save(result, decision, report, as_json, wanted.min_accuracy)
+
+
+def show_and_save(
+    result: Any,
+    decision: Any,
+    report: list[Path] | None,
+    as_json: bool,
+    min_accuracy: float | None,
+) -> None:
+    """The result (JSON, or the tables and the decision), then its --report files: a write
+    that fails after the results are shown loses nothing; exit 1 on a failed check."""
+    from zoo.cli.output import console, print_json, saving, say
+    from zoo.export import report as text
+    from zoo.files import write_json, write_text
+
     if as_json:
         data = result.to_json()
         data["decision"] = None if decision is None else decision.to_json()
         print_json(data)
     else:
-        render(result, console, wanted.min_accuracy)
+        render(result, console, min_accuracy)
         for line in [] if decision is None else decision.lines():
-            console.print(f"decision: {line}", highlight=False, soft_wrap=True)
-    for path in report or []:  # after the results are shown: a failed write loses nothing
+            say(console, f"decision: {line}", markup=False)
+    for path in report or []:
         if path.suffix == ".json":
             saving(path, lambda path=path: write_json(path, result.to_json()))
         else:
             saving(path, lambda path=path: write_text(path, text.markdown(result)))
-    if not result.passed or result.below(wanted.min_accuracy):
+    if not result.passed or result.below(min_accuracy):
         raise typer.Exit(1)
 
 

@@ -76,7 +76,9 @@ def export(
     onnxconverter-common (float32 input and output), verified within 1 % of each input's largest
     output + 1 % of the value. Both are checked on real test samples and fail, writing nothing,
     if their top-1 is more than --max-accuracy-drop points below the float32 file's.
-    --embed-preprocessing makes the files take raw input: uint8 pixels N×C×H×W (0..255, of the
+    --openvino writes an OpenVINO IR (.xml graph and .bin float32 weights, openvino.save_model),
+    verified with OpenVINO's CPU plugin in float32 (the openvino extra; not written unless
+    named). --embed-preprocessing makes the files take raw input: uint8 pixels N×C×H×W (0..255, of the
     model's height and width) for image models, unnormalised float32 rows N×F for table ones.
 
     Every file carries the model card (model, classes, input shape, normalisation, the weights'

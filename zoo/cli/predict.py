@@ -20,16 +20,13 @@ def predict(
         str,
         typer.Argument(
             metavar="MODEL.onnx|EXPORT_DIR|MODEL|hf://OWNER/REPO",
-            help="An ONNX file written by 'zoo export', its export directory (the file zoo optimize chose, with its runtime and settings, else its float32 ONNX file), "
-            "a model name (its --weights, default: its default weights; exported once and "
-            "cached), or a release 'zoo publish' put on the Hub (its ONNX file, downloaded "
-            "once).",
+            help="An exported ONNX file or directory, a model, or a published release.",
         ),
     ],
     inputs: Annotated[
         list[str],
         typer.Argument(
-            metavar="IMAGE...", help="Image files (or comma-separated features for table models)."
+            metavar="IMAGE", help="Image files (or comma-separated features for table models)."
         ),
     ],
     **values: Any,
@@ -37,11 +34,16 @@ def predict(
     """Predict with ONNX Runtime alone (no PyTorch), preparing inputs as the file's card says.
 
     Prints the top classes with probabilities (softmax of logits, exp of log-probabilities, or the
-    file's own with --softmax), or the raw outputs of a regression model; says on stderr when an
-    input had to be converted (a colour photo for a greyscale model, another size). Files exported
-    with --embed-preprocessing get the raw pixels (uint8 N×C×H×W) or feature rows and normalise
-    them themselves. A model name uses its trained weights: the first call exports them to ONNX
-    (verified) into $ZOO_HOME/predict; later calls use that file and never import PyTorch.
+    file's own, from `zoo export --softmax`), or the raw outputs of a regression model; says on
+    stderr when an input had to be converted (a colour photo for a greyscale model, another
+    size). Files from `zoo export --embed-preprocessing` get the raw pixels (uint8 N×C×H×W) or
+    feature rows and normalise them themselves. An export directory means the file `zoo
+    optimize` chose (with its runtime and settings), else its float32 ONNX file. A file of an
+    export directory runs only if it is one its manifest.json lists, unchanged (sha256); a file
+    copied out of its directory has nothing to be checked against. A model name uses its
+    trained weights (--weights, default: its default ones): the first call exports them to
+    ONNX (verified) into $ZOO_HOME/predict; later calls use that file and never import PyTorch.
+    A release `zoo publish` put on the Hub is downloaded once.
 
     Examples:
 

@@ -228,9 +228,7 @@ class OptimizeRequest:
         1.0,
         flag(
             "--max-drop",
-            help="The accuracy budget: top-1 points the chosen file may lose against the float32 "
-            "file (for a regression model: the MAE it may gain, in the target's units), on the "
-            "confirmation sample (default: 1).",
+            help="Top-1 points the chosen file may lose against float32's (default: 1).",
             kind=float | None,
             min=0,
         ),
@@ -239,8 +237,7 @@ class OptimizeRequest:
         "latency",
         flag(
             "--objective",
-            help="latency (p50 of one call at --batch-size) or throughput (samples/s at "
-            "--batch-size) (default: latency).",
+            help="What to make fastest at --batch-size (default: latency).",
         ),
         check=flags.one_of(OBJECTIVES),
     )
@@ -255,24 +252,25 @@ class OptimizeRequest:
     )
     device: str = option(
         "cpu",
-        flags.DEVICE.with_help(
-            "cpu or cuda (cuda:N): where the file will run; CUDA adds float16 candidates "
-            "(default: cpu)."
-        ),
+        flags.DEVICE.with_help("Where the file will run; cuda adds float16 (default: cpu)."),
     )
     time_budget: float = option(
         20.0,
         flag(
             "--time-budget",
-            help="Seconds the side-by-side latency measurement of every candidate may take "
-            "(interleaved rounds; files, accuracy and confirmation come on top) (default: 20).",
+            help="Seconds the candidates' side-by-side timing may take (default: 20).",
             kind=float | None,
             min=1,
         ),
     )
     out: str | None = option(
         None,
-        flag("--out", help="Output directory (default: exports/MODEL-optimized).", kind=str | None),
+        flag(
+            "--out",
+            help="Output directory (default: exports/MODEL-optimized).",
+            kind=str | None,
+            metavar="DIR",
+        ),
     )
     force: bool = option(
         False,
@@ -286,8 +284,7 @@ class OptimizeRequest:
         False,
         flag(
             "--allow-random-inputs",
-            help="Without labelled data, optimise for speed and parity only: agreement with the "
-            "float32 file on random inputs stands in for accuracy (the decision says so).",
+            help="Without labelled data, choose on speed and agreement with float32 alone.",
             kind=bool,
         ),
     )
@@ -295,8 +292,7 @@ class OptimizeRequest:
         1000,
         flag(
             "--selection-samples",
-            help="Test samples, stratified by class, every candidate's accuracy is measured on "
-            "to choose (default: 1000).",
+            help="Test samples every candidate is chosen on, by class (default: 1000).",
             kind=int | None,
             min=1,
         ),
@@ -305,9 +301,7 @@ class OptimizeRequest:
         2000,
         flag(
             "--confirmation-samples",
-            help="Further test samples, disjoint from the selection sample, the choice is "
-            "confirmed and reported on (default: 2000; fewer when the split is smaller, shared "
-            "in proportion).",
+            help="Other test samples the choice is confirmed on (default: 2000).",
             kind=int | None,
             min=1,
         ),

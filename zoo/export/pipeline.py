@@ -31,7 +31,6 @@ import torch
 
 import zoo
 from zoo.artifacts.manifest import (
-    CHECKS_FILE,
     PROBABILITIES,
     Accuracy,
     Certificate,

@@ -165,7 +165,7 @@ PRECISIONS: dict[str, Precision] = {
             "int8",
             "int8",
             None,
-            help="Also write MODEL.int8.onnx (and .xml with --openvino), top-1 checked.",
+            help="Also write MODEL.int8.onnx (and an int8 IR beside an IR), top-1 checked.",
             derive={"onnx": derive_int8, "openvino": derive_int8_openvino},
             gated=True,
         ),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoo.artifacts.manifest import Manifest, ManifestFile, is_export_dir
-from zoo.errors import ArgumentError, ZooError
+from zoo.errors import ArgumentError, CacheDamaged, ZooError
 
 Say = Callable[[str], None]
 ONNX = "onnx"
@@ -123,7 +123,11 @@ def exported_once(model: str, weights: str, say: Say) -> Path:
     (what it says goes to ``say``): this process stays free of PyTorch."""
     from zoo.predict.cache import cache_folder, onnx_file
 
-    found = onnx_file(cache_folder(model, weights))
+    try:
+        found = onnx_file(cache_folder(model, weights))
+    except CacheDamaged as exc:  # removed: exported again below
+        say(f"note: {exc}")
+        found = None
     if found is not None:
         return found
     child = subprocess.Popen(
