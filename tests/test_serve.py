@@ -52,11 +52,10 @@ def mlp(home: Path) -> Path:
 @pytest.fixture(scope="module")
 def regression(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An export directory of linear-regression (a table model, fresh weights)."""
-    from zoo.export.options import SourceRequest
-    from zoo.export.source import resolve
+    from zoo.sources import SourceRequest
 
     out = tmp_path_factory.mktemp("regression") / "export"
-    quick_export(resolve(SourceRequest(spec="linear-regression")), out, 4, formats=("onnx",))
+    quick_export(SourceRequest(spec="linear-regression").resolve(), out, 4, formats=("onnx",))
     return out
 
 
@@ -64,12 +63,11 @@ def regression(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def fixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An export of mnist-logreg (fresh weights) for a fixed batch of 2, taking uint8 pixels
     (--embed-preprocessing)."""
-    from zoo.export.options import SourceRequest
-    from zoo.export.source import resolve
+    from zoo.sources import SourceRequest
 
     out = tmp_path_factory.mktemp("fixed") / "export"
     quick_export(
-        resolve(SourceRequest(spec="mnist-logreg")),
+        SourceRequest(spec="mnist-logreg").resolve(),
         out,
         4,
         formats=("onnx",),

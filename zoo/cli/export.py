@@ -87,17 +87,16 @@ def export(
     from zoo.cli.output import console, print_json
     from zoo.export import pipeline
     from zoo.export.samples import load_samples
-    from zoo.export.source import checks_dataset, resolve
-    from zoo.weights.declared import declared_tta
+    from zoo.sources import EXPORTS, chosen_tta
 
     formats = tuple(f.name for f in FORMATS.values() if values.pop(f.name.replace("-", "_")))
     precisions = tuple(p.name for p in DERIVED if values.pop(p.name))
     wanted = build(ExportRequest, values, formats=formats, precisions=precisions)
     request = source_request(source, values)
-    if wanted.tta is None:
-        wanted = dataclasses.replace(wanted, tta=declared_tta(request.spec, request.weights))
-    resolved = resolve(request)
-    dataset = checks_dataset(resolved, request)
+    resolved = request.resolve(accept=EXPORTS, command="zoo export")
+    tta = chosen_tta(resolved, wanted.tta)
+    wanted = dataclasses.replace(wanted, tta=tta.mode)
+    dataset = request.dataset_for(resolved)
     data_dir = request.data_dir or resolved.data_dir
     preprocessing = resolved.preprocessing
     test = load_samples(
@@ -114,6 +113,8 @@ def export(
         print_json(manifest.to_json())
         return
     print_manifest(manifest, resolved.origin, out_dir)
+    if tta.overridden:
+        console.print(f"  note: {tta.note()}", highlight=False, soft_wrap=True)
 
 
 def print_manifest(manifest: Any, origin: str, out_dir: Path) -> None:

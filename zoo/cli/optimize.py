@@ -37,17 +37,15 @@ def optimize(source: SourceArg = None, *, as_json: Json = False, **values: Any) 
     from zoo.cli.output import console, print_json
     from zoo.export.optimize.engine import optimize as engine
     from zoo.export.optimize.sampling import load_data
-    from zoo.export.source import resolve
-    from zoo.weights.declared import declared_tta
+    from zoo.sources import EXPORTS
 
     wanted = build(OptimizeRequest, values)
     request = source_request(source, values)
-    resolved = resolve(request)
+    resolved = request.resolve(accept=EXPORTS, command="zoo optimize")
     data = load_data(resolved, wanted, request)
     out = Path(wanted.out) if wanted.out else Path("exports") / f"{resolved.name}-optimized"
-    tta = declared_tta(request.spec, request.weights)
-    with progress_bar() as progress:
-        manifest = engine(resolved, data, wanted, out, tta or "none", progress)
+    with progress_bar() as progress:  # the TTA the weights' card records, as export uses
+        manifest = engine(resolved, data, wanted, out, resolved.tta, progress)
     if as_json:
         print_json(manifest.to_json())
         return

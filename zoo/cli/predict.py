@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 
 from zoo.cli.params import parameters, with_options
-from zoo.errors import ArgumentError
 from zoo.flags import build
 from zoo.predict.options import PredictOptions
 
@@ -19,11 +18,12 @@ def predict(
     model_file: Annotated[
         str,
         typer.Argument(
-            metavar="MODEL.onnx|EXPORT_DIR|MODEL|hf://OWNER/REPO",
-            help="An ONNX file written by 'zoo export', its export directory (the file zoo optimize chose, with its runtime and settings, else its float32 ONNX file), "
-            "a model name (its --weights, default: its default weights; exported once and "
-            "cached), or a release 'zoo publish' put on the Hub (its ONNX file, downloaded "
-            "once).",
+            metavar="MODEL.onnx|EXPORT_DIR|MODEL|RUN_DIR|CHECKPOINT|hf://OWNER/REPO",
+            help="An ONNX file written by 'zoo export', its export directory (the file zoo "
+            "optimize chose, with its runtime and settings, else its float32 ONNX file), a model "
+            "name (its --weights, default: its default weights), a run or a checkpoint (weights "
+            "are exported once and cached), or a release 'zoo publish' put on the Hub (its ONNX "
+            "file, downloaded once).",
         ),
     ],
     inputs: Annotated[
@@ -51,26 +51,18 @@ def predict(
     """
     from zoo.cli.output import error_console
     from zoo.cli.predictions import print_predictions
-    from zoo.predict.cache import prepare
+    from zoo.predict.cache import PREDICTS, file_for
     from zoo.predict.onnx import Predictor
-    from zoo.weights.declared import names_model
-    from zoo.weights.releases import is_hub_spec, onnx_path
+    from zoo.sources import resolve
 
     request = build(PredictOptions, values, model=model_file, inputs=tuple(inputs))
-    path = model_file
+    source = resolve(model_file, request.weights, accept=PREDICTS, command="zoo predict")
 
     def say(text: str) -> None:
         error_console.print(text, highlight=False, soft_wrap=True)
 
-    if is_hub_spec(model_file):
-        if request.weights is not None:
-            raise ArgumentError(f"{model_file} publishes one set of weights: leave out --weights")
-        path = str(onnx_path(model_file, say))
-    elif names_model(model_file):
-        path = str(prepare(model_file, request.weights_name, list(inputs), say))
-    elif request.weights is not None:
-        raise ArgumentError("--weights goes with a model name, not an ONNX file")
-    predictor = Predictor(path, len(inputs), torch_opener(path))
+    path = file_for(source, list(inputs), say)
+    predictor = Predictor(path, len(inputs), torch_opener(str(path)))
     predictions = predictor.predict(list(inputs), top_k=request.top_k)
     print_predictions(predictions, predictor.card.regression, request.json)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoo.artifacts.manifest import Manifest, ManifestFile, is_export_dir
-from zoo.errors import ArgumentError, ZooError
+from zoo.errors import ZooError
 
 Say = Callable[[str], None]
 ONNX = "onnx"
@@ -26,8 +26,10 @@ EXPORT_CHILD = """
 import sys
 from zoo.errors import ZooError
 from zoo.predict.cache import prepare
+from zoo.sources import resolve
 try:
-    path = prepare(sys.argv[1], sys.argv[2], [], lambda text: print(text, file=sys.stderr, flush=True))
+    source = resolve(sys.argv[1], sys.argv[2])
+    path = prepare(source, [], lambda text: print(text, file=sys.stderr, flush=True))
 except ZooError as exc:
     print(f"error: {exc}", file=sys.stderr)
     sys.exit(2)
@@ -51,10 +53,10 @@ class Served:
 
 def resolve(sources: tuple[str, ...], weights: str | None, runtime: str, say: Say) -> list[Served]:
     """Every source as a checked file; two sources that would share a name are one line."""
-    from zoo.weights.declared import names_model
+    from zoo.sources import names_model, with_weights
 
     if weights is not None and not any(names_model(s) for s in sources):
-        raise ArgumentError("--weights goes with a model name, not an export or a release")
+        with_weights(sources[0], weights)  # raises: --weights goes with a model name
     served: list[Served] = []
     for source in sources:
         item = resolve_one(source, weights, runtime, say)
@@ -70,7 +72,7 @@ def resolve(sources: tuple[str, ...], weights: str | None, runtime: str, say: Sa
 
 def resolve_one(source: str, weights: str | None, runtime: str, say: Say) -> Served:
     from zoo.meta import DEFAULT_WEIGHTS
-    from zoo.weights.declared import names_model
+    from zoo.sources import names_model
     from zoo.weights.releases import is_hub_spec, release
 
     path = Path(source).expanduser()
@@ -121,9 +123,10 @@ def checked(
 def exported_once(model: str, weights: str, say: Say) -> Path:
     """The cached ONNX export of ``model``'s ``weights``, made by a child process the first time
     (what it says goes to ``say``): this process stays free of PyTorch."""
-    from zoo.predict.cache import cache_folder, onnx_file
+    from zoo.predict.cache import onnx_file
+    from zoo.sources import resolve
 
-    found = onnx_file(cache_folder(model, weights))
+    found = onnx_file(resolve(model, weights).predict_folder)
     if found is not None:
         return found
     child = subprocess.Popen(
