@@ -149,3 +149,19 @@ def trained_run(
     )
     save_weights(directory / "checkpoints" / "last.safetensors", net.eval().state_dict(), card)
     return directory
+
+
+def with_card(source: Any, **changes: Any) -> Any:
+    """A fresh-model source whose card says otherwise (its classes, its preprocessing); the
+    model is the same seeded one."""
+    import dataclasses
+
+    base = type(source)
+
+    @dataclasses.dataclass(frozen=True)
+    class Changed(base):  # type: ignore[misc, valid-type]
+        @property
+        def card(self) -> Any:
+            return base.card.fget(self).with_(**changes)  # type: ignore[attr-defined]
+
+    return Changed(**{f.name: getattr(source, f.name) for f in dataclasses.fields(source)})

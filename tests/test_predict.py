@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from export_support import BUILTIN_MODELS, exported, quick_export
+from export_support import BUILTIN_MODELS, exported, quick_export, with_card
 from PIL import Image
 
 import zoo
@@ -127,7 +127,7 @@ def test_fixed_batch_file_pads_and_predict_command_prints_labels(tmp_path):
         return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 6 * 6, num_classes))
 
     source = SourceRequest(spec="predict-net", input_shape=(3, 6, 6), num_classes=3).resolve()
-    source.card = source.card.with_(classes=("red", "green", "blue"))
+    source = with_card(source, classes=("red", "green", "blue"))
     quick_export(source, tmp_path, 4, formats=("onnx",), batch=2)
     images = [str(write_image(tmp_path / f"{i}.png", (6, 6), seed=i)) for i in range(3)]
     predictions = Predictor(tmp_path / "predict-net.onnx").predict(images, top_k=1)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import run_zoo
-from export_support import quick_export, read_metadata, trained_run
+from export_support import quick_export, read_metadata, trained_run, with_card
 from torch import nn
 from train_support import TINY_DATA, metrics, ok, run_dir, same_metrics, saved_epoch, start
 from typer.testing import CliRunner
@@ -375,7 +375,7 @@ def test_a_sweep_run_that_diverged_is_never_started_again(tmp_path: Path) -> Non
 def test_an_rgb_model_with_embedded_preprocessing_keeps_the_channel_order(tmp_path: Path) -> None:
     source = SourceRequest(spec="cifar10-tinycnn", input_shape=(3, 8, 8), num_classes=4).resolve()
     stats = Preprocessing((3, 8, 8), (0.1, 0.5, 0.9), (0.2, 0.3, 0.4))  # a mean per channel
-    source.card = source.card.with_(preprocessing=stats)
+    source = with_card(source, preprocessing=stats)
     manifest = quick_export(
         source, tmp_path / "out", 4, formats=("onnx",), embed_preprocessing=True
     )

@@ -372,7 +372,9 @@ def test_training_ends_with_the_tta_evaluation_eval_reproduces(tmp_path: Path) -
     recorded = json.loads((run / "eval" / "synthetic-test-tta-flip" / "metrics.json").read_text())
     assert recorded["tta"] == "flip" and recorded["precision"] == "fp32"
     assert f"accuracy {100 * recorded['accuracy']:.2f} %" in output
-    again = json.loads(zoo_cli("eval", str(run), "--tta", "flip", "--json").output)
-    assert again["accuracy"] == recorded["accuracy"] and again["loss"] == recorded["loss"]
+    again = json.loads(zoo_cli("eval", str(run), "--json").output)  # the run's TTA: its card's
+    assert again["tta"] == "flip" and again["accuracy"] == recorded["accuracy"]
+    assert again["loss"] == recorded["loss"]
     bf16 = json.loads(zoo_cli("eval", str(run), "--precision", "bf16", "--json").output)
-    assert bf16["precision"] == "bf16" and Path(bf16["output_dir"]).name == "synthetic-test-bf16"
+    assert bf16["precision"] == "bf16" and bf16["tta"] == "flip"
+    assert Path(bf16["output_dir"]).name == "synthetic-test-tta-flip-bf16"

@@ -77,7 +77,7 @@ class Named:
     @property
     def tta(self) -> str:
         """The test-time augmentation the weights are measured with: the card's."""
-        return self.card.tta or self.recorded_tta or "none"
+        return self.card.evaluation_tta or self.recorded_tta or "none"
 
     @property
     def name(self) -> str:
@@ -311,7 +311,7 @@ class HubRelease(Named):
 
     @cached_property
     def checked(self) -> Located:
-        return releases.locate(self.spec)
+        return releases.weights_file(self.spec)
 
     @property
     def card(self) -> ModelCard:

@@ -134,7 +134,9 @@ class ModelCard:
     epoch: int | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
     evaluated_on: str = ""  # what the metrics were measured on, e.g. "the test split"
-    tta: str = ""  # the test-time augmentation the weights are measured with ("": not recorded)
+    # the test-time augmentation the weights are evaluated with (their run's --tta): what eval,
+    # export, bench and predict use unless told otherwise ("": a card from before it was recorded)
+    evaluation_tta: str = ""
     run: str = ""
     initialised_from: str = ""  # weights a fine-tuning run started from
     weights_sha256: str = ""  # of the safetensors file; never stored inside that file
@@ -223,7 +225,7 @@ class ModelCard:
             (self.task in TASKS, f"task '{self.task}'"),
             (self.output in OUTPUTS, f"output '{self.output}'"),
             (self.preprocessing.resize in RESIZE_FILTERS, f"resize '{self.preprocessing.resize}'"),
-            (self.tta in ("", *TTA_MODES), f"tta '{self.tta}'"),
+            (self.evaluation_tta in ("", *TTA_MODES), f"evaluation_tta '{self.evaluation_tta}'"),
             (all(d > 0 for d in self.input_shape) and self.input_shape, "input shape"),
             (
                 all(

@@ -356,7 +356,7 @@ class Trainer:
             epoch=epoch,
             metrics=metrics.to_json(),
             evaluated_on=self.data.val_source,
-            tta=config.tta,
+            evaluation_tta=config.tta,
             run=self.run_dir.name,
             initialised_from=self.initialised_from,
             zoo_version=zoo.__version__,
