@@ -56,6 +56,7 @@ def test_the_same_weights_give_the_same_figure_however_they_are_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)  # declared weights' results go to ./eval
     register()
     printed = ok("train", "tta-net", *TINY_DATA, "--device", "cpu", "--out", tmp_path / "runs")
     figure = FIGURE.search(printed)
@@ -101,6 +102,7 @@ def test_files_written_before_cards_recorded_their_tta_are_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)  # declared weights' results go to ./eval
     register()
     ok("train", "tta-net", *TINY_DATA, "--device", "cpu", "--epochs", "1", "--out", tmp_path)
     run = run_dir(tmp_path)

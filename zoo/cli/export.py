@@ -112,13 +112,12 @@ def export(
     if as_json:
         print_json(manifest.to_json())
         return
-    print_manifest(manifest, resolved.origin, out_dir)
-    if tta.overridden:
-        console.print(f"  note: {tta.note()}", highlight=False, soft_wrap=True)
+    print_manifest(manifest, resolved.origin, out_dir, tta.note())
 
 
-def print_manifest(manifest: Any, origin: str, out_dir: Path) -> None:
-    """One line per verified file: precision, size, parity and top-1 accuracy."""
+def print_manifest(manifest: Any, origin: str, out_dir: Path, tta_note: str = "") -> None:
+    """One line per verified file: precision, size, parity and top-1 accuracy; the notes (a
+    ``--tta`` other than the weights' card records among them)."""
     from zoo.cli.output import console
 
     first = manifest.files[0]
@@ -141,7 +140,7 @@ def print_manifest(manifest: Any, origin: str, out_dir: Path) -> None:
             highlight=False,
             soft_wrap=True,
         )
-    for note in manifest.notes:
+    for note in [*manifest.notes, *filter(None, [tta_note])]:
         style = "yellow" if "not checked" in note else "dim"
         console.print(f"  [{style}]note: {note}[/{style}]", highlight=False, soft_wrap=True)
     console.print(f"  manifest: {out_dir / 'manifest.json'}", highlight=False, soft_wrap=True)
