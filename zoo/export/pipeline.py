@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 import zoo
-from zoo.artifacts.card import ModelCard
+from zoo.artifacts.card import ModelCard, Preprocessing
 from zoo.artifacts.manifest import (
     PROBABILITIES,
     Accuracy,
@@ -98,6 +98,10 @@ class Exporting:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return self.card.input_shape
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self.card.preprocessing
 
 
 def export(
