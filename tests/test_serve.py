@@ -255,7 +255,7 @@ def test_zoo_optimizes_decision_is_what_is_served(server: Server, decided: Path)
     assert [o["name"] for o in metadata["outputs"]] == ["output"]  # the IR leaves it unnamed
     line = next(line for line in server.stdout if line.startswith("mnist-mlp:"))
     assert manifest.decision.run.file in line and "zoo optimize chose" in line
-    assert "openvino" in line and "f32, 1 threads" in line
+    assert "openvino" in line and "f32, 1 thread;" in line
     inputs = np.random.default_rng(23).standard_normal((3, 1, 28, 28)).astype(np.float32)
     body, headers = infer_body(inputs, binary=True)
     status, answer_headers, payload = server.call(

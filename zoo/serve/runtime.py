@@ -130,6 +130,12 @@ def padded(chunk: np.ndarray, size: int) -> np.ndarray:
     return np.concatenate([chunk, np.zeros((missing, *chunk.shape[1:]), chunk.dtype)])
 
 
+def threads_text(threads: int | None) -> str:
+    if not threads:
+        return "a thread per core"
+    return f"{threads} thread" + ("" if threads == 1 else "s")
+
+
 def open_runtime(
     path: Path, runtime: str, threads: int | None, settings: Mapping[str, str] | None = None
 ) -> Runtime:
@@ -173,7 +179,7 @@ def open_onnxruntime(path: Path, threads: int | None, settings: dict[str, str]) 
     outputs = tuple(tensor(o.name, ONNX_TYPES.get(o.type), o.shape) for o in session.get_outputs())
     batch = session.get_inputs()[0].shape[0]
     names = [o.name for o in outputs]
-    count = f"{threads} threads" if threads else "a thread per core"
+    count = threads_text(threads)
     return Runtime(
         inputs,
         outputs,
@@ -217,7 +223,7 @@ def open_openvino(path: Path, threads: int | None, settings: dict[str, str]) -> 
         return [np.array(request.get_output_tensor(i).data) for i in range(len(compiled.outputs))]
 
     first = compiled.inputs[0].get_partial_shape()[0]
-    count = f"{threads} threads" if threads else "a thread per core"
+    count = threads_text(threads)
     precision = config["INFERENCE_PRECISION_HINT"]
     return Runtime(
         inputs,
