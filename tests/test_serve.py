@@ -86,13 +86,12 @@ def decided(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from test_optimize_rule import decision
 
     from zoo.artifacts.decision import RunWith
-    from zoo.export.options import SourceRequest
-    from zoo.export.source import resolve
     from zoo.files import write_json
+    from zoo.sources import SourceRequest
 
     out = tmp_path_factory.mktemp("decided") / "export"
     formats = ("onnx", "openvino", "torchscript")
-    manifest = quick_export(resolve(SourceRequest(spec="mnist-mlp")), out, 4, formats=formats)
+    manifest = quick_export(SourceRequest(spec="mnist-mlp").resolve(), out, 4, formats=formats)
     settings = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
     ir = manifest.file("openvino")
     run = RunWith(ir.path, "openvino", "openvino", "fp32", 1, 1, settings=settings)
