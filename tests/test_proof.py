@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import run_zoo
-from export_support import quick_export, read_metadata, trained_run
+from export_support import quick_export, read_metadata, trained_run, with_card
 from torch import nn
 from train_support import TINY_DATA, metrics, ok, run_dir, same_metrics, saved_epoch, start
 from typer.testing import CliRunner
@@ -22,12 +22,11 @@ from zoo.artifacts.manifest import Manifest
 from zoo.cli.app import app
 from zoo.errors import ZooError
 from zoo.export import bench, runtimes
-from zoo.export.options import SourceRequest
 from zoo.export.parity import wilson
 from zoo.export.samples import stratified
-from zoo.export.source import resolve
 from zoo.files import sha256_file
 from zoo.machine import native_bf16
+from zoo.sources import SourceRequest
 from zoo.train.data import LoaderSplit, Shard, TensorSplit
 
 TINY = ["tiny-net", *TINY_DATA, "--batch-size", "16", "--device", "cpu"]
@@ -378,9 +377,9 @@ def test_a_sweep_run_that_diverged_is_never_started_again(tmp_path: Path) -> Non
 
 
 def test_an_rgb_model_with_embedded_preprocessing_keeps_the_channel_order(tmp_path: Path) -> None:
-    source = resolve(SourceRequest(spec="cifar10-tinycnn", input_shape=(3, 8, 8), num_classes=4))
+    source = SourceRequest(spec="cifar10-tinycnn", input_shape=(3, 8, 8), num_classes=4).resolve()
     stats = Preprocessing((3, 8, 8), (0.1, 0.5, 0.9), (0.2, 0.3, 0.4))  # a mean per channel
-    source.card = source.card.with_(preprocessing=stats)
+    source = with_card(source, preprocessing=stats)
     manifest = quick_export(
         source, tmp_path / "out", 4, formats=("onnx",), embed_preprocessing=True
     )
@@ -391,8 +390,8 @@ def test_an_rgb_model_with_embedded_preprocessing_keeps_the_channel_order(tmp_pa
     got = runtimes.onnx_runner(session)(pixels)
     normalised = source.card.preprocessing.normalise(pixels)
     with torch.no_grad():
-        expected = source.model(torch.from_numpy(normalised)).numpy()
-        swapped = source.model(torch.from_numpy(normalised[:, ::-1].copy())).numpy()
+        expected = source.model()(torch.from_numpy(normalised)).numpy()
+        swapped = source.model()(torch.from_numpy(normalised[:, ::-1].copy())).numpy()
     assert np.allclose(got, expected, atol=1e-5) and not np.allclose(got, swapped, atol=1e-3)
 
 

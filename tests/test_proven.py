@@ -19,9 +19,8 @@ from PIL import Image
 from zoo.artifacts.manifest import CERTIFICATE_KEY
 from zoo.errors import ZooError
 from zoo.export.formats import FORMATS
-from zoo.factory import get_model_info
 from zoo.files import sha256_file
-from zoo.registry import get_registry
+from zoo.registry import get_model_info, get_registry
 from zoo.weights.declared import check_sha256, fetch
 from zoo.weights.home import cache_file
 

@@ -30,7 +30,8 @@ from zoo.artifacts.checkpoint import save_weights
 from zoo.artifacts.run import metric_text
 from zoo.errors import ZooError
 from zoo.files import sha256_file
-from zoo.train.evaluation import evaluate_checkpoint
+from zoo.sources import resolve
+from zoo.train.evaluation import evaluate_weights
 from zoo.weights import declared as weights
 from zoo.weights.home import weights_dir
 
@@ -358,7 +359,7 @@ def test_shipped_weights_reproduce_their_recorded_metrics(model: str, tmp_path: 
     declared = info.weights[0]
     path = weights.locate(model, "default").path
     assert path.stat().st_size <= 2 * 1024 * 1024 and declared.command.startswith("zoo train")
-    summary = evaluate_checkpoint(str(path), split=declared.split, out=str(tmp_path)).summary
+    summary = evaluate_weights(resolve(str(path)), split=declared.split, out=str(tmp_path)).summary
     measured = {summary.metric: summary.value, "loss": summary.loss}
     for key, value in declared.metrics.items():
         assert metric_text(key, measured[key]) == metric_text(key, value), key

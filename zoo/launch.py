@@ -22,7 +22,7 @@ def quick_predict(args: list[str]) -> Any:
     """``args`` as a plain ``predict MODEL INPUT...`` request (a
     :class:`~zoo.predict.options.PredictOptions`), or None for anything else (help, other options,
     an ONNX file, a value the full command would refuse): the full command line handles those."""
-    from zoo.weights.declared import names_model
+    from zoo.sources import names_model
     from zoo.weights.releases import is_hub_spec
 
     if len(args) < 3 or args[0] != "predict":
@@ -82,14 +82,11 @@ def number_row(arg: str) -> bool:
 
 def run_quick(request: Any) -> bool:
     """Predict from the cached export; False when there is none yet (the full command makes it)."""
-    from zoo.predict.cache import cache_folder, onnx_file
-    from zoo.weights.releases import cached_onnx, is_hub_spec
+    from zoo.predict.cache import cached
+    from zoo.sources import resolve
 
     try:
-        if is_hub_spec(request.model):
-            path = None if request.weights else cached_onnx(request.model)
-        else:
-            path = onnx_file(cache_folder(request.model, request.weights_name))
+        path = cached(resolve(request.model, request.weights))
     except CacheDamaged as exc:  # removed: the full command makes it again
         sys.stderr.write(f"note: {exc}\n")
         return False

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import flags
+from zoo.artifacts.card import TTA_MODES
 from zoo.errors import ArgumentError, ZooError
 from zoo.flags import flag, option
 
@@ -27,7 +28,6 @@ SCHEDULERS = ("none", "cosine", "linear", "onecycle")
 FLIPS = ("none", "random", "alternate")
 PADDINGS = ("zero", "reflect")
 AUTOCAST = ("auto", "fp32", "bf16")  # what training and eval compute in (torch.autocast)
-TTA_MODES = ("none", "flip", "flip-translate")  # test-time augmentation views (zoo.tta)
 GROUP_KEYS = ("lr_scale", "decay_scale", "epochs")
 TABLES = {"model_args": "model", "opt_args": "optimizer", "dataset_args": "dataset"}
 PREFIXES = {"model_args": "model", "opt_args": "opt", "dataset_args": "dataset"}  # model.NAME

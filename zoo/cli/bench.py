@@ -91,8 +91,8 @@ def run_bench(
     from zoo.cli.output import interruptible, progress_bar
     from zoo.export import bench as engine
     from zoo.export.samples import load_samples, missing_data_hint
-    from zoo.export.source import checks_dataset, resolve
     from zoo.files import check_file
+    from zoo.sources import EXPORTS
 
     bad = [p for p in report or [] if p.suffix not in REPORT_SUFFIXES]
     if bad:
@@ -102,8 +102,8 @@ def run_bench(
     wanted = build(BenchRequest, values)
     engine.devices_for(wanted.device)  # a device that is not here: before any work
     request = source_request(source, values)
-    resolved = resolve(request)
-    dataset = checks_dataset(resolved, request)
+    resolved = request.resolve(accept=EXPORTS, command="zoo bench")
+    dataset = request.dataset_for(resolved)
     data_dir = request.data_dir or resolved.data_dir
     named = request.data_dir is not None  # the user's own: it must hold the data
     samples = load_samples(
@@ -117,7 +117,7 @@ def run_bench(
         )
     names, explicit = engine.chosen_backends(wanted, resolved.manifest)
     calibration = None
-    if "onnxruntime-int8" in names and resolved.export_dir is None:
+    if "onnxruntime-int8" in names and resolved.manifest is None:
         train = dataclasses.replace(dataset, split="train") if dataset else None
         calibration = load_samples(
             resolved.preprocessing, train, data_dir, CALIBRATION_SAMPLES, request.seed

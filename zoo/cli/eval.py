@@ -9,7 +9,6 @@ import typer
 from rich.console import Console
 
 from zoo.cli.params import Json, parameters, with_options
-from zoo.errors import ArgumentError
 from zoo.flags import build
 from zoo.train.eval_request import EvalRequest
 
@@ -31,10 +30,11 @@ def eval_(
     """Evaluate a checkpoint: overall and per-class accuracy, confusion matrix and plots.
 
     Regression checkpoints report MSE and MAE per target. --split val re-creates the run's
-    held-out validation items (or uses the test split, which such runs validated on). A model's
-    trained weights are evaluated on the dataset they were trained on (its test split), with
-    the test-time augmentation their figures were measured with, unless --dataset or --tta say
-    otherwise; results go to eval/MODEL-WEIGHTS.
+    held-out validation items (or uses the test split, which such runs validated on). Weights
+    are evaluated on the dataset they were trained on (its test split) with the test-time
+    augmentation their card records (a run's --tta), however they are named, unless --dataset
+    or --tta say otherwise (the title then says which TTA was used). A model's declared weights'
+    results go to eval/MODEL-WEIGHTS.
 
     Examples:
 
@@ -48,26 +48,31 @@ def eval_(
 def run_eval(request: EvalRequest, as_json: bool) -> None:
     """Find the weights, evaluate them, print the table and the headline, then save them."""
     from zoo.cli.output import interruptible, print_json, progress_bar, saving, say
+    from zoo.cli.runs import newest
     from zoo.cli.train_display import print_rows
-    from zoo.train.evaluation import evaluate_checkpoint, save_results
+    from zoo.sources import WITH_WEIGHTS, resolve
+    from zoo.train.evaluation import evaluate_weights, save_results
 
-    spec, out, tta = what_to_evaluate(request, as_json)
+    spec = request.spec
+    if spec is None and request.weights is None:
+        spec = str(newest(request.runs, announce=not as_json))
+    source = resolve(spec, request.weights, accept=WITH_WEIGHTS, command="zoo eval")
     with (
         interruptible(
             f"the evaluation of {request.spec or spec} stopped", "no results were written"
         ),
         progress_bar("evaluating") as progress,
     ):
-        result = evaluate_checkpoint(
-            spec,
+        result = evaluate_weights(
+            source,
             dataset=request.dataset,
             dataset_args=request.dataset_args,
             data_dir=request.data_dir,
             split=request.split,
             batch_size=request.batch_size,
             device=request.device,
-            out=out,
-            tta=tta,
+            out=request.out,
+            tta=request.tta,
             precision=request.precision,
             progress=lambda done, total: progress(
                 f"evaluating: batch {done} of {total}", done / total
@@ -83,42 +88,3 @@ def run_eval(request: EvalRequest, as_json: bool) -> None:
     saved = saving(result.folder, lambda: save_results(result))
     if not as_json:
         console.print(f"results in {saved}", highlight=False, soft_wrap=True)
-
-
-def what_to_evaluate(request: EvalRequest, as_json: bool) -> tuple[str, str | None, str]:
-    """The checkpoint to evaluate, where its results go, and the test-time augmentation: a
-    published release's or a model's declared weights (fetched and checked), else a run or a
-    checkpoint (the newest run when none is named)."""
-    from zoo.cli.runs import newest
-    from zoo.weights.declared import (
-        DEFAULT_WEIGHTS,
-        declared_tta,
-        locate,
-        names_model,
-        results_folder,
-    )
-    from zoo.weights.releases import is_hub_spec
-    from zoo.weights.releases import locate as locate_published
-
-    run, weights, out, tta = request.spec, request.weights, request.out, request.tta
-    if is_hub_spec(run):
-        if weights is not None:
-            raise ArgumentError(f"{run} publishes one set of weights: leave out --weights")
-        located = locate_published(str(run))
-        return (
-            str(located.path),
-            out or results_folder(located, request.dataset, request.split),
-            tta or "none",
-        )
-    if weights is not None or (run is not None and names_model(run)):
-        if run is not None and not names_model(run):
-            raise ArgumentError("--weights goes with a model name, not a run or checkpoint")
-        weights = weights or DEFAULT_WEIGHTS
-        located = locate(run, weights)
-        tta = tta or declared_tta(run, weights)
-        return (
-            str(located.path),
-            out or results_folder(located, request.dataset, request.split, tta),
-            tta,
-        )
-    return run or str(newest(request.runs, announce=not as_json)), out, tta or "none"

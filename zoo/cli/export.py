@@ -112,16 +112,15 @@ def run_export(
     files are verified on, int8 calibrates on and top-1 is measured on."""
     from zoo.cli.output import interruptible, print_json
     from zoo.export import pipeline
-    from zoo.export.source import resolve
-    from zoo.weights.declared import declared_tta
+    from zoo.sources import EXPORTS, chosen_tta
 
     formats = tuple(f.name for f in FORMATS.values() if values.pop(f.name.replace("-", "_")))
     precisions = tuple(p.name for p in DERIVED if values.pop(p.name))
     wanted = build(ExportRequest, values, formats=formats, precisions=precisions)
     request = source_request(source, values)
-    if wanted.tta is None:
-        wanted = dataclasses.replace(wanted, tta=declared_tta(request.spec, request.weights))
-    resolved = resolve(request)
+    resolved = request.resolve(accept=EXPORTS, command="zoo export")
+    tta = chosen_tta(resolved, wanted.tta)
+    wanted = dataclasses.replace(wanted, tta=tta.mode)
     out_dir = out or Path("exports") / pipeline.file_stem(resolved)
     kept = f"{out_dir} is as it was" if out_dir.exists() else f"nothing was written to {out_dir}"
     with (
@@ -132,7 +131,7 @@ def run_export(
     if as_json:
         print_json(manifest.to_json())
         return
-    print_manifest(manifest, resolved.origin, out_dir)
+    print_manifest(manifest, resolved.origin, out_dir, tta.note())
 
 
 def sample_and_export(
@@ -143,10 +142,9 @@ def sample_and_export(
     from zoo.cli.output import console
     from zoo.export import pipeline
     from zoo.export.samples import load_samples
-    from zoo.export.source import checks_dataset
 
     samples, calibration, accuracy_samples = counts
-    dataset = checks_dataset(resolved, request)
+    dataset = request.dataset_for(resolved)
     data_dir = request.data_dir or resolved.data_dir
     preprocessing = resolved.preprocessing
     named = request.data_dir is not None  # the user's own: it must hold the data
@@ -161,8 +159,9 @@ def sample_and_export(
         return pipeline.export(resolved, out_dir, wanted, test.take(samples), test, calibrated)
 
 
-def print_manifest(manifest: Any, origin: str, out_dir: Path) -> None:
-    """One line per verified file: precision, size, parity and top-1 accuracy."""
+def print_manifest(manifest: Any, origin: str, out_dir: Path, tta_note: str = "") -> None:
+    """One line per verified file: precision, size, parity and top-1 accuracy; the notes (a
+    ``--tta`` other than the weights' card records among them)."""
     from rich.markup import escape
 
     from zoo.cli.output import console, say
@@ -186,7 +185,7 @@ def print_manifest(manifest: Any, origin: str, out_dir: Path) -> None:
             f"max |a−b| {entry.verification.max_abs:.1e}{agree}{accuracy_text(entry.facts.accuracy)}",
             indent=5,
         )
-    for note in manifest.notes:
+    for note in [*manifest.notes, *filter(None, [tta_note])]:
         style = "yellow" if "not checked" in note else "dim"
         say(console, f"  [{style}]note: {escape(note)}[/{style}]", indent=4)
     console.print(f"  manifest: {out_dir / 'manifest.json'}", highlight=False, soft_wrap=True)

@@ -94,7 +94,7 @@ def run_list(kind: str | None, pattern: str | None, with_weights: bool, as_json:
 
 def weight_names(entry: Entry) -> list[str] | str:
     """A model's declared weights, the default first; its load error instead if it is broken."""
-    from zoo.factory import get_model_info
+    from zoo.registry import get_model_info
 
     try:
         return [w.name for w in get_model_info(entry.qualified_name).weights]

@@ -48,22 +48,20 @@ def optimize(source: SourceArg = None, *, as_json: Json = False, **values: Any) 
     from zoo.export import pipeline
     from zoo.export.optimize.engine import optimize as engine
     from zoo.export.optimize.sampling import load_data
-    from zoo.export.source import resolve
-    from zoo.weights.declared import declared_tta
+    from zoo.sources import EXPORTS
 
     wanted = build(OptimizeRequest, values)
     request = source_request(source, values)
-    resolved = resolve(request)
+    resolved = request.resolve(accept=EXPORTS, command="zoo optimize")
     out = Path(wanted.out) if wanted.out else Path("exports") / f"{resolved.name}-optimized"
-    tta = declared_tta(request.spec, request.weights)
     kept = f"{out} is as it was" if out.exists() else f"nothing was written to {out}"
     with (
         interruptible(f"optimizing {resolved.name} stopped", kept),
         pipeline.exporting(out, wanted.force),  # checked and held before any work
         progress_bar("measuring candidates") as progress,
     ):
-        data = load_data(resolved, wanted, request)
-        manifest = engine(resolved, data, wanted, out, tta or "none", progress)
+        data = load_data(resolved, wanted, request)  # the TTA the weights' card records
+        manifest = engine(resolved, data, wanted, out, resolved.tta, progress)
     if as_json:
         print_json(manifest.to_json())
         return

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 
 from zoo.cli.params import parameters, with_options
-from zoo.errors import ArgumentError
 from zoo.flags import build
 from zoo.predict.options import PredictOptions
 
@@ -19,8 +18,9 @@ def predict(
     model_file: Annotated[
         str,
         typer.Argument(
-            metavar="MODEL.onnx|EXPORT_DIR|MODEL|hf://OWNER/REPO",
-            help="An exported ONNX file or directory, a model, or a published release.",
+            metavar="MODEL.onnx|EXPORT_DIR|MODEL|RUN_DIR|CHECKPOINT|hf://OWNER/REPO",
+            help="An exported ONNX file or directory, a model, a run or checkpoint, or a "
+            "published release.",
         ),
     ],
     inputs: Annotated[
@@ -59,31 +59,23 @@ def run_predict(request: PredictOptions) -> None:
     from zoo.cli import output
     from zoo.cli.output import error_console, interruptible
     from zoo.cli.predictions import print_predictions
-    from zoo.predict.cache import prepare
+    from zoo.predict.cache import PREDICTS, file_for
     from zoo.predict.onnx import Predictor
-    from zoo.weights.declared import names_model
-    from zoo.weights.releases import is_hub_spec, onnx_path
+    from zoo.sources import ExportDirectory, OnnxFile, resolve
 
-    model_file, inputs = request.model, list(request.inputs)
-    path, checked = model_file, True  # a cached export or release is checked as it is found
+    source = resolve(request.model, request.weights, accept=PREDICTS, command="zoo predict")
+    inputs = list(request.inputs)
 
     def say(text: str) -> None:
         output.say(error_console, text, markup=False)
 
+    # a file or an export directory is checked against its manifest by the predictor; what
+    # the cache or the Hub hands back was checked as it was found
+    checked = not isinstance(source, (OnnxFile, ExportDirectory))
     nothing = "nothing was cached (the next call starts again)"
-    if is_hub_spec(model_file):
-        if request.weights is not None:
-            raise ArgumentError(f"{model_file} publishes one set of weights: leave out --weights")
-        with interruptible(f"the download of {model_file} stopped", nothing):
-            path = str(onnx_path(model_file, say))
-    elif names_model(model_file):
-        with interruptible(f"the export of {model_file} for zoo predict stopped", nothing):
-            path = str(prepare(model_file, request.weights_name, inputs, say))
-    elif request.weights is not None:
-        raise ArgumentError("--weights goes with a model name, not an ONNX file")
-    else:
-        checked = False  # a file or an export directory: checked against its manifest first
-    predictor = Predictor(path, len(inputs), torch_opener(path), checked=checked)
+    with interruptible(f"preparing {source.label} for zoo predict stopped", nothing):
+        path = file_for(source, inputs, say)
+    predictor = Predictor(path, len(inputs), torch_opener(str(path)), checked=checked)
     predictions = predictor.predict(inputs, top_k=request.top_k)
     print_predictions(predictions, predictor.card.regression, request.json)
 

@@ -1,5 +1,5 @@
 """The source options ``zoo export`` and ``zoo bench`` share (declared once, on
-:class:`~zoo.export.options.SourceRequest`), and the source argument's help."""
+:class:`~zoo.sources.SourceRequest`), and the source argument's help."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 
 from zoo import flags
 from zoo.cli.params import parameters
-from zoo.export.options import SourceRequest
+from zoo.sources import SourceRequest
 
 SourceArg = Annotated[
     str | None,

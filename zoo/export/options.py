@@ -1,4 +1,5 @@
-"""The options of ``zoo export``, ``zoo bench`` and ``zoo verify``, each declared once as a field
+"""The options of ``zoo export``, ``zoo bench`` and ``zoo verify`` (what they work on is a
+:class:`~zoo.sources.SourceRequest`), each declared once as a field
 of the request it fills (:func:`zoo.flags.option`), with its flag. The format and precision
 switches of ``zoo export`` and bench's backend choices come from the registries. No torch and no
 numpy here: the CLI reads these declarations to build its options at start-up.
@@ -7,10 +8,9 @@ numpy here: the CLI reads these declarations to build its options at start-up.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from zoo import flags
-from zoo.artifacts.config import TTA_MODES
+from zoo.artifacts.card import TTA_MODES
 from zoo.errors import ArgumentError
 from zoo.export.backends import BACKENDS
 from zoo.export.formats import FORMATS, Format
@@ -18,31 +18,6 @@ from zoo.export.precisions import PRECISIONS
 from zoo.flags import flag, option
 
 CALIBRATION_SAMPLES = 300  # training-split inputs static int8 quantisation calibrates on
-
-
-def assignments(what: str) -> Any:
-    return lambda items: flags.parse_assignments(items, what)
-
-
-@dataclass(frozen=True)
-class SourceRequest:
-    """What to export, bench or verify, as the user named it (options parsed, values typed)."""
-
-    spec: str | None = None  # the command's argument; None: the newest run in ``runs``
-    weights: str | None = option(None, flags.WEIGHTS)
-    runs: str | None = option(None, flags.RUNS)
-    dataset: str | None = option(None, flags.DATASET)
-    dataset_args: dict[str, str] = option({}, flags.DATASET_ARG, parse=assignments("--dataset-arg"))
-    data_dir: str | None = option(None, flags.DATA_DIR, parse=flags.existing_folder)
-    input_shape: tuple[int, ...] | None = option(None, flags.INPUT_SHAPE, parse=flags.parse_shape)
-    num_classes: int | None = option(None, flags.NUM_CLASSES)
-    model_args: dict[str, str] = option({}, flags.MODEL_ARG, parse=assignments("--model-arg"))
-    seed: int = option(
-        0,
-        flags.SEED.with_help(
-            "Seed of a fresh model's weights and of the samples checks run on (default: 0)."
-        ),
-    )
 
 
 def parse_batch(text: str) -> int | None:

@@ -432,7 +432,7 @@ def make_plan(
     repeated = sorted({a.key for a in axes if [b.key for b in axes].count(a.key) > 1})
     if repeated:
         raise ArgumentError(f"{', '.join(repeated)} swept twice: give each key once")
-    from zoo.factory import get_dataset_info
+    from zoo.registry import get_dataset_info
 
     regression = get_dataset_info(first.dataset).task == "regression"
     split = "val" if first.val_split else "test"

@@ -24,8 +24,9 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from zoo.artifacts.card import Preprocessing
 from zoo.errors import ArgumentError, ZooError
-from zoo.factory import complete_info, create_dataset, get_dataset_info, get_model_info
+from zoo.factory import complete_info, create_dataset
 from zoo.meta import DatasetInfo
+from zoo.registry import get_dataset_info, get_model_info
 from zoo.train.eval_request import EVAL_BATCH
 
 STATS_SAMPLES = 256  # items read to measure mean/std of a dataset without the fast path

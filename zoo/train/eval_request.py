@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zoo import flags
-from zoo.artifacts.config import AUTOCAST, TTA_MODES
+from zoo.artifacts.card import TTA_MODES
+from zoo.artifacts.config import AUTOCAST
 from zoo.flags import flag, option
 
 SPLITS = ("train", "val", "test")

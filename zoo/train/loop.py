@@ -24,13 +24,14 @@ import torch
 
 import zoo
 from zoo.artifacts.card import ModelCard
-from zoo.artifacts.checkpoint import resume_point, save_checkpoint
+from zoo.artifacts.checkpoint import read_weights, resume_point, save_checkpoint
 from zoo.artifacts.config import CONFIG_JSON, CONFIG_TOML, TrainConfig
 from zoo.artifacts.run import METRICS_FILE, EpochMetrics, Measured, history_text
 from zoo.errors import ZooError
-from zoo.factory import build_model, get_model_info
+from zoo.factory import build_model, load_weights, new_head_message
 from zoo.files import check_folder, hold, lock_file, write_text
-from zoo.pretrained import load_into, new_head_message, open_weights
+from zoo.registry import get_model_info
+from zoo.sources import RunDirectory, resolve
 from zoo.train import report, tensorboard
 from zoo.train.data import (
     Augmentation,
@@ -43,7 +44,7 @@ from zoo.train.data import (
 )
 from zoo.train.device import autocast, effective_precision, pick_device
 from zoo.train.distributed import Distributed
-from zoo.train.evaluation import evaluate_checkpoint
+from zoo.train.evaluation import evaluate_weights
 from zoo.train.events import (
     Augmented,
     EpochEnded,
@@ -324,12 +325,14 @@ class Trainer:
     def initialise(self, classes: int) -> str:
         """Fine-tuning: start from ``--weights`` (a new head where the class count differs);
         what the cards record as ``initialised_from``."""
-        pretrained = open_weights(self.config.model, str(self.config.weights))
-        fresh = load_into(self.base, pretrained, classes)
-        self.notes.append(f"initialised from {pretrained.origin}")
+        weights = resolve(self.config.model, str(self.config.weights))
+        card, where = weights.card, weights.label
+        fresh = load_weights(self.base, read_weights(weights.weights_file), card, where, classes)
+        origin = f"{where} (sha256 {card.weights_sha256[:12]})"  # no paths: cards record it
+        self.notes.append(f"initialised from {origin}")
         if fresh:
-            self.notes.append(new_head_message(fresh, pretrained, classes))
-        return pretrained.origin
+            self.notes.append(new_head_message(fresh, where, len(card.classes), classes))
+        return origin
 
     def restore(self, run_dir: Path) -> None:
         """Continue from the run's last checkpoint (from scratch if it never finished an epoch)."""
@@ -378,6 +381,7 @@ class Trainer:
             epoch=epoch,
             metrics=metrics.to_json(),
             evaluated_on=self.data.val_source,
+            evaluation_tta=config.tta,
             run=self.run_dir.name,
             initialised_from=self.initialised_from,
             zoo_version=zoo.__version__,
@@ -464,13 +468,12 @@ class Trainer:
         """``--tta``: the kept checkpoint on the test split, as ``zoo eval RUN --tta MODE
         --precision P`` evaluates it, so the run's figure is the one its weights reproduce."""
         started = time.perf_counter()
-        result = evaluate_checkpoint(
-            str(self.run_dir),
+        result = evaluate_weights(
+            RunDirectory(self.run_dir),
             data_dir=self.config.data_dir,
             device=str(self.device),
-            tta=self.config.tta,
             precision=self.precision,
-        )
+        )  # the TTA its card records: the run's --tta
         return Augmented(result.headline, result.folder, time.perf_counter() - started)
 
     def start(self) -> None:

@@ -29,7 +29,7 @@ from urllib.parse import quote
 from zoo.artifacts.checkpoint import read_card
 from zoo.artifacts.manifest import CHECKS_FILE, MANIFEST, Manifest
 from zoo.errors import ArgumentError, CacheDamaged, UnknownNameError, ZooError, first_line
-from zoo.meta import Weights, coerce
+from zoo.meta import DEFAULT_WEIGHTS, Weights, coerce
 from zoo.registry import get_registry
 from zoo.weights.declared import Located, Progress, check_card, check_sha256, download
 from zoo.weights.home import HUB, cache_file, home, writable_cache
@@ -291,9 +291,15 @@ def onnx_path(spec: str, say: Callable[[str], None] | None = None) -> Path:
     return release(spec, say=say).onnx()
 
 
-def locate(spec: str, progress: Progress | None = None, refresh: bool = False) -> Located:
-    """``spec``'s weights as a verified local file, like declared weights (:func:`zoo.weights.
-    locate`); the card must name a model that is registered here."""
+def one_set(spec: str, weights: str | None) -> None:
+    """A release publishes one set of weights: naming others is an error."""
+    if weights not in (None, DEFAULT_WEIGHTS):
+        raise ArgumentError(f"{spec} publishes one set of weights: leave out --weights")
+
+
+def weights_file(spec: str, progress: Progress | None = None, refresh: bool = False) -> Located:
+    """``spec``'s weights as a verified local file, like declared weights
+    (:func:`zoo.weights.declared.locate`); the card must name a model registered here."""
     found = release(spec, refresh=refresh)
     repo = parse(spec)
     try:
