@@ -35,13 +35,12 @@ from zoo.export.backends import BACKENDS, DEFAULT, Backend
 from zoo.export.backends.onnxruntime import missing_provider, open_session
 from zoo.export.formats import INPUT_NAME, OUTPUT_NAME
 from zoo.export.formats.onnx import dynamic_shapes
-from zoo.export.options import BenchRequest, ExportRequest, SourceRequest
+from zoo.export.options import BenchRequest, ExportRequest
 from zoo.export.precisions import FP32
 from zoo.export.samples import STRATIFIED, Samples, load_samples, stratified
-from zoo.export.source import Source, checks_dataset, resolve
-from zoo.factory import get_model_info
 from zoo.machine import this_machine
-from zoo.registry import get_registry
+from zoo.registry import get_model_info, get_registry
+from zoo.sources import Source, SourceRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 CIFAR_PACK = ROOT.parent / "shared" / "data" / "cifar10" / "cifar10-jpg.pack"
@@ -114,7 +113,7 @@ def plain_onnx_export(source: Source, path: Path) -> Path:
     """The raw model through torch.onnx.export(dynamo=True) with nothing of zoo's."""
     example = torch.zeros(2, *source.input_shape)
     program = torch.onnx.export(
-        source.model,
+        source.model(),
         (example,),
         dynamo=True,
         dynamic_shapes=dynamic_shapes(True),
@@ -140,12 +139,12 @@ def run_model(name: str, args: argparse.Namespace, cifar: list[Path], scratch: P
         request = SourceRequest(spec=name, weights="default")
     else:
         request = SourceRequest(spec=name, model_args=MODEL_ARGS.get(name, {}))
-    source = resolve(request)
+    source = request.resolve()
     if name.startswith("cifar10") and cifar:
         samples = cifar_samples(source, cifar, request.seed)
     else:
         count = SAMPLE_COUNTS.get(name, args.samples)
-        dataset = checks_dataset(source, SourceRequest(dataset=SAMPLE_DATASETS.get(name)))
+        dataset = SourceRequest(dataset=SAMPLE_DATASETS.get(name)).dataset_for(source)
         samples = load_samples(source.preprocessing, dataset, source.data_dir, count, request.seed)
     out = scratch / name
     start = time.perf_counter()

@@ -72,19 +72,17 @@ def exhaustive(model: str, batch: int, args: argparse.Namespace) -> dict[str, fl
     from zoo.export.optimize import candidates as made
     from zoo.export.optimize.engine import measure_timings
     from zoo.export.optimize.sampling import load_data
-    from zoo.export.options import ExportRequest, OptimizeRequest, SourceRequest
-    from zoo.export.source import resolve
-    from zoo.tta import with_tta
-    from zoo.weights.declared import declared_tta
+    from zoo.export.options import ExportRequest, OptimizeRequest
+    from zoo.export.pipeline import Exporting
+    from zoo.sources import SourceRequest
 
     dataset = DATASETS.get(model, (None, None))[1]
     wanted = SourceRequest(spec=model, weights="default", data_dir=args.data_dir, dataset=dataset)
     request = OptimizeRequest(batch_size=batch, time_budget=args.exhaustive, max_drop=args.max_drop)
-    source = resolve(wanted)
-    data = load_data(source, request, wanted)
-    tta = declared_tta(model, "default")
-    if tta != "none":
-        source.model = with_tta(source.model, tta)
+    resolved = wanted.resolve()
+    data = load_data(resolved, request, wanted)
+    tta = resolved.tta  # what the weights' card records
+    source = Exporting.of(resolved, tta)
     cores = torch.get_num_threads()
     skipped: list[str] = []
     with tempfile.TemporaryDirectory() as scratch:

@@ -28,10 +28,10 @@ from results_file import write_section
 
 from zoo.export import bench, runtimes
 from zoo.export.backends import DEFAULT
-from zoo.export.options import BenchRequest, SourceRequest
+from zoo.export.options import BenchRequest
 from zoo.export.samples import load_samples
-from zoo.export.source import checks_dataset, resolve
 from zoo.machine import this_machine
+from zoo.sources import SourceRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,9 +90,9 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     args = parser.parse_args()
     request = SourceRequest(spec=args.source)
-    source = resolve(request)
+    source = request.resolve()
     samples = load_samples(
-        source.preprocessing, checks_dataset(source, request), source.data_dir, 16, request.seed
+        source.preprocessing, request.dataset_for(source), source.data_dir, 16, request.seed
     )
     defaults = BenchRequest(device="cpu")  # zoo bench's defaults, on the CPU
     batches = (1, 32)
@@ -139,7 +139,7 @@ def main() -> None:
         f"`.venv/bin/python benchmarks/settle_ratio.py {args.source}` on "
         f"{datetime.date.today()}: {this_machine().text()}; {threads} threads; "
         f"load average at the end {one:.1f} (1 min) / {five:.1f} (5 min). The same opened "
-        f"backends of {source.name} ({'fresh' if source.weights is None else 'trained'} weights) "
+        f"backends of {source.name} ({'fresh' if source.weights_file is None else 'trained'} weights) "
         f"timed by each loop in turn, {args.repeats} times over; each cell is the median "
         "speed-up against eager (eager p50 ÷ backend p50) and, in brackets, the range over the "
         "repeats. Wall seconds are per loop and batch size.",

@@ -49,11 +49,13 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return pip_install_target(sources, root / "site")
 
 
-def zoo_here(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def zoo_here(
+    *args: str, cwd: Path | None = None, columns: int = 200
+) -> subprocess.CompletedProcess[str]:
     """The ``zoo`` console script's entry point run in this process, as :func:`run_zoo` returns
-    it: for tests of what a command does with built-in entries, where a fresh interpreter
-    (seconds of imports) adds nothing; start-up, signals and plugin visibility need
-    :func:`run_zoo`."""
+    it, in a terminal ``columns`` wide: for tests of what a command does with built-in entries,
+    where a fresh interpreter (seconds of imports) adds nothing; start-up, signals and plugin
+    visibility need :func:`run_zoo`."""
     from click.testing import CliRunner
 
     from zoo.launch import main
@@ -62,7 +64,7 @@ def zoo_here(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
     code, argv = 0, sys.argv
     with (
         contextlib.chdir(cwd or Path.cwd()),
-        runner.isolation(env={"COLUMNS": "200", "NO_COLOR": "1"}) as (out, err, _),
+        runner.isolation(env={"COLUMNS": str(columns), "NO_COLOR": "1"}) as (out, err, _),
     ):
         sys.argv = ["zoo", *args]  # what the entry point reads, as in a fresh process
         try:

@@ -35,10 +35,10 @@ def exported(name: str, tmp_path_factory: pytest.TempPathFactory) -> Exported:
     """Export ``name`` (once per test session) to every format, ONNX only for the slow ones."""
     if name not in _exports:
         from zoo.export import pipeline
-        from zoo.export.options import ExportRequest, SourceRequest
-        from zoo.export.source import resolve
+        from zoo.export.options import ExportRequest
+        from zoo.sources import SourceRequest
 
-        source = resolve(SourceRequest(spec=name, model_args=MODEL_ARGS.get(name, {})))
+        source = SourceRequest(spec=name, model_args=MODEL_ARGS.get(name, {})).resolve()
         samples = source_samples(source, VERIFY_SAMPLES)
         request = ExportRequest(formats=("onnx",) if name in ONNX_ONLY else ())
         directory = tmp_path_factory.mktemp(f"export-{name}") / "export"
@@ -66,12 +66,11 @@ def quick_export(source: Any, out: Path, count: int, **request: Any) -> Any:
 
 def source_samples(source: Any, count: int, data_dir: str | None = None, seed: int = 0) -> Any:
     """``count`` test samples of the source's own dataset (stratified), else random inputs."""
-    from zoo.export.options import SourceRequest
     from zoo.export.samples import load_samples
-    from zoo.export.source import checks_dataset
 
-    dataset = checks_dataset(source, SourceRequest())
-    return load_samples(source.preprocessing, dataset, data_dir or source.data_dir, count, seed)
+    return load_samples(
+        source.preprocessing, source.dataset, data_dir or source.data_dir, count, seed
+    )
 
 
 def normalised_split(
@@ -150,3 +149,33 @@ def trained_run(
     )
     save_weights(directory / "checkpoints" / "last.safetensors", net.eval().state_dict(), card)
     return directory
+
+
+def one_weight_changed(path: Path) -> None:
+    """One weight of an ONNX graph changed, the protobuf still valid (it loads and runs): a
+    file that is no longer the one that was verified."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    tensor = model.graph.initializer[0]
+    values = numpy_helper.to_array(tensor).copy()
+    values.flat[0] += 0.5
+    tensor.CopyFrom(numpy_helper.from_array(values, tensor.name))
+    onnx.save(model, str(path))
+
+
+def with_card(source: Any, **changes: Any) -> Any:
+    """A fresh-model source whose card says otherwise (its classes, its preprocessing); the
+    model is the same seeded one."""
+    import dataclasses
+
+    base = type(source)
+
+    @dataclasses.dataclass(frozen=True)
+    class Changed(base):  # type: ignore[misc, valid-type]
+        @property
+        def card(self) -> Any:
+            return base.card.fget(self).with_(**changes)  # type: ignore[attr-defined]
+
+    return Changed(**{f.name: getattr(source, f.name) for f in dataclasses.fields(source)})

@@ -20,7 +20,8 @@ from PIL import Image
 
 from zoo.datasets import flowers, folder, synthetic, vision
 from zoo.errors import ZooError
-from zoo.factory import create_dataset, get_dataset_info
+from zoo.factory import create_dataset
+from zoo.registry import get_dataset_info
 from zoo.testing import check_dataset
 
 CIFAR_CLASSES = [

@@ -30,7 +30,8 @@ from train_support import (
     weights_hash,
 )
 
-from zoo.train.evaluation import evaluate_checkpoint
+from zoo.sources import resolve
+from zoo.train.evaluation import evaluate_weights
 
 # 64 train images in batches of 8 per process: 4 steps an epoch on each of two processes
 TRAIN = ["train", "tiny-net", *TINY_DATA, "--batch-size", "8", "--epochs", "4", "--seed", "5"]
@@ -123,7 +124,7 @@ def test_two_processes_train_one_run_with_identical_weights(reference: Reference
     history = reference.metrics
     assert [m["epoch"] for m in history] == [1, 2, 3, 4]
     assert all(m["train_items"] == 64 for m in history)  # two shards of 32, not 2 × 64
-    report = evaluate_checkpoint(str(reference.run)).summary
+    report = evaluate_weights(resolve(str(reference.run))).summary
     last = json.loads((reference.run / "checkpoints" / "last.json").read_text())
     assert report.metric == "accuracy"
     assert report.value == last["metrics"]["test_accuracy"]  # summed over both ranks

@@ -21,9 +21,8 @@ from zoo.cli.app import app
 from zoo.export import runtimes
 from zoo.export.failures import ExportError, VerificationError
 from zoo.export.formats import FORMATS
-from zoo.export.options import SourceRequest
 from zoo.export.precisions import ATOL, RTOL
-from zoo.export.source import resolve
+from zoo.sources import SourceRequest
 
 
 def sha256(path: Path) -> str:
@@ -94,7 +93,7 @@ def test_builtin_onnx_passes_the_full_checker_and_has_a_dynamic_batch(name, tmp_
         np.random.default_rng(1).standard_normal((3, *export.source.input_shape)).astype(np.float32)
     )
     with torch.no_grad():
-        eager = export.source.model(torch.from_numpy(inputs)).numpy()
+        eager = export.source.model()(torch.from_numpy(inputs)).numpy()
     assert np.allclose(runtimes.onnx_runner(session)(inputs), eager, atol=ATOL, rtol=RTOL)
 
 
@@ -129,7 +128,7 @@ def test_run_directory_exports_the_trained_weights_and_their_hash(tiny_net, tmp_
         for parameter in trained.parameters():
             parameter.add_(torch.linspace(-1, 1, parameter.numel()).reshape(parameter.shape))
     weights = write_checkpoint(tmp_path / "run", trained, tiny_net)
-    source = resolve(SourceRequest(spec=str(tmp_path / "run")))
+    source = SourceRequest(spec=str(tmp_path / "run")).resolve()
     manifest = quick_export(source, tmp_path / "out", 4, formats=("onnx",))
     stored = read_metadata("onnx", tmp_path / "out" / f"{tiny_net}.onnx")
     card, info = stored.card, stored.info
@@ -151,7 +150,7 @@ def test_run_directory_exports_the_trained_weights_and_their_hash(tiny_net, tmp_
 
 
 def test_fixed_batch_export(tiny_net, tmp_path):
-    source = resolve(SourceRequest(spec=tiny_net, input_shape=(3, 16, 16), num_classes=4))
+    source = SourceRequest(spec=tiny_net, input_shape=(3, 16, 16), num_classes=4).resolve()
     manifest = quick_export(source, tmp_path, 3, formats=("onnx",), batch=5)
     dim = onnx.load(str(tmp_path / f"{tiny_net}.onnx")).graph.input[0].type.tensor_type.shape.dim[0]
     assert dim.dim_value == 5 and manifest.export.batch == "5"
@@ -167,7 +166,7 @@ def test_unsupported_onnx_op_names_the_op_and_format_and_leaves_nothing(tmp_path
 
         return nn.Sequential(nn.Linear(6, 6), CumMax())
 
-    source = resolve(SourceRequest(spec="cummax-net", input_shape=(6,)))
+    source = SourceRequest(spec="cummax-net", input_shape=(6,)).resolve()
     capfd.readouterr()
     with pytest.raises(ExportError) as error:
         quick_export(source, tmp_path, 4, formats=("torchscript", "onnx"))
@@ -195,7 +194,7 @@ def test_data_dependent_branch_fails_export_program_clearly(tmp_path):
 
         return Branchy()
 
-    source = resolve(SourceRequest(spec="branchy-net", input_shape=(4,)))
+    source = SourceRequest(spec="branchy-net", input_shape=(4,)).resolve()
     with pytest.raises(
         ExportError,
         match=r"to ExportedProgram: data-dependent control flow at test_export.py:\d+ in forward",
@@ -214,7 +213,7 @@ def test_failed_verification_reports_numbers_and_leaves_nothing(tmp_path):
 
         return BatchTrap()
 
-    source = resolve(SourceRequest(spec="batch-trap-net", input_shape=(3,)))
+    source = SourceRequest(spec="batch-trap-net", input_shape=(3,)).resolve()
     (tmp_path / "keep.txt").write_text("untouched")
     with pytest.raises(
         VerificationError,

@@ -29,10 +29,9 @@ from zoo.errors import ZooError
 from zoo.export import bench
 from zoo.export.backends import openvino
 from zoo.export.failures import ExportError, VerificationError
-from zoo.export.options import SourceRequest
 from zoo.export.precisions import FP16
-from zoo.export.source import resolve
 from zoo.predict.onnx import Predictor
+from zoo.sources import SourceRequest
 
 OPENVINO = openvino.missing() is None
 QUICK_BENCH = ["--iterations", "3", "--min-time", "0", "--max-time", "0.2"]
@@ -296,7 +295,7 @@ def test_table_model_embeds_its_feature_normalisation(tmp_path):
 
 
 def test_int8_and_softmax_are_refused_for_regression(tmp_path):
-    source = resolve(SourceRequest(spec="linear-regression"))
+    source = SourceRequest(spec="linear-regression").resolve()
     with pytest.raises(ZooError, match="--int8 needs a classifier"):
         quick_export(source, tmp_path / "out", 4, formats=("onnx",), precisions=("int8",))
     assert list(tmp_path.iterdir()) == []
@@ -350,18 +349,13 @@ def test_bench_reports_accuracy_and_size_per_backend_and_min_accuracy_gates(
     assert "n=256" in " ".join(high.output.split())
 
 
-def test_min_accuracy_needs_labelled_data(tmp_path):
+def test_min_accuracy_needs_labelled_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_DATA_DIR", str(tmp_path))  # empty: CIFAR-10 is not here
     with pytest.raises(ZooError, match="--min-accuracy needs labelled test data"):
-        invoke(
-            "bench",
-            "cifar10-tinycnn",
-            "--dataset",
-            "cifar10",
-            "--data-dir",
-            str(tmp_path),  # empty: CIFAR-10 is not here
-            "--min-accuracy",
-            "50",
-        )
+        invoke("bench", "cifar10-tinycnn", "--dataset", "cifar10", "--min-accuracy", "50")
+    named = "--data-dir .*: cifar10 is missing"  # a folder named that lacks the data: said so
+    with pytest.raises(ZooError, match=named):
+        invoke("bench", "cifar10-tinycnn", "--dataset", "cifar10", "--data-dir", str(tmp_path))
 
 
 @pytest.mark.skipif(not OPENVINO, reason="openvino is not installed (the 'openvino' extra)")
@@ -450,7 +444,7 @@ def test_an_opset_the_exporter_cannot_write_is_one_clear_error(tmp_path):
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: --opset 3 is not supported: the ONNX exporter writes opsets 18")
     assert not (tmp_path / "x").exists()
-    source = resolve(SourceRequest(spec="cifar10-tinycnn", input_shape=(1, 8, 8), num_classes=3))
+    source = SourceRequest(spec="cifar10-tinycnn", input_shape=(1, 8, 8), num_classes=3).resolve()
     with pytest.raises(ExportError, match="to ONNX opset 13: the exporter fell back to opset 18"):
         quick_export(source, tmp_path / "y", 4, formats=("onnx",), opset=13)
     assert not (tmp_path / "y").exists()

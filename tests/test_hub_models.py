@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from export_support import one_weight_changed
 from hub_standin import HubStandin
 from PIL import Image
 from publish_support import declaration, release_files, train_tiny_run
@@ -158,6 +159,25 @@ def test_a_published_repo_is_a_model_spec(uploaded: Uploaded, tmp_path: Path) ->
     offline = uploaded.env("reader", HF_ENDPOINT="http://127.0.0.1:9")
     again = zoo("predict", spec, image, "--json", env=offline)
     assert again.returncode == 0 and json.loads(again.stdout) == rows[0]
+
+
+def test_a_cached_release_is_checked_before_every_use_and_can_be_verified(
+    uploaded: Uploaded, tmp_path: Path
+) -> None:
+    spec, env = f"hf://{REPO}", uploaded.env("verifier")
+    image = str(write_image(tmp_path / "digit.png"))
+    first = zoo("predict", spec, image, "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    verified = zoo("verify", spec, env=env)
+    assert verified.returncode == 0 and "verified" in verified.stdout, verified.stderr
+    folder = uploaded.root / "zoo-verifier" / "hub" / REPO.replace("/", "--") / "main"
+    assert (folder / "verification.npz").is_file()
+    one_weight_changed(folder / "mnist-mlp.onnx")
+    failed = zoo("verify", str(folder), env=env)
+    assert failed.returncode == 1 and "differs from its manifest (sha256)" in failed.stdout
+    again = zoo("predict", spec, image, "--json", env=env)
+    assert again.returncode == 0 and again.stdout == first.stdout  # downloaded again, not used
+    assert f"note: the cached release {folder} was damaged" in again.stderr
 
 
 def test_what_is_not_a_good_release_is_one_line(uploaded: Uploaded, tmp_path: Path) -> None:

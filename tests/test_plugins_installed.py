@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
 from conftest import run_zoo
 
 
@@ -80,6 +81,20 @@ def test_broken_plugin_is_reported_not_fatal(plugin_site):
     assert rows[("torch-zoo", "adam")]["status"] == "ok"
     table = run_zoo("plugins", site=plugin_site).stdout
     assert "zoo-fixture-broken" in table and "0.0.1" in table and "failed" in table
+
+
+@pytest.mark.parametrize("columns", [80, 100, 200])
+def test_a_failed_plugin_heads_the_table_at_any_width(plugin_site, columns):
+    """The table stays a table (a header, a row per entry) that fits, failures first; each
+    failure's error follows it in full, wrapped at words."""
+    lines = run_zoo("plugins", site=plugin_site, COLUMNS=str(columns)).stdout.splitlines()
+    assert max(map(len, lines)) <= columns
+    assert lines[0].split() == ["Distribution", "Version", "Kind", "Entry", "Status"]
+    entries = len(json.loads(run_zoo("plugins", "--json", site=plugin_site).stdout))
+    assert lines[1].startswith("zoo-fixture-broken") and "failed" in lines[1]
+    failed = next(i for i, line in enumerate(lines) if " failed:" in line)
+    assert failed == entries + 1  # the table, then the count and the failures
+    assert "this plugin is broken on purpose" in " ".join(" ".join(lines[failed:]).split())
 
 
 def test_using_broken_entry_is_one_line_naming_the_distribution(plugin_site):

@@ -10,14 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from export_support import BUILTIN_MODELS, exported, quick_export
+from export_support import BUILTIN_MODELS, exported, quick_export, with_card
 from PIL import Image
 
 import zoo
 from zoo.errors import ZooError
-from zoo.export.options import SourceRequest
-from zoo.export.source import resolve
 from zoo.predict.onnx import Predictor
+from zoo.sources import SourceRequest
 
 PREDICT_WITHOUT_TORCH = """
 import json, sys
@@ -86,7 +85,7 @@ def test_predict_matches_eager_on_converted_resized_images(name, tmp_path_factor
     batch = np.stack([preprocessing.image_to_array(Image.open(path)) for path in images])
     assert batch.shape[1:] == shape
     with torch.no_grad():
-        logits = export.source.model(torch.from_numpy(preprocessing.normalise(batch)))
+        logits = export.source.model()(torch.from_numpy(preprocessing.normalise(batch)))
     probabilities = logits.exp() if card.output == "log_probs" else logits.softmax(1)
     for prediction, expected in zip(predictions, probabilities, strict=True):
         best = expected.argsort(descending=True)[:3]
@@ -115,7 +114,9 @@ def test_regression_prints_raw_outputs(tmp_path_factory):
     features = np.asarray([[1.5, -2.0, 0.25]], np.float32)
     prediction = Predictor(export.file("onnx")).predict(["1.5,-2,0.25"])[0]
     with torch.no_grad():
-        expected = export.source.model(torch.from_numpy(card.preprocessing.normalise(features)))[0]
+        expected = export.source.model()(torch.from_numpy(card.preprocessing.normalise(features)))[
+            0
+        ]
     assert [label for label, _ in prediction.labels] == list(card.classes)
     assert np.allclose([value for _, value in prediction.labels], expected.numpy(), atol=1e-5)
 
@@ -125,8 +126,8 @@ def test_fixed_batch_file_pads_and_predict_command_prints_labels(tmp_path):
     def predict_net(num_classes: int = 3) -> torch.nn.Module:
         return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 6 * 6, num_classes))
 
-    source = resolve(SourceRequest(spec="predict-net", input_shape=(3, 6, 6), num_classes=3))
-    source.card = source.card.with_(classes=("red", "green", "blue"))
+    source = SourceRequest(spec="predict-net", input_shape=(3, 6, 6), num_classes=3).resolve()
+    source = with_card(source, classes=("red", "green", "blue"))
     quick_export(source, tmp_path, 4, formats=("onnx",), batch=2)
     images = [str(write_image(tmp_path / f"{i}.png", (6, 6), seed=i)) for i in range(3)]
     predictions = Predictor(tmp_path / "predict-net.onnx").predict(images, top_k=1)

@@ -18,7 +18,7 @@ from zoo.artifacts.checkpoint import load_checkpoint
 from zoo.cli.app import app
 from zoo.factory import create_dataset
 from zoo.predict.onnx import Predictor
-from zoo.pretrained import model_from_checkpoint
+from zoo.sources import resolve
 from zoo.train.data import AsTensor, BatchPipeline
 
 pytestmark = pytest.mark.usefixtures("tiny_entries")
@@ -103,7 +103,7 @@ def test_trained_and_exported_models_agree_on_top1_for_odd_images(tmp_path: Path
     assert exported.exit_code == 0, exported.output
     checkpoint = load_checkpoint(run)
     card: ModelCard = checkpoint.card
-    model = model_from_checkpoint(checkpoint)
+    model = resolve(str(checkpoint.path)).model()
     data = create_dataset(
         "imagefolder", tmp_path / "images", train=True, test_fraction=0.5, image_size=12
     )

@@ -52,11 +52,10 @@ def mlp(home: Path) -> Path:
 @pytest.fixture(scope="module")
 def regression(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An export directory of linear-regression (a table model, fresh weights)."""
-    from zoo.export.options import SourceRequest
-    from zoo.export.source import resolve
+    from zoo.sources import SourceRequest
 
     out = tmp_path_factory.mktemp("regression") / "export"
-    quick_export(resolve(SourceRequest(spec="linear-regression")), out, 4, formats=("onnx",))
+    quick_export(SourceRequest(spec="linear-regression").resolve(), out, 4, formats=("onnx",))
     return out
 
 
@@ -64,12 +63,11 @@ def regression(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def fixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An export of mnist-logreg (fresh weights) for a fixed batch of 2, taking uint8 pixels
     (--embed-preprocessing)."""
-    from zoo.export.options import SourceRequest
-    from zoo.export.source import resolve
+    from zoo.sources import SourceRequest
 
     out = tmp_path_factory.mktemp("fixed") / "export"
     quick_export(
-        resolve(SourceRequest(spec="mnist-logreg")),
+        SourceRequest(spec="mnist-logreg").resolve(),
         out,
         4,
         formats=("onnx",),
@@ -80,11 +78,34 @@ def fixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(home: Path, mlp: Path, regression: Path, fixed: Path) -> Iterator[Server]:
-    """`zoo serve mnist-mlp3 REGRESSION_DIR FIXED_DIR` with small limits, for every test but the
-    stops."""
+def decided(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An export of mnist-mlp (fresh weights: ONNX, OpenVINO IR, TorchScript) whose manifest
+    records a `zoo optimize` decision for its OpenVINO IR, on one thread, in float32."""
+    import dataclasses
+
+    from test_optimize_rule import decision
+
+    from zoo.artifacts.decision import RunWith
+    from zoo.files import write_json
+    from zoo.sources import SourceRequest
+
+    out = tmp_path_factory.mktemp("decided") / "export"
+    formats = ("onnx", "openvino", "torchscript")
+    manifest = quick_export(SourceRequest(spec="mnist-mlp").resolve(), out, 4, formats=formats)
+    settings = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+    ir = manifest.file("openvino")
+    run = RunWith(ir.path, "openvino", "openvino", "fp32", 1, 1, settings=settings)
+    chosen = dataclasses.replace(decision(), run=run)
+    write_json(out / "manifest.json", dataclasses.replace(manifest, decision=chosen).to_json())
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(home: Path, mlp: Path, regression: Path, fixed: Path, decided: Path) -> Iterator[Server]:
+    """`zoo serve mnist-mlp3 REGRESSION_DIR FIXED_DIR DECIDED_DIR` with small limits, for every
+    test but the stops."""
     limits = ["--max-batch", "8", "--max-delay-ms", "5", "--max-body-mb", "0.25"]
-    sources = [MODEL, str(regression), str(fixed)]
+    sources = [MODEL, str(regression), str(fixed), str(decided)]
     running = start_server(*sources, *limits, "--read-timeout-s", "3")
     yield running
     assert running.stop() == 0, running.output()
@@ -147,6 +168,7 @@ def test_tritonclient_speaks_to_zoo_serve_and_gets_zoo_predicts_answers(
         MODEL,
         "linear-regression",
         "mnist-logreg",
+        "mnist-mlp",
     }
     manifest = Manifest.read(mlp.parent)
     card, facts = manifest.card, manifest.file("onnx").facts
@@ -221,6 +243,53 @@ def test_a_fixed_batch_file_taking_pixels(server: Server, fixed: Path, tmp_path:
         )
         assert status == 200, answer
         same_answer(answer["outputs"], row["outputs"])
+
+
+def test_zoo_optimizes_decision_is_what_is_served(server: Server, decided: Path) -> None:
+    """An export directory with a decision: its chosen file (an OpenVINO IR here, companions
+    checked) runs in the chosen runtime with the chosen threads and settings."""
+    manifest = Manifest.read(decided)
+    status, metadata = server.json("GET", "/v2/models/mnist-mlp")
+    assert status == 200 and metadata["platform"] == "openvino"
+    assert [o["name"] for o in metadata["outputs"]] == ["output"]  # the IR leaves it unnamed
+    line = next(line for line in server.stdout if line.startswith("mnist-mlp:"))
+    assert manifest.decision.run.file in line and "zoo optimize chose" in line
+    assert "openvino" in line and "f32, 1 thread;" in line
+    inputs = np.random.default_rng(23).standard_normal((3, 1, 28, 28)).astype(np.float32)
+    body, headers = infer_body(inputs, binary=True)
+    status, answer_headers, payload = server.call(
+        "POST", "/v2/models/mnist-mlp/infer", body, headers
+    )
+    assert status == 200
+    onnx = decided / manifest.file("onnx").path  # the same weights, in ONNX Runtime
+    np.testing.assert_allclose(
+        infer_output(answer_headers, payload), expected(onnx, inputs), rtol=1e-4, atol=1e-5
+    )
+
+
+def test_a_decision_for_a_pytorch_file_is_refused(decided: Path, tmp_path: Path) -> None:
+    import dataclasses
+    import shutil
+
+    from zoo.files import write_json
+
+    copy = Path(shutil.copytree(decided, tmp_path / "torch"))
+    manifest = Manifest.read(copy)
+    script = manifest.file("torchscript")
+    run = dataclasses.replace(
+        manifest.decision.run, file=script.path, format="torchscript", runtime="torch"
+    )
+    chosen = dataclasses.replace(manifest.decision, run=run)
+    write_json(copy / "manifest.json", dataclasses.replace(manifest, decision=chosen).to_json())
+    one_line_error(
+        "serve", str(copy), words="zoo optimize chose a torchscript file, which needs PyTorch"
+    )
+    ir = copy / manifest.file("openvino").path
+    one_line_error(
+        "serve", str(ir), "--runtime", "onnxruntime", words="runs with --runtime openvino"
+    )
+    ir.with_suffix(".bin").write_bytes(b"changed")  # a companion of the IR
+    one_line_error("serve", str(ir), words="differs from its manifest (sha256)")
 
 
 def test_concurrent_load_every_answer_is_the_files_own(server: Server, mlp: Path) -> None:
@@ -680,7 +749,7 @@ def test_what_cannot_be_served_is_one_line(mlp: Path, regression: Path, tmp_path
 
 
 def test_model_repository_is_tritons_model_config(
-    mlp: Path, regression: Path, fixed: Path, tmp_path: Path
+    mlp: Path, regression: Path, fixed: Path, decided: Path, tmp_path: Path
 ) -> None:
     """`zoo model-repo` writes NAME/1/model.onnx (the checked file), labels.txt and a
     config.pbtxt that protobuf parses into tritonclient's own ModelConfig."""
@@ -717,6 +786,14 @@ def test_model_repository_is_tritons_model_config(
     assert batch.max_batch_size == 0 and list(batch.input[0].dims) == [2, 1, 28, 28]
     assert batch.input[0].data_type == pb.TYPE_UINT8
     assert not batch.HasField("dynamic_batching")
+    result = zoo_here("model-repo", str(decided), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    ir = parsed("mnist-mlp")
+    assert (ir.backend, ir.platform, ir.max_batch_size) == ("openvino", "", 32)
+    manifest_ir = Manifest.read(decided).file("openvino")
+    copied = out / "mnist-mlp" / "1"
+    assert sha256_file(copied / "model.xml") == manifest_ir.sha256
+    assert sha256_file(copied / "model.bin") == manifest_ir.companions[0].sha256
     one_line_error(*args, words="already exists: pass --force")
     assert zoo_here(*args, "--force").returncode == 0
 

@@ -345,7 +345,9 @@ def test_resume_takes_the_plan_alone_and_one_process_at_a_time(tmp_path: Path) -
     with state.lock(sweep):  # another process driving it
         result = zoo_cli("sweep", "--resume", sweep)
     assert isinstance(result.exception, ZooError)
-    assert f"the sweep {sweep} is being run by process {os.getpid()}" == str(result.exception)
+    message = str(result.exception)
+    assert message.startswith(f"the sweep {sweep} is being run by process {os.getpid()} (zoo")
+    assert message.endswith("): wait for it, or stop it first")
     assert "every run of the sweep is finished" in ok("sweep", "--resume", sweep)
     result = zoo_cli("sweep", "--resume", tmp_path)
     assert "is not a sweep directory" in str(result.exception)

@@ -18,7 +18,7 @@ import zoo
 from zoo.artifacts.card import Preprocessing
 from zoo.artifacts.checkpoint import load_checkpoint, load_state
 from zoo.errors import ZooError
-from zoo.pretrained import model_from_checkpoint
+from zoo.sources import resolve
 from zoo.train.data import Augmentation, BatchPipeline, augment
 from zoo.train.objective import Objective
 
@@ -55,7 +55,7 @@ def test_train_writes_a_complete_run_that_eval_and_runs_read(tmp_path: Path) -> 
     assert not (checkpoints / "best.safetensors").exists()  # chosen by test accuracy: never
     kept = load_checkpoint(run)  # a run directory means the weights it keeps: here the last
     assert kept.path.name == "last.safetensors" and kept.epoch == 2
-    model = model_from_checkpoint(kept)
+    model = resolve(str(kept.path)).model()
     weights = load_file(kept.path)
     assert all(torch.equal(model.state_dict()[k], v) for k, v in weights.items())
     assert model(torch.zeros(2, 3, 8, 8)).shape == (2, 4)

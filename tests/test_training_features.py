@@ -33,9 +33,9 @@ from zoo.artifacts.card import Preprocessing
 from zoo.artifacts.checkpoint import load_state
 from zoo.artifacts.config import TrainConfig
 from zoo.export import pipeline, runtimes
-from zoo.export.options import ExportRequest, SourceRequest
-from zoo.export.source import resolve
+from zoo.export.options import ExportRequest
 from zoo.machine import Machine
+from zoo.sources import SourceRequest
 from zoo.train.data import Augmentation, BatchPipeline, Shard, TensorSplit, augment, flip_start
 from zoo.train.device import effective_precision
 from zoo.train.objective import Objective, evaluate
@@ -231,21 +231,21 @@ def test_test_time_augmentation_is_the_mean_of_its_views() -> None:
 
 
 def test_exported_tta_file_answers_like_the_evaluated_model(tmp_path: Path) -> None:
-    source = resolve(SourceRequest(spec="cifar10-tinycnn", input_shape=(3, 8, 8), num_classes=3))
+    source = SourceRequest(spec="cifar10-tinycnn", input_shape=(3, 8, 8), num_classes=3).resolve()
     manifest = quick_export(source, tmp_path / "tta", 6, formats=("onnx",), tta="flip-translate")
     entry = manifest.file("onnx")
     assert entry.facts.tta == "flip-translate" and entry.verification.passed
     inputs = np.random.default_rng(0).standard_normal((4, 3, 8, 8)).astype(np.float32)
     session = runtimes.onnx_session(tmp_path / "tta" / entry.path, optimisation="basic")
     with torch.no_grad():
-        eager = with_tta(source.model, "flip-translate")(torch.from_numpy(inputs)).numpy()
+        eager = with_tta(source.model(), "flip-translate")(torch.from_numpy(inputs)).numpy()
     assert np.allclose(runtimes.onnx_runner(session)(inputs), eager, atol=1e-5, rtol=1e-5)
-    plain = np.asarray(source.model(torch.from_numpy(inputs)).detach())
+    plain = np.asarray(source.model()(torch.from_numpy(inputs)).detach())
     assert not np.allclose(plain, eager, atol=1e-4)  # the views changed the answer
 
 
 def test_bench_of_a_tta_export_holds_eager_to_the_same_views(tmp_path: Path) -> None:
-    source = resolve(SourceRequest(spec="cifar10-tinycnn", input_shape=(3, 8, 8), num_classes=3))
+    source = SourceRequest(spec="cifar10-tinycnn", input_shape=(3, 8, 8), num_classes=3).resolve()
     quick_export(source, tmp_path / "tta", 6, formats=("onnx",), tta="flip-translate")
     args = ["bench", str(tmp_path / "tta"), "--backends", "onnxruntime", "--samples", "8"]
     result = zoo_cli(
@@ -257,14 +257,14 @@ def test_bench_of_a_tta_export_holds_eager_to_the_same_views(tmp_path: Path) -> 
 
 
 def test_a_tta_export_quantises_to_int8_with_the_model_in_it_once(tmp_path: Path) -> None:
-    source = resolve(SourceRequest(spec="cifar10-tinycnn", input_shape=(3, 8, 8), num_classes=3))
+    source = SourceRequest(spec="cifar10-tinycnn", input_shape=(3, 8, 8), num_classes=3).resolve()
     samples = source_samples(source, 32)
     request = ExportRequest(formats=("onnx",), precisions=("int8",), tta="flip-translate")
     manifest = pipeline.export(source, tmp_path / "q", request, samples.take(8), None, samples)
     fp32, int8 = manifest.file("onnx"), manifest.file("onnx", "int8")
     assert int8.facts.tta == "flip-translate" and int8.bytes < fp32.bytes / 2  # weights in int8
     graph = onnx.load(str(tmp_path / "q" / fp32.path)).graph
-    convolutions = [m for m in source.model.modules() if isinstance(m, nn.Conv2d)]
+    convolutions = [m for m in source.model().modules() if isinstance(m, nn.Conv2d)]
     assert len([n for n in graph.node if n.op_type == "Conv"]) == len(convolutions)  # once
 
 
@@ -372,7 +372,9 @@ def test_training_ends_with_the_tta_evaluation_eval_reproduces(tmp_path: Path) -
     recorded = json.loads((run / "eval" / "synthetic-test-tta-flip" / "metrics.json").read_text())
     assert recorded["tta"] == "flip" and recorded["precision"] == "fp32"
     assert f"accuracy {100 * recorded['accuracy']:.2f} %" in output
-    again = json.loads(zoo_cli("eval", str(run), "--tta", "flip", "--json").output)
-    assert again["accuracy"] == recorded["accuracy"] and again["loss"] == recorded["loss"]
+    again = json.loads(zoo_cli("eval", str(run), "--json").output)  # the run's TTA: its card's
+    assert again["tta"] == "flip" and again["accuracy"] == recorded["accuracy"]
+    assert again["loss"] == recorded["loss"]
     bf16 = json.loads(zoo_cli("eval", str(run), "--precision", "bf16", "--json").output)
-    assert bf16["precision"] == "bf16" and Path(bf16["output_dir"]).name == "synthetic-test-bf16"
+    assert bf16["precision"] == "bf16" and bf16["tta"] == "flip"
+    assert Path(bf16["output_dir"]).name == "synthetic-test-tta-flip-bf16"

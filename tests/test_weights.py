@@ -30,7 +30,8 @@ from zoo.artifacts.checkpoint import save_weights
 from zoo.artifacts.run import metric_text
 from zoo.errors import ZooError
 from zoo.files import sha256_file
-from zoo.train.evaluation import evaluate_checkpoint
+from zoo.sources import resolve
+from zoo.train.evaluation import evaluate_weights
 from zoo.weights import declared as weights
 from zoo.weights.home import weights_dir
 
@@ -358,7 +359,7 @@ def test_shipped_weights_reproduce_their_recorded_metrics(model: str, tmp_path: 
     declared = info.weights[0]
     path = weights.locate(model, "default").path
     assert path.stat().st_size <= 2 * 1024 * 1024 and declared.command.startswith("zoo train")
-    summary = evaluate_checkpoint(str(path), split=declared.split, out=str(tmp_path)).summary
+    summary = evaluate_weights(resolve(str(path)), split=declared.split, out=str(tmp_path)).summary
     measured = {summary.metric: summary.value, "loss": summary.loss}
     for key, value in declared.metrics.items():
         assert metric_text(key, measured[key]) == metric_text(key, value), key
@@ -419,16 +420,16 @@ def test_predict_by_model_name_exports_once_then_runs_without_torch(tmp_path, zo
     images = [str(write_digit(tmp_path / f"{i}.png", i)) for i in range(2)]
     env = {"ZOO_HOME": str(zoo_home)}
     first, _, said = predict_in_fresh_process("mnist-mlp3", *images, env=env)
-    assert "first use of mnist-mlp3" in said and "exported and verified in" in said
+    assert "exporting mnist-mlp3 (default weights)" in said and "exported and verified in" in said
     (folder,) = (zoo_home / "predict").iterdir()
     assert (folder / "manifest.json").is_file() and list(folder.glob("*.onnx"))
     again, imported, said = predict_in_fresh_process("mnist-mlp3", *images, "--top-k=5", env=env)
-    assert imported == {"torch": False, "typer": False} and "first use" not in said
+    assert imported == {"torch": False, "typer": False} and "exporting" not in said
     assert again == first and [len(row["outputs"]) for row in again] == [5, 5]
     onnx = next(folder.glob("*.onnx"))
     onnx.write_bytes(onnx.read_bytes()[:100])  # a damaged cache is made again, not trusted
     repaired, _, said = predict_in_fresh_process("mnist-mlp3", *images, env=env)
-    assert repaired == first and "first use of mnist-mlp3" in said
+    assert repaired == first and "exporting mnist-mlp3" in said and "was damaged" in said
     # other weights are another cache entry; unknown ones are the full command's one-line error
     result = run_zoo("predict", "mnist-mlp3", images[0], "--weights", "nope", **env)
     assert result.returncode == 2 and "no weights 'nope'" in result.stderr

@@ -24,16 +24,11 @@ if TYPE_CHECKING:
         UnknownNameError,
         ZooError,
     )
-    from zoo.factory import (
-        create_dataset,
-        create_optimizer,
-        data_dir,
+    from zoo.factory import create_dataset, create_model, create_optimizer, data_dir
+    from zoo.meta import DatasetInfo, ModelInfo, Recipe, Weights, dataset_info, model_info
+    from zoo.registry import (
         get_dataset_info,
         get_model_info,
-    )
-    from zoo.meta import DatasetInfo, ModelInfo, Recipe, Weights, dataset_info, model_info
-    from zoo.pretrained import create_model
-    from zoo.registry import (
         get_registry,
         list_datasets,
         list_models,
@@ -50,14 +45,12 @@ _HOMES = {
     "zoo.errors": [
         "ArgumentError", "NameConflictError", "PluginError", "UnknownNameError", "ZooError"
     ],
-    "zoo.factory": [
-        "create_dataset", "create_optimizer", "data_dir", "get_dataset_info", "get_model_info",
-    ],
-    "zoo.pretrained": ["create_model"],
+    "zoo.factory": ["create_dataset", "create_model", "create_optimizer", "data_dir"],
     "zoo.meta": ["DatasetInfo", "ModelInfo", "Recipe", "Weights", "dataset_info", "model_info"],
     "zoo.registry": [
-        "get_registry", "list_datasets", "list_models", "list_optimizers", "register_dataset",
-        "register_model", "register_optimizer", "reload_registry",
+        "get_dataset_info", "get_model_info", "get_registry", "list_datasets", "list_models",
+        "list_optimizers", "register_dataset", "register_model", "register_optimizer",
+        "reload_registry",
     ],
 }  # fmt: skip
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}

@@ -97,7 +97,7 @@ class ModelCheck:
 
     def metadata(self) -> str:
         """Its zoo_info: the recipe, the output kind, every weights declaration."""
-        from zoo.factory import get_model_info
+        from zoo.registry import get_model_info
 
         info = get_model_info(self.name)
         assert info.output in ("logits", "log_probs", "regression"), (
@@ -179,21 +179,22 @@ def _check_exports(
     model_args: dict[str, Any],
 ) -> None:
     """Each format written, checked and run against eager PyTorch on random inputs."""
-    from zoo.export import options, pipeline, samples, source
+    from zoo.export import options, pipeline, samples
     from zoo.export.formats import FORMATS
+    from zoo.sources import SourceRequest
 
     state: dict[str, Any] = {}
 
     def export(fmt: str) -> Callable[[], str]:
         def step() -> str:
             if "source" not in state:
-                request = options.SourceRequest(
+                request = SourceRequest(
                     spec=name,
                     input_shape=input_shape,
                     num_classes=num_classes,
                     model_args=model_args,
                 )
-                state["source"] = source.resolve(request)
+                state["source"] = request.resolve()
             preprocessing = state["source"].preprocessing
             inputs = samples.random_samples(preprocessing, 8, 0, "a conformance check")
             with tempfile.TemporaryDirectory() as tmp:
@@ -215,7 +216,8 @@ def check_dataset(
     name: str, root: str | Path | None = None, dataset_args: dict[str, Any] | None = None
 ) -> Report:
     """Build a dataset entry for both splits and check its items and ``classes``."""
-    from zoo.factory import create_dataset, get_dataset_info
+    from zoo.factory import create_dataset
+    from zoo.registry import get_dataset_info
 
     report = Report("dataset", name)
     state: dict[str, Any] = {}

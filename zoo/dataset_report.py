@@ -72,7 +72,8 @@ def dataset_report(
     name: str, data_dir: Path | None, download: bool, args: dict[str, str], out: Path
 ) -> DatasetReport:
     """The report of both splits, its PNGs written into ``out``."""
-    from zoo.factory import complete_info, create_dataset, get_dataset_info
+    from zoo.factory import complete_info, create_dataset
+    from zoo.registry import get_dataset_info
 
     info = get_dataset_info(name)
     splits = {

@@ -10,18 +10,9 @@ from typing import Any
 
 from zoo import meta as zoo_meta
 from zoo.errors import ZooError
-from zoo.factory import (
-    RESERVED,
-    default_input,
-    describe_type,
-    get_dataset_info,
-    get_model_info,
-    parameters,
-    probe,
-    type_hints,
-)
+from zoo.factory import RESERVED, default_input, describe_type, parameters, probe, type_hints
 from zoo.flags import parse_assignments
-from zoo.registry import Entry
+from zoo.registry import Entry, get_dataset_info, get_model_info
 
 INVALID_INFO = "has invalid zoo_info: "
 

@@ -22,6 +22,11 @@ class PluginError(ZooError):
     """A plugin entry failed to import or to build."""
 
 
+class CacheDamaged(ZooError):
+    """A file in zoo's cache differs from the manifest it came with: it was removed, to be made
+    (or downloaded) again; the message says which and why."""
+
+
 class ArgumentError(ZooError, ValueError):
     """A hyper-parameter or option has an unknown name or an invalid value."""
 

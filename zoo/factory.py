@@ -1,12 +1,17 @@
-"""Build models, datasets and optimizers from registry names, checking arguments against signatures.
+"""Build models, datasets and optimizers from registry names, checking arguments against
+signatures: ``zoo.create_model``, ``zoo.create_dataset`` and ``zoo.create_optimizer``.
 
-Nothing here imports torch at module level: ``zoo list`` and ``zoo --help`` stay light.
+:func:`build_model` is the one way a model is built, fresh or from a card and its trained
+weights; ``create_model`` is its public face (timm's ``create_model``, torchvision's
+``get_model``). Nothing here imports torch at module level: ``zoo list`` and ``zoo --help`` stay
+light.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
 import os
 import re
 import typing
@@ -15,9 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from zoo import meta as zoo_meta
+from zoo.artifacts.card import ModelCard
+from zoo.artifacts.checkpoint import read_weights
 from zoo.errors import ArgumentError, PluginError, ZooError, first_line
 from zoo.flags import convert, parse_shape
-from zoo.registry import Entry, get_registry
+from zoo.meta import DEFAULT_WEIGHTS
+from zoo.registry import Entry, get_dataset_info, get_registry
+from zoo.weights import releases
+from zoo.weights.declared import Located, locate
 
 # Parameters zoo fills in itself, per kind, with what to do instead of setting them by hand.
 RESERVED: dict[str, dict[str, str]] = {
@@ -38,6 +48,7 @@ RESERVED: dict[str, dict[str, str]] = {
     },
 }
 DATA_DIR_ENV = "ZOO_DATA_DIR"
+logger = logging.getLogger("zoo")
 
 
 def data_dir() -> Path:
@@ -135,18 +146,28 @@ def _call(entry: Entry, fn: Callable[..., Any], kwargs: dict[str, Any], *args: A
 def build_model(
     name: str,
     *,
+    card: ModelCard | None = None,
+    tensors: Mapping[str, Any] | None = None,
     num_classes: int | None = None,
     in_channels: int | None = None,
     input_shape: tuple[int, ...] | None = None,
+    where: str = "",
     **kwargs: Any,
 ) -> Any:
-    """Build a registered model with fresh weights. ``num_classes``/``in_channels``/``input_shape``
-    reach it only if its signature names them; other keyword arguments (or ``name=value``
-    strings' values) are checked against the signature. ``zoo.create_model`` adds trained
-    weights on top (:mod:`zoo.pretrained`)."""
+    """The one way a registered model is built. With a ``card`` (trained weights): as the card
+    says (its model arguments, input shape and class count), the arguments given overriding it;
+    with ``tensors`` too, those weights loaded (a different ``num_classes`` gives a new, freshly
+    initialised head, logged). ``num_classes``/``in_channels``/``input_shape`` reach the builder
+    only if its signature names them; other keyword arguments (or ``name=value`` strings'
+    values) are checked against the signature. ``zoo.create_model`` is its public face."""
     import torch
 
     entry, fn = get_registry().load("model", name)
+    trained = len(card.classes) if card is not None else 0
+    if card is not None:
+        input_shape = tuple(input_shape) if input_shape else card.input_shape
+        num_classes = num_classes or trained or None
+        kwargs = {**dict(card.model_args), **kwargs}
     if input_shape is not None and in_channels is None:
         in_channels = input_shape[0]
     provided = {
@@ -160,7 +181,111 @@ def build_model(
         raise PluginError(
             f"model '{entry.name}' ({entry.source}) returned {type(model).__name__}, not a torch.nn.Module"
         )
+    if card is not None and tensors is not None:
+        training = model.training
+        probe(model, entry.name, card.input_shape if input_shape is None else input_shape)
+        fresh = load_weights(
+            model, tensors, card, where or f"the weights of '{card.model}'", num_classes
+        )
+        if fresh:
+            logger.warning(new_head_message(fresh, where, trained, num_classes or 0))
+        model.train(training)
     return model
+
+
+def load_weights(
+    model: Any,
+    tensors: Mapping[str, Any],
+    card: ModelCard,
+    where: str,
+    num_classes: int | None = None,
+) -> tuple[str, ...]:
+    """Load ``tensors`` (trained as ``card`` says) into ``model`` (built for ``num_classes``,
+    default: the card's); the names of the tensors left freshly initialised because the class
+    count differs. Any other misfit is one line."""
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
+    if missing or unexpected:
+        raise ZooError(
+            f"{where} does not fit model '{card.model}' as built: "
+            f"{len(missing)} missing tensors {missing[:2]}, "
+            f"{len(unexpected)} unexpected {unexpected[:2]}"
+        )
+    trained = len(card.classes)
+    new_head = num_classes is not None and trained > 0 and num_classes != trained
+    fresh = []
+    for key in own:  # the model's order: weight before bias
+        value = tensors[key]
+        if own[key].shape == value.shape:
+            continue
+        if new_head and is_head(value.shape, own[key].shape, trained, num_classes):
+            fresh.append(key)
+            continue
+        raise ZooError(
+            f"{where} does not fit model '{card.model}': {key} has shape "
+            f"{tuple(value.shape)} in the file and {tuple(own[key].shape)} in the model "
+            f"(the weights were trained for input {tuple(card.input_shape)})"
+        )
+    model.load_state_dict({**tensors, **{key: own[key] for key in fresh}})
+    return tuple(fresh)
+
+
+def is_head(trained: Any, built: Any, old: int, new: int | None) -> bool:
+    """Whether two shapes differ only in the class count, as an output layer's do."""
+    return (
+        len(trained) == len(built)
+        and (trained[0], built[0]) == (old, new)
+        and tuple(trained[1:]) == tuple(built[1:])
+    )
+
+
+def new_head_message(fresh: tuple[str, ...], where: str, trained: int, num_classes: int) -> str:
+    return (
+        f"new head: {', '.join(fresh)} freshly initialised ({where} have {trained} classes, "
+        f"the model {num_classes})"
+    )
+
+
+def create_model(
+    name: str,
+    *,
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    weights: str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Build a registered model (:func:`build_model`), with trained weights when ``weights``
+    names them: a name the model declares, ``"default"`` (the first it declares) or a
+    ``.safetensors`` file. The model is then built as the weights' card says (the arguments
+    given override it), and a different ``num_classes`` gives a new, freshly initialised head.
+    ``name`` may be a release ``zoo publish`` put on the Hub, ``hf://OWNER/REPO[@REVISION]``:
+    its weights, for the registered model its card names."""
+    shape = tuple(input_shape) if input_shape else None
+    if weights is None and not releases.is_hub_spec(name):
+        return build_model(
+            name, num_classes=num_classes, in_channels=in_channels, input_shape=shape, **kwargs
+        )
+    located = trained_weights(name, weights)
+    return build_model(
+        located.model or name,
+        card=located.card,
+        tensors=read_weights(located.path),
+        num_classes=num_classes,
+        in_channels=in_channels,
+        input_shape=shape,
+        where=located.label,
+        **kwargs,
+    )
+
+
+def trained_weights(name: str, weights: str | None) -> Located:
+    """``weights`` of model ``name`` (a name it declares, ``default`` or a file), or the weights
+    of a Hub release, as a checked local file."""
+    if releases.is_hub_spec(name):
+        releases.one_set(name, weights)
+        return releases.weights_file(name)
+    return locate(name, weights or DEFAULT_WEIGHTS)
 
 
 def create_dataset(
@@ -200,27 +325,6 @@ def create_optimizer(
         raise ArgumentError(f"learning rate must be > 0, not {lr}")
     call_kwargs = bind(fn, {"lr": lr}, kwargs, f"optimizer '{entry.name}'", "optimizer")
     return _call(entry, fn, call_kwargs, params)
-
-
-def get_model_info(name: str) -> zoo_meta.ModelInfo:
-    """The metadata of a registered model (its docstring's first line if it has none)."""
-    entry, fn = get_registry().load("model", name)
-    return _read(entry, fn, zoo_meta.ModelInfo)
-
-
-def get_dataset_info(name: str) -> zoo_meta.DatasetInfo:
-    """The metadata of a registered dataset."""
-    entry, fn = get_registry().load("dataset", name)
-    return _read(entry, fn, zoo_meta.DatasetInfo)
-
-
-def _read(entry: Entry, fn: Any, cls: type) -> Any:
-    try:
-        return zoo_meta.read(fn, cls)
-    except TypeError as exc:
-        raise PluginError(
-            f"{entry.kind} '{entry.name}' ({entry.source}) has invalid zoo_info: {exc}"
-        ) from None
 
 
 def complete_info(dataset: Any, info: zoo_meta.DatasetInfo) -> zoo_meta.DatasetInfo:
@@ -269,6 +373,39 @@ def probe(model: Any, name: str, shape: tuple[int, ...]) -> Any:
         raise ArgumentError(
             f"model '{name}' does not accept input {dims}: {first_line(exc)}"
         ) from None
+
+
+def seeded_model(
+    name: str,
+    shape: tuple[int, ...],
+    num_classes: int | None,
+    model_args: dict[str, Any],
+    seed: int,
+) -> Any:
+    """A model with weights drawn from ``seed`` (a fresh model's, reproducible), without
+    touching the global random state; eval mode."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_model(name, num_classes=num_classes, input_shape=shape, **model_args)
+        probe(model, name, shape)  # also materialises lazy layers
+    return model.eval()
+
+
+def class_names(
+    model: Any, name: str, shape: tuple[int, ...], names: tuple[str, ...] | None
+) -> tuple[str, ...]:
+    """The dataset's class (or target) names if they fit the model's output width, else indices."""
+    width = probe(model, name, shape).reshape(2, -1).shape[1]
+    return tuple(names) if names and len(names) == width else tuple(str(i) for i in range(width))
+
+
+def torch_version() -> str:
+    """The installed PyTorch's version, as cards record it."""
+    import torch
+
+    return str(torch.__version__)
 
 
 def default_input(

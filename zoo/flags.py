@@ -218,8 +218,25 @@ def spelling(item: dataclasses.Field[Any]) -> str:
     return cli.name if cli is not None else f"'{item.name}'"
 
 
+@dataclass(frozen=True)
+class OneOf:
+    """A check that a value is one of ``choices``: the command line shows them and completes
+    them in the shell."""
+
+    choices: tuple[str, ...]
+
+    def __call__(self, value: Any) -> bool:
+        return value in self.choices
+
+
 def one_of(choices: tuple[str, ...]) -> tuple[Check, str]:
-    return (lambda value: value in choices, f"one of {', '.join(choices)}")
+    return (OneOf(tuple(choices)), f"one of {', '.join(choices)}")
+
+
+def choices_of(item: dataclasses.Field[Any]) -> tuple[str, ...]:
+    """The values an option's check allows, when it is a list of choices (else ())."""
+    rule = item.metadata.get("check")
+    return rule[0].choices if rule is not None and isinstance(rule[0], OneOf) else ()
 
 
 def at_least(low: float) -> tuple[Check, str]:
@@ -273,6 +290,21 @@ def parse_counts(text: str, what: str) -> tuple[int, ...]:
     if not all(value.isdigit() and int(value) > 0 for value in values):
         raise ArgumentError(f"{what} takes comma-separated positive integers, not '{text}'")
     return tuple(int(value) for value in values)
+
+
+def existing_folder(text: str) -> str:
+    """A ``--data-dir`` the user named: it must be a folder that exists (a named folder that is
+    missing is a mistake, not a reason to go on with random inputs)."""
+    from pathlib import Path
+
+    path = Path(text).expanduser()
+    if path.is_file():
+        raise ArgumentError(
+            f"--data-dir {text} is a file: name the folder a dataset's files are in"
+        )
+    if not path.is_dir():
+        raise ArgumentError(f"--data-dir {text} does not exist")
+    return text
 
 
 # -- values of a type ----------------------------------------------------------------------------
@@ -415,30 +447,46 @@ def kind_name(kind: Any) -> str:
 
 
 # -- flags several commands share ----------------------------------------------------------------
-DATASET = flag("--dataset", "-d", help="Dataset: a registered name (see 'zoo list datasets').")
+DATASET = flag(
+    "--dataset", "-d", help="Dataset: a registered name (see 'zoo list datasets').", metavar="NAME"
+)
 DATASET_ARG = flag(
     "--dataset-arg",
     help="Dataset argument name=value (repeatable); see 'zoo info DATASET'.",
     kind=list[str] | None,
+    metavar="NAME=VALUE",
 )
 DATA_DIR = flag(
-    "--data-dir", help="Where datasets live (default: $ZOO_DATA_DIR or ~/.cache/zoo/data)."
+    "--data-dir",
+    help="Where datasets live (default: $ZOO_DATA_DIR or ~/.cache/zoo/data).",
+    metavar="DIR",
 )
 MODEL_ARG = flag(
     "--model-arg",
     "-m",
     help="Model hyper-parameter name=value (repeatable); see 'zoo info MODEL'.",
     kind=list[str] | None,
+    metavar="NAME=VALUE",
 )
 WEIGHTS = flag(
     "--weights",
     help="Trained weights: a name the model declares, 'default', or a .safetensors file.",
+    metavar="NAME|FILE",
 )
-INPUT_SHAPE = flag("--input-shape", help="C,H,W of an image input (or F features of a table row).")
+INPUT_SHAPE = flag(
+    "--input-shape", help="C,H,W of an image input (or F features of a table row).", metavar="C,H,W"
+)
 NUM_CLASSES = flag(
     "--num-classes", help="How many classes (outputs) the model has.", kind=int | None
 )
 SEED = flag("--seed", help="Random seed (default: 0).", kind=int | None)
-DEVICE = flag("--device", help="auto, cpu, cuda (or cuda:N) or mps (default: auto).")
-RUNS = flag("--runs", help="The folder of runs to take the newest from (default: runs).")
+DEVICE = flag(
+    "--device",
+    help="Where to run: cuda:N picks one GPU (default: auto).",
+    choices=("auto", "cpu", "cuda", "mps"),
+    metavar="[auto|cpu|cuda|mps]",
+)
+RUNS = flag(
+    "--runs", help="The folder of runs to take the newest from (default: runs).", metavar="DIR"
+)
 JSON = flag("--json", help="Print JSON for scripts.", kind=bool)

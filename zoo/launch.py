@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Any
 
-from zoo.errors import ZooError
+from zoo.errors import CacheDamaged, ZooError
 
 
 def quick_predict(args: list[str]) -> Any:
@@ -23,7 +23,7 @@ def quick_predict(args: list[str]) -> Any:
     an ONNX file, a value the full command would refuse): the full command line handles those."""
     if len(args) < 3 or args[0] != "predict":
         return None  # before any import: every other command goes straight to the app
-    from zoo.weights.declared import names_model
+    from zoo.sources import names_model
     from zoo.weights.releases import is_hub_spec
 
     if not (names_model(args[1]) or is_hub_spec(args[1])):
@@ -43,13 +43,14 @@ def quick_predict(args: list[str]) -> Any:
 
 def run_quick(request: Any) -> bool:
     """Predict from the cached export; False when there is none yet (the full command makes it)."""
-    from zoo.predict.cache import cache_folder, onnx_file
-    from zoo.weights.releases import cached_onnx, is_hub_spec
+    from zoo.predict.cache import cached
+    from zoo.sources import resolve
 
-    if is_hub_spec(request.model):
-        path = None if request.weights else cached_onnx(request.model)
-    else:
-        path = onnx_file(cache_folder(request.model, request.weights_name))
+    try:
+        path = cached(resolve(request.model, request.weights))
+    except CacheDamaged as exc:  # removed: the full command makes it again
+        sys.stderr.write(f"note: {exc}\n")
+        return False
     if path is None:
         return False
     # this process only predicts: numpy's BLAS threads (started when numpy is imported, next)
@@ -58,7 +59,7 @@ def run_quick(request: Any) -> bool:
     from zoo.cli.predictions import print_predictions
     from zoo.predict.onnx import Predictor
 
-    predictor = Predictor(path, len(request.inputs))
+    predictor = Predictor(path, len(request.inputs), checked=True)  # checked just now
     predictions = predictor.predict(list(request.inputs), top_k=request.top_k)
     print_predictions(predictions, predictor.card.regression, request.json)
     return True
@@ -75,7 +76,7 @@ def main() -> None:
 
         fail(str(exc))
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted: nothing was cached\n")
+        sys.stderr.write("interrupted: zoo predict stopped; nothing was written\n")
         sys.exit(130)
     from zoo.cli.app import main as full
 

@@ -18,8 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, TypeVar
 
-from zoo.artifacts.card import Preprocessing
-from zoo.artifacts.config import TTA_MODES
+from zoo.artifacts.card import TTA_MODES, Preprocessing
 
 ATTRIBUTE = "zoo_info"
 F = TypeVar("F", bound=Callable[..., Any])

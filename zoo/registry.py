@@ -16,9 +16,12 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from zoo.errors import NameConflictError, PluginError, UnknownNameError, first_line
+
+if TYPE_CHECKING:
+    from zoo.meta import DatasetInfo, ModelInfo
 
 KINDS = ("model", "dataset", "optimizer")
 GROUPS = {kind: f"zoo.{kind}s" for kind in KINDS}
@@ -211,6 +214,34 @@ def reload_registry() -> Registry:
     global _registry
     _registry = None
     return get_registry()
+
+
+def get_model_info(name: str) -> ModelInfo:
+    """The metadata of a registered model (its docstring's first line if it has none); its
+    module is imported."""
+    from zoo.meta import ModelInfo
+
+    entry, fn = get_registry().load("model", name)
+    return _read(entry, fn, ModelInfo)
+
+
+def get_dataset_info(name: str) -> DatasetInfo:
+    """The metadata of a registered dataset."""
+    from zoo.meta import DatasetInfo
+
+    entry, fn = get_registry().load("dataset", name)
+    return _read(entry, fn, DatasetInfo)
+
+
+def _read(entry: Entry, fn: Any, cls: type) -> Any:
+    from zoo.meta import read
+
+    try:
+        return read(fn, cls)
+    except TypeError as exc:
+        raise PluginError(
+            f"{entry.kind} '{entry.name}' ({entry.source}) has invalid zoo_info: {exc}"
+        ) from None
 
 
 def list_models(pattern: str = "*") -> list[str]:

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from zoo.errors import ZooError
+from zoo.files import check_folder, write_text
 from zoo.registry import NAME_PATTERN, get_registry
 
 PYPROJECT = """\
@@ -133,8 +134,7 @@ def new_plugin(name: str, directory: Path) -> Path:
             f"a model named '{name}' is already registered ({', '.join(taken)}): installed "
             "next to it, the plugin would clash; choose another name"
         )
-    if directory.exists() and not directory.is_dir():
-        raise ZooError(f"{directory} is not a directory")
+    check_folder(directory, "--dir")
     dist = name if name.startswith("zoo-") else f"zoo-{name}"
     package = re.sub(r"[^a-z0-9_]", "_", dist)
     root = directory / dist
@@ -154,7 +154,5 @@ def new_plugin(name: str, directory: Path) -> Path:
         "tests/test_conformance.py": TEST,
     }
     for relative, template in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(template.format(**values))
+        write_text(root / relative, template.format(**values))
     return root

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.artifacts.config import TTA_MODES
+from zoo.artifacts.card import TTA_MODES
 
 # each view's share: the input, then its translations, then their mirror images, in that order
 VIEW_WEIGHTS = {

@@ -29,6 +29,7 @@ PIL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 TASKS = ("classification", "regression")
 OUTPUTS = ("logits", "log_probs", "regression")
+TTA_MODES = ("none", "flip", "flip-translate")  # test-time augmentation views (zoo.tta)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,9 @@ class ModelCard:
     epoch: int | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
     evaluated_on: str = ""  # what the metrics were measured on, e.g. "the test split"
+    # the test-time augmentation the weights are evaluated with (their run's --tta): what eval,
+    # export, bench and predict use unless told otherwise ("": a card from before it was recorded)
+    evaluation_tta: str = ""
     run: str = ""
     initialised_from: str = ""  # weights a fine-tuning run started from
     weights_sha256: str = ""  # of the safetensors file; never stored inside that file
@@ -221,6 +225,7 @@ class ModelCard:
             (self.task in TASKS, f"task '{self.task}'"),
             (self.output in OUTPUTS, f"output '{self.output}'"),
             (self.preprocessing.resize in RESIZE_FILTERS, f"resize '{self.preprocessing.resize}'"),
+            (self.evaluation_tta in ("", *TTA_MODES), f"evaluation_tta '{self.evaluation_tta}'"),
             (all(d > 0 for d in self.input_shape) and self.input_shape, "input shape"),
             (
                 all(

@@ -97,6 +97,11 @@ def checkpoint_file(path: Path) -> Path:
             candidate = path / FOLDER / f"{name}.safetensors"
             if candidate.is_file():
                 return candidate
+        if (path / "config.json").is_file():
+            raise ZooError(
+                f"run '{path}' has no kept weights (no {FOLDER}/last.safetensors: it stopped "
+                f"before its first epoch ended); finish it with 'zoo train --resume {path}'"
+            )
         raise ZooError(f"'{path}' has no checkpoint: expected {FOLDER}/last.safetensors in it")
     if not path.is_file():
         raise ZooError(f"no such run directory or checkpoint: '{path}'")
@@ -120,16 +125,23 @@ def read_card(path: Path) -> ModelCard:
     return ModelCard.from_json(data, f"the metadata of '{path}'")
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """A checkpoint from a run directory (its best one) or a ``.safetensors`` file."""
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file (nothing is unpickled); a damaged file is one line."""
     from safetensors.torch import load_file
 
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ZooError(
+            f"weights file '{path}' is corrupt or truncated: {first_line(exc)}"
+        ) from None
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """A checkpoint from a run directory (its best one) or a ``.safetensors`` file."""
     file = checkpoint_file(Path(path))
     card = read_card(file)
-    try:
-        weights = load_file(str(file))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ZooError(f"checkpoint '{file}' is corrupt or truncated: {first_line(exc)}") from None
+    weights = read_weights(file)
     return Checkpoint(file, card.with_(weights_sha256=sha256_file(file)), weights)
 
 

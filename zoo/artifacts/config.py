@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import flags
+from zoo.artifacts.card import TTA_MODES
 from zoo.errors import ArgumentError, ZooError
 from zoo.flags import flag, option
 
@@ -25,7 +26,6 @@ SCHEDULERS = ("none", "cosine", "linear", "onecycle")
 FLIPS = ("none", "random", "alternate")
 PADDINGS = ("zero", "reflect")
 AUTOCAST = ("auto", "fp32", "bf16")  # what training and eval compute in (torch.autocast)
-TTA_MODES = ("none", "flip", "flip-translate")  # test-time augmentation views (zoo.tta)
 GROUP_KEYS = ("lr_scale", "decay_scale", "epochs")
 TABLES = {"model_args": "model", "opt_args": "optimizer", "dataset_args": "dataset"}
 PREFIXES = {"model_args": "model", "opt_args": "opt", "dataset_args": "dataset"}  # model.NAME
@@ -80,12 +80,11 @@ def is_device(value: str) -> bool:
 
 TTA = flag(
     "--tta",
-    help="Test-time augmentation: none, flip or flip-translate (outputs averaged over the views)",
+    help="Test-time augmentation: outputs averaged over the views",
 )
 PRECISION = flag(
     "--precision",
-    help="fp32; bf16 (bfloat16 autocast, float32 weights); auto: bf16 where the hardware has it "
-    "natively (CPUs with AVX512_BF16 or AMX, GPUs from Ampere on), else fp32",
+    help="bf16 autocasts (float32 weights); auto: bf16 where the hardware has it natively",
 )
 
 
@@ -146,9 +145,8 @@ class TrainConfig:
         0,
         flag(
             "--val-split",
-            help="Hold out this fraction (0.1) or count (5000) of the train split for validation "
-            "and keep the best epoch's weights; 0 validates on the test split and keeps the last "
-            "epoch's (default: the recipe's).",
+            help="Validate on a share (0.1) or count of the train split; 0: on the test split.",
+            metavar="SHARE|COUNT",
         ),
         check=(
             lambda v: v >= 0 and (isinstance(v, int) or v < 1),
@@ -162,9 +160,7 @@ class TrainConfig:
         "none",
         flag(
             "--scheduler",
-            help="Learning-rate schedule: none; cosine (per epoch, to 0); linear (per step: from "
-            "--lr-start up to 1 over --warmup, then down to --lr-end, airbench's shape); onecycle "
-            "(per step, the same on cosine curves) (default: none).",
+            help="Learning-rate schedule (default: none).",
         ),
         check=flags.one_of(SCHEDULERS),
         hparam=True,
@@ -173,7 +169,7 @@ class TrainConfig:
         0.0,
         flag(
             "--warmup",
-            help="Share of the training steps the per-step schedules warm up over (default: 0).",
+            help="Share of the steps a per-step schedule warms up over (default: 0).",
             kind=float | None,
         ),
         check=(lambda v: 0 <= v < 1, "a share of the steps, 0 to below 1"),
@@ -183,7 +179,7 @@ class TrainConfig:
         1.0,
         flag(
             "--lr-start",
-            help="A per-step schedule's first learning rate, as a share of --lr (default: 1).",
+            help="A per-step schedule's first rate, as a share of --lr (default: 1).",
             kind=float | None,
         ),
         check=(lambda v: v > 0, "> 0"),
@@ -192,7 +188,7 @@ class TrainConfig:
         0.0,
         flag(
             "--lr-end",
-            help="A per-step schedule's last learning rate, as a share of --lr (default: 0).",
+            help="A per-step schedule's last rate, as a share of --lr (default: 0).",
             kind=float | None,
         ),
         check=flags.at_least(0),
@@ -201,11 +197,9 @@ class TrainConfig:
         {},
         flag(
             "--param-group",
-            help="PATTERN:lr_scale=X,decay_scale=Y,epochs=N: parameters whose names match the "
-            "pattern (fnmatch, e.g. '*norm*.bias') get X times the learning rate and Y times the "
-            "weight decay, and train in the first N epochs only (repeatable; the first matching "
-            "pattern wins).",
+            help="Parameters matching PATTERN get their own rate, decay or epochs (repeatable).",
             kind=list[str] | None,
+            metavar="PATTERN:KEY=X,...",
         ),
         check=(groups_valid, "pattern -> {lr_scale, decay_scale, epochs} with numbers >= 0"),
         parse=parse_group,
@@ -214,7 +208,7 @@ class TrainConfig:
         False,
         flag(
             "--drop-last/--keep-last",
-            help="Leave out each training epoch's last, smaller batch (default: keep it).",
+            help="Leave out each epoch's last, smaller batch (default: keep it).",
             kind=bool | None,
         ),
         hparam=True,
@@ -223,7 +217,7 @@ class TrainConfig:
         0.0,
         flag(
             "--label-smoothing",
-            help="Cross-entropy against targets smoothed by this much (default: 0).",
+            help="Smooth the cross-entropy's targets by this much (default: 0).",
             kind=float | None,
         ),
         check=(lambda v: 0 <= v < 1, "from 0 to below 1"),
@@ -233,8 +227,7 @@ class TrainConfig:
         0.0,
         flag(
             "--ema",
-            help="Keep an exponential moving average of the weights with this decay per update "
-            "(0: off); validation and checkpoints use the average (default: 0).",
+            help="Keep a moving average of the weights with this decay; 0: off (default: 0).",
             kind=float | None,
         ),
         check=(lambda v: 0 <= v < 1, "from 0 to below 1"),
@@ -253,8 +246,7 @@ class TrainConfig:
         False,
         flag(
             "--lookahead/--no-lookahead",
-            help="After each update of the average the weights jump to it, and its decay grows "
-            "with the cube of the training done (airbench's lookahead) (default: off).",
+            help="The weights jump to the average after each update of it (default: off).",
             kind=bool | None,
         ),
     )
@@ -262,9 +254,7 @@ class TrainConfig:
         "none",
         flag(
             "--flip",
-            help="Horizontal flips of training images: none; random (half the images of each "
-            "batch); alternate (each image flipped on every other epoch, from a seeded start) "
-            "(default: none).",
+            help="Horizontal flips of training images (default: none).",
         ),
         check=flags.one_of(FLIPS),
         hparam=True,
@@ -273,8 +263,7 @@ class TrainConfig:
         0,
         flag(
             "--translate",
-            help="Random-crop translation of training images by up to this many pixels "
-            "(default: 0).",
+            help="Shift training images by up to this many pixels (default: 0).",
             kind=int | None,
         ),
         check=flags.at_least(0),
@@ -284,8 +273,7 @@ class TrainConfig:
         "zero",
         flag(
             "--padding",
-            help="What translation brings in at the border: zero (black) or reflect "
-            "(default: zero).",
+            help="What a shift brings in at the border (default: zero).",
         ),
         check=flags.one_of(PADDINGS),
     )
@@ -294,10 +282,7 @@ class TrainConfig:
     )
     tta: str = tta_option(
         "none",
-        TTA.with_help(
-            "At the end, also evaluate the kept weights on the test split with test-time "
-            "augmentation: none, flip or flip-translate (default: the recipe's, else none)."
-        ),
+        TTA.with_help("At the end, evaluate the kept weights with test-time augmentation too."),
         recorded=False,
         swept=False,
         resume=True,
@@ -325,8 +310,8 @@ class TrainConfig:
         None,
         flag(
             "--weights",
-            help="Start from trained weights (fine-tuning): a name the model declares, 'default' "
-            "or a .safetensors file; a new head where the class count differs.",
+            help="Fine-tune: start from weights the model declares, 'default' or a FILE.",
+            metavar="NAME|FILE",
         ),
         hparam=True,
     )
@@ -334,13 +319,12 @@ class TrainConfig:
         False,
         flag(
             "--tensorboard/--no-tensorboard",
-            help="Write TensorBoard event files into the run directory (default: off; on for "
-            "zoo sweep when the tensorboard package is installed).",
+            help="Write TensorBoard events into the run directory (default: off; sweeps: on).",
             kind=bool | None,
         ),
         resume=True,
     )
-    data_dir: str | None = machine(None, flags.DATA_DIR, resume=True)
+    data_dir: str | None = machine(None, flags.DATA_DIR, resume=True, parse=flags.existing_folder)
     out: str = machine(
         "runs",
         flag("--out", help="Where runs go; each gets its own sub-directory (default: runs)."),

@@ -25,6 +25,7 @@ from zoo.errors import ZooError, first_line
 from zoo.files import sha256_file
 
 MANIFEST = "manifest.json"
+CHECKS_FILE = "verification.npz"  # the inputs and eager outputs the files were verified on
 MANIFEST_VERSION = 3  # 3: the dataset reference, sampling and per-file certificates
 EXTRA_FILE = "zoo.json"
 CERTIFICATE_KEY = "zoo_certificate"
@@ -498,3 +499,31 @@ def entry_companions(entry: ManifestFile) -> list[tuple[str, str]]:
 
 def is_export_dir(path: Path) -> bool:
     return path.is_dir() and (path / MANIFEST).is_file()
+
+
+def checked_file(path: Path, fmt: str = "onnx", precision: str = "fp32") -> Path:
+    """The exported file to run, checked against its manifest's sha256 first: what runs is what
+    was verified. An export directory means its file of ``fmt`` and ``precision``; a file
+    inside an export directory must be listed in its manifest with the same sha256. A file with
+    no manifest beside it (copied out of its directory) has nothing to be checked against and
+    is returned as it is. A missing, unlisted or changed file is one line (:class:`ZooError`).
+    The one check every command that runs an exported file makes (predict, serve, bench,
+    verify), torch-free."""
+    if path.is_dir():
+        manifest = Manifest.read(path)
+        entry = manifest.file(fmt, precision)
+        if entry is None:
+            raise ZooError(f"'{path}' holds no {precision} {fmt} file: export it with --{fmt}")
+        return manifest.checked_path(path, entry)
+    if not path.is_file():
+        raise ZooError(f"no file '{path}'")
+    if not is_export_dir(path.parent):
+        return path
+    manifest = Manifest.read(path.parent)
+    entry = next((f for f in manifest.files if f.path == path.name), None)
+    if entry is None:
+        raise ZooError(
+            f"{path} is not listed in {path.parent / MANIFEST}: it is not the file that was "
+            "verified (export again, or copy it out of the export directory)"
+        )
+    return manifest.checked_path(path.parent, entry)

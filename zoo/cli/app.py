@@ -21,7 +21,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
-from zoo.cli.output import console, error_console
+from zoo.cli.output import STOPS, console, error_console
 from zoo.errors import ZooError
 
 try:  # recent Typer carries its own copy of Click
@@ -62,6 +62,8 @@ SETTINGS: dict[str, Any] = {
 def load(name: str) -> Command:
     """The command ``name`` as Click runs it: its module imported, its function made a Typer
     command (or its group of commands)."""
+    from zoo.cli.help import ZooCommand
+
     module, attribute = COMMANDS[name]
     found = getattr(importlib.import_module(module), attribute)
     if isinstance(found, typer.Typer):
@@ -69,7 +71,7 @@ def load(name: str) -> Command:
         group.name = name
         return group
     single = typer.Typer(add_completion=False, **SETTINGS)
-    single.command(name)(found)
+    single.command(name, cls=ZooCommand)(found)
     return typer.main.get_command(single)
 
 
@@ -110,6 +112,11 @@ class LazyGroup(TyperGroup):
         if cmd_name not in COMMANDS:
             return None
         return Listed(cmd_name, help=docstring(cmd_name))
+
+    def format_help(self, ctx: Context, formatter: Any) -> None:
+        from zoo.cli.help import print_help  # zoo --help: the help renderer, not the commands
+
+        print_help(self, ctx)
 
     def resolve_command(
         self, ctx: Context, args: list[str]
@@ -172,8 +179,9 @@ def fail(message: str) -> None:
 def main() -> None:
     """Console-script entry point: every user error is one line on stderr and exit status 2;
     Ctrl-C says what it stopped and exits 130."""
+    STOPS.clear()
     try:
-        code = app(standalone_mode=False)
+        code = app(prog_name="zoo", standalone_mode=False)
     except UsageError as exc:
         if not exc.format_message().strip():  # bare `zoo`: the help was the answer
             sys.exit(0)
@@ -181,7 +189,10 @@ def main() -> None:
     except ZooError as exc:
         fail(str(exc))
     except (KeyboardInterrupt, typer.Abort):
+        code = 130
+    if code == 130 and not STOPS:  # Ctrl-C where the command had nothing of its own to say
         command = " ".join(sys.argv[1:2]) or "zoo"
-        error_console.print(f"interrupted: zoo {command} stopped, nothing half-written was kept")
-        sys.exit(130)
+        error_console.print(
+            f"interrupted: zoo {command} stopped; nothing half-written was kept", highlight=False
+        )
     sys.exit(code if isinstance(code, int) else 0)

@@ -3,28 +3,41 @@ in :mod:`zoo.export.report`."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from zoo.cli.params import Json, opt, parameters, with_options
 from zoo.cli.sources import SOURCE_OPTIONS, SourceArg, source_request
 from zoo.errors import ArgumentError
+from zoo.export.backends import BACKENDS
 from zoo.export.options import CALIBRATION_SAMPLES, BenchRequest
 from zoo.flags import build, flag
 
 REPORT = flag(
     "--report",
-    help="Also write the result to FILE: JSON for .json, markdown tables to paste for .md "
-    "(repeatable).",
+    help="Also write the result to FILE: .json or .md (repeatable).",
+    metavar="FILE",
     kind=list[Path] | None,
 )
 REPORT_SUFFIXES = (".json", ".md")
+FOLD = ("device", "precision", "± rounds", "calls/rounds")  # said once when every row agrees
+SHORT = {  # the tables' headers where the terminal is narrow (a legend says what they are)
+    "precision": "prec",
+    "max abs diff": "|a−b|",
+    "max rel diff": "rel",
+    "of tolerance": "of tol",
+    "top-1 agree": "agree",
+    "samples/s": "/s",
+    "calls/rounds": "n/r",
+    "p50 ms": "p50",
+    "p90 ms": "p90",
+    "p99 ms": "p99",
+}
 
 
 @with_options([*parameters(BenchRequest), *SOURCE_OPTIONS])
@@ -35,9 +48,15 @@ def bench(
     as_json: Json = False,
     **values: Any,
 ) -> None:
-    """Compare eager PyTorch, TorchScript, ExportedProgram, ONNX Runtime (float32, int8, float16)
-    and OpenVINO, with bfloat16 rows where the hardware has bf16: top-1 accuracy, file size,
-    parity and latency.
+    """Compare backends: top-1 accuracy, file size, parity and latency.
+
+    Eager PyTorch, TorchScript, ExportedProgram, ONNX Runtime (float32, int8, float16) and
+    OpenVINO, with bfloat16 rows where the hardware has bf16.
+
+    --backends takes {BACKENDS} (by default every one that runs here, and for an export
+    directory eager and every file it holds); a backend named that cannot run is an error, a
+    default one is skipped with the reason. --device auto means the CPU, and the GPU too when
+    there is one; a device named that is not there is an error.
 
     Every row computes in the precision it names (float32 rows pinned to float32 whatever the
     CPU's default) and is judged by its precision's rule. Parity is against eager on the same
@@ -62,27 +81,34 @@ def bench(
     run_bench(source, report, as_json, values)
 
 
+bench.__doc__ = (bench.__doc__ or "").replace("{BACKENDS}", ", ".join(BACKENDS))  # the registry's
+
+
 def run_bench(
     source: str | None, report: list[Path] | None, as_json: bool, values: dict[str, Any]
 ) -> None:
     """The bench command's work: resolve, sample, bench, print."""
-    from zoo.cli.output import console, print_json
+    from zoo.cli.output import interruptible, progress_bar
     from zoo.export import bench as engine
-    from zoo.export import report as text
     from zoo.export.samples import load_samples, missing_data_hint
-    from zoo.export.source import checks_dataset, resolve
-    from zoo.files import write_json, write_text
+    from zoo.files import check_file
+    from zoo.sources import EXPORTS
 
     bad = [p for p in report or [] if p.suffix not in REPORT_SUFFIXES]
     if bad:
         raise ArgumentError(f"--report '{bad[0]}' must end in .json or .md")
+    for path in report or []:
+        check_file(path, "--report")  # before the work: a report that cannot be written
     wanted = build(BenchRequest, values)
     engine.devices_for(wanted.device)  # a device that is not here: before any work
     request = source_request(source, values)
-    resolved = resolve(request)
-    dataset = checks_dataset(resolved, request)
+    resolved = request.resolve(accept=EXPORTS, command="zoo bench")
+    dataset = request.dataset_for(resolved)
     data_dir = request.data_dir or resolved.data_dir
-    samples = load_samples(resolved.preprocessing, dataset, data_dir, wanted.samples, request.seed)
+    named = request.data_dir is not None  # the user's own: it must hold the data
+    samples = load_samples(
+        resolved.preprocessing, dataset, data_dir, wanted.samples, request.seed, named
+    )
     if wanted.min_accuracy is not None and not samples.labelled:
         hint = f"; {missing_data_hint(dataset)}" if dataset is not None else ""
         raise ArgumentError(
@@ -91,81 +117,82 @@ def run_bench(
         )
     names, explicit = engine.chosen_backends(wanted, resolved.manifest)
     calibration = None
-    if "onnxruntime-int8" in names and resolved.export_dir is None:
+    if "onnxruntime-int8" in names and resolved.manifest is None:
         train = dataclasses.replace(dataset, split="train") if dataset else None
         calibration = load_samples(
             resolved.preprocessing, train, data_dir, CALIBRATION_SAMPLES, request.seed
         )
+    kept = "a benchmark is reported whole: nothing was printed or written"
     with (
+        interruptible(f"the benchmark of {resolved.name} stopped", kept),
         engine.files_to_bench(resolved, names, samples, calibration, wanted) as files,
-        progress_bar() as progress,
+        progress_bar("opening backends") as progress,
     ):
         result = engine.bench(resolved, files, samples, wanted, names, explicit, progress)
-    for path in report or []:
-        if path.suffix == ".json":
-            write_json(path, result.to_json())
-        else:
-            write_text(path, text.markdown(result))
     decision = resolved.manifest.decision if resolved.manifest is not None else None
+    show_and_save(result, decision, report, as_json, wanted.min_accuracy)
+
+
+def show_and_save(
+    result: Any,
+    decision: Any,
+    report: list[Path] | None,
+    as_json: bool,
+    min_accuracy: float | None,
+) -> None:
+    """The result (JSON, or the tables and the decision), then its --report files: a write
+    that fails after the results are shown loses nothing; exit 1 on a failed check."""
+    from zoo.cli.output import console, print_json, saving, say
+    from zoo.export import report as text
+    from zoo.files import write_json, write_text
+
     if as_json:
         data = result.to_json()
         data["decision"] = None if decision is None else decision.to_json()
         print_json(data)
     else:
-        render(result, console, wanted.min_accuracy)
+        render(result, console, min_accuracy)
         for line in [] if decision is None else decision.lines():
-            console.print(f"decision: {line}", highlight=False, soft_wrap=True)
-    if not result.passed or result.below(wanted.min_accuracy):
+            say(console, f"decision: {line}", markup=False)
+    for path in report or []:
+        if path.suffix == ".json":
+            saving(path, lambda path=path: write_json(path, result.to_json()))
+        else:
+            saving(path, lambda path=path: write_text(path, text.markdown(result)))
+    if not result.passed or result.below(min_accuracy):
         raise typer.Exit(1)
 
 
 def render(result: Any, console: Console, min_accuracy: float | None) -> None:
     """The tables, what was skipped and why, the noise verdict and the parity verdict."""
-    from zoo.cli.output import show_table
+    from zoo.cli.output import say, show_table
     from zoo.export import report as text
 
-    console.print(f"[bold]{text.headline(result)}[/bold]", highlight=False, soft_wrap=True)
+    say(console, f"[bold]{escape(text.headline(result))}[/bold]")
     for title, header, rows in text.tables(result):
         cells = [[f"[red]{cell}[/red]" if cell == "FAIL" else cell for cell in row] for row in rows]
         numbers = tuple(c for c in header if c not in ("backend", "device", "file", "precision"))
-        show_table(header, cells, right=numbers, title=title, out=console)
-    for line in text.settings_lines(result):
-        console.print(f"[dim]{line}[/dim]", highlight=False, soft_wrap=True)
-    for skip in result.skipped:
-        console.print(
-            f"[dim]skipped {skip.backend} ({skip.device}): {skip.reason}[/dim]", soft_wrap=True
+        keys = 2 if header[0] == "batch" else 1  # a latency row is a batch size and a backend
+        short = SHORT | {c: c.replace("p50 ms ", "") for c in header if c.startswith("p50 ms @")}
+        show_table(
+            header,
+            cells,
+            right=numbers,
+            title=title,
+            out=console,
+            keys=keys,
+            short=short,
+            fold=FOLD,
         )
+    for line in text.settings_lines(result):
+        say(console, f"[dim]{escape(line)}[/dim]")
+    for skip in result.skipped:
+        say(console, f"[dim]skipped {skip.backend} ({skip.device}): {escape(skip.reason)}[/dim]")
     if result.noise:
-        console.print(f"[yellow]{result.noise}[/yellow]", highlight=False, soft_wrap=True)
+        say(console, f"[yellow]{escape(result.noise)}[/yellow]")
     below = result.below(min_accuracy)
     if below:
         shown = ", ".join(f"{b.backend} ({b.device}) {b.top1.text()}" for b in below)
-        console.print(
-            f"[red]top-1 below --min-accuracy {min_accuracy:g} %: {shown}[/red]", soft_wrap=True
-        )
+        say(console, f"[red]top-1 below --min-accuracy {min_accuracy:g} %: {escape(shown)}[/red]")
     colour = "green" if result.passed else "red"
-    console.print(f"[{colour}]{text.verdict(result)}[/{colour}]", highlight=False, soft_wrap=True)
-
-
-@contextlib.contextmanager
-def progress_bar() -> Iterator[Any]:
-    """A transient Rich progress bar on stderr: the stage (parity, or the batch size and the
-    backend being timed) and how far that stage got."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("{task.description:<44}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,  # a log or a pipe gets the results, not the bar
-    ) as bar:
-        task = bar.add_task("opening backends", total=1.0)
-
-        def update(what: str, done: float) -> None:
-            bar.update(task, description=what, completed=done)
-
-        yield update
+    say(console, f"[{colour}]{escape(text.verdict(result))}[/{colour}]")

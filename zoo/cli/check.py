@@ -47,8 +47,8 @@ def run_check(
     """Check each entry of every kind its name has; print the checklists."""
     from zoo import conformance as testing
     from zoo.cli.output import console, print_json
-    from zoo.factory import default_input, get_model_info
-    from zoo.registry import KINDS, get_registry
+    from zoo.factory import default_input
+    from zoo.registry import KINDS, get_model_info, get_registry
 
     registry = get_registry()
     args = flags.parse_assignments(model_arg, "--model-arg")

@@ -24,8 +24,10 @@ def data(
     dataset_arg: opt(flags.DATASET_ARG) = None,
     as_json: Json = False,
 ) -> None:
-    """Look at a dataset: split sizes, class balance, input shape, normalisation, and PNGs of
-    sample images and of the class counts (a scatter plot for regression tables).
+    """Look at a dataset: split sizes, class balance, a grid of samples.
+
+    Its split sizes, class balance, input shape and normalisation, and PNGs of sample images and
+    of the class counts (a scatter plot for regression tables).
 
     Example: `zoo data mnist-5k --out zoo-data`
     """

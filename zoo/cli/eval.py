@@ -9,7 +9,6 @@ import typer
 from rich.console import Console
 
 from zoo.cli.params import Json, parameters, with_options
-from zoo.errors import ArgumentError
 from zoo.flags import build
 from zoo.train.eval_request import EvalRequest
 
@@ -19,10 +18,8 @@ def eval_(
     run: Annotated[
         str | None,
         typer.Argument(
-            metavar="[RUN_DIR|CHECKPOINT|MODEL|hf://OWNER/REPO]",
-            help="A run directory (its kept checkpoint), a .safetensors checkpoint, a model "
-            "(its --weights, default: its default weights), or a release 'zoo publish' put on "
-            "the Hub (default: the newest run in --runs).",
+            metavar="RUN_DIR|CHECKPOINT|MODEL|hf://OWNER/REPO",
+            help="What to evaluate (default: the newest run in --runs).",
             show_default=False,
         ),
     ] = None,
@@ -33,10 +30,11 @@ def eval_(
     """Evaluate a checkpoint: overall and per-class accuracy, confusion matrix and plots.
 
     Regression checkpoints report MSE and MAE per target. --split val re-creates the run's
-    held-out validation items (or uses the test split, which such runs validated on). A model's
-    trained weights are evaluated on the dataset they were trained on (its test split), with
-    the test-time augmentation their figures were measured with, unless --dataset or --tta say
-    otherwise; results go to eval/MODEL-WEIGHTS.
+    held-out validation items (or uses the test split, which such runs validated on). Weights
+    are evaluated on the dataset they were trained on (its test split) with the test-time
+    augmentation their card records (a run's --tta), however they are named, unless --dataset
+    or --tta say otherwise (the title then says which TTA was used). A model's declared weights'
+    results go to eval/MODEL-WEIGHTS.
 
     Examples:
 
@@ -48,54 +46,45 @@ def eval_(
 
 
 def run_eval(request: EvalRequest, as_json: bool) -> None:
-    """Find the weights, evaluate them, print the table and the headline."""
-    from zoo.cli.output import print_json
+    """Find the weights, evaluate them, print the table and the headline, then save them."""
+    from zoo.cli.output import interruptible, print_json, progress_bar, saving, say
     from zoo.cli.runs import newest
     from zoo.cli.train_display import print_rows
-    from zoo.train.evaluation import evaluate_checkpoint
-    from zoo.weights.declared import (
-        DEFAULT_WEIGHTS,
-        declared_tta,
-        locate,
-        names_model,
-        results_folder,
-    )
-    from zoo.weights.releases import is_hub_spec
-    from zoo.weights.releases import locate as locate_published
+    from zoo.sources import WITH_WEIGHTS, resolve
+    from zoo.train.evaluation import evaluate_weights, save_results
 
-    run, weights, out, tta = request.spec, request.weights, request.out, request.tta
-    if is_hub_spec(run):
-        if weights is not None:
-            raise ArgumentError(f"{run} publishes one set of weights: leave out --weights")
-        located = locate_published(str(run))
-        spec = str(located.path)
-        out = out or results_folder(located, request.dataset, request.split)
-    elif weights is not None or (run is not None and names_model(run)):
-        if run is not None and not names_model(run):
-            raise ArgumentError("--weights goes with a model name, not a run or checkpoint")
-        weights = weights or DEFAULT_WEIGHTS
-        located = locate(run, weights)
-        tta = tta or declared_tta(run, weights)
-        spec = str(located.path)
-        out = out or results_folder(located, request.dataset, request.split, tta)
-    else:
-        spec = run or str(newest(request.runs, announce=not as_json))
-    result = evaluate_checkpoint(
-        spec,
-        dataset=request.dataset,
-        dataset_args=request.dataset_args,
-        data_dir=request.data_dir,
-        split=request.split,
-        batch_size=request.batch_size,
-        device=request.device,
-        out=out,
-        tta=tta or "none",
-        precision=request.precision,
-    )
+    spec = request.spec
+    if spec is None and request.weights is None:
+        spec = str(newest(request.runs, announce=not as_json))
+    source = resolve(spec, request.weights, accept=WITH_WEIGHTS, command="zoo eval")
+    with (
+        interruptible(
+            f"the evaluation of {request.spec or spec} stopped", "no results were written"
+        ),
+        progress_bar("evaluating") as progress,
+    ):
+        result = evaluate_weights(
+            source,
+            dataset=request.dataset,
+            dataset_args=request.dataset_args,
+            data_dir=request.data_dir,
+            split=request.split,
+            batch_size=request.batch_size,
+            device=request.device,
+            out=request.out,
+            tta=request.tta,
+            precision=request.precision,
+            progress=lambda done, total: progress(
+                f"evaluating: batch {done} of {total}", done / total
+            ),
+            save=False,  # shown first: a failed write never costs the measurement
+        )
+    console = Console()
     if as_json:
         print_json(result.summary.to_json())
-        return
-    console = Console()
-    print_rows(result.rows, console, result.title)
-    console.print(result.headline, highlight=False)
-    console.print(f"results in {result.folder}", highlight=False, soft_wrap=True)
+    else:
+        print_rows(result.rows, console, result.title)
+        say(console, result.headline, markup=False)
+    saved = saving(result.folder, lambda: save_results(result))
+    if not as_json:
+        console.print(f"results in {saved}", highlight=False, soft_wrap=True)

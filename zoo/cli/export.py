@@ -15,25 +15,24 @@ from zoo.export.options import CALIBRATION_SAMPLES, ExportRequest
 from zoo.export.precisions import DERIVED
 from zoo.flags import Flag, build, flag
 
-OUT = flag("--out", help="Output directory (default: exports/MODEL).", kind=Path | None)
+OUT = flag(
+    "--out", help="Output directory (default: exports/MODEL).", kind=Path | None, metavar="DIR"
+)
 SAMPLES = flag(
     "--samples",
-    help="Inputs the files are verified on, stratified by class (real samples where available; "
-    "stored in the export for zoo verify) (default: 16).",
+    help="Inputs the files are verified on, stratified by class (default: 16).",
     kind=int,
     min=1,
 )
 CALIBRATION = flag(
     "--calibration",
-    help="Training-split inputs static int8 quantisation calibrates on (uniform random images "
-    "when the data is not here, said in the manifest) (default: 300).",
+    help="Training inputs static int8 quantisation calibrates on (default: 300).",
     kind=int,
     min=1,
 )
 ACCURACY_SAMPLES = flag(
     "--accuracy-samples",
-    help="Labelled test samples, stratified by class, each file's top-1 is measured on "
-    "(default: 1000).",
+    help="Labelled test samples each file's top-1 is measured on (default: 1000).",
     kind=int,
     min=1,
 )
@@ -64,8 +63,23 @@ def export(
     as_json: Json = False,
     **values: Any,
 ) -> None:
-    """Export to ONNX, TorchScript and ExportedProgram (all three unless flags pick some), verified
-    and certified; int8 and float16 ONNX files on request.
+    """Export to ONNX, TorchScript and ExportedProgram, verified and certified.
+
+    All three formats unless flags pick some; int8 and float16 ONNX files on request.
+
+    --int8 quantises with ONNX Runtime: statically for models with convolutions (QDQ, int8
+    weights per channel, uint8 activations calibrated on --calibration inputs of the training
+    split, uniform random images when the data is not here, said in the manifest), dynamically
+    for models made only of Linear layers (ranges computed at run time); with --openvino,
+    MODEL.int8.xml too, quantised by NNCF on the same calibration inputs (with accuracy control on
+    them where they are labelled). --fp16 converts with
+    onnxconverter-common (float32 input and output), verified within 1 % of each input's largest
+    output + 1 % of the value. Both are checked on real test samples and fail, writing nothing,
+    if their top-1 is more than --max-accuracy-drop points below the float32 file's.
+    --openvino writes an OpenVINO IR (.xml graph and .bin float32 weights, openvino.save_model),
+    verified with OpenVINO's CPU plugin in float32 (the openvino extra; not written unless
+    named). --embed-preprocessing makes the files take raw input: uint8 pixels N×C×H×W (0..255, of the
+    model's height and width) for image models, unnormalised float32 rows N×F for table ones.
 
     Every file carries the model card (model, classes, input shape, normalisation, the weights'
     sha256, how they were trained, the zoo and torch versions), its precision, its top-1 on real
@@ -84,48 +98,79 @@ def export(
     - `zoo export cifar10-cnn --weights default --onnx`
     - `zoo export --onnx` (the newest run in runs/)
     """
-    from zoo.cli.output import console, print_json
+    run_export(source, out, (samples, calibration, accuracy_samples), as_json, values)
+
+
+def run_export(
+    source: str | None,
+    out: Path | None,
+    counts: tuple[int, int, int],
+    as_json: bool,
+    values: dict[str, Any],
+) -> None:
+    """Resolve, check and hold the output, sample, export, print; ``counts``: the samples the
+    files are verified on, int8 calibrates on and top-1 is measured on."""
+    from zoo.cli.output import interruptible, print_json
     from zoo.export import pipeline
-    from zoo.export.samples import load_samples
-    from zoo.export.source import checks_dataset, resolve
-    from zoo.weights.declared import declared_tta
+    from zoo.sources import EXPORTS, chosen_tta
 
     formats = tuple(f.name for f in FORMATS.values() if values.pop(f.name.replace("-", "_")))
     precisions = tuple(p.name for p in DERIVED if values.pop(p.name))
     wanted = build(ExportRequest, values, formats=formats, precisions=precisions)
     request = source_request(source, values)
-    if wanted.tta is None:
-        wanted = dataclasses.replace(wanted, tta=declared_tta(request.spec, request.weights))
-    resolved = resolve(request)
-    dataset = checks_dataset(resolved, request)
-    data_dir = request.data_dir or resolved.data_dir
-    preprocessing = resolved.preprocessing
-    test = load_samples(
-        preprocessing, dataset, data_dir, max(accuracy_samples, samples), request.seed
-    )
-    calibrated = None
-    if "int8" in precisions:
-        train = dataclasses.replace(dataset, split="train") if dataset else None
-        calibrated = load_samples(preprocessing, train, data_dir, calibration, request.seed)
+    resolved = request.resolve(accept=EXPORTS, command="zoo export")
+    tta = chosen_tta(resolved, wanted.tta)
+    wanted = dataclasses.replace(wanted, tta=tta.mode)
     out_dir = out or Path("exports") / pipeline.file_stem(resolved)
-    with console.status("exporting and verifying", spinner="dots"):
-        manifest = pipeline.export(resolved, out_dir, wanted, test.take(samples), test, calibrated)
+    kept = f"{out_dir} is as it was" if out_dir.exists() else f"nothing was written to {out_dir}"
+    with (
+        interruptible(f"the export of {resolved.name} stopped", kept),
+        pipeline.exporting(out_dir, wanted.force),  # checked and held before any work
+    ):
+        manifest = sample_and_export(resolved, request, wanted, out_dir, counts)
     if as_json:
         print_json(manifest.to_json())
         return
-    print_manifest(manifest, resolved.origin, out_dir)
+    print_manifest(manifest, resolved.origin, out_dir, tta.note())
 
 
-def print_manifest(manifest: Any, origin: str, out_dir: Path) -> None:
-    """One line per verified file: precision, size, parity and top-1 accuracy."""
+def sample_and_export(
+    resolved: Any, request: Any, wanted: ExportRequest, out_dir: Path, counts: tuple[int, int, int]
+) -> Any:
+    """The samples the files are verified and measured on (and int8 calibrates on), then the
+    export itself."""
     from zoo.cli.output import console
+    from zoo.export import pipeline
+    from zoo.export.samples import load_samples
+
+    samples, calibration, accuracy_samples = counts
+    dataset = request.dataset_for(resolved)
+    data_dir = request.data_dir or resolved.data_dir
+    preprocessing = resolved.preprocessing
+    named = request.data_dir is not None  # the user's own: it must hold the data
+    test = load_samples(
+        preprocessing, dataset, data_dir, max(accuracy_samples, samples), request.seed, named
+    )
+    calibrated = None
+    if "int8" in wanted.precisions:
+        train = dataclasses.replace(dataset, split="train") if dataset else None
+        calibrated = load_samples(preprocessing, train, data_dir, calibration, request.seed)
+    with console.status("exporting and verifying", spinner="dots"):
+        return pipeline.export(resolved, out_dir, wanted, test.take(samples), test, calibrated)
+
+
+def print_manifest(manifest: Any, origin: str, out_dir: Path, tta_note: str = "") -> None:
+    """One line per verified file: precision, size, parity and top-1 accuracy; the notes (a
+    ``--tta`` other than the weights' card records among them)."""
+    from rich.markup import escape
+
+    from zoo.cli.output import console, say
 
     first = manifest.files[0]
-    console.print(
-        f"[bold]{manifest.card.model}[/bold] ({origin}), verified on {manifest.inputs}; "
-        f"files take {first.facts.input} input",
-        highlight=False,
-        soft_wrap=True,
+    say(
+        console,
+        f"[bold]{manifest.card.model}[/bold] ({escape(origin)}), verified on "
+        f"{escape(manifest.inputs)}; files take {first.facts.input} input",
     )
     for entry in manifest.files:
         title = FORMATS[entry.format].title
@@ -133,16 +178,16 @@ def print_manifest(manifest: Any, origin: str, out_dir: Path) -> None:
             title += f" {entry.precision}"
         agreement = entry.verification.top1_agreement
         agree = "" if agreement is None else f", agrees {agreement:.0%}"
-        console.print(
-            f"  [green]ok[/green] {title:<15} {out_dir / entry.path}  "
+        say(
+            console,
+            f"  [green]ok[/green] {title:<15} {escape(str(out_dir / entry.path))}  "
             f"{entry.bytes / 1e6:.2f} MB, {entry.export_seconds:.1f} s, "
             f"max |a−b| {entry.verification.max_abs:.1e}{agree}{accuracy_text(entry.facts.accuracy)}",
-            highlight=False,
-            soft_wrap=True,
+            indent=5,
         )
-    for note in manifest.notes:
+    for note in [*manifest.notes, *filter(None, [tta_note])]:
         style = "yellow" if "not checked" in note else "dim"
-        console.print(f"  [{style}]note: {note}[/{style}]", highlight=False, soft_wrap=True)
+        say(console, f"  [{style}]note: {escape(note)}[/{style}]", indent=4)
     console.print(f"  manifest: {out_dir / 'manifest.json'}", highlight=False, soft_wrap=True)
 
 

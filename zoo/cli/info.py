@@ -12,7 +12,7 @@ from rich.markup import escape
 from zoo import flags
 from zoo.artifacts.manifest import Manifest, is_export_dir
 from zoo.cli.list import KIND_ALIASES
-from zoo.cli.output import console, print_json, show_table
+from zoo.cli.output import console, print_json, say, show_table
 from zoo.cli.params import Json, opt
 from zoo.errors import ZooError
 from zoo.registry import KINDS, get_registry
@@ -77,35 +77,33 @@ def render_export(manifest: Manifest, directory: Path, as_json: bool) -> None:
     if as_json:
         print_json(manifest.to_json())
         return
-    console.print(
+    say(
+        console,
         f"[bold]{manifest.card.model}[/bold] (export {directory}, {manifest.created}), "
         f"verified on {manifest.inputs}",
-        highlight=False,
-        soft_wrap=True,
     )
     for entry in manifest.files:
-        console.print(
+        say(
+            console,
             f"  {entry.label}: {entry.path}, {entry.total_bytes / 1e6:.2f} MB, "
             f"{entry.facts.quantisation}",
-            highlight=False,
-            soft_wrap=True,
         )
     if manifest.decision is None:
         return
     for line in manifest.decision.lines():
-        console.print(f"  decision: {line}", highlight=False, soft_wrap=True)
+        say(console, f"  decision: {line}")
     for candidate in manifest.decision.candidates:
         outcome = candidate.reason or candidate.status
-        console.print(f"    {candidate.name}: {outcome}", highlight=False, soft_wrap=True)
+        say(console, f"    {candidate.name}: {outcome}")
 
 
 def render(report: EntryReport) -> None:
     """Print a report from :func:`zoo.entry_report.entry_report` for people."""
     description = report.description or "[dim]no description[/dim]"
-    console.print(f"[bold]{report.name}[/bold] ({report.kind}): {description}")
-    console.print(
+    say(console, f"[bold]{report.name}[/bold] ({report.kind}): {description}")
+    say(
+        console,
         f"  source: {report.source} {report.version}  [dim]{report.target}[/dim]",
-        highlight=False,
     )
     model, dataset = report.model, report.dataset
     facts = {
@@ -118,13 +116,13 @@ def render(report: EntryReport) -> None:
     }
     for key, value in facts.items():
         if value not in (None, "", (), []):
-            console.print(f"  {key.replace('_', ' ')}: {plain(value)}", highlight=False)
+            say(console, f"  {key.replace('_', ' ')}: {plain(value)}")
     if dataset and dataset.classes:
         more = " ..." if len(dataset.classes) > 12 else ""
         shown = ", ".join(dataset.classes[:12])
-        console.print(f"  classes ({len(dataset.classes)}): {shown}{more}")
+        say(console, f"  classes ({len(dataset.classes)}): {shown}{more}")
     if dataset and dataset.targets:
-        console.print(f"  targets: {', '.join(dataset.targets)}")
+        say(console, f"  targets: {', '.join(dataset.targets)}")
     if model is not None:
         render_model(report, model)
     if report.parameters:
@@ -137,7 +135,7 @@ def render(report: EntryReport) -> None:
             ]
             for p in report.parameters
         ]
-        show_table(["Parameter", "Type", "Default", "Note"], cells)
+        show_table(["Parameter", "Type", "Default", "Note"], cells, wrap=("Type", "Note"))
 
 
 def render_model(report: EntryReport, model: ModelInfo) -> None:
@@ -149,26 +147,27 @@ def render_model(report: EntryReport, model: ModelInfo) -> None:
     recipe = {k: v for k, v in asdict(model.recipe).items() if v not in (None, {}, 0, "")}
     note = recipe.pop("note", "")
     recipe |= recipe.pop("options", {})  # the other training options, as options
-    console.print(
+    say(
+        console,
         (
             "  recipe: "
             if declares_recipe(model)
             else "  recipe (none declared by the plugin: zoo's defaults): "
         )
         + ", ".join(f"{k.replace('_', ' ')} {plain(v)}" for k, v in recipe.items()),
-        highlight=False,
     )
     if note:
-        console.print(f"  recipe note: {note}", highlight=False)
+        say(console, f"  recipe note: {note}")
     for dataset, result in model.reference.items():
-        console.print(f"  reported: {result} on {dataset}", highlight=False)
+        say(console, f"  reported: {result} on {dataset}")
     render_weights(model)
     if report.size:
         size = report.size
         shape = "x".join(map(str, size.input_shape))
-        console.print(
+        say(
+            console,
             f"  parameters: {size.parameters:,} ({size.trainable:,} trainable) "
-            f"for input {shape} and {size.num_classes} outputs"
+            f"for input {shape} and {size.num_classes} outputs",
         )
 
 
@@ -178,19 +177,19 @@ def render_weights(model: ModelInfo) -> None:
 
     if not model.weights:
         why = model.no_weights or "none declared"
-        console.print(f"  trained weights: none ({why})", highlight=False)
+        say(console, f"  trained weights: none ({why})")
         return
-    console.print("  trained weights (--weights NAME, or default):", highlight=False)
+    say(console, "  trained weights (--weights NAME, or default):")
     for position, weights in enumerate(model.weights):
         default = " (default)" if position == 0 else ""
-        console.print(f"    [bold]{weights.name}[/bold]{default}: {metrics_text(weights)}")
-        console.print(f"      {weights.location}", highlight=False, soft_wrap=True)
-        console.print(f"      sha256 {weights.sha256}", highlight=False, soft_wrap=True)
+        say(console, f"    [bold]{weights.name}[/bold]{default}: {metrics_text(weights)}")
+        say(console, f"      {weights.location}")
+        say(console, f"      sha256 {weights.sha256}")
         if weights.command:
             made = f"made with zoo {weights.zoo_version}" if weights.zoo_version else "made"
-            console.print(f"      {made}: {weights.command}", highlight=False)
+            say(console, f"      {made}: {weights.command}")
         if weights.note:
-            console.print(f"      note: {weights.note}", highlight=False)
+            say(console, f"      note: {weights.note}")
 
 
 def plain(value: Any) -> str:

@@ -30,8 +30,7 @@ def list_(
         bool,
         typer.Option(
             "--with-weights",
-            help="Show each model's trained weights (imports the models' modules, and so torch: "
-            "slower than a plain listing).",
+            help="Show each model's trained weights (imports torch: slower).",
         ),
     ] = False,
     as_json: Json = False,
@@ -85,7 +84,7 @@ def run_list(kind: str | None, pattern: str | None, with_weights: bool, as_json:
                 row_cells.append(weights_cell(row["weights"]))
             cells.append(row_cells)
         columns = ["Name", "Kind", "Source", "Version"] + (["Weights"] if with_weights else [])
-        show_table(columns, cells)
+        show_table(columns, cells, wrap=("Weights",))
         footer(registry, any(row["conflict"] for row in rows))
     else:
         console.print(f"nothing registered matches '{pattern}'")
@@ -95,7 +94,7 @@ def run_list(kind: str | None, pattern: str | None, with_weights: bool, as_json:
 
 def weight_names(entry: Entry) -> list[str] | str:
     """A model's declared weights, the default first; its load error instead if it is broken."""
-    from zoo.factory import get_model_info
+    from zoo.registry import get_model_info
 
     try:
         return [w.name for w in get_model_info(entry.qualified_name).weights]

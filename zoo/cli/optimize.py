@@ -28,26 +28,40 @@ def optimize(source: SourceArg = None, *, as_json: Json = False, **values: Any) 
     so. `zoo predict DIR` then runs the chosen file with the chosen runtime and settings; `zoo
     bench DIR`, `zoo info DIR` and `zoo verify DIR` show the decision.
 
+    - --max-drop is the accuracy budget: top-1 points the chosen file may lose against the
+      float32 file (for a regression model: the MAE it may gain, in the target's units), on the
+      confirmation sample.
+    - --objective latency is the p50 of one call at --batch-size; throughput, samples/s at it.
+    - --time-budget bounds the side-by-side timing of the candidates (interleaved rounds);
+      writing the files, measuring accuracy and confirming come on top.
+    - --allow-random-inputs: without labelled data, agreement with the float32 file on random
+      inputs stands in for accuracy (the decision says so).
+    - --confirmation-samples are disjoint from the selection sample (fewer when the split is
+      smaller, shared in proportion).
+
     Examples:
 
     - `zoo optimize cifar10-fast --weights default --data-dir /tmp/cifar10 --max-drop 0.5`
     - `zoo optimize runs/mnist-mlp3-... --objective throughput --batch-size 64`
     """
-    from zoo.cli.bench import progress_bar
-    from zoo.cli.output import console, print_json
+    from zoo.cli.output import console, interruptible, print_json, progress_bar
+    from zoo.export import pipeline
     from zoo.export.optimize.engine import optimize as engine
     from zoo.export.optimize.sampling import load_data
-    from zoo.export.source import resolve
-    from zoo.weights.declared import declared_tta
+    from zoo.sources import EXPORTS
 
     wanted = build(OptimizeRequest, values)
     request = source_request(source, values)
-    resolved = resolve(request)
-    data = load_data(resolved, wanted, request)
+    resolved = request.resolve(accept=EXPORTS, command="zoo optimize")
     out = Path(wanted.out) if wanted.out else Path("exports") / f"{resolved.name}-optimized"
-    tta = declared_tta(request.spec, request.weights)
-    with progress_bar() as progress:
-        manifest = engine(resolved, data, wanted, out, tta or "none", progress)
+    kept = f"{out} is as it was" if out.exists() else f"nothing was written to {out}"
+    with (
+        interruptible(f"optimizing {resolved.name} stopped", kept),
+        pipeline.exporting(out, wanted.force),  # checked and held before any work
+        progress_bar("measuring candidates") as progress,
+    ):
+        data = load_data(resolved, wanted, request)  # the TTA the weights' card records
+        manifest = engine(resolved, data, wanted, out, resolved.tta, progress)
     if as_json:
         print_json(manifest.to_json())
         return
@@ -56,7 +70,7 @@ def optimize(source: SourceArg = None, *, as_json: Json = False, **values: Any) 
 
 def render(manifest: Any, out: Path, console: Any) -> None:
     """The candidates as a table, then the decision's lines."""
-    from zoo.cli.output import show_table
+    from zoo.cli.output import say, show_table
 
     decision = manifest.decision
     header = ["candidate", "MB", decision.metric, "drop", "p50 ms", "±", "×", "outcome"]
@@ -76,7 +90,8 @@ def render(manifest: Any, out: Path, console: Any) -> None:
             ]
         )
     title = f"Candidates ({decision.objective} at batch {decision.batch}; {decision.selection})"
-    show_table(header, rows, right=("MB", decision.metric, "drop", "p50 ms", "±", "×"), title=title)
+    right = ("MB", decision.metric, "drop", "p50 ms", "±", "×")
+    show_table(header, rows, right=right, title=title, wrap=("outcome",))
     for line in decision.lines():
-        console.print(line, highlight=False, soft_wrap=True)
-    console.print(f"written: {out / decision.run.file}", highlight=False, soft_wrap=True)
+        say(console, line, markup=False)
+    say(console, f"written: {out / decision.run.file}", markup=False)

@@ -19,17 +19,33 @@ import typer
 
 from zoo import flags
 from zoo.errors import ArgumentError
-from zoo.flags import Flag, declared
+from zoo.flags import Flag, choices_of, declared
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def opt(declaration: Flag, **settings: Any) -> Any:
-    """A Typer option annotation for ``declaration`` (a parameter's default is its own)."""
+def opt(declaration: Flag, choices: tuple[str, ...] = (), **extra: Any) -> Any:
+    """A Typer option annotation for ``declaration`` (a parameter's default is its own);
+    ``choices`` (or the flag's own) are shown as its metavar, ``[a|b|c]``, and completed in
+    the shell; ``extra``: more of Typer's settings (``hidden``)."""
+    settings = dict(declaration.settings)
+    choices = tuple(settings.pop("choices", ())) or choices
+    if choices:
+        settings.setdefault("metavar", "[" + "|".join(choices) + "]")
+        settings["autocompletion"] = completer(choices)
     return Annotated[
         declaration.kind,
-        typer.Option(*declaration.names, help=declaration.help, **declaration.settings, **settings),
+        typer.Option(*declaration.names, help=declaration.help, **settings, **extra),
     ]
+
+
+def completer(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
+    """Shell completion of an option's choices."""
+
+    def complete(incomplete: str) -> list[str]:
+        return [choice for choice in choices if choice.startswith(incomplete)]
+
+    return complete
 
 
 def parameters(cls: type, skip: tuple[str, ...] = ()) -> list[inspect.Parameter]:
@@ -43,9 +59,10 @@ def parameters(cls: type, skip: tuple[str, ...] = ()) -> list[inspect.Parameter]
             continue
         cli: Flag = item.metadata["cli"]
         default = False if cli.kind is bool else None
+        annotation = opt(cli, choices_of(item))
         result.append(
             inspect.Parameter(
-                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=opt(cli)
+                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
             )
         )
         for number, alias in enumerate(cli.aliases):
@@ -55,7 +72,7 @@ def parameters(cls: type, skip: tuple[str, ...] = ()) -> list[inspect.Parameter]
                     f"{name}{ALIAS}{number}",
                     inspect.Parameter.KEYWORD_ONLY,
                     default=default,
-                    annotation=opt(hidden, hidden=True),
+                    annotation=opt(hidden, choices_of(item), hidden=True),
                 )
             )
     return result

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 
 from zoo.cli.params import parameters, with_options
-from zoo.errors import ArgumentError
 from zoo.flags import build
 from zoo.predict.options import PredictOptions
 
@@ -19,17 +18,15 @@ def predict(
     model_file: Annotated[
         str,
         typer.Argument(
-            metavar="MODEL.onnx|EXPORT_DIR|MODEL|hf://OWNER/REPO",
-            help="An ONNX file written by 'zoo export', its export directory (the file zoo optimize chose, with its runtime and settings, else its float32 ONNX file), "
-            "a model name (its --weights, default: its default weights; exported once and "
-            "cached), or a release 'zoo publish' put on the Hub (its ONNX file, downloaded "
-            "once).",
+            metavar="MODEL.onnx|EXPORT_DIR|MODEL|RUN_DIR|CHECKPOINT|hf://OWNER/REPO",
+            help="An exported ONNX file or directory, a model, a run or checkpoint, or a "
+            "published release.",
         ),
     ],
     inputs: Annotated[
         list[str],
         typer.Argument(
-            metavar="IMAGE...", help="Image files (or comma-separated features for table models)."
+            metavar="IMAGE", help="Image files (or comma-separated features for table models)."
         ),
     ],
     **values: Any,
@@ -37,11 +34,16 @@ def predict(
     """Predict with ONNX Runtime alone (no PyTorch), preparing inputs as the file's card says.
 
     Prints the top classes with probabilities (softmax of logits, exp of log-probabilities, or the
-    file's own with --softmax), or the raw outputs of a regression model; says on stderr when an
-    input had to be converted (a colour photo for a greyscale model, another size). Files exported
-    with --embed-preprocessing get the raw pixels (uint8 N×C×H×W) or feature rows and normalise
-    them themselves. A model name uses its trained weights: the first call exports them to ONNX
-    (verified) into $ZOO_HOME/predict; later calls use that file and never import PyTorch.
+    file's own, from `zoo export --softmax`), or the raw outputs of a regression model; says on
+    stderr when an input had to be converted (a colour photo for a greyscale model, another
+    size). Files from `zoo export --embed-preprocessing` get the raw pixels (uint8 N×C×H×W) or
+    feature rows and normalise them themselves. An export directory means the file `zoo
+    optimize` chose (with its runtime and settings), else its float32 ONNX file. A file of an
+    export directory runs only if it is one its manifest.json lists, unchanged (sha256); a file
+    copied out of its directory has nothing to be checked against. A model name uses its
+    trained weights (--weights, default: its default ones): the first call exports them to
+    ONNX (verified) into $ZOO_HOME/predict; later calls use that file and never import PyTorch.
+    A release `zoo publish` put on the Hub is downloaded once.
 
     Examples:
 
@@ -49,29 +51,32 @@ def predict(
     - `zoo predict cifar10-cnn cat.jpg`
     - `zoo predict hf://someone/cifar10-cnn cat.jpg` (its ONNX file, downloaded once)
     """
-    from zoo.cli.output import error_console
-    from zoo.cli.predictions import print_predictions
-    from zoo.predict.cache import prepare
-    from zoo.predict.onnx import Predictor
-    from zoo.weights.declared import names_model
-    from zoo.weights.releases import is_hub_spec, onnx_path
+    run_predict(build(PredictOptions, values, model=model_file, inputs=tuple(inputs)))
 
-    request = build(PredictOptions, values, model=model_file, inputs=tuple(inputs))
-    path = model_file
+
+def run_predict(request: PredictOptions) -> None:
+    """Find (or make) the file to run, check it, predict, print."""
+    from zoo.cli import output
+    from zoo.cli.output import error_console, interruptible
+    from zoo.cli.predictions import print_predictions
+    from zoo.predict.cache import PREDICTS, file_for
+    from zoo.predict.onnx import Predictor
+    from zoo.sources import ExportDirectory, OnnxFile, resolve
+
+    source = resolve(request.model, request.weights, accept=PREDICTS, command="zoo predict")
+    inputs = list(request.inputs)
 
     def say(text: str) -> None:
-        error_console.print(text, highlight=False, soft_wrap=True)
+        output.say(error_console, text, markup=False)
 
-    if is_hub_spec(model_file):
-        if request.weights is not None:
-            raise ArgumentError(f"{model_file} publishes one set of weights: leave out --weights")
-        path = str(onnx_path(model_file, say))
-    elif names_model(model_file):
-        path = str(prepare(model_file, request.weights_name, list(inputs), say))
-    elif request.weights is not None:
-        raise ArgumentError("--weights goes with a model name, not an ONNX file")
-    predictor = Predictor(path, len(inputs), torch_opener(path))
-    predictions = predictor.predict(list(inputs), top_k=request.top_k)
+    # a file or an export directory is checked against its manifest by the predictor; what
+    # the cache or the Hub hands back was checked as it was found
+    checked = not isinstance(source, (OnnxFile, ExportDirectory))
+    nothing = "nothing was cached (the next call starts again)"
+    with interruptible(f"preparing {source.label} for zoo predict stopped", nothing):
+        path = file_for(source, inputs, say)
+    predictor = Predictor(path, len(inputs), torch_opener(str(path)), checked=checked)
+    predictions = predictor.predict(inputs, top_k=request.top_k)
     print_predictions(predictions, predictor.card.regression, request.json)
 
 

@@ -35,12 +35,22 @@ def publish(
     The folder holds the weights as `MODEL-NAME-<8 hex of sha256>.safetensors` (the card
     inside), the ONNX export verified against PyTorch with its parity certificate (int8 and
     float16 files with --int8, --fp16), README.md (a Hugging Face model card: metrics measured
-    again now, on the declared split, with this very file, with their sample size and 95 %
+    again now with this very file, on the declared split, with their sample size and 95 %
     interval; the per-class table, the curves and confusion matrix, the training command,
     preprocessing, usage, the certificate, versions, limitations) and weights.json (the
-    declaration, as zoo.meta.weights_index reads it). --plugin DIR adds the declaration and
-    the file to a plugin project; --to uploads the folder to the Hugging Face Hub or copies it
-    into a folder a web server serves, and prints the declaration to paste.
+    declaration, as zoo.meta.weights_index reads it).
+
+    - --name is what users pass as `zoo eval MODEL --weights NAME` (lower-case letters,
+      digits, '-', '_', '.'; not 'default'); an earlier release in --out is replaced whole.
+    - --plugin DIR (a project with its pyproject.toml) gets the declaration in its package's
+      weights/weights.json and the file beside it, so that pip install ships them (with --to:
+      the URL instead of the file).
+    - --to hf://OWNER/REPO[@BRANCH] uploads the folder to the Hugging Face Hub in one commit
+      (your usual login: HF_TOKEN or 'hf auth login'); --to DIR (or a file:// URL) copies it
+      into a folder a static web server serves at --base-url. The declaration to paste is
+      printed.
+    - --license is the card's `license`; --note goes into the declaration and the card's
+      limitations.
 
     Examples:
 
@@ -75,14 +85,14 @@ def run_publish(source: str, as_json: bool, values: dict[str, Any]) -> None:
 
 def print_published(published: Published) -> None:
     """The release's files, its measured metric, where it went, the declaration to paste."""
-    from zoo.cli.output import console
+    from zoo.cli.output import console, say
     from zoo.publish.modelcard import headline
     from zoo.publish.plugin import entry_json
 
     checked, delivery = published.plan, published.delivery
 
     def show(text: str) -> None:
-        console.print(text, highlight=False, soft_wrap=True)
+        say(console, text, indent=4)
 
     show(f"[bold]{checked.model}[/bold] weights '{checked.name}': release in {checked.out}")
     show(f"  {checked.file_name}  sha256 {checked.sha256}")

@@ -24,12 +24,13 @@ def newest(folder: str | None, announce: bool = True) -> Path:
 
 def runs(
     folder: Annotated[
-        Path, typer.Argument(help="The folder runs went to (--out of zoo train).")
+        Path, typer.Argument(help="The folder runs went to ('zoo train --out DIR').")
     ] = Path("runs"),
     as_json: Json = False,
 ) -> None:
-    """List training runs, oldest first, with their progress and the metric of the kept weights;
-    a sweep's runs together, under their sweep.
+    """List training runs, their progress and the metric of the weights each keeps.
+
+    Oldest first; a sweep's runs together, under their sweep.
 
     Example: `zoo runs runs/ --json`
     """
@@ -53,4 +54,11 @@ def runs(
     for sweep, cells in groups.items():
         title = f"sweep {sweep} ({len(cells)} runs)" if sweep else None
         columns = ["Run", "Model", "Dataset", "Epochs", "Kept weights"]
-        show_table(columns, cells, right=("Epochs",), title=title)
+        show_table(
+            columns,
+            cells,
+            right=("Epochs",),
+            title=title,
+            wrap=("Kept weights",),
+            spare=("Model", "Dataset"),  # a run's name says them
+        )

@@ -87,7 +87,7 @@ def model_repo(
     from zoo.serve.sources import resolve
 
     options = build(RepositoryOptions, values, sources=tuple(sources))
-    served = resolve(options.sources, options.weights, "onnxruntime", say)
+    served = resolve(options.sources, options.weights, "auto", say)
     out = Path(options.out)
     written = write_repository(served, out, options.max_batch, options.max_delay_ms, options.force)
     for item, folder in zip(served, written, strict=True):
@@ -112,8 +112,9 @@ def model_line(model: Any) -> str:
         for group in (runtime.inputs, runtime.outputs)
     )
     batch = f"batches up to {model.max_batch} rows" if model.max_batch > 1 else "no batching"
+    decided = f" (zoo optimize chose {model.served.decided})" if model.served.decided else ""
     return (
-        f"{model.name}: {model.served.path} (sha256 checked against its manifest); "
+        f"{model.name}: {model.served.path} (sha256 checked against its manifest){decided}; "
         f"{runtime.description}; {tensors}; {batch}"
     )
 

@@ -1,5 +1,5 @@
 """The source options ``zoo export`` and ``zoo bench`` share (declared once, on
-:class:`~zoo.export.options.SourceRequest`), and the source argument's help."""
+:class:`~zoo.sources.SourceRequest`), and the source argument's help."""
 
 from __future__ import annotations
 
@@ -10,14 +10,13 @@ import typer
 
 from zoo import flags
 from zoo.cli.params import parameters
-from zoo.export.options import SourceRequest
+from zoo.sources import SourceRequest
 
 SourceArg = Annotated[
     str | None,
     typer.Argument(
-        metavar="[RUN_DIR|CHECKPOINT|EXPORT_DIR|MODEL]",
-        help="A run directory, a .safetensors checkpoint, a 'zoo export' directory, or a model "
-        "name (fresh weights, or --weights) (default: the newest run in --runs).",
+        metavar="RUN_DIR|CHECKPOINT|EXPORT_DIR|MODEL",
+        help="What to use; a model has fresh weights, or --weights (default: the newest run).",
         show_default=False,
     ),
 ]

@@ -24,7 +24,11 @@ from zoo.train.config import flags_layer
 def sweep(
     model: Annotated[
         str | None,
-        typer.Argument(help="A registered model (or set 'model' in --config).", show_default=False),
+        typer.Argument(
+            metavar="MODEL",
+            help="A registered model (or set 'model' in --config).",
+            show_default=False,
+        ),
     ] = None,
     **values: Any,
 ) -> None:
@@ -62,7 +66,7 @@ def sweep(
 
 def run_sweep(request: SweepRequest) -> None:
     """Plan (or resume) the sweep, show it run, print the ranked table."""
-    from zoo.cli.output import console, show_table
+    from zoo.cli.output import console, say, show_table, stop_said
     from zoo.cli.sweep_display import SweepDisplay
     from zoo.sweep import drive
     from zoo.sweep.results import table
@@ -74,7 +78,7 @@ def run_sweep(request: SweepRequest) -> None:
     else:
         plan = drive.start(request)
         for line in drive.announcement(plan, tensorboard.available(), tensorboard.INSTALL):
-            console.print(line, highlight=False, soft_wrap=True, markup=False)
+            say(console, line, markup=False)
     display = SweepDisplay(plan, console)
     with display:
         report = drive.run(plan, display, resumed=request.resume is not None)
@@ -84,12 +88,13 @@ def run_sweep(request: SweepRequest) -> None:
         console.print("every run of the sweep is finished", highlight=False)
     title = f"{report.sweep.name}: {len(report.ranked)} runs, best first"
     columns, rows, right = table(report.sweep.plan, report.ranked)
-    show_table(columns, rows, right=right, title=title, out=console)
+    show_table(columns, rows, right=right, title=title, out=console, keys=2)
     for path in report.files:
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
     if report.failure:
         raise ZooError(report.failure)
     if report.interrupted:
+        stop_said()
         console.print(
             f"[yellow]stopped[/yellow]; finish it with:\n  zoo sweep --resume {report.sweep.path}",
             highlight=False,

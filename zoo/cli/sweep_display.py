@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from zoo.cli.output import say
 from zoo.sweep import state
 from zoo.sweep.jobs import Job, JobEnded, JobEpoch, JobStarted, Stopping, SweepEvent
 from zoo.sweep.plan import params_label
@@ -110,4 +111,4 @@ class SweepDisplay:
         self.say(f"{line}; {best}" if best else line)
 
     def say(self, text: str, markup: bool = False) -> None:
-        self.console.print(text if markup else escape(text), highlight=False, soft_wrap=True)
+        say(self.console, text if markup else escape(text))

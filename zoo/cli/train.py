@@ -29,7 +29,11 @@ def rank_console() -> Console:
 def train(
     model: Annotated[
         str | None,
-        typer.Argument(help="A registered model (or set 'model' in --config).", show_default=False),
+        typer.Argument(
+            metavar="MODEL",
+            help="A registered model (or set 'model' in --config).",
+            show_default=False,
+        ),
     ] = None,
     **values: Any,
 ) -> None:
@@ -41,6 +45,26 @@ def train(
     out of the train split), plots/*.png and per_class.json/.csv. Ctrl-C finishes the epoch, saves
     and stops (twice: stops now); --resume continues exactly. Under torchrun, trains with
     DistributedDataParallel, rank 0 writing the run directory.
+
+    What some options mean in full:
+
+    - --val-split SHARE|COUNT holds items out of the train split and keeps the weights of the
+      epoch best on them; 0 validates on the test split and keeps the last epoch's.
+    - --scheduler: cosine anneals per epoch to 0; linear (airbench's shape) and onecycle (the
+      same on cosine curves) change the rate every step, from --lr-start up to 1 over --warmup,
+      then down to --lr-end (as shares of --lr).
+    - --param-group PATTERN:lr_scale=X,decay_scale=Y,epochs=N: parameters whose names match the
+      fnmatch PATTERN (e.g. `*norm*.bias`) get X times the rate and Y times the weight decay,
+      and train in the first N epochs only; the first matching pattern wins.
+    - --ema DECAY keeps an exponential moving average of the weights, which validation and the
+      checkpoints use; --lookahead makes the weights jump to it after each update, its decay
+      growing with the cube of the training done (airbench's lookahead).
+    - --flip random flips half the images of each batch; alternate flips each image on every
+      other epoch, from a seeded start. --translate N shifts by up to N pixels, --padding
+      saying what comes in at the border.
+    - --precision bf16 trains in bfloat16 autocast (float32 weights); auto picks bf16 where
+      the hardware has it natively (CPUs with AVX512_BF16 or AMX, GPUs from Ampere on).
+    - --weights starts from trained weights, with a new head where the class count differs.
 
     Examples:
 
@@ -58,6 +82,7 @@ def run_train(request: TrainRequest) -> None:
     if request.print_config:
         typer.echo(resolved.to_toml(), nl=False)
         return
+    from zoo.cli.output import stop_said
     from zoo.cli.train_display import TrainDisplay
     from zoo.train.loop import train as run_training
 
@@ -73,6 +98,7 @@ def run_train(request: TrainRequest) -> None:
     if outcome.status == "interrupted":
         saved = f"after epoch {outcome.epoch}" if outcome.epoch else "before the first epoch ended"
         launcher = "torchrun ... -m zoo" if os.environ.get("TORCHELASTIC_RUN_ID") else "zoo"
+        stop_said()
         console.print(
             f"[yellow]stopped {saved}[/yellow]; resume with:\n"
             f"  {launcher} train --resume {outcome.run_dir}",

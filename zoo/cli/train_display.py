@@ -9,8 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
+from zoo.cli.output import say, show_table
 from zoo.train.events import EpochEnded, Event, RunEnded, Steps, StopRequested
 from zoo.train.report import event_lines
 
@@ -40,7 +40,7 @@ class TrainDisplay:
             text = f"[yellow]{text}[/yellow]"
         elif isinstance(event, EpochEnded) and line.endswith("  best"):
             text = text.removesuffix("best") + "[green]best[/green]"
-        self.console.print(text, highlight=False, soft_wrap=True)
+        say(self.console, text)
 
     def steps(self, event: Steps) -> None:
         """The epoch's progress bar (on a terminal only)."""
@@ -79,16 +79,18 @@ class TrainDisplay:
 
 def print_rows(rows: list[dict[str, Any]], console: Console, title: str) -> None:
     """The per-class (or per-target) table of an evaluation."""
-    table = Table(title=title, box=None, header_style="bold", title_justify="left")
     if rows and "target" in rows[0]:
-        for column in ("Target", "MSE", "MAE"):
-            table.add_column(column, justify="left" if column == "Target" else "right")
-        for row in rows:
-            table.add_row(row["target"], f"{row['mse']:.4f}", f"{row['mae']:.4f}")
+        columns = ["Target", "MSE", "MAE"]
+        cells = [[escape(r["target"]), f"{r['mse']:.4f}", f"{r['mae']:.4f}"] for r in rows]
     else:
-        for column in ("Class", "Correct", "Total", "Accuracy"):
-            table.add_column(column, justify="left" if column == "Class" else "right")
-        for row in rows:
-            accuracy = "–" if row["accuracy"] is None else f"{100 * row['accuracy']:.2f} %"
-            table.add_row(row["class"], f"{row['correct']:,}", f"{row['total']:,}", accuracy)
-    console.print(table)
+        columns = ["Class", "Correct", "Total", "Accuracy"]
+        cells = [
+            [
+                escape(row["class"]),
+                f"{row['correct']:,}",
+                f"{row['total']:,}",
+                "–" if row["accuracy"] is None else f"{100 * row['accuracy']:.2f} %",
+            ]
+            for row in rows
+        ]
+    show_table(columns, cells, right=tuple(columns[1:]), title=title, out=console)

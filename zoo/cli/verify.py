@@ -18,10 +18,10 @@ if TYPE_CHECKING:
 
 def verify(
     target: Annotated[
-        Path,
+        str,
         typer.Argument(
-            metavar="EXPORT_DIR|FILE",
-            help="A 'zoo export' directory, or one of its files.",
+            metavar="EXPORT_DIR|FILE|hf://OWNER/REPO",
+            help="A 'zoo export' directory, one of its files, or a published release.",
         ),
     ],
     data_dir: opt(
@@ -31,10 +31,13 @@ def verify(
     ) = None,
     as_json: Json = False,
 ) -> None:
-    """Re-check an export: every file's sha256 against the manifest, then its recorded
-    verification run again (the stored inputs through the file, with the runtime its
-    certificate names, compared with the stored eager outputs by the same rule), for the same
-    verdict; with --data-dir, top-1 again on the dataset the export was verified on.
+    """Re-check an export against its certificates: files, parity, top-1.
+
+    Every file's sha256 against the manifest, then its recorded verification run again (the
+    stored inputs through the file, with the runtime its certificate names, compared with the
+    stored eager outputs by the same rule), for the same verdict: where the file was certified
+    on this machine with these runtimes, the same figures too. Top-1 again on the dataset the
+    export was verified on, where its data is here (--data-dir, else the default data folder).
 
     Exits 1 when a check no longer holds (a file edited, a runtime upgraded that changes
     answers), 2 when the export cannot be read.
@@ -43,16 +46,26 @@ def verify(
 
     - `zoo verify exports/cifar10-cnn`
     - `zoo verify exports/cifar10-cnn/cifar10-cnn.int8.onnx --data-dir /tmp/cifar10`
+    - `zoo verify hf://someone/cifar10-cnn` (the release as `zoo predict` caches it)
     """
     run_verify(target, data_dir, as_json)
 
 
-def run_verify(target: Path, data_dir: str | None, as_json: bool) -> None:
+def run_verify(target: str, data_dir: str | None, as_json: bool) -> None:
     """Re-check the export and print what was found."""
-    from zoo.cli.output import console, print_json
-    from zoo.export.verify import verify as check
+    from rich.markup import escape
 
-    report = check(target, data_dir)
+    from zoo.cli.output import console, error_console, print_json, say
+    from zoo.export.verify import verify as check
+    from zoo.weights.releases import is_hub_spec, release_to_verify
+
+    def note(text: str) -> None:
+        say(error_console, text, markup=False)
+
+    if data_dir is not None:
+        flags.existing_folder(data_dir)
+    folder = release_to_verify(target, note) if is_hub_spec(target) else Path(target)
+    report = check(folder, data_dir)
     if as_json:
         print_json(
             {
@@ -76,24 +89,24 @@ def run_verify(target: Path, data_dir: str | None, as_json: bool) -> None:
             }
         )
     else:
-        console.print(
-            f"[bold]{report.model}[/bold] in {report.target}, verified on {report.inputs}",
-            highlight=False,
-            soft_wrap=True,
+        say(
+            console,
+            f"[bold]{report.model}[/bold] in {escape(str(report.target))}, verified on "
+            f"{escape(report.inputs)}",
         )
         for problem in report.problems:
-            console.print(f"  [red]FAIL[/red] {problem}", highlight=False, soft_wrap=True)
+            say(console, f"  [red]FAIL[/red] {escape(problem)}", indent=4)
         for item in report.files:
             mark = "[green]ok[/green]  " if item.passed else "[red]FAIL[/red]"
-            console.print(
-                f"  {mark} {item.label:<10} {item.file}: {line(item)}",
-                highlight=False,
-                soft_wrap=True,
+            say(
+                console,
+                f"  {mark} {item.label:<10} {escape(item.file)}: {escape(line(item))}",
+                indent=4,
             )
         if report.accuracy:
-            console.print(f"  {report.accuracy}", highlight=False, soft_wrap=True)
+            say(console, f"  {escape(report.accuracy)}", indent=4)
         for text in report.decision:
-            console.print(f"  decision: {text}", highlight=False, soft_wrap=True)
+            say(console, f"  decision: {escape(text)}", indent=4)
         word = "[green]verified[/green]" if report.passed else "[red]verification FAILED[/red]"
         console.print(word)
     if not report.passed:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from zoo.cli.help import ZooCommand, ZooGroup
 from zoo.cli.params import Json, parameters, with_options
 from zoo.publish.options import FetchRequest, PruneRequest
 
@@ -15,6 +16,7 @@ LARGE = 1 << 20  # bytes: smaller downloads draw no bar
 
 app = typer.Typer(
     name="weights",
+    cls=ZooGroup,
     help="Trained weights in zoo's cache: fetch them ahead of use, list them, prune them.",
     no_args_is_help=True,
     rich_markup_mode="markdown",
@@ -22,15 +24,14 @@ app = typer.Typer(
 )
 
 
-@app.command("fetch")
+@app.command("fetch", cls=ZooCommand)
 @with_options(parameters(FetchRequest))
 def fetch(
     spec: Annotated[
         str | None,
         typer.Argument(
-            metavar="[MODEL|hf://OWNER/REPO]",
-            help="A model (its declared weights), a release on the Hub, or nothing: every "
-            "installed model's weights.",
+            metavar="MODEL|hf://OWNER/REPO",
+            help="A model, a release on the Hub, or nothing: every installed model's weights.",
             show_default=False,
         ),
     ] = None,
@@ -55,7 +56,9 @@ def fetch(
 
 def run_fetch(spec: str | None, as_json: bool, values: dict[str, Any]) -> None:
     """Fetch, drawing a bar per large download; one line per file; exit 2 if any failed."""
-    from zoo.cli.output import console, print_json
+    from rich.markup import escape
+
+    from zoo.cli.output import console, print_json, say
     from zoo.errors import ZooError
     from zoo.flags import build
     from zoo.publish.modelcard import size_text
@@ -71,13 +74,11 @@ def run_fetch(spec: str | None, as_json: bool, values: dict[str, Any]) -> None:
         print_json([result.__dict__ for result in results])
     for result in results if not as_json else ():
         if result.error:
-            console.print(f"[red]failed[/red] {result.label}: {result.error}", soft_wrap=True)
+            say(console, f"[red]failed[/red] {escape(result.label)}: {escape(result.error)}")
             continue
         where = f"{result.path}  {size_text(result.bytes)}" if result.path else ""
         note = f"  [dim]({result.note})[/dim]" if result.note else ""
-        console.print(
-            f"[green]ok[/green] {result.label}  {where}{note}", highlight=False, soft_wrap=True
-        )
+        say(console, f"[green]ok[/green] {result.label}  {where}{note}")
     failed = [result for result in results if result.error]
     if failed:
         raise ZooError(
@@ -116,7 +117,7 @@ class Bars:
             self.progress.stop()
 
 
-@app.command("list")
+@app.command("list", cls=ZooCommand)
 def list_(as_json: Json = False) -> None:
     """Show what the cache holds, its size, and what uses each entry.
 
@@ -144,14 +145,14 @@ def run_list(as_json: bool) -> None:
         ]
         for entry in found
     ]
-    show_table(["Kind", "Entry", "Size", "Used by"], rows, right=("Size",))
+    show_table(["Kind", "Entry", "Size", "Used by"], rows, right=("Size",), wrap=("Used by",))
     total = sum(entry.bytes for entry in found)
     console.print(
         f"{len(found)} entries, {size_text(total)} in {home()}", highlight=False, soft_wrap=True
     )
 
 
-@app.command("prune")
+@app.command("prune", cls=ZooCommand)
 @with_options(parameters(PruneRequest))
 def prune(*, as_json: Json = False, **values: Any) -> None:
     """Remove cache entries no installed model declares any more: the predict exports of older

@@ -63,8 +63,13 @@ def scan(
 ) -> tuple[list[str], list[tuple[Path, int]], Path]:
     """Class names, the split's ``(path, label)`` samples, and the image that sets the channel
     count and size of both splits (the first of the train images, in name order)."""
+    if root.is_file():
+        raise ZooError(f"image folder {root} is a file: name the folder with {LAYOUT} in it")
     if not root.is_dir():
-        raise ZooError(f"image folder {root} does not exist: expected {LAYOUT} in it")
+        raise ZooError(
+            f"image folder {root} does not exist: pass --data-dir DIR (or set ZOO_DATA_DIR) "
+            f"where {LAYOUT} are"
+        )
     if (root / "train").is_dir() and (root / "test").is_dir():
         classes = [p.name for p in class_folders(root / "train")]
         folders = class_folders(root / ("train" if train else "test"))

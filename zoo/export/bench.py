@@ -40,8 +40,8 @@ from zoo.export.parity import Top1, judge, top1
 from zoo.export.pipeline import scratch_export
 from zoo.export.precisions import PRECISIONS
 from zoo.export.samples import Samples
-from zoo.export.source import Source
 from zoo.machine import this_machine
+from zoo.sources import ExportDirectory, Source
 from zoo.tta import with_tta
 
 PARITY_CHUNK = 32
@@ -123,6 +123,7 @@ class BenchResult:
     threads: int
     inputs: str
     samples: int
+    per_class: dict[str, int] = field(default_factory=dict)  # the samples' labels, counted
     environment: dict[str, Any] = field(default_factory=dict)
     parity: list[ParityRow] = field(default_factory=list)
     backends: list[BackendRow] = field(default_factory=list)
@@ -245,8 +246,8 @@ def files_to_bench(
     """An export directory's own files (hashes checked), else a fresh export into a temporary
     directory that lasts as long as the ``with`` block, of the files ``names`` run."""
     wanted = {BACKENDS[n].runs for n in names if BACKENDS[n].runs is not None}
-    if source.export_dir is not None and source.manifest is not None:
-        yield collect_files(source.manifest, source.export_dir, wanted)  # type: ignore[arg-type]
+    if isinstance(source, ExportDirectory):
+        yield collect_files(source.manifest, source.path, wanted)  # type: ignore[arg-type]
         return
     if not wanted:
         yield BenchFiles({}, None, {})
@@ -256,6 +257,7 @@ def files_to_bench(
         precisions=tuple(p for p in ("int8", "fp16") if ("onnx", p) in wanted),
         opset=request.opset,
         batch=request.batch,
+        tta=source.tta,  # what the weights' card records, as zoo export and zoo eval use
     )
     test = checks if "int8" in export_request.precisions else None  # bench measures the rest
     with scratch_export(source, export_request, checks.take(16), test, calibration) as (
@@ -276,7 +278,7 @@ def open_rows(
     """Every requested backend on every device, opened or skipped with the reason; eager is
     opened on each device for the parity reference whether or not it is timed, averaging the
     test-time views the files average. A backend the user named that cannot run is an error."""
-    model = with_tta(source.model, files.tta)
+    model = with_tta(source.model(), files.tta)
     rows = []
     for device in devices:
         kind = device.split(":")[0]
@@ -607,6 +609,7 @@ def bench(
     threads = request.threads or torch.get_num_threads()
     samples = samples.fit(files.fixed_batch)
     result = BenchResult(source.name, source.origin, threads, samples.origin, len(samples))
+    result.per_class = samples.per_class(tuple(source.card.classes))
     with runtimes.float32_torch(threads) as settings, torch.inference_mode():
         rows = open_rows(source, files, names, explicit, devices, threads)
         result.skipped = [

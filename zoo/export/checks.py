@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from zoo.artifacts.card import softmax
-from zoo.artifacts.manifest import Parity
+from zoo.artifacts.manifest import CHECKS_FILE, Parity
 from zoo.export import runtimes
 from zoo.export.options import ExportRequest
 from zoo.export.parity import judge
@@ -22,7 +22,7 @@ from zoo.export.precisions import Precision
 from zoo.export.samples import Samples
 from zoo.files import MODE
 
-CHECKS_FILE = "verification.npz"
+__all__ = ["CHECKS_FILE", "Checks", "check_file", "prepare_checks", "read_checks", "save_checks"]
 
 
 @dataclass(frozen=True)

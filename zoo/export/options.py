@@ -1,4 +1,5 @@
-"""The options of ``zoo export``, ``zoo bench`` and ``zoo verify``, each declared once as a field
+"""The options of ``zoo export``, ``zoo bench`` and ``zoo verify`` (what they work on is a
+:class:`~zoo.sources.SourceRequest`), each declared once as a field
 of the request it fills (:func:`zoo.flags.option`), with its flag. The format and precision
 switches of ``zoo export`` and bench's backend choices come from the registries. No torch and no
 numpy here: the CLI reads these declarations to build its options at start-up.
@@ -11,35 +12,12 @@ from dataclasses import dataclass
 from zoo import flags
 from zoo.artifacts.config import TTA, tta_option
 from zoo.errors import ArgumentError
-from zoo.export.backends import BACKENDS, DEFAULT
+from zoo.export.backends import BACKENDS
 from zoo.export.formats import FORMATS, Format
 from zoo.export.precisions import PRECISIONS
 from zoo.flags import flag, option
 
 CALIBRATION_SAMPLES = 300  # training-split inputs static int8 quantisation calibrates on
-
-
-@dataclass(frozen=True)
-class SourceRequest:
-    """What to export, bench or verify, as the user named it (options parsed, values typed)."""
-
-    spec: str | None = None  # the command's argument; None: the newest run in ``runs``
-    weights: str | None = option(None, flags.WEIGHTS)
-    runs: str | None = option(None, flags.RUNS)
-    dataset: str | None = option(None, flags.DATASET)
-    dataset_args: dict[str, str] = option(
-        {}, flags.DATASET_ARG, parse=flags.assignments("--dataset-arg")
-    )
-    data_dir: str | None = option(None, flags.DATA_DIR)
-    input_shape: tuple[int, ...] | None = option(None, flags.INPUT_SHAPE, parse=flags.parse_shape)
-    num_classes: int | None = option(None, flags.NUM_CLASSES)
-    model_args: dict[str, str] = option({}, flags.MODEL_ARG, parse=flags.assignments("--model-arg"))
-    seed: int = option(
-        0,
-        flags.SEED.with_help(
-            "Seed of a fresh model's weights and of the samples checks run on (default: 0)."
-        ),
-    )
 
 
 def parse_batch(text: str) -> int | None:
@@ -72,9 +50,7 @@ class ExportRequest:
         False,
         flag(
             "--embed-preprocessing",
-            help="The files take raw input and normalise it themselves: uint8 pixels N×C×H×W "
-            "(0..255, already of the model's height and width) for image models, unnormalised "
-            "float32 feature rows N×F for table models.",
+            help="The files take raw pixels (uint8) or rows and normalise them themselves.",
             kind=bool,
         ),
     )
@@ -100,9 +76,7 @@ class ExportRequest:
     tta: str | None = tta_option(
         None,
         TTA.with_help(
-            "Test-time augmentation in the graph: none, flip or flip-translate (the file "
-            "averages the views itself) (default: what the weights were measured with, else "
-            "none)."
+            "Test-time augmentation in the graph (default: as the weights were measured)."
         ),
     )
     force: bool = option(
@@ -133,24 +107,21 @@ class BenchRequest:
         None,
         flag(
             "--backends",
-            help=f"Comma-separated: {', '.join(BACKENDS)} (default: {', '.join(DEFAULT)}; for "
-            "an export directory, eager and every file it holds). A backend named here that "
-            "cannot run is an error; a default one is skipped with the reason.",
+            help="Comma-separated backends (listed above) to run (default: all that run here).",
+            metavar="NAME,...",
         ),
         parse=lambda text: flags.parse_list(text, "--backends", tuple(BACKENDS)),
     )
     device: str = option(
         "auto",
-        flags.DEVICE.with_help(
-            "cpu, cuda (or cuda:N), or auto: the CPU, and the GPU too when there is one "
-            "(default: auto). A device asked for that is not there is an error."
-        ),
+        flags.DEVICE.with_help("auto: the CPU, and the GPU too when there is one (default)."),
     )
     batch_sizes: tuple[int, ...] | None = option(
         None,
         flag(
             "--batch-sizes",
-            help="Comma-separated batch sizes to time (default: 1,32; a fixed-batch export's own).",
+            help="Comma-separated batch sizes to time (default: 1,32).",
+            metavar="N,...",
         ),
         parse=lambda text: flags.parse_counts(text, "--batch-sizes"),
     )
@@ -158,8 +129,7 @@ class BenchRequest:
         256,
         flag(
             "--samples",
-            help="Test samples for parity and top-1, stratified by class (real where available; "
-            "all of them are measured, whatever --max-time says) (default: 256).",
+            help="Test samples for parity and top-1, stratified by class (default: 256).",
             kind=int | None,
             min=1,
         ),
@@ -196,8 +166,7 @@ class BenchRequest:
         6.0,
         flag(
             "--max-time",
-            help="Wall-clock seconds all the timing may take, shared by the batch sizes (each "
-            "backend is timed at least once) (default: 6). Parity and accuracy are not timed.",
+            help="Seconds all the timing may take, every backend timed once at least (default: 6).",
             kind=float | None,
             min=0,
         ),
@@ -206,8 +175,7 @@ class BenchRequest:
         None,
         flag(
             "--min-accuracy",
-            help="Exit 1 if any backend's top-1 on the labelled test samples (all of them) is "
-            "below this percentage.",
+            help="Exit 1 if any backend's top-1 on the test samples is below this percentage.",
             kind=float | None,
             min=0,
             max=100,
@@ -233,9 +201,7 @@ class OptimizeRequest:
         1.0,
         flag(
             "--max-drop",
-            help="The accuracy budget: top-1 points the chosen file may lose against the float32 "
-            "file (for a regression model: the MAE it may gain, in the target's units), on the "
-            "confirmation sample (default: 1).",
+            help="Top-1 points the chosen file may lose against float32's (default: 1).",
             kind=float | None,
             min=0,
         ),
@@ -244,8 +210,7 @@ class OptimizeRequest:
         "latency",
         flag(
             "--objective",
-            help="latency (p50 of one call at --batch-size) or throughput (samples/s at "
-            "--batch-size) (default: latency).",
+            help="What to make fastest at --batch-size (default: latency).",
         ),
         check=flags.one_of(OBJECTIVES),
     )
@@ -260,24 +225,25 @@ class OptimizeRequest:
     )
     device: str = option(
         "cpu",
-        flags.DEVICE.with_help(
-            "cpu or cuda (cuda:N): where the file will run; CUDA adds float16 candidates "
-            "(default: cpu)."
-        ),
+        flags.DEVICE.with_help("Where the file will run; cuda adds float16 (default: cpu)."),
     )
     time_budget: float = option(
         20.0,
         flag(
             "--time-budget",
-            help="Seconds the side-by-side latency measurement of every candidate may take "
-            "(interleaved rounds; files, accuracy and confirmation come on top) (default: 20).",
+            help="Seconds the candidates' side-by-side timing may take (default: 20).",
             kind=float | None,
             min=1,
         ),
     )
     out: str | None = option(
         None,
-        flag("--out", help="Output directory (default: exports/MODEL-optimized).", kind=str | None),
+        flag(
+            "--out",
+            help="Output directory (default: exports/MODEL-optimized).",
+            kind=str | None,
+            metavar="DIR",
+        ),
     )
     force: bool = option(
         False,
@@ -291,8 +257,7 @@ class OptimizeRequest:
         False,
         flag(
             "--allow-random-inputs",
-            help="Without labelled data, optimise for speed and parity only: agreement with the "
-            "float32 file on random inputs stands in for accuracy (the decision says so).",
+            help="Without labelled data, choose on speed and agreement with float32 alone.",
             kind=bool,
         ),
     )
@@ -300,8 +265,7 @@ class OptimizeRequest:
         1000,
         flag(
             "--selection-samples",
-            help="Test samples, stratified by class, every candidate's accuracy is measured on "
-            "to choose (default: 1000).",
+            help="Test samples every candidate is chosen on, by class (default: 1000).",
             kind=int | None,
             min=1,
         ),
@@ -310,9 +274,7 @@ class OptimizeRequest:
         2000,
         flag(
             "--confirmation-samples",
-            help="Further test samples, disjoint from the selection sample, the choice is "
-            "confirmed and reported on (default: 2000; fewer when the split is smaller, shared "
-            "in proportion).",
+            help="Other test samples the choice is confirmed on (default: 2000).",
             kind=int | None,
             min=1,
         ),

@@ -23,12 +23,14 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 import zoo
+from zoo.artifacts.card import ModelCard, Preprocessing
 from zoo.artifacts.manifest import (
     PROBABILITIES,
     Accuracy,
@@ -53,9 +55,9 @@ from zoo.export.options import ExportRequest
 from zoo.export.parity import FP32, top1_accuracy
 from zoo.export.precisions import PRECISIONS, Derivation, Precision
 from zoo.export.samples import Samples
-from zoo.export.source import Source
-from zoo.files import MODE, sha256_file, write_json
+from zoo.files import MODE, check_folder, hold, lock_beside, sha256_file, write_json
 from zoo.machine import this_machine
+from zoo.sources import Source
 from zoo.tta import with_tta
 
 ACCURACY_CHUNK = 256
@@ -76,6 +78,33 @@ class Exported:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Exporting:
+    """What the files are made from and checked against: the source's card and weights file,
+    and its eager model averaged over the request's test-time augmentation views (the graph
+    averages them; so does eager's check)."""
+
+    card: ModelCard
+    model: torch.nn.Module
+    weights_file: Path | None
+
+    @classmethod
+    def of(cls, source: Source, tta: str) -> Exporting:
+        return cls(source.card, with_tta(source.model(), tta), source.weights_file)
+
+    @property
+    def name(self) -> str:
+        return self.card.model
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.card.input_shape
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self.card.preprocessing
+
+
 def export(
     source: Source,
     out_dir: Path,
@@ -88,11 +117,10 @@ def export(
     parity, ``test`` measures accuracy, ``calibration`` calibrates int8."""
     check_request(source, request)
     check_out_dir(out_dir, request.force)
-    if request.tta not in (None, "none"):  # the graph averages the views; so does eager's check
-        source = dataclasses.replace(source, model=with_tta(source.model, request.tta))
+    made = Exporting.of(source, request.tta or "none")
     staging = staging_dir(out_dir)
     try:
-        manifest = write_all(source, staging, request, checks, test, calibration)
+        manifest = write_all(made, staging, request, checks, test, calibration)
         commit_dir(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -100,7 +128,7 @@ def export(
 
 
 def write_all(
-    source: Source,
+    source: Exporting,
     staging: Path,
     request: ExportRequest,
     checks: Samples,
@@ -118,13 +146,13 @@ def write_all(
     return finish(source, staging, written, verifying, info, notes)
 
 
-def export_info(source: Source, request: ExportRequest) -> ExportInfo:
-    weights_file = f"{file_stem(source)}.safetensors" if source.weights is not None else ""
+def export_info(source: Exporting, request: ExportRequest) -> ExportInfo:
+    weights_file = f"{file_stem(source)}.safetensors" if source.weights_file is not None else ""
     return ExportInfo(batch=str(request.batch or "dynamic"), weights_file=weights_file)
 
 
 def finish(
-    source: Source,
+    source: Exporting,
     staging: Path,
     written: list[Exported],
     verifying: Checks,
@@ -146,7 +174,7 @@ def finish(
             props = to_props(source.card, info, exported.facts, certificates[exported.path])
             exported.format.stamp(exported.path, props)
     if info.weights_file:
-        shutil.copyfile(source.weights, staging / info.weights_file)
+        shutil.copyfile(source.weights_file, staging / info.weights_file)
         os.chmod(staging / info.weights_file, MODE)
     manifest = Manifest(
         card=source.card,
@@ -164,7 +192,7 @@ def finish(
 
 
 def write_files(
-    source: Source,
+    source: Exporting,
     staging: Path,
     request: ExportRequest,
     verifying: Checks,
@@ -208,12 +236,12 @@ def rules(checks: Samples) -> dict[str, object]:
     }
 
 
-def file_stem(source: Source) -> str:
+def file_stem(source: Exporting | Source) -> str:
     """Exported files are named after the model (a qualified name's ':' replaced)."""
     return source.name.replace(":", "-")
 
 
-def check_request(source: Source, request: ExportRequest) -> None:
+def check_request(source: Exporting | Source, request: ExportRequest) -> None:
     """Options that cannot apply to this model: one clear line before any work."""
     check_opset(request.opset)
     for fmt in request.wanted:
@@ -234,11 +262,22 @@ def check_request(source: Source, request: ExportRequest) -> None:
         )
 
 
+@contextlib.contextmanager
+def exporting(out_dir: Path, force: bool) -> Iterator[None]:
+    """The output directory checked (:func:`check_out_dir`) and held by this process for the
+    block: a second export into it (``--force`` or not) is refused while this one runs."""
+    check_out_dir(out_dir, force)
+    with hold(lock_beside(out_dir), str(out_dir), "exported into"):
+        check_out_dir(out_dir, force)  # again: another export may have finished meanwhile
+        yield
+
+
 def check_out_dir(out_dir: Path, force: bool) -> None:
     """Refuse, before any work, an output that is a file, or a directory holding something
     (an earlier export, other files) unless ``force`` says to replace it whole."""
     if out_dir.is_file() or (out_dir.exists() and not out_dir.is_dir()):
         raise ArgumentError(f"--out '{out_dir}' is a file: name a directory for the export")
+    check_folder(out_dir, "--out")
     if not out_dir.is_dir() or force or not any(out_dir.iterdir()):
         return
     if is_export_dir(out_dir):
@@ -294,7 +333,7 @@ def written_opset(onnx: Exported | None) -> int | None:
 
 
 def write_format(
-    source: Source,
+    source: Exporting,
     module: torch.nn.Module,
     fmt: Format,
     path: Path,
@@ -334,7 +373,7 @@ def write_format(
 
 
 def derive(
-    source: Source,
+    source: Exporting,
     fp32: Exported,
     precision: Precision,
     staging: Path,
@@ -351,7 +390,9 @@ def derive(
     )
 
 
-def derivation(source: Source, calibration: Samples | None, request: ExportRequest) -> Derivation:
+def derivation(
+    source: Exporting, calibration: Samples | None, request: ExportRequest
+) -> Derivation:
     """What deriving needs from an export request: the calibration inputs in the form the files
     take (labelled ones also steer NNCF's accuracy control within the request's drop)."""
     inputs = validation = None
@@ -372,7 +413,7 @@ def derivation(source: Source, calibration: Samples | None, request: ExportReque
 
 
 def derive_file(
-    source: Source,
+    source: Exporting,
     fp32: Exported,
     precision: Precision,
     path: Path,
@@ -491,7 +532,9 @@ def versions() -> dict[str, str]:
     return found
 
 
-def certify(source: Source, exported: Exported, checks: Checks, checks_file: Path) -> Certificate:
+def certify(
+    source: Exporting, exported: Exported, checks: Checks, checks_file: Path
+) -> Certificate:
     """What this file's verification proved, to carry inside it."""
     samples = checks.samples
     assert samples is not None  # checks prepared here, at export

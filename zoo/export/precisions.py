@@ -105,7 +105,7 @@ class Precision:
     def rule(self) -> str:
         if self.tolerance is not None:
             return self.tolerance.rule
-        return "no elementwise bound: top-1 accuracy within --max-accuracy-drop of float32"
+        return "no elementwise bound: top-1 within the export's accuracy budget of float32's"
 
 
 def derive_fp16(fp32: Path, out: Path, _: Derivation) -> Derived:
@@ -157,9 +157,7 @@ PRECISIONS: dict[str, Precision] = {
             "fp16",
             "float16",
             FP16,
-            help="Also write MODEL.fp16.onnx for GPUs: float16 weights and activations "
-            "(onnxconverter-common), float32 input and output, verified within 1 % of each "
-            "input's largest output + 1 % of the value.",
+            help="Also write MODEL.fp16.onnx: float16 weights and activations, for GPUs.",
             derive={"onnx": derive_fp16},
             gated=True,
         ),
@@ -167,14 +165,7 @@ PRECISIONS: dict[str, Precision] = {
             "int8",
             "int8",
             None,
-            help="Also write MODEL.int8.onnx, quantised with ONNX Runtime: static quantisation "
-            "(QDQ, int8 weights per channel, uint8 activations calibrated on --calibration "
-            "images of the training split) for models with convolutions; dynamic quantisation "
-            "(ranges computed at run time, no calibration) for models made only of Linear "
-            "layers; with --openvino, MODEL.int8.xml too, quantised by NNCF on the same "
-            "calibration images (with accuracy control on them where they are labelled). "
-            "Checked on real test samples: fails, writing nothing, if its top-1 is more than "
-            "--max-accuracy-drop points below the float32 file's.",
+            help="Also write MODEL.int8.onnx (and an int8 IR beside an IR), top-1 checked.",
             derive={"onnx": derive_int8, "openvino": derive_int8_openvino},
             gated=True,
         ),

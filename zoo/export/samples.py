@@ -51,6 +51,14 @@ class Samples:
     def __len__(self) -> int:
         return len(self.raw)
 
+    def per_class(self, classes: tuple[str, ...]) -> dict[str, int]:
+        """How many of the samples each class has (none for unlabelled or regression ones)."""
+        if not self.labelled or self.labels is None:
+            return {}
+        counts = np.bincount(self.labels.astype(np.int64), minlength=len(classes))
+        names = [*classes, *map(str, range(len(classes), len(counts)))]
+        return {name: int(count) for name, count in zip(names, counts, strict=True)}
+
     def take(self, count: int) -> Samples:
         """The first ``count`` (balanced, for a stratified sample)."""
         if count >= len(self):
@@ -79,10 +87,13 @@ class Samples:
 
 def stratified(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
     """Indices of ``count`` items, every class equally where its items allow, drawn with the seed
-    and interleaved class by class."""
+    and interleaved class by class. Asked for all of them or more, every item: the same order
+    for any such count (``zoo verify`` draws again as many as the export measured on)."""
     generator = np.random.default_rng(seed)
-    classes = np.unique(labels)
+    classes, sizes = np.unique(labels, return_counts=True)
     quota = -(-count // max(1, len(classes)))
+    if count >= len(labels):  # every item, in the same order whatever the count asked for
+        quota = int(sizes.max(initial=0))
     picked = [generator.permutation(np.flatnonzero(labels == c))[:quota] for c in classes]
     order = [group[i] for i in range(quota) for group in picked if i < len(group)]
     return np.asarray(order[:count], dtype=np.int64)
@@ -160,13 +171,17 @@ def load_samples(
     data_dir: str | None,
     count: int,
     seed: int = 0,
+    named: bool = False,
 ) -> Samples:
-    """Real samples of ``dataset`` when its data is here, else random inputs saying why."""
+    """Real samples of ``dataset`` when its data is here, else random inputs saying why; a
+    ``data_dir`` the user ``named`` must hold the data (else one line saying why not)."""
     if dataset is None:
         return random_samples(preprocessing, count, seed, "no dataset")
     try:
         return real_samples(dataset, data_dir, preprocessing, count, seed)
-    except ZooError:
+    except ZooError as exc:
+        if named:
+            raise ZooError(f"--data-dir {data_dir}: {exc}") from None
         reason = f"{dataset.name} is not available here; {missing_data_hint(dataset)}"
         return random_samples(preprocessing, count, seed, reason)
 

@@ -2,8 +2,10 @@
 the weights copy's against the card, then the recorded verification run again: the stored inputs
 (``verification.npz``) through each file with the runtime its certificate names, compared with
 the stored eager outputs by the same rule, for the same verdict. A file edited, or a runtime
-upgraded that changes answers, no longer passes. With a data directory, top-1 is measured again
-on the dataset the export was verified on.
+upgraded that changes answers, no longer passes; where the file was certified on this machine with
+these runtimes, its figures must be the certified ones too (a certificate that records other numbers
+than were measured is refused). Top-1 is measured again on the dataset the export was verified on,
+where its data is here (``--data-dir``, else the default data folder).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from zoo.artifacts.manifest import (
     NORMALISED,
+    Certificate,
     Manifest,
     ManifestFile,
     Parity,
@@ -25,9 +28,11 @@ from zoo.export.checks import CHECKS_FILE, Checks, check_file, read_checks
 from zoo.export.formats import FORMATS
 from zoo.export.optimize.candidates import decided_outputs
 from zoo.export.parity import top1_accuracy
+from zoo.export.pipeline import runtime_of, versions
 from zoo.export.precisions import PRECISIONS
 from zoo.export.samples import Samples, load_samples
 from zoo.files import sha256_file
+from zoo.machine import this_machine
 
 
 @dataclass(frozen=True)
@@ -125,10 +130,8 @@ def stored_checks(
 def accuracy_samples(
     manifest: Manifest, data_dir: str | None, report: VerifyReport
 ) -> Samples | None:
-    """The labelled samples top-1 was measured on at export, drawn again (with ``data_dir``)."""
-    if data_dir is None:
-        report.accuracy = "top-1 not measured again (pass --data-dir to)"
-        return None
+    """The labelled samples top-1 was measured on at export, drawn again where the data is
+    here (``data_dir``, which must hold it, else the default data folder)."""
     recorded = next((e.facts.accuracy for e in manifest.files if e.facts.accuracy), None)
     if manifest.dataset is None or recorded is None or recorded.top1 is None:
         report.accuracy = "top-1 was not measured at export (no labelled data), so not again"
@@ -136,9 +139,20 @@ def accuracy_samples(
     seed = int(manifest.rules.get("seed", 0))
     decision = manifest.decision
     count = decision.draw if decision is not None and decision.draw else recorded.samples
-    samples = load_samples(manifest.card.preprocessing, manifest.dataset, data_dir, count, seed)
-    if not samples.labelled:
-        raise ZooError(f"{manifest.dataset.name} is not in {data_dir}: {samples.origin}")
+    samples = load_samples(
+        manifest.card.preprocessing,
+        manifest.dataset,
+        data_dir,
+        count,
+        seed,
+        named=data_dir is not None,  # a folder the user named must hold the data
+    )
+    if not samples.labelled:  # not in the default data folder
+        report.accuracy = (
+            f"top-1 not measured again: pass --data-dir DIR where {manifest.dataset.name}'s "
+            "files are to measure it"
+        )
+        return None
     if decision is not None and decision.draw:  # zoo optimize's confirmation sample
         cut = list(range(decision.cut, len(samples)))
         samples = samples.subset(cut, f"the confirmation sample, {len(cut):,} of {samples.origin}")
@@ -157,6 +171,7 @@ def recheck(
     recorded = entry.verification
     try:
         path = manifest.checked_path(directory, entry)
+        certificate = own_certificate(path, entry)
     except ZooError as exc:
         return FileCheck(entry.path, entry.label, recorded, problem=str(exc))
     if isinstance(checks, str):
@@ -165,6 +180,8 @@ def recheck(
     batch = manifest.export.fixed_batch
     precision = PRECISIONS[entry.precision]
     now = check_file(runner, checks, batch, entry.label, precision, certified=recorded)
+    checked = certificate is not None and now.passed  # a broken rule says it first
+    problem = figures_differ(now, certificate, entry) if checked else ""
     top1_now = top1_recorded = None
     if test is not None and entry.facts.accuracy is not None:
         fitted = test.fit(batch)  # as at export: whole batches for a fixed-batch file
@@ -176,4 +193,34 @@ def recheck(
             outputs = runtimes.run_in_chunks(runner, inputs, batch or 256)
         top1_now = top1_accuracy(outputs, fitted.labels)
         top1_recorded = entry.facts.accuracy.top1
-    return FileCheck(entry.path, entry.label, recorded, now, "", top1_recorded, top1_now)
+    return FileCheck(entry.path, entry.label, recorded, now, problem, top1_recorded, top1_now)
+
+
+def own_certificate(path: Path, entry: ManifestFile) -> Certificate | None:
+    """The certificate the file carries, which must be the one its manifest lists."""
+    carried = from_props(FORMATS[entry.format].read_props(path), str(path)).certificate
+    if carried is not None and entry.certificate is not None and carried != entry.certificate:
+        raise ZooError(f"{path} carries another certificate than its manifest lists")
+    return carried or entry.certificate
+
+
+def figures_differ(now: Parity, certificate: Certificate, entry: ManifestFile) -> str:
+    """Where the file was certified on this machine with these runtimes, its figures measured
+    again must be the certified ones (the runtimes are deterministic there; 1 % of slack): a
+    certificate that records other numbers than were measured is refused. On another machine
+    or runtime, only the rule decides ("" then)."""
+    same_place = (
+        dict(certificate.machine) == this_machine().to_json()
+        and dict(certificate.versions) == versions()
+        and certificate.runtime == runtime_of(FORMATS[entry.format])
+    )
+    certified = certificate.parity
+    close = abs(now.max_abs - certified.max_abs) <= 0.01 * max(now.max_abs, certified.max_abs)
+    agree = now.top1_agreement == certified.top1_agreement
+    if not same_place or (close and agree):
+        return ""
+    return (
+        f"its certificate records max |a−b| {certified.max_abs:.2e} and top-1 agreement "
+        f"{certified.top1_agreement}, but the same file, inputs, runtime and machine give "
+        f"{now.max_abs:.2e} and {now.top1_agreement} now: the certificate is not what was measured"
+    )

@@ -1,10 +1,11 @@
-"""``zoo predict MODEL``: an ONNX export of a model's trained weights, made once and cached.
+"""``zoo predict`` on trained weights: an ONNX export of them, made once and cached.
 
 The first call exports the weights to ONNX (verified against eager PyTorch, as ``zoo export``
-does) into ``$ZOO_HOME/predict/KEY``. Later calls find that folder from registry metadata alone:
-the distribution that registers the model and its version, the entry's target, the weights asked
-for and zoo's version make the key. Neither the plugin's module nor torch is imported then, so a
-prediction takes ONNX Runtime's time, not PyTorch's start-up.
+does) into their predict folder, ``$ZOO_HOME/predict/KEY`` (:func:`zoo.weights.home.
+predict_folder`). Later calls find that folder from registry metadata alone: the distribution that
+registers the model and its version, the entry's target, the weights asked for and zoo's version
+make the key. Neither the plugin's module nor torch is imported then, so a prediction takes ONNX
+Runtime's time, not PyTorch's start-up.
 """
 
 from __future__ import annotations
@@ -16,48 +17,78 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from zoo.artifacts.manifest import Manifest
-from zoo.errors import ZooError
-from zoo.files import sha256_file
-from zoo.weights.declared import declared_tta as weights_tta
-from zoo.weights.declared import is_file_spec
-from zoo.weights.home import predict_folder
+from zoo.artifacts.manifest import checked_file
+from zoo.errors import CacheDamaged, ZooError
+from zoo.sources import (
+    DeclaredWeights,
+    ExportDirectory,
+    HubRelease,
+    OnnxFile,
+    RunDirectory,
+    Source,
+    WeightsFile,
+)
+from zoo.weights import releases
+from zoo.weights.home import writable_cache
+
+Say = Callable[[str], None]
+# what zoo predict takes: a file to run as it is, or weights it exports once
+PREDICTS = (OnnxFile, ExportDirectory, DeclaredWeights, HubRelease, RunDirectory, WeightsFile)
 
 
-def cache_folder(model: str, weights: str) -> Path:
-    """The predict folder of ``model``'s ``weights`` (a declared name or a file)."""
-    return predict_folder(model, Path(weights).expanduser() if is_file_spec(weights) else weights)
+def cached(source: Source) -> Path | None:
+    """The file a prediction runs if it is here already, found without the network, the
+    plugin's module or torch (the quick path); None when the full command must make it."""
+    if isinstance(source, HubRelease):
+        return source.cached_onnx()
+    if isinstance(source, (DeclaredWeights, WeightsFile)):
+        return onnx_file(source.predict_folder)
+    return None
+
+
+def file_for(source: Source, inputs: list[str], say: Say) -> Path:
+    """What ``zoo predict`` runs: an ONNX file as it is, an export directory (the file ``zoo
+    optimize`` chose, else its float32 ONNX file), a release's ONNX file (downloaded once), else
+    the cached export of the weights, made on first use."""
+    if isinstance(source, HubRelease):
+        return releases.onnx_path(source.spec, say)
+    if isinstance(source, ExportDirectory):
+        return source.path
+    if isinstance(source, OnnxFile):
+        return source.path
+    return prepare(source, inputs, say)
 
 
 def onnx_file(folder: Path) -> Path | None:
     """The ONNX file of a cache folder, checked against its manifest's sha256; None when there
     is none yet (folders appear whole, renamed into place). A damaged folder is removed, so the
-    next export replaces it."""
+    next export replaces it, and :class:`CacheDamaged` says so."""
     if not folder.is_dir():
         return None
     try:
-        entry = Manifest.read(folder).file("onnx")
-        path = folder / entry.path if entry is not None else None
-        if path is not None and sha256_file(path) == entry.sha256:  # type: ignore[union-attr]
-            return path
-    except (OSError, ZooError):
-        pass
-    shutil.rmtree(folder, ignore_errors=True)
-    return None
+        return checked_file(folder)
+    except ZooError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise CacheDamaged(f"the cached export {folder} was damaged ({exc}); removed") from None
 
 
-def prepare(model: str, weights: str, inputs: list[str], say: Callable[[str], None]) -> Path:
-    """The ONNX file of ``model``'s ``weights``: from the cache, else exported, verified and
-    cached (``say`` tells the user, with the time it took). The weights and the ``inputs`` are
-    checked before that work starts: a wrong name or a missing image costs no export."""
-    folder = cache_folder(model, weights)
-    found = onnx_file(folder)
+def prepare(source: Source, inputs: list[str], say: Say) -> Path:
+    """The ONNX file of ``source``'s weights: from the cache, else exported, verified and cached
+    (``say`` tells the user, with the time it took). The weights and the ``inputs`` are checked
+    before that work starts: a wrong name or a missing image costs no export."""
+    folder = source.predict_folder
+    try:
+        found = onnx_file(folder)
+    except CacheDamaged as exc:
+        say(f"note: {exc}")
+        found = None
     if found is not None:
         return found
-    check_inputs(model, weights, inputs)
-    say(f"first use of {model} ({weights} weights): exporting to ONNX for ONNX Runtime…")
+    writable_cache(folder.parent)
+    check_inputs(source, inputs)
+    say(f"first use of {source.label}: exporting to ONNX for ONNX Runtime…")
     started = time.perf_counter()
-    export_into(folder, model, weights)
+    export_into(folder, source)
     seconds = time.perf_counter() - started
     say(f"exported and verified in {seconds:.1f} s; cached in {folder} (later calls start at once)")
     path = onnx_file(folder)
@@ -66,30 +97,27 @@ def prepare(model: str, weights: str, inputs: list[str], say: Callable[[str], No
     return path
 
 
-def check_inputs(model: str, weights: str, inputs: list[str]) -> None:
+def check_inputs(source: Source, inputs: list[str]) -> None:
     """Read every input as the weights' card prepares it (the weights are fetched and checked
     on the way): the errors the prediction would give, before the export."""
     from zoo.predict.onnx import read_input
-    from zoo.weights.declared import locate
 
-    preprocessing = locate(model, weights).card.preprocessing
+    preprocessing = source.preprocessing
     for text in inputs:
         read_input(text, preprocessing)
 
 
-def export_into(folder: Path, model: str, weights: str) -> None:
+def export_into(folder: Path, source: Source) -> None:
     """Export into a scratch folder beside ``folder``, then rename it into place: a cache folder
-    is complete or absent, and two processes racing both end with the same file."""
-    from zoo.export import options, pipeline, samples, source
+    is complete or absent, and two processes racing both end with the same file. The graph
+    averages the views the weights' card records, as ``zoo eval`` measures them."""
+    from zoo.export import options, pipeline, samples
 
-    resolved = source.resolve(options.SourceRequest(spec=model, weights=weights))
-    dataset = source.checks_dataset(resolved, options.SourceRequest())
-    checks = samples.load_samples(resolved.preprocessing, dataset, None, 16)
+    checks = samples.load_samples(source.preprocessing, source.dataset, None, 16)
     scratch = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
     try:
-        tta = weights_tta(model, weights)
-        request = options.ExportRequest(formats=("onnx",), force=True, tta=tta)
-        pipeline.export(resolved, scratch, request, checks)
+        request = options.ExportRequest(formats=("onnx",), force=True, tta=source.tta)
+        pipeline.export(source, scratch, request, checks)
         try:
             os.replace(scratch, folder)
         except OSError:  # another process got there first: its folder is as good

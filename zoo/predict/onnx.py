@@ -6,7 +6,8 @@ decision chose is opened by the caller's opener). Inputs are prepared as the mod
 the file says (:class:`zoo.artifacts.card.Preprocessing`): converted to its channel
 count and resized to its input shape (and the prediction says so when it had to); then, unless
 the file does it itself (``--embed-preprocessing``), scaled and normalised. An export directory
-means its decision's file (hash checked), or its float32 ONNX file.
+means its decision's file, or its float32 ONNX file; a file of an export directory runs only if it
+is one its manifest lists, unchanged (sha256: :func:`zoo.artifacts.manifest.checked_file`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from zoo.artifacts.manifest import (
     PROBABILITIES,
     FileFacts,
     Manifest,
+    checked_file,
     from_props,
 )
 from zoo.errors import ZooError, first_line
@@ -108,15 +110,6 @@ def conversion(image: object, preprocessing: Preprocessing) -> str:
     return f"{mode} {size[0]}×{size[1]} " + " and ".join(changes) + " for the model"
 
 
-def onnx_file_of(directory: Path) -> Path:
-    """The float32 ONNX file an export directory's manifest lists."""
-    manifest = Manifest.read(directory)
-    entry = manifest.file("onnx", "fp32")
-    if entry is None:
-        raise ZooError(f"'{directory}' holds no float32 ONNX file: export it with --onnx")
-    return directory / entry.path
-
-
 FEW_INPUTS = 16  # up to this many inputs, one thread: measured faster from a cold start
 Call = Callable[[np.ndarray], np.ndarray]
 Opener = Callable[[Path, RunWith], tuple[Call, dict[str, str], Any]]
@@ -128,7 +121,7 @@ def chosen_file(directory: Path) -> tuple[Path, RunWith | None]:
     manifest = Manifest.read(directory)
     decision = manifest.decision
     if decision is None:
-        return onnx_file_of(directory), None
+        return checked_file(directory), None
     entry = next((f for f in manifest.files if f.path == decision.run.file), None)
     if entry is None:
         raise ZooError(f"{directory}'s decision names {decision.run.file}, which it does not list")
@@ -184,16 +177,26 @@ class Predictor:
     run with its runtime and settings, else its float32 ONNX file), run on the CPU."""
 
     def __init__(
-        self, path: str | Path, inputs: int = 0, torch_opener: Opener | None = None
+        self,
+        path: str | Path,
+        inputs: int = 0,
+        torch_opener: Opener | None = None,
+        checked: bool = False,
     ) -> None:
-        """``inputs``: how many inputs will be predicted, when known; a few run on one thread,
-        which starts faster than a thread pool that would only wait (0: ONNX Runtime's default).
-        ``torch_opener`` opens a PyTorch file a decision chose (this module never imports
-        torch: the caller passes it where torch may be loaded)."""
+        """``path``: an ONNX file or an export directory, checked against its manifest's sha256
+        before it runs unless the caller ``checked`` it just now. ``inputs``: how many inputs
+        will be predicted, when known; a few run on one thread, which starts faster than a
+        thread pool that would only wait (0: ONNX Runtime's default). ``torch_opener`` opens a
+        PyTorch file a decision chose (this module never imports torch: the caller passes it
+        where torch may be loaded)."""
         path = Path(path)
         run = None
+        if not path.exists():
+            raise ZooError(f"no ONNX file or export directory '{path}'")
         if path.is_dir():
             path, run = chosen_file(path)
+        elif not checked:
+            path = checked_file(path)
         if run is None or run.runtime == "onnxruntime":
             few = 1 if 0 < inputs <= FEW_INPUTS else 0
             threads = run.threads if run is not None else few

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from zoo import flags
 from zoo.flags import flag, option
-from zoo.meta import DEFAULT_WEIGHTS
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,3 @@ class PredictOptions:
     )
     weights: str | None = option(None, flags.WEIGHTS)
     json: bool = option(False, flags.JSON)
-
-    @property
-    def weights_name(self) -> str:
-        return self.weights or DEFAULT_WEIGHTS

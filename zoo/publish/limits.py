@@ -9,9 +9,9 @@ from typing import Any
 
 from zoo.artifacts.manifest import Manifest
 from zoo.errors import ZooError
-from zoo.factory import get_dataset_info
 from zoo.publish.modelcard import ReleaseMetrics
 from zoo.publish.plan import ReleasePlan, trained_on
+from zoo.registry import get_dataset_info
 
 SMALL_TRAINING = 10_000  # items: fewer, and the card says it is a small training set
 SMALL_TEST = 1_000  # items: fewer, and the card says the interval is wide

@@ -21,71 +21,67 @@ class PublishRequest:
         None,
         flag(
             "--name",
-            help="The weights' name, what users pass to --weights (lower-case letters, digits, "
-            "'-', '_', '.'; not 'default'). Required.",
+            help="The weights' name, as in 'zoo predict MODEL --weights NAME'. Required.",
         ),
     )
     out: str | None = option(
         None,
         flag(
             "--out",
-            help="Where the release folder is written (default: releases/MODEL-NAME); an "
-            "earlier release there is replaced whole.",
+            help="The release folder, replaced whole (default: releases/MODEL-NAME).",
+            metavar="DIR",
         ),
     )
     license: str | None = option(
         None,
         flag(
             "--license",
-            help="The weights' licence as the Hub names it (mit, apache-2.0, cc-by-4.0, ...): "
-            "the card's `license` (default: none stated).",
+            help="The weights' licence as the Hub names it: mit, apache-2.0, cc-by-4.0...",
         ),
     )
     plugin: str | None = option(
         None,
         flag(
             "--plugin",
-            help="A plugin project (the folder with its pyproject.toml): the declaration goes "
-            "into its package's weights/weights.json and the file beside it, so that pip "
-            "install ships them (with --to: the URL instead of the file).",
+            help="A plugin project to add the weights (or with --to, their URL) to.",
+            metavar="DIR",
         ),
     )
     to: str | None = option(
         None,
         flag(
             "--to",
-            help="Also publish the release: hf://OWNER/REPO[@BRANCH] (the Hugging Face Hub, "
-            "one commit, your usual login: HF_TOKEN or 'hf auth login'), or a folder or "
-            "file:// URL that a static web server serves.",
+            help="Also publish it to the Hub, or to a folder a web server serves.",
+            metavar="hf://OWNER/REPO|DIR",
         ),
     )
     base_url: str | None = option(
         None,
         flag(
             "--base-url",
-            help="The http(s):// address the --to folder is served at: the declaration "
-            "printed (and --plugin's) uses it (default: the folder's file:// URL).",
+            help="The http(s):// address the --to folder is served at (default: file://).",
+            metavar="URL",
         ),
     )
     note: str | None = option(
         None,
         flag(
             "--note",
-            help="What a user should know (a deviation from the recipe...): added to the "
-            "declaration and to the card's limitations.",
+            help="What a user should know (a deviation from the recipe...).",
         ),
     )
     split: str = option(
         "test",
         flag(
             "--split",
-            help="The split of the weights' dataset the metrics are measured on again, and "
-            "declared for (default: test).",
+            help="The split the metrics are measured on again (default: test).",
         ),
         check=flags.one_of(SPLITS),
     )
     data_dir: str | None = option(
-        None, flags.DATA_DIR.with_help("Where the weights' dataset is (default: the run's).")
+        None,
+        flags.DATA_DIR.with_help("Where the weights' dataset is (default: the run's)."),
+        parse=flags.existing_folder,
     )
     device: str = option("auto", flags.DEVICE)
     precisions: tuple[str, ...] = ()  # derived ONNX files: int8, fp16 (the CLI's switches)

@@ -14,17 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoo.artifacts.card import ModelCard
-from zoo.artifacts.checkpoint import FOLDER, checkpoint_file, read_card
+from zoo.artifacts.checkpoint import read_card
 from zoo.artifacts.config import FIELDS, TrainConfig
-from zoo.artifacts.manifest import is_export_dir
 from zoo.artifacts.run import RunDir, kept_epoch
 from zoo.errors import ArgumentError, UnknownNameError, ZooError
-from zoo.factory import get_model_info
-from zoo.files import sha256_file
+from zoo.files import check_folder, sha256_file
 from zoo.meta import DEFAULT_WEIGHTS, WEIGHTS_NAME, weights_named
 from zoo.publish import plugin, targets
 from zoo.publish.options import PublishRequest
-from zoo.registry import Entry, get_registry
+from zoo.registry import Entry, get_model_info, get_registry
+from zoo.sources import RunDirectory, WeightsFile, resolve
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,8 @@ class ReleasePlan:
 def plan(request: PublishRequest) -> ReleasePlan:
     """Every refusal that needs no work, in one pass, before any."""
     name = check_name(request.name)
-    checkpoint = kept_weights(Path(request.spec))
+    source = resolve(request.spec, accept=(RunDirectory, WeightsFile), command="zoo publish")
+    checkpoint = source.weights_file
     card = read_card(checkpoint)
     entry = registered(card.model, checkpoint)
     sha256 = sha256_file(checkpoint)
@@ -83,10 +83,13 @@ def plan(request: PublishRequest) -> ReleasePlan:
     package = plugin.find_plugin(Path(request.plugin), entry.name) if request.plugin else None
     check_unclaimed(entry, name, sha256, package)
     out = Path(request.out) if request.out else Path("releases") / f"{entry.name}-{name}"
+    check_folder(out, "--out")
     if out.exists() and not targets.is_release(out):
         raise ArgumentError(
             f"--out {out} holds something other than a release zoo published: choose another"
         )
+    if package is not None:
+        check_folder(package.package / plugin.WEIGHTS_FOLDER, "--plugin's weights folder")
     if target is not None:
         targets.check_target(target, out.name)
     return ReleasePlan(
@@ -104,21 +107,6 @@ def check_name(name: str | None) -> str:
             f"'_' and '.', starting with a letter or digit, and not '{DEFAULT_WEIGHTS}'"
         )
     return name
-
-
-def kept_weights(path: Path) -> Path:
-    """The file a run keeps (its best, else its last checkpoint), or the checkpoint named."""
-    if is_export_dir(path):
-        raise ArgumentError(
-            f"'{path}' is an export: publish the run or the checkpoint it was exported from"
-        )
-    kept = [path / FOLDER / f"{name}.safetensors" for name in ("best", "last")]
-    if (path / "config.json").is_file() and not any(file.is_file() for file in kept):
-        raise ZooError(
-            f"run '{path}' has no kept weights (no {FOLDER}/last.safetensors: it stopped "
-            f"before its first epoch ended); finish it with 'zoo train --resume {path}'"
-        )
-    return checkpoint_file(path)
 
 
 def registered(model: str, checkpoint: Path) -> Entry:

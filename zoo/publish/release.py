@@ -13,7 +13,7 @@ written into a private folder beside ``--out`` and renamed into place whole::
     README.md                                    the model card (zoo.publish.modelcard)
     plots/                                       the run's curves, the confusion matrix
 
-The metrics are measured again (:func:`zoo.train.evaluation.evaluate_checkpoint`) on the
+The metrics are measured again (:func:`zoo.train.evaluation.evaluate_weights`) on the
 declared split with the file being published, and the declaration and card carry those.
 """
 
@@ -36,8 +36,6 @@ from zoo.export import pipeline
 from zoo.export.options import CALIBRATION_SAMPLES, ExportRequest
 from zoo.export.parity import wilson
 from zoo.export.samples import load_samples
-from zoo.export.source import Source, from_checkpoint
-from zoo.factory import get_model_info
 from zoo.files import MODE, sha256_file, write_json, write_text
 from zoo.meta import Weights, coerce
 from zoo.publish import modelcard, plugin, targets
@@ -45,7 +43,9 @@ from zoo.publish.limits import limitations
 from zoo.publish.modelcard import CardFacts, ReleaseMetrics
 from zoo.publish.options import PublishRequest
 from zoo.publish.plan import ReleasePlan, kept_text, plan, trained_on, training_command
-from zoo.train.evaluation import evaluate_checkpoint
+from zoo.registry import get_model_info
+from zoo.sources import Source, WeightsFile
+from zoo.train.evaluation import evaluate_weights
 from zoo.weights.releases import INDEX
 
 VERIFY_SAMPLES = 16  # inputs every ONNX file is checked on (as zoo export)
@@ -109,8 +109,9 @@ def build(checked: ReleasePlan, say: Say) -> Published:
         os.chmod(weights, MODE)
         if sha256_file(weights) != checked.sha256:
             raise ZooError(f"{checked.checkpoint} changed while it was being published")
-        source = from_checkpoint(weights)
-        request = ExportRequest(formats=("onnx",), precisions=checked.request.precisions)
+        source = WeightsFile(weights)
+        tta = WeightsFile(checked.checkpoint).tta  # the card's (an older run's: its config's)
+        request = ExportRequest(formats=("onnx",), precisions=checked.request.precisions, tta=tta)
         pipeline.check_request(source, request)
         say(f"measuring {checked.checkpoint} again on its {checked.request.split} split")
         measured = measure(checked, staging)
@@ -131,8 +132,8 @@ def measure(checked: ReleasePlan, staging: Path) -> ReleaseMetrics:
     """The metrics again, on the declared split, with the file being published (the same bytes:
     its sha256 is checked); the confusion matrix goes into the release."""
     with tempfile.TemporaryDirectory(prefix="zoo-publish-eval-") as scratch:
-        result = evaluate_checkpoint(
-            str(checked.checkpoint),
+        result = evaluate_weights(
+            WeightsFile(checked.checkpoint),
             data_dir=checked.request.data_dir,
             split=checked.request.split,
             device=checked.request.device,

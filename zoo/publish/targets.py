@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlparse
 
 from zoo.artifacts.manifest import MANIFEST
 from zoo.errors import ArgumentError
+from zoo.files import check_folder
 from zoo.weights.releases import INDEX, PREFIX, HubRepo, is_hub_spec, parse
 
 
@@ -67,6 +68,7 @@ def check_target(target: Target, release_name: str) -> None:
         return
     assert target.folder is not None
     destination = target.folder / release_name
+    check_folder(destination, "--to")
     if destination.exists() and not is_release(destination):
         raise ArgumentError(
             f"--to: {destination} exists and is not a release zoo published: choose another folder"

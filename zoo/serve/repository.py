@@ -1,9 +1,10 @@
 """A Triton (or OpenVINO Model Server) model repository from checked exports: for each model
-``NAME/config.pbtxt``, ``NAME/labels.txt`` and ``NAME/1/model.onnx``, the layout both servers
-read (OVMS takes ``NAME/1/model.onnx`` and ignores the rest).
+``NAME/config.pbtxt``, ``NAME/labels.txt`` and ``NAME/1/model.onnx`` (an OpenVINO IR that
+``zoo optimize`` chose: ``NAME/1/model.xml`` and ``model.bin``), the layout both servers read
+(OVMS takes the version folder's model and ignores the rest).
 
-``config.pbtxt`` is Triton's ``ModelConfig`` in protobuf's text format: the ONNX Runtime
-platform, the input and output names, datatypes and dimensions read from the file itself, the
+``config.pbtxt`` is Triton's ``ModelConfig`` in protobuf's text format: the ONNX Runtime platform
+(or the OpenVINO backend), the input and output names, datatypes and dimensions read from the file itself, the
 largest batch and dynamic batching; a fixed-batch file has no batch dimension to share and is
 described with its full shape. The same description answers ``zoo serve``'s
 ``GET /v2/models/NAME/config`` as JSON.
@@ -23,7 +24,8 @@ from zoo.serve.runtime import Runtime, Tensor, open_runtime
 from zoo.serve.sources import Served
 
 VERSION_DIR = "1"
-MODEL_FILE = "model.onnx"
+MODEL_FILES = {"onnx": ("model.onnx",), "openvino": ("model.xml", "model.bin")}  # and companions
+RUNS_WITH = {"onnx": "onnxruntime", "openvino": "openvino"}
 LABELS = "labels.txt"
 CONFIG = "config.pbtxt"
 
@@ -33,12 +35,13 @@ class ModelConfig:
     """The fields of Triton's ``ModelConfig`` that zoo writes."""
 
     name: str
-    platform: str
+    platform: str  # onnxruntime_onnx; "" for a backend
     max_batch_size: int  # 0: the dimensions include the batch
     inputs: tuple[Tensor, ...]
     outputs: tuple[Tensor, ...]
     label_filename: str = ""  # on the first output
     max_queue_delay_us: int | None = None  # dynamic batching; None: off
+    backend: str = ""  # openvino; "" for a platform
 
     def dims(self, tensor: Tensor) -> list[int]:
         return list(tensor.shape[1:] if self.max_batch_size else tensor.shape)
@@ -58,9 +61,10 @@ class ModelConfig:
 
     def to_json(self) -> dict[str, Any]:
         """Triton's JSON form of the configuration (``GET /v2/models/NAME/config``)."""
+        engine = {"backend": self.backend} if self.backend else {"platform": self.platform}
         data: dict[str, Any] = {
             "name": self.name,
-            "platform": self.platform,
+            **engine,
             "max_batch_size": self.max_batch_size,
             "input": self.tensors("input"),
             "output": self.tensors("output"),
@@ -74,7 +78,9 @@ class ModelConfig:
         lines = [f"# {line}" for line in comment.splitlines()]
         lines += [
             f"name: {quoted(self.name)}",
-            f"platform: {quoted(self.platform)}",
+            f"backend: {quoted(self.backend)}"
+            if self.backend
+            else f"platform: {quoted(self.platform)}",
             f"max_batch_size: {self.max_batch_size}",
         ]
         for kind in ("input", "output"):
@@ -110,11 +116,7 @@ def labels_of(served: Served, runtime: Runtime) -> tuple[str, ...]:
 
 
 def model_config(
-    served: Served,
-    runtime: Runtime,
-    max_batch: int,
-    max_delay_ms: float,
-    platform: str | None = None,
+    served: Served, runtime: Runtime, max_batch: int, max_delay_ms: float
 ) -> ModelConfig:
     """How Triton should run ``served``: batched up to ``max_batch`` rows, unless the file was
     exported for a fixed batch (then its full shape, and no dynamic batching)."""
@@ -124,9 +126,11 @@ def model_config(
         inputs = tuple(Tensor(t.name, t.datatype, (fixed, *t.shape[1:])) for t in inputs)
         outputs = tuple(Tensor(t.name, t.datatype, (fixed, *t.shape[1:])) for t in outputs)
     batched = fixed is None and max_batch > 1
+    openvino = runtime.platform == "openvino"  # Triton's OpenVINO backend
     return ModelConfig(
         name=served.name,
-        platform=platform or runtime.platform,
+        platform="" if openvino else runtime.platform,
+        backend="openvino" if openvino else "",
         max_batch_size=0 if fixed is not None else max_batch,
         inputs=inputs,
         outputs=outputs,
@@ -139,23 +143,26 @@ def write_model(
     served: Served, out: Path, max_batch: int, max_delay_ms: float, force: bool
 ) -> Path:
     """``out/NAME``, written beside and renamed into place whole; an existing one is kept
-    unless ``force``. The copied file is checked against the manifest again."""
+    unless ``force``. The copied files are checked against the manifest again."""
     target = out / served.name
     if target.exists() and not force:
         raise ZooError(f"{target} already exists: pass --force to replace it")
-    runtime = open_runtime(served.path, "onnxruntime", 1)
-    config = model_config(served, runtime, max_batch, max_delay_ms, "onnxruntime_onnx")
+    runtime = open_runtime(served.path, RUNS_WITH[served.entry.format], 1)
+    config = model_config(served, runtime, max_batch, max_delay_ms)
     scratch = out / f".{served.name}.{os.getpid()}.tmp"
     shutil.rmtree(scratch, ignore_errors=True)
     try:
         (scratch / VERSION_DIR).mkdir(parents=True)
-        copy = scratch / VERSION_DIR / MODEL_FILE
-        shutil.copyfile(served.path, copy)
-        if sha256_file(copy) != served.entry.sha256:
-            raise ZooError(f"the copy of {served.path} differs from its manifest (sha256)")
+        entry = served.entry
+        sources = [(entry.path, entry.sha256), *((c.path, c.sha256) for c in entry.companions)]
+        for (name, digest), copied in zip(sources, MODEL_FILES[entry.format], strict=True):
+            shutil.copyfile(served.directory / name, scratch / VERSION_DIR / copied)
+            if sha256_file(scratch / VERSION_DIR / copied) != digest:
+                raise ZooError(f"the copy of {served.directory / name} differs from its manifest")
         comment = (
-            f"written by zoo model-repo from {served.source}: {VERSION_DIR}/{MODEL_FILE} is "
-            f"{served.entry.path}\nsha256 {served.entry.sha256} (checked against its manifest)"
+            f"written by zoo model-repo from {served.source}: {VERSION_DIR}/"
+            f"{MODEL_FILES[entry.format][0]} is {entry.path}\nsha256 {entry.sha256} (checked "
+            "against its manifest)"
         )
         write_text(scratch / CONFIG, config.pbtxt(comment))
         labels = labels_of(served, runtime)

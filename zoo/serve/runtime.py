@@ -10,7 +10,7 @@ own thread pool does the parallel work.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,10 +130,19 @@ def padded(chunk: np.ndarray, size: int) -> np.ndarray:
     return np.concatenate([chunk, np.zeros((missing, *chunk.shape[1:]), chunk.dtype)])
 
 
-def open_runtime(path: Path, runtime: str, threads: int | None) -> Runtime:
-    """``path`` opened with ``runtime`` (onnxruntime or openvino) on ``threads`` threads."""
+def threads_text(threads: int | None) -> str:
+    if not threads:
+        return "a thread per core"
+    return f"{threads} thread" + ("" if threads == 1 else "s")
+
+
+def open_runtime(
+    path: Path, runtime: str, threads: int | None, settings: Mapping[str, str] | None = None
+) -> Runtime:
+    """``path`` opened with ``runtime`` (onnxruntime or openvino) on ``threads`` threads, with
+    the runtime ``settings`` ``zoo optimize`` recorded, if any."""
     try:
-        return OPENERS[runtime](path, threads)
+        return OPENERS[runtime](path, threads, dict(settings or {}))
     except ImportError as exc:
         raise ZooError(f"{runtime} is not installed ({first_line(exc)})") from None
     except ZooError:
@@ -142,15 +151,26 @@ def open_runtime(path: Path, runtime: str, threads: int | None) -> Runtime:
         raise ZooError(f"{runtime} cannot load '{path}': {first_line(exc)}") from None
 
 
-def open_onnxruntime(path: Path, threads: int | None) -> Runtime:
-    """ONNX Runtime on the CPU with the defaults ``zoo predict`` uses (all graph optimisations),
-    but threads that sleep when idle."""
+ORT_LEVELS = {
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
+
+
+def open_onnxruntime(path: Path, threads: int | None, settings: dict[str, str]) -> Runtime:
+    """ONNX Runtime on the CPU with the defaults ``zoo predict`` uses (all graph optimisations,
+    sequential), or a decision's, but threads that sleep when idle."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     # its idle threads sleep rather than spin: the event loop answering the requests needs the
     # same cores between runs (and the machine may be shared)
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    level = ORT_LEVELS.get(settings.get("graph optimisation", "all"), "ORT_ENABLE_ALL")
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
+    if settings.get("execution mode") == "parallel":
+        options.execution_mode = ort.ExecutionMode.ORT_PARALLEL
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -159,7 +179,7 @@ def open_onnxruntime(path: Path, threads: int | None) -> Runtime:
     outputs = tuple(tensor(o.name, ONNX_TYPES.get(o.type), o.shape) for o in session.get_outputs())
     batch = session.get_inputs()[0].shape[0]
     names = [o.name for o in outputs]
-    count = f"{threads} threads" if threads else "a thread per core"
+    count = threads_text(threads)
     return Runtime(
         inputs,
         outputs,
@@ -178,39 +198,44 @@ def openvino_core() -> Any:
     return ov.Core()
 
 
-def open_openvino(path: Path, threads: int | None) -> Runtime:
-    """OpenVINO on the CPU reading the ONNX file, at float32 whatever the CPU's default (it is
-    bfloat16 on CPUs with native bf16), for latency."""
+def open_openvino(path: Path, threads: int | None, settings: dict[str, str]) -> Runtime:
+    """OpenVINO on the CPU reading an ONNX file or an OpenVINO IR: in float32 whatever the CPU's
+    default (bfloat16 on CPUs with native bf16), for latency, unless a decision said otherwise."""
     import openvino as ov
 
     config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+    config.update(settings)
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads
     compiled = openvino_core().compile_model(str(path), "CPU", config)
     request = compiled.create_infer_request()
 
-    def described(port: Any) -> Tensor:
+    def described(port: Any, index: int, kind: str) -> Tensor:
         dims = [d.get_length() if d.is_static else -1 for d in port.get_partial_shape()]
-        kind = OPENVINO_TYPES.get(port.get_element_type().get_type_name())
-        return tensor(port.get_any_name(), kind, dims)
+        names = sorted(port.get_names())  # an IR converted from PyTorch may leave outputs unnamed
+        name = names[0] if names else (kind if index == 0 else f"{kind}_{index}")
+        return tensor(name, OPENVINO_TYPES.get(port.get_element_type().get_type_name()), dims)
+
+    inputs = tuple(described(port, i, "input") for i, port in enumerate(compiled.inputs))
 
     def call(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        request.infer(feeds)
+        request.infer({index: feeds[t.name] for index, t in enumerate(inputs)})
         return [np.array(request.get_output_tensor(i).data) for i in range(len(compiled.outputs))]
 
     first = compiled.inputs[0].get_partial_shape()[0]
-    count = f"{threads} threads" if threads else "a thread per core"
+    count = threads_text(threads)
+    precision = config["INFERENCE_PRECISION_HINT"]
     return Runtime(
-        tuple(described(port) for port in compiled.inputs),
-        tuple(described(port) for port in compiled.outputs),
+        inputs,
+        tuple(described(port, i, "output") for i, port in enumerate(compiled.outputs)),
         first.get_length() if first.is_static else None,
-        f"openvino {ov.__version__.split('-')[0]}, float32, {count}",
+        f"openvino {ov.__version__.split('-')[0]}, {precision}, {count}",
         PLATFORMS["openvino"],
         call,
     )
 
 
-OPENERS: dict[str, Callable[[Path, int | None], Runtime]] = {
+OPENERS: dict[str, Callable[[Path, int | None, dict[str, str]], Runtime]] = {
     "onnxruntime": open_onnxruntime,
     "openvino": open_openvino,
 }

@@ -41,7 +41,9 @@ def open_models(options: ServeOptions, metrics: Metrics, say: Say) -> list[Model
     served = sources.resolve(options.sources, options.weights, options.runtime, say)
     models = []
     for item in served:
-        runtime = open_runtime(item.path, item.runtime, options.threads)
+        runtime = open_runtime(
+            item.path, item.runtime, options.threads or item.threads, item.settings
+        )
         max_batch = runtime.fixed_batch or options.max_batch
         batcher = Batcher(
             runtime.run,

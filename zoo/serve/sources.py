@@ -1,5 +1,6 @@
 """What ``zoo serve`` and ``zoo model-repo`` are given, as files they may serve: an export
-directory (its float32 ONNX file), one ONNX file listed in an export's manifest, an ``hf://``
+directory (the file ``zoo optimize`` chose there, with its runtime and settings, else its
+float32 ONNX file), one ONNX or OpenVINO file listed in an export's manifest, an ``hf://``
 release (downloaded once), or a model's trained weights (exported once and cached, as ``zoo
 predict MODEL`` does). Every file is checked against its manifest's sha256 before anything runs
 it; a file that differs is one line, never a served model.
@@ -12,22 +13,25 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from zoo.artifacts.manifest import Manifest, ManifestFile, is_export_dir
-from zoo.errors import ArgumentError, ZooError
+from zoo.errors import CacheDamaged, ZooError
 
 Say = Callable[[str], None]
 ONNX = "onnx"
+FORMATS = {"onnx": "onnxruntime", "openvino": "openvino"}  # what zoo serve runs, and with what
 # the child that exports a model's weights once (zoo.predict.cache, as `zoo predict MODEL`)
 EXPORT_CHILD = """
 import sys
 from zoo.errors import ZooError
 from zoo.predict.cache import prepare
+from zoo.sources import resolve
 try:
-    path = prepare(sys.argv[1], sys.argv[2], [], lambda text: print(text, file=sys.stderr, flush=True))
+    source = resolve(sys.argv[1], sys.argv[2])
+    path = prepare(source, [], lambda text: print(text, file=sys.stderr, flush=True))
 except ZooError as exc:
     print(f"error: {exc}", file=sys.stderr)
     sys.exit(2)
@@ -38,7 +42,8 @@ print(path)
 @dataclass(frozen=True)
 class Served:
     """One file to serve, checked: its name on the server, what the user named, the export
-    directory holding it and the manifest entry it matched."""
+    directory holding it, the manifest entry it matched, and how to run it (the runtime, and
+    where ``zoo optimize`` decided, its threads and settings)."""
 
     name: str
     source: str
@@ -47,14 +52,17 @@ class Served:
     entry: ManifestFile
     path: Path
     runtime: str  # "onnxruntime" or "openvino"
+    threads: int | None = None  # the decision's
+    settings: Mapping[str, str] = field(default_factory=dict)  # the decision's, for the runtime
+    decided: str = ""  # what zoo optimize chose, in words; "" without a decision
 
 
 def resolve(sources: tuple[str, ...], weights: str | None, runtime: str, say: Say) -> list[Served]:
     """Every source as a checked file; two sources that would share a name are one line."""
-    from zoo.weights.declared import names_model
+    from zoo.sources import names_model, with_weights
 
     if weights is not None and not any(names_model(s) for s in sources):
-        raise ArgumentError("--weights goes with a model name, not an export or a release")
+        with_weights(sources[0], weights)  # raises: --weights goes with a model name
     served: list[Served] = []
     for source in sources:
         item = resolve_one(source, weights, runtime, say)
@@ -70,7 +78,7 @@ def resolve(sources: tuple[str, ...], weights: str | None, runtime: str, say: Sa
 
 def resolve_one(source: str, weights: str | None, runtime: str, say: Say) -> Served:
     from zoo.meta import DEFAULT_WEIGHTS
-    from zoo.weights.declared import names_model
+    from zoo.sources import names_model
     from zoo.weights.releases import is_hub_spec, release
 
     path = Path(source).expanduser()
@@ -100,30 +108,57 @@ def resolve_one(source: str, weights: str | None, runtime: str, say: Say) -> Ser
 def checked(
     source: str, directory: Path, manifest: Manifest, file: str | None, runtime: str
 ) -> Served:
-    """The file to serve from ``directory`` (``file``, else the float32 ONNX file), refused when
-    it is missing, not ONNX, or differs from the manifest (sha256)."""
-    if file is None:
-        entry = manifest.file(ONNX)
-        if entry is None:
-            raise ZooError(f"'{source}' holds no float32 ONNX file: export it with --onnx")
-    else:
-        entry = next((e for e in manifest.files if e.path == file), None)
-        if entry is None:
-            raise ZooError(f"'{source}' is not listed in {directory / 'manifest.json'}")
-    if entry.format != ONNX:
-        raise ZooError(f"'{source}' is a {entry.format} file: zoo serve runs ONNX files")
+    """The file to serve from ``directory``: ``file``, else the file ``zoo optimize`` chose
+    (with its runtime, threads and settings), else the float32 ONNX file; refused when it is
+    missing, cannot run without PyTorch, or differs from the manifest (sha256, companions too)."""
+    decision = manifest.decision if file is None else None
+    wanted = file or (decision.run.file if decision is not None else None)
+    entry = manifest.file(ONNX) if wanted is None else listed(manifest, wanted)
+    if entry is None:
+        missing = f"does not list {wanted}" if wanted else "holds no float32 ONNX file"
+        raise ZooError(f"'{source}' {missing}: export it again (with --onnx)")
+    if entry.format not in FORMATS:
+        chose = "zoo optimize chose" if decision is not None else "it is"
+        raise ZooError(
+            f"'{source}': {chose} a {entry.format} file, which needs PyTorch; zoo serve runs "
+            "ONNX and OpenVINO files: serve an ONNX file of the export"
+        )
+    chosen = runtime_for(entry.format, runtime, decision.run.runtime if decision else None)
     path = manifest.checked_path(directory, entry)
-    name = manifest.card.model + ("" if entry.precision == "fp32" else f"-{entry.precision}")
-    chosen = "onnxruntime" if runtime == "auto" else runtime
-    return Served(name, source, directory, manifest, entry, path, chosen)
+    name = manifest.card.model + (
+        "" if entry.precision == "fp32" or decision else f"-{entry.precision}"
+    )
+    served = Served(name, source, directory, manifest, entry, path, chosen)
+    if decision is not None and chosen == decision.run.runtime:
+        run = decision.run
+        return replace(served, threads=run.threads, settings=run.settings, decided=run.text())
+    return served
+
+
+def listed(manifest: Manifest, file: str) -> ManifestFile | None:
+    return next((e for e in manifest.files if e.path == file), None)
+
+
+def runtime_for(fmt: str, asked: str, decided: str | None) -> str:
+    """The runtime that runs a file of ``fmt``: the one asked for, else the decision's, else
+    the format's own; an OpenVINO IR runs in OpenVINO only."""
+    chosen = asked if asked != "auto" else decided or FORMATS[fmt]
+    if fmt == "openvino" and chosen != "openvino":
+        raise ZooError("an OpenVINO IR runs with --runtime openvino (or auto), not " + chosen)
+    return chosen
 
 
 def exported_once(model: str, weights: str, say: Say) -> Path:
     """The cached ONNX export of ``model``'s ``weights``, made by a child process the first time
     (what it says goes to ``say``): this process stays free of PyTorch."""
-    from zoo.predict.cache import cache_folder, onnx_file
+    from zoo.predict.cache import onnx_file
+    from zoo.sources import resolve
 
-    found = onnx_file(cache_folder(model, weights))
+    try:
+        found = onnx_file(resolve(model, weights).predict_folder)
+    except CacheDamaged as exc:  # removed: exported again below
+        say(f"note: {exc}")
+        found = None
     if found is not None:
         return found
     child = subprocess.Popen(

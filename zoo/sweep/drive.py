@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoo.errors import ArgumentError
+from zoo.files import check_folder
 from zoo.sweep import results, state
 from zoo.sweep.execute import SweepObserver, Tracker, execute
 from zoo.sweep.jobs import Job
@@ -42,6 +43,7 @@ def start(request: SweepRequest) -> Sweep:
         request.settings,
         tensorboard.available(),
     )
+    check_folder(Path(plan.shared.out), "--out")
     if plan.shared.tensorboard:
         tensorboard.require()
     if plan.settings.search != "grid":
@@ -62,6 +64,7 @@ def resume(request: SweepRequest) -> Sweep:
         raise ArgumentError(
             "--resume finishes the sweep as it was planned: give it alone (or with --jobs)"
         )
+    check_folder(request.resume, "the sweep directory")
     sweep = state.load(request.resume)
     if jobs is not None:
         settings = dataclasses.replace(sweep.plan.settings, jobs=jobs).check()

@@ -82,8 +82,8 @@ class Axis:
 PANEL = {"rich_help_panel": "Sweep options"}
 
 
-def sweep_flag(*names: str, help: str, kind: object = str | None) -> flags.Flag:
-    return flag(*names, help=help, kind=kind, **PANEL)
+def sweep_flag(*names: str, help: str, kind: object = str | None, **settings: object) -> flags.Flag:
+    return flag(*names, help=help, kind=kind, **PANEL, **settings)
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class Settings:
 
     search: str = option(
         "grid",
-        sweep_flag("--search", help="grid (every combination), or Optuna's random or tpe sampler."),
+        sweep_flag("--search", help="Every combination, or Optuna's sampler (default: grid)."),
         check=flags.one_of(SEARCHES),
     )
     trials: int = option(
@@ -120,8 +120,7 @@ class Settings:
         sweep_flag(
             "--jobs",
             "-j",
-            help="Runs at a time, in parallel processes that divide the CPU cores (default: 1). "
-            "The processes are fresh: they see entries installed through entry points.",
+            help="Runs at a time, in fresh processes that divide the CPU cores (default: 1).",
             kind=int | None,
         ),
         check=flags.at_least(1),
@@ -130,8 +129,8 @@ class Settings:
         None,
         sweep_flag(
             "--storage",
-            help="Optuna storage URL for the study, shared by every worker that names it "
-            "(default: study.db in the sweep directory).",
+            help="Optuna storage URL every worker naming it shares (default: study.db).",
+            metavar="URL",
         ),
         search_only=True,
     )
@@ -144,8 +143,7 @@ class Settings:
         "median",
         sweep_flag(
             "--pruner",
-            help="median: Optuna's MedianPruner stops runs whose epoch metric lags; none "
-            "(default: median).",
+            help="median stops runs whose epoch metric lags (default: median).",
         ),
         check=flags.one_of(PRUNERS),
         search_only=True,
@@ -188,10 +186,8 @@ class SweepRequest:
         (),
         sweep_flag(
             "--grid",
-            help="KEY=V1,V2,... : values to sweep (repeatable; a grid is their product). KEY is "
-            "a training option (lr, batch_size, optimizer, ...) or model.NAME, opt.NAME, "
-            "dataset.NAME for a model, optimizer or dataset argument. With --search, also "
-            "KEY=LOW..HIGH or KEY=LOW..HIGH:log (a range).",
+            help="Values to sweep (repeatable: a grid is their product); --search: LOW..HIGH[:log].",
+            metavar="KEY=V1,V2,...",
             kind=list[str] | None,
         ),
     )
@@ -201,6 +197,7 @@ class SweepRequest:
             "--config",
             help="A TOML file of training options and a [sweep] table of values to sweep.",
             kind=Path | None,
+            metavar="FILE",
         ),
     )
     resume: Path | None = option(
@@ -209,6 +206,7 @@ class SweepRequest:
             "--resume",
             help="Finish a sweep directory: unfinished runs continue from their checkpoint.",
             kind=Path | None,
+            metavar="SWEEP_DIR",
         ),
     )
 
@@ -463,7 +461,7 @@ def make_plan(
     repeated = sorted({a.key for a in axes if [b.key for b in axes].count(a.key) > 1})
     if repeated:
         raise ArgumentError(f"{', '.join(repeated)} swept twice: give each key once")
-    from zoo.factory import get_dataset_info
+    from zoo.registry import get_dataset_info
 
     regression = get_dataset_info(first.dataset).task == "regression"
     split = "val" if first.val_split else "test"

@@ -175,7 +175,8 @@ def plot(sweep: Sweep, ranked: list[Result]) -> Path:
     """The metric against each swept parameter (one panel each), and the validation curves of
     every run, the best one drawn boldest, runs stopped early dashed."""
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+
+    from zoo.train.report import epoch_axis
 
     plan = sweep.plan
     keys = [axis.key for axis in plan.axes]
@@ -192,8 +193,7 @@ def plot(sweep: Sweep, ranked: list[Result]) -> Path:
     for result in reversed(ranked):  # the best drawn last, on top
         if result.curve:
             draw_curve(axes, result, best=bool(scored) and result is scored[0], scale=scale)
-    axes.set_xlabel("epoch")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    epoch_axis(axes, [epoch for result in ranked for epoch, _ in result.curve])
     axes.set_ylabel(label)
     axes.grid(alpha=0.3)
     if len(ranked) <= LEGEND_UP_TO:

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import uuid
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,12 +26,11 @@ from typing import Any
 import zoo
 from zoo.artifacts.run import RunDir
 from zoo.errors import ZooError
-from zoo.files import write_json
+from zoo.files import hold, lock_file, write_json
 from zoo.sweep.plan import SweepPlan, run_name
 
 SWEEP_FILE = "sweep.json"
 RUN_FILE = "sweep_run.json"
-LOCK_FILE = ".lock"
 FINAL = ("finished", "diverged", "pruned")  # never trained again
 
 
@@ -123,29 +120,10 @@ def load(path: Path) -> Sweep:
         raise ZooError(f"{file} is damaged: {exc}") from None
 
 
-@contextlib.contextmanager
-def lock(path: Path) -> Iterator[None]:
+def lock(path: Path) -> contextlib.AbstractContextManager[None]:
     """Hold the sweep directory for this process; refuse it if another process holds it. The
     operating system lets go when the process ends, however it ends."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock
-        yield
-        return
-    handle = open(path / LOCK_FILE, "a+")  # noqa: SIM115 - held for the block
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            owner = handle.read().strip() or "another process"
-            raise ZooError(f"the sweep {path} is being run by {owner}") from None
-        handle.truncate(0)
-        handle.write(f"process {os.getpid()}")
-        handle.flush()
-        yield
-    finally:
-        handle.close()
+    return hold(lock_file(path), f"the sweep {path}", "run")
 
 
 def write_record(run_dir: Path, record: RunRecord) -> None:

@@ -44,6 +44,7 @@ class TrainRequest:
             "--config",
             help="A TOML file holding any of these options (as config.toml).",
             kind=Path | None,
+            metavar="FILE",
         ),
     )
     resume: Path | None = option(
@@ -52,6 +53,7 @@ class TrainRequest:
             "--resume",
             help="Continue a run directory from its last checkpoint, as configured.",
             kind=Path | None,
+            metavar="RUN_DIR",
         ),
     )
     print_config: bool = option(
@@ -79,7 +81,7 @@ def parse_text(key: str, text: str) -> Any:
 def recipe_layer(model: str, optimizer: str | None) -> dict[str, Any]:
     """The model's published recipe and default dataset as configuration keys; its optimizer
     arguments only when the run keeps its optimizer."""
-    from zoo.factory import get_model_info
+    from zoo.registry import get_model_info
 
     info = get_model_info(model)
     recipe = info.recipe
@@ -107,9 +109,9 @@ def recipe_layer(model: str, optimizer: str | None) -> dict[str, Any]:
 def weights_layer(model: str, weights: str) -> dict[str, Any]:
     """The normalisation and model arguments that trained weights were made with, for a run
     that starts from them (the file is fetched and checked here)."""
-    from zoo.weights.declared import locate
+    from zoo.sources import resolve
 
-    card = locate(model, weights).card
+    card = resolve(model, weights).card
     preprocessing = card.preprocessing
     return {
         "mean": list(preprocessing.mean) if preprocessing.mean else None,
@@ -159,7 +161,7 @@ def validate(config: TrainConfig) -> TrainConfig:
     """Refuse bad values and unknown names or arguments before any work starts; the config with
     its argument tables bound to their entries' signatures (typed values, not text)."""
     from zoo import factory
-    from zoo.registry import get_registry
+    from zoo.registry import get_dataset_info, get_model_info, get_registry
 
     flags.check_fields(config)
     if (config.mean is None) != (config.std is None):
@@ -173,8 +175,8 @@ def validate(config: TrainConfig) -> TrainConfig:
         entry, builder = registry.load(kind, names[kind])
         what = f"{option_name(table)}: {kind} '{entry.name}'"
         bound[table] = factory.bind(builder, {}, getattr(config, table), what, kind)
-    model_output = factory.get_model_info(config.model).output
-    task = factory.get_dataset_info(config.dataset).task
+    model_output = get_model_info(config.model).output
+    task = get_dataset_info(config.dataset).task
     if model_output == "regression" and task != "regression":
         raise ArgumentError(
             f"model '{config.model}' is a regression model; dataset '{config.dataset}' is for "

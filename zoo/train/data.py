@@ -24,8 +24,9 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from zoo.artifacts.card import Preprocessing
 from zoo.errors import ArgumentError, ZooError
-from zoo.factory import complete_info, create_dataset, get_dataset_info, get_model_info
+from zoo.factory import complete_info, create_dataset
 from zoo.meta import DatasetInfo
+from zoo.registry import get_dataset_info, get_model_info
 from zoo.train.eval_request import EVAL_BATCH
 
 STATS_SAMPLES = 256  # items read to measure mean/std of a dataset without the fast path
@@ -420,6 +421,9 @@ def measure_stats(split: Split) -> tuple[list[float], list[float]]:
     return mean.tolist(), std.tolist()
 
 
+VAL_PER_CLASS = 10  # held-out items per class below which picking the best epoch is noise
+
+
 @dataclass
 class TrainingData:
     """The train and validation splits and what goes with them."""
@@ -448,6 +452,9 @@ def load_training_data(
         )
         val = make_split(train_set, description, val_index, eval_batch, **build)
         val_source = f"{len(val_index):,} items held out of the train split"
+        classes = len(description.classes or ()) if description.task != "regression" else 1
+        if len(val_index) < VAL_PER_CLASS * max(1, classes):
+            val_source += f" (too few: under {VAL_PER_CLASS} per class)"
     else:
         test_set = open_dataset(config.dataset, config.dataset_args, config.data_dir, train=False)
         train = make_split(train_set, description, None, config.batch_size, **build, drop_last=drop)

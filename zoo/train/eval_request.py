@@ -26,7 +26,7 @@ class EvalRequest:
         flags.DATASET_ARG,
         parse=flags.assignments("--dataset-arg"),
     )
-    data_dir: str | None = option(None, flags.DATA_DIR)
+    data_dir: str | None = option(None, flags.DATA_DIR, parse=flags.existing_folder)
     split: str = option(
         "test",
         flag("--split", help="train, val or test (default: test)."),
@@ -39,10 +39,13 @@ class EvalRequest:
     )
     device: str = option("auto", flags.DEVICE)
     out: str | None = option(
-        None, flag("--out", help="Where the results go (default: RUN_DIR/eval/DATASET-SPLIT).")
+        None,
+        flag(
+            "--out",
+            help="Where the results go (default: RUN_DIR/eval/DATASET-SPLIT).",
+            metavar="DIR",
+        ),
     )
     runs: str | None = option(None, flags.RUNS)
-    tta: str | None = tta_option(
-        None, TTA.with_default("what the weights were measured with, else none")
-    )
+    tta: str | None = tta_option(None, TTA.with_default("as the weights were measured, else none"))
     precision: str = precision_option("fp32", PRECISION.with_default("fp32"))

@@ -3,18 +3,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from zoo.artifacts.checkpoint import Checkpoint, load_checkpoint
 from zoo.artifacts.config import TrainConfig, load_run_config
 from zoo.artifacts.run import metric_text
 from zoo.errors import ZooError
-from zoo.files import write_json
-from zoo.pretrained import model_from_checkpoint
+from zoo.files import check_folder, write_json
+from zoo.sources import Source, TTAChoice, chosen_tta
 from zoo.train import report
 from zoo.train.data import (
     BatchPipeline,
@@ -28,12 +28,6 @@ from zoo.train.device import autocast, effective_precision, pick_device
 from zoo.train.eval_request import EVAL_BATCH, SPLITS
 from zoo.train.objective import Objective, evaluate
 from zoo.tta import with_tta
-
-
-def run_dir_of(spec: Path, checkpoint: Checkpoint) -> Path | None:
-    """The run directory a checkpoint belongs to, if it is in one."""
-    folder = spec if spec.is_dir() else checkpoint.path.parent.parent
-    return folder if (folder / "config.json").is_file() else None
 
 
 def open_split(
@@ -103,13 +97,15 @@ class EvalSummary:
 
 @dataclass(frozen=True)
 class EvalResult:
-    """What ``zoo eval`` measured and where it wrote it."""
+    """What ``zoo eval`` measured, and where it writes it (:func:`save_results`)."""
 
     summary: EvalSummary
     headline: str  # "cifar10-cnn (epoch 20) on imagefolder, test split: 10,000 items, ..."
     rows: list[dict[str, Any]]  # the per-class or per-target table
     title: str
     folder: Path
+    found: Any  # the Evaluation: its confusion matrix, or each target's errors
+    names: list[str]  # the classes (or targets)
 
 
 @dataclass(frozen=True)
@@ -123,7 +119,7 @@ class EvalData:
 
 
 def eval_data(
-    checkpoint: Checkpoint,
+    source: Source,
     config: TrainConfig | None,
     dataset: str | None,
     dataset_args: dict[str, Any] | None,
@@ -132,10 +128,10 @@ def eval_data(
 ) -> EvalData:
     """The dataset to evaluate on: the one named, else the card's, its split as the run made it
     (``config``: the checkpoint's run, whose held-out items ``--split val`` means)."""
-    card = checkpoint.card
+    card = source.card
     name = dataset or card.dataset
     if not name:
-        raise ZooError(f"checkpoint {checkpoint.path} names no dataset: pass --dataset")
+        raise ZooError(f"{source.label} names no dataset: pass --dataset")
     args = dict(dataset_args or {}) if dataset else dict(card.dataset_args)
     data_dir = data_dir or (config.data_dir if config else None)
     same_data = config is not None and (name, args) == (config.dataset, config.dataset_args)
@@ -161,8 +157,8 @@ def check_fit(name: str, facts: Any, card: Any) -> None:
         )
 
 
-def evaluate_checkpoint(
-    spec: str,
+def evaluate_weights(
+    source: Source,
     dataset: str | None = None,
     dataset_args: dict[str, Any] | None = None,
     data_dir: str | None = None,
@@ -170,63 +166,86 @@ def evaluate_checkpoint(
     batch_size: int = EVAL_BATCH,
     device: str = "auto",
     out: str | None = None,
-    tta: str = "none",
+    tta: str | None = None,
     precision: str = "fp32",
+    progress: Callable[[int, int], None] | None = None,
+    save: bool = True,
 ) -> EvalResult:
-    """Evaluate a run's kept checkpoint (or a ``.safetensors`` file), its outputs averaged over
-    the views of ``tta``, in ``precision`` (bf16: autocast); write tables and plots."""
+    """Evaluate trained weights (a run's kept checkpoint, a file, declared weights, a release),
+    the outputs averaged over the views of ``tta`` (default: what the weights' card records), in
+    ``precision`` (bf16: autocast); write tables and plots (unless ``save`` is False: the caller
+    shows the result first, then :func:`save_results`). The results folder is checked before the
+    work starts."""
     if split not in SPLITS:
         raise ZooError(f"--split must be one of {', '.join(SPLITS)}, not '{split}'")
     if batch_size < 1:
         raise ZooError(f"--batch-size must be at least 1, not {batch_size}")
-    checkpoint = load_checkpoint(spec)
-    card = checkpoint.card
-    run_dir = run_dir_of(Path(spec), checkpoint)
-    config = load_run_config(run_dir) if run_dir else None
-    items = eval_data(checkpoint, config, dataset, dataset_args, data_dir, split)
+    card = source.card
+    views = chosen_tta(source, tta)
+    name = dataset or card.dataset
+    folder = Path(out) if out else results_folder(source, name, split, views.mode, precision)
+    check_folder(folder, "--out" if out else "the results folder")
+    config = load_run_config(source.run) if source.run else None
+    items = eval_data(source, config, dataset, dataset_args, data_dir, split)
     facts = dataset_facts(items.name, items.data)
     check_fit(items.name, facts, card)
     torch_device = pick_device(device, 0)
     evaluation_split = make_split(
         items.data, facts, items.indices, batch_size, torch_device, Shard(), seed=0, workers=2
     )
-    model = with_tta(model_from_checkpoint(checkpoint), tta).to(torch_device)
+    model = with_tta(source.model(), views.mode).to(torch_device)
     pipeline = BatchPipeline(card.preprocessing, torch_device)
     objective = Objective(card.task, card.output, len(card.classes))
     precision = effective_precision(precision, torch_device)
     result = evaluate(
-        model, evaluation_split, pipeline, objective, lambda: autocast(precision, torch_device)
+        model,
+        evaluation_split,
+        pipeline,
+        objective,
+        lambda: autocast(precision, torch_device),
+        progress=progress,
     )
-    name = f"{items.name}-{split}" + ("" if tta == "none" else f"-tta-{tta}")
+    measured = summarise(source, items, split, objective, result, folder, (views, precision))
+    if save:
+        save_results(measured)
+    return measured
+
+
+def results_folder(source: Source, dataset: str, split: str, tta: str, precision: str) -> Path:
+    """``RUN/eval/DATASET-SPLIT[-tta-MODE][-PRECISION]`` (beside a file that is in no run;
+    under ``eval/MODEL-NAME/`` here for declared weights, whose file may be read-only)."""
+    name = f"{dataset}-{split}" + ("" if tta == "none" else f"-tta-{tta}")
     name += "" if precision == "fp32" else f"-{precision}"
-    folder = Path(out) if out else (run_dir or checkpoint.path.parent) / "eval" / name
-    return write_results(checkpoint, items, split, objective, result, folder, (tta, precision))
+    if source.results_folder is not None:
+        return source.results_folder / name
+    return (source.run or Path(str(source.weights_file)).parent) / "eval" / name
 
 
-def write_results(
-    checkpoint: Checkpoint,
+def summarise(
+    source: Source,
     items: EvalData,
     split: str,
     objective: Objective,
     result: Any,
     folder: Path,
-    views: tuple[str, str],
+    views: tuple[TTAChoice, str],
 ) -> EvalResult:
-    """The per-class table and plots, and metrics.json, in ``folder``; ``views``: the
-    test-time augmentation and the precision the outputs were computed with."""
+    """The per-class (or per-target) rows, the summary metrics.json holds, the headline;
+    ``views``: the test-time augmentation and the precision the outputs were computed with."""
     tta, precision = views
-    card = checkpoint.card
-    described = "" if tta == "none" else f", test-time augmentation {tta}"
+    card = source.card
+    described = tta_text(tta)
     described += "" if precision == "fp32" else f", {precision}"
     title = f"{items.name}, {items.source}{described}"
-    rows = report.write_details(result, list(card.classes), folder, title)
+    names = list(card.classes)
+    rows = report.detail_rows(result, names)
     summary = EvalSummary(
-        checkpoint=str(checkpoint.path),
+        checkpoint=str(source.weights_file),
         weights_sha256=card.weights_sha256,
-        epoch=checkpoint.epoch,
+        epoch=card.epoch or 0,
         dataset=items.name,
         split=split,
-        tta=tta,
+        tta=tta.mode,
         precision=precision,
         items=result.count,
         loss=result.loss,
@@ -235,9 +254,26 @@ def write_results(
         rows=rows,
         output_dir=str(folder),
     )
-    write_json(folder / "metrics.json", summary.to_json())
     headline = (
-        f"{card.model} (epoch {checkpoint.epoch}) on {title}: {result.count:,} items, "
+        f"{card.model} (epoch {card.epoch or 0}) on {title}: {result.count:,} items, "
         f"loss {result.loss:.4f}, {metric_text(objective.metric, result.metric)}"
     )
-    return EvalResult(summary, headline, rows, title, folder)
+    return EvalResult(summary, headline, rows, title, folder, result, names)
+
+
+def save_results(result: EvalResult) -> Path:
+    """The per-class table and plots, and metrics.json, in the result's folder."""
+    report.write_details(result.found, result.names, result.folder, result.title)
+    write_json(result.folder / "metrics.json", result.summary.to_json())
+    return result.folder
+
+
+def tta_text(tta: TTAChoice) -> str:
+    """``, test-time augmentation flip-translate``; what the card records when ``--tta`` chose
+    otherwise (said even for none)."""
+    if not tta.overridden:
+        return "" if tta.mode == "none" else f", test-time augmentation {tta.mode}"
+    used = (
+        "no test-time augmentation" if tta.mode == "none" else f"test-time augmentation {tta.mode}"
+    )
+    return f", {used} (--tta; the weights' card records {tta.recorded})"

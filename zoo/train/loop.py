@@ -24,13 +24,14 @@ import torch
 
 import zoo
 from zoo.artifacts.card import ModelCard
-from zoo.artifacts.checkpoint import resume_point, save_checkpoint
+from zoo.artifacts.checkpoint import read_weights, resume_point, save_checkpoint
 from zoo.artifacts.config import CONFIG_JSON, CONFIG_TOML, TrainConfig
 from zoo.artifacts.run import METRICS_FILE, EpochMetrics, Measured, history_text
 from zoo.errors import ZooError
-from zoo.factory import build_model, get_model_info
-from zoo.files import write_text
-from zoo.pretrained import load_into, new_head_message, open_weights
+from zoo.factory import build_model, load_weights, new_head_message
+from zoo.files import check_folder, hold, lock_file, write_text
+from zoo.registry import get_model_info
+from zoo.sources import RunDirectory, resolve
 from zoo.train import report, tensorboard
 from zoo.train.data import (
     Augmentation,
@@ -43,7 +44,7 @@ from zoo.train.data import (
 )
 from zoo.train.device import autocast, effective_precision, pick_device
 from zoo.train.distributed import Distributed
-from zoo.train.evaluation import evaluate_checkpoint
+from zoo.train.evaluation import evaluate_weights
 from zoo.train.events import (
     Augmented,
     EpochEnded,
@@ -191,6 +192,23 @@ class Trainer:
             tensorboard.require()  # before any data is read
         self.distributed = Distributed()
         self.main = self.distributed.main
+        self.locks = contextlib.ExitStack()  # the run directory, held by rank 0 until the end
+        if self.main:
+            check_folder(
+                resume_dir or Path(config.out), "the run directory" if resume_dir else "--out"
+            )
+            if resume_dir is not None:  # before any work: a second command on it stops here
+                self.locks.enter_context(hold_run(resume_dir))
+        try:
+            self.set_up(config, observers, resume_dir)
+        except BaseException:
+            self.locks.close()
+            raise
+
+    def set_up(
+        self, config: TrainConfig, observers: list[Observer] | None, resume_dir: Path | None
+    ) -> None:
+        """Device, data, model, optimisation, then the run directory and its checkpoint."""
         board = [tensorboard.Board()] if config.tensorboard else []
         self.observers = [*(observers or []), *board]
         self.device = pick_device(config.device, self.distributed.local_rank)
@@ -241,6 +259,11 @@ class Trainer:
         self.data: TrainingData = load_training_data(
             config, train_set, facts, self.device, self.distributed.shard
         )
+        if "too few" in self.data.val_source:
+            self.notes.append(
+                f"warning: validation on {self.data.val_source}: the best epoch would be picked "
+                "on noise; hold out more with --val-split (a share such as 0.1, or a count)"
+            )
         # what the epoch metrics are measured on: held-out items ("val"), or the test split
         # itself ("test"), whose numbers must not pick the weights a run keeps
         self.split = "val" if config.val_split else "test"
@@ -267,6 +290,8 @@ class Trainer:
                 f"the run directory {run_dir} is not visible to every process: with "
                 "several nodes, --out must be a folder that all of them share"
             )
+        if self.main and resume_dir is None:  # a new one (or a torchrun job's, after a restart)
+            self.locks.enter_context(hold_run(run_dir))
         return run_dir
 
     def set_up_model(self) -> None:
@@ -300,12 +325,14 @@ class Trainer:
     def initialise(self, classes: int) -> str:
         """Fine-tuning: start from ``--weights`` (a new head where the class count differs);
         what the cards record as ``initialised_from``."""
-        pretrained = open_weights(self.config.model, str(self.config.weights))
-        fresh = load_into(self.base, pretrained, classes)
-        self.notes.append(f"initialised from {pretrained.origin}")
+        weights = resolve(self.config.model, str(self.config.weights))
+        card, where = weights.card, weights.label
+        fresh = load_weights(self.base, read_weights(weights.weights_file), card, where, classes)
+        origin = f"{where} (sha256 {card.weights_sha256[:12]})"  # no paths: cards record it
+        self.notes.append(f"initialised from {origin}")
         if fresh:
-            self.notes.append(new_head_message(fresh, pretrained, classes))
-        return pretrained.origin
+            self.notes.append(new_head_message(fresh, where, len(card.classes), classes))
+        return origin
 
     def restore(self, run_dir: Path) -> None:
         """Continue from the run's last checkpoint (from scratch if it never finished an epoch)."""
@@ -320,7 +347,8 @@ class Trainer:
             )
         if checkpoint.epoch >= self.config.epochs:
             raise ZooError(
-                f"{run_dir} already finished its {self.config.epochs} epochs: "
+                f"{run_dir} already finished its {self.config.epochs} "
+                f"{'epoch' if self.config.epochs == 1 else 'epochs'}: "
                 "pass --epochs N (more) to train further"
             )
         self.base.load_state_dict(state.get("live") or checkpoint.weights)
@@ -353,6 +381,7 @@ class Trainer:
             epoch=epoch,
             metrics=metrics.to_json(),
             evaluated_on=self.data.val_source,
+            evaluation_tta=config.tta,
             run=self.run_dir.name,
             initialised_from=self.initialised_from,
             zoo_version=zoo.__version__,
@@ -392,7 +421,12 @@ class Trainer:
         self.notes.append(f"{DATA_INIT}: initialised from {len(picked):,} training inputs")
 
     def run(self, on_epoch: EpochCallback | None = None) -> Outcome:
-        """Train the remaining epochs; write the report at the end, however it ends."""
+        """Train the remaining epochs; write the report at the end, however it ends; then let
+        go of the run directory."""
+        with self.locks:
+            return self.run_epochs(on_epoch)
+
+    def run_epochs(self, on_epoch: EpochCallback | None) -> Outcome:
         if self.main:
             self.start()
         status, message, epoch = "finished", "", self.start_epoch
@@ -434,13 +468,12 @@ class Trainer:
         """``--tta``: the kept checkpoint on the test split, as ``zoo eval RUN --tta MODE
         --precision P`` evaluates it, so the run's figure is the one its weights reproduce."""
         started = time.perf_counter()
-        result = evaluate_checkpoint(
-            str(self.run_dir),
+        result = evaluate_weights(
+            RunDirectory(self.run_dir),
             data_dir=self.config.data_dir,
             device=str(self.device),
-            tta=self.config.tta,
             precision=self.precision,
-        )
+        )  # the TTA its card records: the run's --tta
         return Augmented(result.headline, result.folder, time.perf_counter() - started)
 
     def start(self) -> None:
@@ -586,6 +619,12 @@ class Trainer:
         if self.objective.regression:
             return val.metric < self.best.evaluation.metric
         return val.metric > self.best.evaluation.metric
+
+
+def hold_run(run_dir: Path) -> contextlib.AbstractContextManager[None]:
+    """The run directory for this process alone: a second ``zoo train --resume`` (or a sweep
+    resuming it) is refused while this one trains it."""
+    return hold(lock_file(run_dir), f"the run {run_dir}", "trained")
 
 
 def train(

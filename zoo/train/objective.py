@@ -128,8 +128,10 @@ def evaluate(
     objective: Objective,
     autocast: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
     reduce: Callable[[torch.Tensor], torch.Tensor] = lambda tensor: tensor,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Evaluation:
-    """Loss and metrics of ``model`` over ``split`` (summed over ranks by ``reduce``)."""
+    """Loss and metrics of ``model`` over ``split`` (summed over ranks by ``reduce``);
+    ``progress`` hears (batches done, batches in all) after each batch."""
     model.eval()
     outputs = objective.outputs
     device = preprocess.offset.device
@@ -137,8 +139,9 @@ def evaluate(
     confusion = torch.zeros(outputs * outputs, dtype=torch.int64, device=device)
     squared = torch.zeros(outputs, device=device)
     absolute = torch.zeros(outputs, device=device)
+    total = split.steps(train=False)
     with torch.no_grad():
-        for inputs, targets, _ in split.batches(None):
+        for done, (inputs, targets, _) in enumerate(split.batches(None), 1):
             with autocast():
                 output = model(preprocess(inputs))
                 loss = objective.loss(output, targets)
@@ -151,6 +154,8 @@ def evaluate(
                 confusion += torch.bincount(
                     targets * outputs + output.argmax(1), minlength=outputs * outputs
                 )
+            if progress is not None:
+                progress(done, total)
     totals, confusion = reduce(totals), reduce(confusion)
     squared, absolute = reduce(squared), reduce(absolute)
     count = max(1.0, float(totals[2]))

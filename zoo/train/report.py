@@ -162,35 +162,50 @@ def plot_curves(
     """``loss.png`` and ``accuracy.png`` (regression: ``mae.png``): train and validation (or
     test) curves, titled, whole epochs on the x axis, the epoch whose weights the run keeps
     marked."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
     folder.mkdir(parents=True, exist_ok=True)
-    split, metric = history[0].split, history[0].metric
-    epochs = [row.epoch for row in history]
     paths = []
-    for name in ("loss", metric):
-        figure = Figure(figsize=(6, 4), dpi=100)
-        axes = figure.add_subplot()
-        scale = 100 if name == "accuracy" else 1
-        for part in ("train", split):
-            values = []
-            for row in history:
-                measured = row.train if part == "train" else row.held
-                values.append(scale * (measured.loss if name == "loss" else measured.value))
-            axes.plot(epochs, values, marker="o", label=SPLIT_LABELS[part])
-        axes.axvline(kept, color="grey", linestyle="--", label=f"kept: epoch {kept}")
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes.set_xlabel("epoch")
-        axes.set_ylabel("accuracy (%)" if name == "accuracy" else name)
-        axes.set_title(f"{title}\n{name}, {'best' if best else 'last'} epoch kept", fontsize=9)
-        axes.grid(alpha=0.3)
-        axes.legend()
-        figure.tight_layout()
+    for name in ("loss", history[0].metric):
+        figure = curve_figure(history, name, title=title, kept=kept, best=best)
         path = folder / f"{name}.png"
         save_figure(figure, path)
         paths.append(path)
     return paths
+
+
+def curve_figure(
+    history: list[EpochMetrics], name: str, *, title: str, kept: int, best: bool
+) -> Any:
+    """One curve plot (``name``: loss, or the run's metric): train and validation (or test)."""
+    from matplotlib.figure import Figure
+
+    epochs = [row.epoch for row in history]
+    figure = Figure(figsize=(6, 4), dpi=100)
+    axes = figure.add_subplot()
+    scale = 100 if name == "accuracy" else 1
+    for part in ("train", history[0].split):
+        values = []
+        for row in history:
+            measured = row.train if part == "train" else row.held
+            values.append(scale * (measured.loss if name == "loss" else measured.value))
+        axes.plot(epochs, values, marker="o", label=SPLIT_LABELS[part])
+    axes.axvline(kept, color="grey", linestyle="--", label=f"kept: epoch {kept}")
+    epoch_axis(axes, epochs)
+    axes.set_ylabel("accuracy (%)" if name == "accuracy" else name)
+    axes.set_title(f"{title}\n{name}, {'best' if best else 'last'} epoch kept", fontsize=9)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    return figure
+
+
+def epoch_axis(axes: Any, epochs: list[int]) -> None:
+    """Whole epochs on the x axis, half an epoch of margin each side: a run of one epoch too
+    (matplotlib's own limits around one point would tick 0.945, 0.96, ... 1.05)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    axes.set_xlim(min(epochs, default=1) - 0.5, max(epochs, default=1) + 0.5)
+    axes.set_xlabel("epoch")
 
 
 def plot_confusion(confusion: torch.Tensor, names: list[str], path: Path, title: str) -> Path:
@@ -220,16 +235,21 @@ def plot_confusion(confusion: torch.Tensor, names: list[str], path: Path, title:
     return path
 
 
+def detail_rows(found: Evaluation, names: list[str]) -> list[dict[str, Any]]:
+    """The per-class rows (from the confusion matrix), or the per-target rows."""
+    if found.confusion is not None:
+        return per_class_rows(found.confusion, names)
+    assert found.target_mse is not None and found.target_mae is not None
+    return per_target_rows(found.target_mse, found.target_mae, names)
+
+
 def write_details(
     found: Evaluation, names: list[str], folder: Path, title: str
 ) -> list[dict[str, Any]]:
     """The per-class table and confusion matrix plot, or the per-target table, saved; the rows."""
+    rows = detail_rows(found, names)
     if found.confusion is not None:
-        rows = per_class_rows(found.confusion, names)
         plot_confusion(found.confusion, names, folder / CONFUSION, title)
-    else:
-        assert found.target_mse is not None and found.target_mae is not None
-        rows = per_target_rows(found.target_mse, found.target_mae, names)
     save_table(rows, folder)
     return rows
 

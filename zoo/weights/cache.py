@@ -22,9 +22,8 @@ from urllib.parse import unquote
 
 from zoo.artifacts.manifest import Manifest
 from zoo.errors import ArgumentError, ZooError
-from zoo.factory import get_model_info
 from zoo.meta import DEFAULT_WEIGHTS, Weights
-from zoo.registry import Entry, get_registry
+from zoo.registry import Entry, get_model_info, get_registry
 from zoo.weights import releases
 from zoo.weights.declared import Progress, declaration, fetch
 from zoo.weights.home import HUB, PREDICT, cache_file, home, predict_folder, weights_dir
@@ -208,7 +207,7 @@ def fetch_release(spec: str, progress_for: ProgressFor) -> list[Fetched]:
         note = f"not fetched: model '{release.model}' is not installed (zoo predict needs none)"
         return [*results, Fetched(label, None, note=note)]
     try:
-        located = releases.locate(spec, progress_for(label))
+        located = releases.weights_file(spec, progress_for(label))
     except ZooError as exc:
         return [*results, Fetched(label, None, error=str(exc))]
     return [*results, Fetched(label, located.path, located.path.stat().st_size)]

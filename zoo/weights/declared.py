@@ -26,11 +26,10 @@ from urllib.parse import urlparse
 from zoo.artifacts.checkpoint import read_card
 from zoo.artifacts.run import metric_text
 from zoo.errors import ZooError, first_line
-from zoo.factory import get_model_info
 from zoo.files import atomic_write, sha256_file
 from zoo.meta import DEFAULT_WEIGHTS, ModelInfo, Weights, weights_named
-from zoo.registry import Entry, get_registry
-from zoo.weights.home import SUFFIX, cache_file
+from zoo.registry import Entry, get_model_info, get_registry
+from zoo.weights.home import SUFFIX, cache_file, writable_cache
 
 if TYPE_CHECKING:
     from zoo.artifacts.card import ModelCard
@@ -90,19 +89,6 @@ def declaration(model: str, name: str) -> tuple[Entry, Weights]:
     )
 
 
-def declared_tta(model: str | None, spec: str | None) -> str:
-    """The test-time augmentation declared weights were measured with (``none`` for a file)."""
-    if not model or not spec or is_file_spec(spec):
-        return "none"
-    return declaration(model, spec)[1].tta
-
-
-def names_model(spec: str) -> bool:
-    """Whether a command's RUN|CHECKPOINT|MODEL argument can only be a model name."""
-    suffixes = (SUFFIX, ".onnx", ".pt2", ".pt", ".json")
-    return not Path(spec).exists() and "/" not in spec and not spec.endswith(suffixes)
-
-
 def locate(model: str | None, spec: str) -> Located:
     """``NAME``, ``default`` or ``FILE.safetensors`` for ``model`` as a verified local file whose
     card matches the model and the declaration."""
@@ -123,19 +109,6 @@ def locate(model: str | None, spec: str) -> Located:
     return located
 
 
-def results_folder(
-    located: Located, dataset: str | None, split: str, tta: str = "none"
-) -> str | None:
-    """Where ``zoo eval`` writes results for declared weights (their file may be read-only,
-    inside a package): ``eval/MODEL-WEIGHTS/DATASET-SPLIT`` here. None for a file the user
-    named (its results go beside it)."""
-    if located.declared is None:
-        return None
-    folder = f"{located.model}-{located.declared.name}"
-    views = "" if tta == "none" else f"-tta-{tta}"
-    return str(Path("eval") / folder / f"{dataset or located.card.dataset}-{split}{views}")
-
-
 def fetch(entry: Entry, weights: Weights, progress: Progress | None = None) -> Path:
     """The local file of declared weights, downloaded once if it is a URL; sha256 checked
     (``progress`` hears how a download goes)."""
@@ -146,6 +119,7 @@ def fetch(entry: Entry, weights: Weights, progress: Progress | None = None) -> P
     path = cache_file(entry.name, weights)
     where = f"{entry.name} weights '{weights.name}'"
     if not path.is_file():
+        writable_cache(path.parent)
         download(weights.url, path, weights, where, progress)
     check_sha256(path, weights, remove=True, where=where)
     return path

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zoo.errors import ZooError
-from zoo.files import sha256_file
+from zoo.files import check_folder, sha256_file
 
 if TYPE_CHECKING:
     from zoo.meta import Weights
@@ -32,6 +32,15 @@ def home() -> Path:
         return Path(os.environ[HOME_ENV]).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache) / "zoo"
+
+
+def writable_cache(folder: Path) -> Path:
+    """A folder of zoo's cache about to be written (a download, an export for ``zoo predict``),
+    checked before the work: one line that says to set ZOO_HOME when it cannot be written."""
+    try:
+        return check_folder(folder, "the cache folder")
+    except ZooError as exc:
+        raise ZooError(f"{exc} (set {HOME_ENV} to a folder you may write)") from None
 
 
 def weights_dir() -> Path:

@@ -4,10 +4,12 @@ is a model spec, as timm's ``hf-hub:`` prefix is.
 A repository written by ``zoo publish`` holds a release: ``weights.json`` (the declaration, in
 the format :func:`zoo.meta.weights_index` reads: the model, the weights' name and sha256), an
 export directory's ``manifest.json`` and ONNX files, the safetensors file and the model card.
-The first use downloads ``weights.json``, ``manifest.json`` and the float32 ONNX file into
+The first use downloads ``weights.json``, ``manifest.json``, the float32 ONNX file and
+``verification.npz`` (what ``zoo verify`` re-checks it on) into
 ``$ZOO_HOME/hub/OWNER--REPO/REVISION``, checks the ONNX file against the manifest and the
 manifest's card against the declaration, and renames the folder into place (it is whole or
-absent). The weights, when PyTorch needs them, go where declared weights go
+absent). Every later use checks the ONNX file against the manifest's sha256 again before it runs;
+a copy that differs is removed (and downloaded again), with a note. The weights, when PyTorch needs them, go where declared weights go
 (``$ZOO_HOME/weights/MODEL-NAME-<12 hex>.safetensors``), checked against the declared sha256.
 Later uses read the cache and never touch the network; ``zoo weights fetch hf://...`` asks the
 Hub again. No torch here: ``zoo predict hf://...`` runs the ONNX file with ONNX Runtime alone.
@@ -25,12 +27,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 from zoo.artifacts.checkpoint import read_card
-from zoo.artifacts.manifest import MANIFEST, Manifest
-from zoo.errors import ArgumentError, UnknownNameError, ZooError, first_line
-from zoo.meta import Weights, coerce
+from zoo.artifacts.manifest import CHECKS_FILE, MANIFEST, Manifest
+from zoo.errors import ArgumentError, CacheDamaged, UnknownNameError, ZooError, first_line
+from zoo.meta import DEFAULT_WEIGHTS, Weights, coerce
 from zoo.registry import get_registry
 from zoo.weights.declared import Located, Progress, check_card, check_sha256, download
-from zoo.weights.home import HUB, cache_file, home
+from zoo.weights.home import HUB, cache_file, home, writable_cache
 
 PREFIX = "hf://"
 INDEX = "weights.json"  # a release's declaration, as weights_index reads it
@@ -122,26 +124,35 @@ def read_release(folder: Path, where: str) -> Release:
 
 
 def cached(repo: HubRepo) -> tuple[Release, Path] | None:
-    """The release already downloaded for ``repo`` and its checked ONNX file, None when there
-    is none (a damaged copy is removed, so that it is downloaded again)."""
+    """The release already downloaded for ``repo`` and its ONNX file, checked against the
+    manifest's sha256 before every use; None when there is none. A damaged copy is removed, so
+    that it is downloaded again, and :class:`CacheDamaged` says so."""
     if not (repo.folder / INDEX).is_file():
         return None
     try:
         release = read_release(repo.folder, repo.spec)
         return release, release.onnx()
-    except ZooError:
+    except ZooError as exc:
         shutil.rmtree(repo.folder, ignore_errors=True)
-        return None
+        raise CacheDamaged(
+            f"the cached release {repo.folder} was damaged ({exc}); removed"
+        ) from None
 
 
 def release(spec: str, refresh: bool = False, say: Callable[[str], None] | None = None) -> Release:
     """The release of ``spec``: from the cache, else (or with ``refresh``) from the Hub."""
     repo = parse(spec)
-    found = None if refresh else cached(repo)
+    try:
+        found = None if refresh else cached(repo)
+    except CacheDamaged as exc:
+        found = None
+        if say is not None:
+            say(f"note: {exc}")
     if found is not None:
         return found[0]
     if say is not None:
-        say(f"first use of {repo.spec}: downloading its release from the Hugging Face Hub…")
+        say(f"downloading the release {repo.spec} from the Hugging Face Hub, once…")
+    writable_cache(repo.folder.parent)
     scratch = repo.folder.with_name(f".{repo.folder.name}.{os.getpid()}.tmp")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
@@ -151,6 +162,7 @@ def release(spec: str, refresh: bool = False, say: Callable[[str], None] | None 
         entry = Manifest.read(scratch).file("onnx")
         if entry is not None:
             hub_file(repo, entry.path, scratch / entry.path)
+        hub_file(repo, CHECKS_FILE, scratch / CHECKS_FILE)  # what `zoo verify` checks it on
         read_release(scratch, repo.spec).onnx()
         replace_folder(scratch, repo.folder)
     finally:
@@ -258,6 +270,16 @@ def hub_error(repo: HubRepo, filename: str, exc: Exception) -> str:
     )
 
 
+def release_to_verify(spec: str, say: Callable[[str], None] | None = None) -> Path:
+    """The folder of ``spec``'s release, as ``zoo predict`` uses it, with everything ``zoo
+    verify`` re-checks it on (a release cached before verification.npz was kept is fetched
+    again)."""
+    found = release(spec, say=say)
+    if not (found.folder / CHECKS_FILE).is_file():
+        found = release(spec, refresh=True, say=say)
+    return found.folder
+
+
 def cached_onnx(spec: str) -> Path | None:
     """The cached ONNX file of ``spec``, without the network; None when not downloaded yet."""
     found = cached(parse(spec))
@@ -269,9 +291,15 @@ def onnx_path(spec: str, say: Callable[[str], None] | None = None) -> Path:
     return release(spec, say=say).onnx()
 
 
-def locate(spec: str, progress: Progress | None = None, refresh: bool = False) -> Located:
-    """``spec``'s weights as a verified local file, like declared weights (:func:`zoo.weights.
-    locate`); the card must name a model that is registered here."""
+def one_set(spec: str, weights: str | None) -> None:
+    """A release publishes one set of weights: naming others is an error."""
+    if weights not in (None, DEFAULT_WEIGHTS):
+        raise ArgumentError(f"{spec} publishes one set of weights: leave out --weights")
+
+
+def weights_file(spec: str, progress: Progress | None = None, refresh: bool = False) -> Located:
+    """``spec``'s weights as a verified local file, like declared weights
+    (:func:`zoo.weights.declared.locate`); the card must name a model registered here."""
     found = release(spec, refresh=refresh)
     repo = parse(spec)
     try:
@@ -286,6 +314,7 @@ def locate(spec: str, progress: Progress | None = None, refresh: bool = False) -
     path = cache_file(entry.name, declared)
     where = f"{repo.spec} weights '{declared.name}'"
     if not path.is_file():
+        writable_cache(path.parent)
         download(repo.address(declared.file), path, declared, where, progress)
     check_sha256(path, declared, remove=True, where=where)
     located = Located(path, read_card(path), entry.name, declared)

@@ -105,9 +105,7 @@ FORMAT = Format(
     name="openvino",
     title="OpenVINO IR",
     suffix=".xml",
-    help="OpenVINO IR (.xml graph + .bin float32 weights, openvino.save_model), verified with "
-    "OpenVINO's CPU plugin in float32; with --int8, an int8 IR quantised by NNCF. Needs the "
-    "openvino extra; not written unless named.",
+    help="OpenVINO IR (.xml and .bin), verified in float32; only when named.",
     write=write,
     read_props=read_props,
     runner=runner,

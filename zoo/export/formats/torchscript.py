@@ -63,8 +63,7 @@ FORMAT = Format(
     name="torchscript",
     title="TorchScript",
     suffix=".torchscript.pt",
-    help="TorchScript (torch.jit.trace). Deprecated by PyTorch: for older runtimes; prefer "
-    "--exported-program.",
+    help="TorchScript (torch.jit.trace; deprecated by PyTorch: prefer --exported-program.",
     write=write,
     read_props=read_props,
     runner=runner,

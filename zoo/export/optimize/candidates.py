@@ -20,10 +20,9 @@ from zoo.export.backends import BACKENDS, Backend, Opened, Opening
 from zoo.export.checks import Checks
 from zoo.export.formats import FORMATS
 from zoo.export.options import ExportRequest
-from zoo.export.pipeline import Exported, derive_file, file_stem, write_format
+from zoo.export.pipeline import Exported, Exporting, derive_file, file_stem, write_format
 from zoo.export.precisions import PRECISIONS, Derivation
 from zoo.export.samples import Samples
-from zoo.export.source import Source
 
 FLOAT32_FORMATS = ("onnx", "openvino", "exported-program")  # TorchScript: its deprecated twin
 TORCH_FORMATS = ("exported-program",)  # torch's threads are global: timed at one thread count
@@ -73,7 +72,7 @@ def thread_counts(objective: str, cores: int) -> tuple[int, ...]:
 
 
 def float32_files(
-    source: Source, scratch: Path, checks: Checks, tta: str, skipped: list[str]
+    source: Exporting, scratch: Path, checks: Checks, tta: str, skipped: list[str]
 ) -> list[Built]:
     """Each float32 format written and verified against eager; one that cannot be is skipped
     with the reason (the ONNX file, the baseline, must be)."""
@@ -111,7 +110,7 @@ def int8_variants(model: torch.nn.Module) -> list[tuple[str, str, bool]]:
 
 
 def derived_files(
-    source: Source,
+    source: Exporting,
     scratch: Path,
     float32: list[Built],
     checks: Checks,

@@ -33,10 +33,9 @@ from zoo.export.optimize.sampling import OptimizeData
 from zoo.export.optimize.writing import make_decision, write_chosen
 from zoo.export.options import ExportRequest, OptimizeRequest
 from zoo.export.parity import FP32, compare
-from zoo.export.pipeline import check_out_dir, commit_dir, staging_dir
+from zoo.export.pipeline import Exporting, check_out_dir, commit_dir, staging_dir
 from zoo.export.precisions import PRECISIONS
-from zoo.export.source import Source
-from zoo.tta import with_tta
+from zoo.sources import Source
 
 PARITY_COUNT = 64  # selection inputs each candidate is compared with eager on
 ITERATIONS = 20
@@ -66,14 +65,13 @@ def optimize(
     check_request(request)
     check_out_dir(out_dir, request.force)
     data.check_disjoint()
-    if tta not in (None, "none"):
-        source = dataclasses.replace(source, model=with_tta(source.model, tta))
+    exporting = Exporting.of(source, tta or "none")  # eager averages the views the files do
     staging = staging_dir(out_dir)
     cores = max(1, torch.get_num_threads())
     try:
         with tempfile.TemporaryDirectory(prefix=".zoo-optimize-", dir=out_dir.parent) as scratch:
             manifest = run(
-                source, data, request, Path(scratch), staging, tta, cores, start, progress
+                exporting, data, request, Path(scratch), staging, tta, cores, start, progress
             )
         commit_dir(staging, out_dir)
     finally:
@@ -101,7 +99,7 @@ def device_here(asked: str, skipped: list[str]) -> str:
 
 
 def run(
-    source: Source,
+    source: Exporting,
     data: OptimizeData,
     request: OptimizeRequest,
     scratch: Path,
@@ -181,7 +179,7 @@ class Clock:
 def measure_selection(
     found: list[Candidate],
     data: OptimizeData,
-    source: Source,
+    source: Exporting,
     metric: Metric,
     baseline: Candidate,
     say: Progress,
@@ -227,7 +225,7 @@ def selection_figures(
 
 
 def measure_timings(
-    found: list[Candidate], source: Source, request: OptimizeRequest, say: Progress
+    found: list[Candidate], source: Exporting, request: OptimizeRequest, say: Progress
 ) -> dict[str, Timing]:
     """Every opened candidate timed at the request's batch, interleaved round by round as
     bench does, within the time budget."""

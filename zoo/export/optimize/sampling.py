@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from zoo.errors import ArgumentError, ZooError
-from zoo.export.options import OptimizeRequest, SourceRequest
+from zoo.export.options import OptimizeRequest
 from zoo.export.samples import Samples, load_samples, missing_data_hint, random_samples
-from zoo.export.source import Source, checks_dataset
+from zoo.sources import Source, SourceRequest
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def split(samples: Samples, selection: int, confirmation: int) -> tuple[Samples,
 def load_data(source: Source, request: OptimizeRequest, wanted: SourceRequest) -> OptimizeData:
     """The samples for ``source``'s dataset (the one named, an export's, the weights'), or a
     clear refusal naming what to pass."""
-    dataset = checks_dataset(source, wanted)
+    dataset = wanted.dataset_for(source)
     data_dir = wanted.data_dir or source.data_dir
     preprocessing = source.preprocessing
     count = request.selection_samples + request.confirmation_samples

@@ -16,8 +16,7 @@ from zoo.export.optimize.metric import Metric
 from zoo.export.optimize.rule import Outcome
 from zoo.export.optimize.sampling import OptimizeData
 from zoo.export.options import ExportRequest, OptimizeRequest
-from zoo.export.pipeline import export_info, file_stem, finish
-from zoo.export.source import Source
+from zoo.export.pipeline import Exporting, export_info, file_stem, finish
 from zoo.machine import this_machine
 
 SETTINGS = {
@@ -113,7 +112,7 @@ def accuracy_fact(decision: Decision, data: OptimizeData, metric: Metric) -> Acc
 
 
 def write_chosen(
-    source: Source,
+    source: Exporting,
     staging: Path,
     chosen: Candidate,
     verifying: Checks,
