@@ -6,9 +6,10 @@
 
 For each model: `zoo train` with the command in WEIGHTS (the model's recipe and the deviations
 named there), its kept checkpoint copied to zoo/models/weights/MODEL-NAME.safetensors, `zoo eval`
-of that file on the test split, and the declaration (file, sha256, dataset, classes,
-preprocessing, the metrics `zoo eval` printed, the command, zoo's version and a note) written to
-zoo/models/weights/weights.json, which the models' `model_info(weights=weights_index(...))` read.
+of that file on the test split, what it measured (and the test-time augmentation it measured
+with) stamped into the file's card, and the declaration (file, sha256, name and a note with the
+command) written to zoo/models/weights/weights.json, which the models'
+`model_info(weights=weights_index(...))` read. Everything else about the weights is the card's.
 `zoo eval MODEL --weights default` reproduces the recorded metrics (tests/test_weights.py checks
 it for the weights whose data ships with zoo). `--reuse MODEL=RUN_DIR` takes a finished run of
 the same command instead of training again (its config.json is checked against the command).
@@ -188,8 +189,21 @@ def half_copy(source: Path, target: Path) -> None:
     save_file(tensors, str(target), metadata)
 
 
+def stamp(path: Path, **changes: object) -> None:
+    """Rewrite the card inside a shipped safetensors file (its tensors unchanged)."""
+    from safetensors.torch import load_file, save_file
+
+    from zoo.artifacts.checkpoint import META_KEY, read_card
+
+    card = read_card(path).with_(**changes)
+    text = json.dumps(card.to_json(), indent=2)
+    tensors = load_file(str(path))
+    atomic_write(path, lambda temporary: save_file(tensors, temporary, {META_KEY: text}))
+
+
 def declare(spec: Spec, run: Path, data_dir: str) -> dict[str, object]:
-    """Ship the run's weights and measure them with `zoo eval`; their declaration."""
+    """Ship the run's weights, measure them with `zoo eval`, stamp what it measured into their
+    card; their declaration."""
     target = FOLDER / f"{spec.model}-{spec.name}.safetensors"
     source = kept_checkpoint(run)
     copy = half_copy if spec.half else shutil.copyfile
@@ -199,28 +213,21 @@ def declare(spec: Spec, run: Path, data_dir: str) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as scratch:
         result = run_zoo("eval", str(target), "--split", "test", *where, "--out", scratch, "--json")
     summary = json.loads(result.stdout)
-    card = json.loads(run.joinpath("checkpoints", kept_checkpoint(run).stem + ".json").read_text())
     metric = "accuracy" if "accuracy" in summary else "mae"
+    stamp(
+        target,
+        metrics={metric: summary[metric], "loss": summary["loss"]},
+        evaluated_on="the test split",
+        evaluation_tta=spec.tta,
+    )
     history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     train_items = history[-1]["train_items"]
-
+    note = spec.note.format(train=f"{train_items:,}", held=f"{4000 - train_items:,}")
     return {
         "name": spec.name,
         "file": f"weights/{target.name}",
         "sha256": sha256_file(target),
-        "dataset": card["dataset"],
-        "dataset_args": card["dataset_args"],
-        "classes": card["classes"],
-        "input_shape": card["input_shape"],
-        "mean": card["mean"],
-        "std": card["std"],
-        "resize": card["resize"],
-        "metrics": {metric: summary[metric], "loss": summary["loss"]},
-        "split": "test",
-        **({"tta": spec.tta} if spec.tta != "none" else {}),
-        "command": shlex.join(spec.command()),
-        "zoo_version": zoo.__version__,
-        "note": spec.note.format(train=f"{train_items:,}", held=f"{4000 - train_items:,}"),
+        "note": f"{note} Trained with zoo {zoo.__version__}: {shlex.join(spec.command())}",
     }
 
 
@@ -246,7 +253,7 @@ def main() -> None:
             run = train(spec, args.data_dir, args.out)
         declaration = declare(spec, run, args.data_dir)
         index[spec.model] = [declaration]
-        print(f"{spec.model}: {declaration['metrics']} ({run})", flush=True)
+        print(f"{spec.model}: {declaration['sha256'][:12]} ({run})", flush=True)
         write_json(INDEX, dict(sorted(index.items())))
 
 

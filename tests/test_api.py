@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Literal
 
@@ -126,6 +127,30 @@ def test_metadata_as_plain_dict_is_validated():
     assert info.recipe.lr == 0.5 and info.recipe.optimizer == "sgd" and info.recipe.epochs == 10
     builder.zoo_info = {"descripton": "typo"}
     with pytest.raises(TypeError, match="unknown ModelInfo field"):
+        zoo.meta.read(builder, zoo.ModelInfo)
+
+
+def test_a_recipe_is_a_partial_training_configuration_checked_by_its_fields() -> None:
+    recipe = zoo.Recipe(optimizer="sgd", lr=0.1, label_smoothing=0.2, mean=(0.5,), note="ours")
+    assert recipe.values == {"optimizer": "sgd", "lr": 0.1, "label_smoothing": 0.2, "mean": [0.5]}
+    assert (recipe.epochs, recipe.tta, recipe.note) == (10, "none", "ours")  # TrainConfig's own
+    older = zoo.Recipe(lr=0.1, options={"label_smoothing": 0.2})  # how recipes once said it
+    assert older.values == {"lr": 0.1, "label_smoothing": 0.2}
+    for wrong, message in (
+        ({"lr": -1.0}, "--lr must be > 0"),
+        ({"epochs": "ten"}, "'epochs' must be an integer"),
+        ({"flip": "sideways"}, "--flip must be one of none, random, alternate"),
+        ({"device": "cuda"}, "'device', which a recipe cannot"),
+        ({"colour": "red"}, "'colour', which a recipe cannot"),
+    ):
+        with pytest.raises(TypeError, match=re.escape(message)):
+            zoo.Recipe(**wrong)
+
+    def builder() -> nn.Module:
+        return nn.Identity()
+
+    builder.zoo_info = {"recipe": {"epochs": 0}}
+    with pytest.raises(TypeError, match=re.escape("--epochs must be at least 1")):
         zoo.meta.read(builder, zoo.ModelInfo)
 
 

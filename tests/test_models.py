@@ -167,17 +167,17 @@ def test_metadata_names_default_datasets_and_recipes() -> None:
         "flowers-transfer": "flowers102", "cifar10-fast": "cifar10", "cifar10-fast-wide": "cifar10",
     }  # fmt: skip
     cnn = zoo.get_model_info("cifar10-cnn")
-    assert (cnn.recipe.batch_size, cnn.recipe.epochs, cnn.recipe.mean) == (25, 20, (0.5,) * 3)
+    assert (cnn.recipe.batch_size, cnn.recipe.epochs, cnn.recipe.mean) == (25, 20, [0.5] * 3)
     assert "73.58" in cnn.reference["cifar10"]
     assert round(60_000 * zoo.get_model_info("mnist-logreg").recipe.val_split) == 10_000
     mlp3 = zoo.get_model_info("mnist-mlp3").recipe  # the tutorial's plain SGD, as published
-    assert (mlp3.optimizer, mlp3.lr, mlp3.opt_args, mlp3.mean) == ("sgd", 0.003, {}, (0.5,))
+    assert (mlp3.optimizer, mlp3.lr, mlp3.opt_args, mlp3.mean) == ("sgd", 0.003, {}, [0.5])
     assert zoo.get_model_info("linear-regression").output == "regression"
     fast = zoo.get_model_info("cifar10-fast").recipe  # airbench94's hyp, per mean loss
     kilostep = 1024 * (1 + 1 / (1 - 0.85))
     assert fast.lr == pytest.approx(11.5 / kilostep * 1024)
     assert fast.lr * fast.opt_args["weight_decay"] == pytest.approx(0.0153 * 1024 / kilostep)
-    assert (fast.batch_size, fast.epochs, fast.options["label_smoothing"]) == (1024, 10, 0.2)
+    assert (fast.batch_size, fast.epochs, fast.label_smoothing) == (1024, 10, 0.2)
 
 
 def test_fast_model_pools_as_airbench94_does() -> None:

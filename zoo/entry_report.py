@@ -9,10 +9,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from zoo import meta as zoo_meta
+from zoo.artifacts.card import ModelCard
 from zoo.errors import ZooError
 from zoo.factory import RESERVED, default_input, describe_type, parameters, probe, type_hints
 from zoo.flags import parse_assignments
 from zoo.registry import Entry, get_dataset_info, get_model_info
+from zoo.weights.declared import local_card
 
 INVALID_INFO = "has invalid zoo_info: "
 
@@ -71,6 +73,7 @@ class EntryReport:
     description: str
     info: zoo_meta.ModelInfo | zoo_meta.DatasetInfo | None = None
     size: ModelSize | None = None
+    weight_cards: tuple[ModelCard | None, ...] = ()  # a model's weights' cards, where here
 
     @property
     def model(self) -> zoo_meta.ModelInfo | None:
@@ -99,6 +102,7 @@ class EntryReport:
             data["recipe_declared"] = zoo_meta.declares_recipe(model)
             data["default_weights"] = model.weights[0].name if model.weights else None
             data["size"] = asdict(self.size) if self.size else None
+            data["weight_cards"] = [c.to_json() if c else None for c in self.weight_cards]
         return data
 
 
@@ -131,7 +135,8 @@ def entry_report(
     if entry.kind != "model":
         return EntryReport(*facts, info.description, info)
     size = _model_size(entry, info, input_shape, num_classes, model_args)
-    return EntryReport(*facts, info.description, info, size)
+    cards = tuple(local_card(entry, weights) for weights in info.weights)
+    return EntryReport(*facts, info.description, info, size, cards)
 
 
 def _model_size(

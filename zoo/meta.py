@@ -14,11 +14,13 @@ from __future__ import annotations
 import inspect
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, TypeVar
 
 from zoo.artifacts.card import TTA_MODES, Preprocessing
+from zoo.artifacts.config import FIELDS, field_default, partial
+from zoo.errors import ArgumentError
 
 ATTRIBUTE = "zoo_info"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,60 +34,99 @@ REQUIRED_WEIGHTS = {  # what a weights declaration must name, and what each is
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Recipe:
-    """The training recipe a model was published with; `zoo train` uses it for its defaults."""
+    """The training recipe a model was published with, as a partial training configuration:
+    any of :class:`~zoo.artifacts.config.TrainConfig`'s fields by name, each checked by the
+    field's own type and rule (``Recipe(optimizer="sgd", lr=0.1, label_smoothing=0.2)``), and a
+    ``note``: where it comes from and how it differs from its source. ``zoo train`` starts from
+    it; what it leaves out is TrainConfig's default. ``recipe.lr`` reads a field either way.
 
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    batch_size: int = 64
-    epochs: int = 10
-    opt_args: dict[str, Any] = field(default_factory=dict)
-    val_split: float | int = 0
-    mean: tuple[float, ...] | None = None  # input normalisation, overriding the dataset's
-    std: tuple[float, ...] | None = None
-    options: dict[str, Any] = field(default_factory=dict)  # any other training option, by name
-    note: str = ""  # where the recipe comes from, and how it differs from its source
+    ``options={...}``, how recipes named the fields beyond the first eight before a recipe was
+    a partial configuration, is still read: its keys are fields like the others."""
+
+    values: dict[str, Any]
+    note: str
+
+    def __init__(
+        self, note: str = "", options: Mapping[str, Any] | None = None, **values: Any
+    ) -> None:
+        try:
+            checked = partial({**(options or {}), **values}, "recipe")
+        except ArgumentError as exc:  # metadata zoo cannot use: a TypeError, as for zoo_info
+            raise TypeError(str(exc)) from None
+        object.__setattr__(self, "values", checked)
+        object.__setattr__(self, "note", str(note))
+
+    def __getattr__(self, name: str) -> Any:
+        if name in FIELDS:
+            return self.values.get(name, field_default(name))
+        raise AttributeError(f"'Recipe' has no field '{name}'")
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.values, "note": self.note}
 
 
 UNDECLARED_RECIPE = Recipe()  # a model whose metadata names no recipe gets zoo's defaults, this one
 
 
-@dataclass(frozen=True)
+# what declarations stated beside the file before zoo read it from the file's card: accepted,
+# kept in ``Weights.stated``, and never preferred to the card
+CARD_FACTS = (
+    "dataset", "dataset_args", "classes", "input_shape", "mean", "std", "resize", "metrics",
+    "split", "tta", "command", "zoo_version",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, init=False)
 class Weights:
     """Trained weights a model declares: where the safetensors file is (``file``, a path inside
     the declaring package, or ``url``: https://, http://, file:// or hf://OWNER/REPO/PATH with an
-    optional @REVISION), its sha256, what it was trained on and what it scores.
+    optional @REVISION), its ``sha256``, its ``name`` (what ``--weights`` takes) and a ``note``
+    (what a user should know: a small training set, a deviation from the published recipe).
 
-    ``metrics`` were measured on the ``split`` of ``dataset`` (with ``dataset_args``), with the
-    test-time augmentation ``tta`` (``none``, ``flip`` or ``flip-translate``: eval, export and
-    predict of these weights use it too); ``zoo eval MODEL --weights NAME`` measures them again. ``command`` trained the file with
-    zoo ``zoo_version``; ``note`` says what a user should know (a small training set, a deviation
-    from the published recipe).
+    What the weights are is their file's model card's, and zoo reads it there: the classes,
+    input shape and normalisation, the dataset, the metrics and the test-time augmentation they
+    are measured with, how they were trained. Declarations written before (``dataset``,
+    ``classes``, ``metrics``, ``tta``... beside the location) are still accepted; those facts are
+    kept in ``stated`` and the card wins (a ``tta`` is used only for a card written before cards
+    recorded theirs).
     """
 
     name: str
     sha256: str
-    file: str = ""
-    url: str = ""
-    dataset: str = ""
-    dataset_args: dict[str, Any] = field(default_factory=dict)
-    classes: tuple[str, ...] = ()
-    input_shape: tuple[int, ...] | None = None
-    mean: tuple[float, ...] | None = None
-    std: tuple[float, ...] | None = None
-    resize: str = "bilinear"
-    metrics: dict[str, float] = field(default_factory=dict)
-    split: str = "test"
-    tta: str = "none"
-    command: str = ""
-    zoo_version: str = ""
-    note: str = ""
+    file: str
+    url: str
+    note: str
+    stated: Mapping[str, Any]
+
+    def __init__(
+        self,
+        name: str,
+        sha256: str,
+        file: str = "",
+        url: str = "",
+        note: str = "",
+        stated: Mapping[str, Any] | None = None,
+        **earlier: Any,
+    ) -> None:
+        unknown = sorted(set(earlier) - set(CARD_FACTS))
+        if unknown:
+            raise TypeError(f"unknown Weights field(s): {', '.join(unknown)}")
+        for key, value in (("name", name), ("sha256", sha256), ("file", file), ("url", url)):
+            object.__setattr__(self, key, value)
+        object.__setattr__(self, "note", note)
+        object.__setattr__(self, "stated", {**(stated or {}), **earlier})
 
     @property
     def location(self) -> str:
         """The URL, or ``package file PATH``, for people."""
         return self.url or f"package file {self.file}"
+
+    @property
+    def stated_tta(self) -> str:
+        """The TTA an older declaration stated ("" for none)."""
+        return str(self.stated.get("tta") or "")
 
     def check(self) -> None:
         """Refuse declarations zoo cannot use, naming the field (a TypeError, as for zoo_info)."""
@@ -104,10 +145,17 @@ class Weights:
             problems.append(f"url {self.url!r} ({', '.join(s + '://' for s in WEIGHT_SCHEMES)})")
         if self.file and (self.file.startswith("/") or ".." in self.file.split("/")):
             problems.append(f"file {self.file!r} (a path inside the package)")
-        if self.tta not in TTA_MODES:
-            problems.append(f"tta {self.tta!r} ({', '.join(TTA_MODES)})")
+        if self.stated_tta not in ("", *TTA_MODES):
+            problems.append(f"tta {self.stated_tta!r} ({', '.join(TTA_MODES)})")
         if problems:
             raise TypeError(f"weights {self.name!r} have an invalid {'; '.join(problems)}")
+
+    def to_json(self) -> dict[str, Any]:
+        """As weights.json holds it: the one of ``file`` and ``url`` it uses, a note if any,
+        and what an older declaration stated, as it stated it."""
+        data = {"name": self.name, "sha256": self.sha256, "file": self.file, "url": self.url}
+        data = {key: value for key, value in data.items() if key not in ("file", "url") or value}
+        return data | ({"note": self.note} if self.note else {}) | dict(self.stated)
 
 
 @dataclass(frozen=True)
@@ -179,22 +227,19 @@ def coerce(cls: type, value: Any) -> Any:
         return value
     if not isinstance(value, dict):
         raise TypeError(f"{ATTRIBUTE} must be a dict or {cls.__name__}, not {type(value).__name__}")
-    known = {f.name for f in fields(cls)}
+    known = {f.name for f in fields(cls)} | (set(CARD_FACTS) if cls is Weights else set())
     unknown = sorted(set(value) - known)
     if unknown:
         raise TypeError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
     data = dict(value)
     if cls is ModelInfo and isinstance(data.get("recipe"), dict):
-        data["recipe"] = coerce(Recipe, data["recipe"])
+        data["recipe"] = Recipe(**data["recipe"])
     if cls is ModelInfo and data.get("weights") is not None:
         data["weights"] = declared_weights(data["weights"])
     for key in ("input_shape", "classes", "mean", "std", "targets"):
         if data.get(key) is not None and key in known:
             data[key] = tuple(data[key])
     if cls is Weights:
-        data["metrics"] = {str(k): float(v) for k, v in (data.get("metrics") or {}).items()}
-        data["dataset_args"] = dict(data.get("dataset_args") or {})
-        data["classes"] = tuple(str(c) for c in data.get("classes") or ())
         missing = [key for key in REQUIRED_WEIGHTS if key not in data]
         if missing:
             raise TypeError(
@@ -249,8 +294,11 @@ def first_paragraph(obj: Any) -> str:
 
 
 def to_json(meta: Any) -> dict[str, Any]:
-    """Metadata as JSON-ready data."""
-    return asdict(meta)
+    """Metadata as JSON-ready data (a recipe as its fields and note)."""
+    data = asdict(meta)
+    if isinstance(meta, ModelInfo):
+        data["recipe"] = meta.recipe.to_json()
+    return data
 
 
 def declares_recipe(info: ModelInfo) -> bool:

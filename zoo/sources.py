@@ -278,7 +278,7 @@ class DeclaredWeights(Named):
 
     @property
     def recorded_tta(self) -> str:
-        return self.declaration.tta
+        return self.declaration.stated_tta
 
     @property
     def results_folder(self) -> Path | None:
@@ -320,7 +320,7 @@ class HubRelease(Named):
     @property
     def recorded_tta(self) -> str:
         export_tta = next((f.facts.tta for f in self.release.manifest.files), "")
-        return export_tta if export_tta != "none" else self.release.weights.tta
+        return export_tta if export_tta != "none" else self.release.weights.stated_tta
 
     @property
     def weights_file(self) -> Path:
@@ -505,6 +505,7 @@ class FreshModel(Named):
         classes = self.num_classes or (len(names) if names else None)
         model = seeded_model(name, shape, classes, dict(self.model_args), self.seed)
         mean, std = info.recipe.mean or data.mean, info.recipe.std or data.std
+        mean, std = (tuple(v) if v else None for v in (mean, std))
         if mean and len(shape) == 3 and len(mean) not in (1, shape[0]):
             mean = std = None  # the dataset's per-channel values do not fit the shape's channels
         card = ModelCard(

@@ -11,7 +11,9 @@ checking it against the registry is training's work (:mod:`zoo.train.config`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -100,8 +102,8 @@ def precision_option(default: str, cli: flags.Flag, **facts: Any) -> Any:
 
 def machine(default: Any, cli: flags.Flag | None = None, **facts: Any) -> Any:
     """An option that says where or how a run runs, not what trained its weights: not recorded
-    in model cards, not swept."""
-    return option(default, cli, recorded=False, swept=False, **facts)
+    in model cards, not swept, not a recipe's."""
+    return option(default, cli, recorded=False, swept=False, machine=True, **facts)
 
 
 @dataclass
@@ -440,6 +442,35 @@ def upgrade(data: dict[str, Any]) -> dict[str, Any]:
     if augment == "crop-flip" and "translate" not in data:
         data["translate"] = 4
     return data
+
+
+def field_default(key: str) -> Any:
+    """A training option's own default (what a recipe that leaves it out trains with)."""
+    item = FIELDS[key]
+    if item.default_factory is not dataclasses.MISSING:
+        return item.default_factory()
+    return item.default
+
+
+def partial(values: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Some of TrainConfig's fields (a model's recipe), each typed and checked by its own field
+    as a config file's are (:func:`zoo.flags.value_of`); keys written before a field was renamed
+    are upgraded. Where a run runs (device, out, ...) is not a recipe's to say."""
+    data = upgrade({key: list(v) if isinstance(v, tuple) else v for key, v in values.items()})
+    unknown = sorted(
+        key for key in data if key not in FIELDS or FIELDS[key].metadata.get("machine")
+    )
+    if unknown:
+        raise ArgumentError(
+            f"{where} sets {', '.join(map(repr, unknown))}, which a recipe cannot: it sets "
+            "training options (TrainConfig's fields)"
+        )
+    checked = {key: flags.value_of(TrainConfig, key, value, where) for key, value in data.items()}
+    for key, value in checked.items():
+        rule = FIELDS[key].metadata.get("check")
+        if rule is not None and value is not None and not rule[0](value):
+            raise ArgumentError(f"{where}: {option_name(key)} must be {rule[1]}, not {value!r}")
+    return checked
 
 
 def read_toml(path: Path, table: str | None = None) -> dict[str, Any]:

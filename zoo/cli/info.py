@@ -18,8 +18,12 @@ from zoo.errors import ZooError
 from zoo.registry import KINDS, get_registry
 
 if TYPE_CHECKING:
+    from zoo.artifacts.card import ModelCard
     from zoo.entry_report import EntryReport
     from zoo.meta import ModelInfo
+
+
+CORE_RECIPE = ("optimizer", "lr", "batch_size", "epochs")  # shown even when zoo's defaults
 
 
 def info(
@@ -140,13 +144,11 @@ def render(report: EntryReport) -> None:
 
 def render_model(report: EntryReport, model: ModelInfo) -> None:
     """A model's recipe, reported results, trained weights and size."""
-    from dataclasses import asdict
-
     from zoo.meta import declares_recipe
 
-    recipe = {k: v for k, v in asdict(model.recipe).items() if v not in (None, {}, 0, "")}
-    note = recipe.pop("note", "")
-    recipe |= recipe.pop("options", {})  # the other training options, as options
+    shown = {key: getattr(model.recipe, key) for key in CORE_RECIPE} | model.recipe.values
+    recipe = {k: v for k, v in shown.items() if v not in (None, {}, 0, "")}
+    note = model.recipe.note
     say(
         console,
         (
@@ -160,7 +162,7 @@ def render_model(report: EntryReport, model: ModelInfo) -> None:
         say(console, f"  recipe note: {note}")
     for dataset, result in model.reference.items():
         say(console, f"  reported: {result} on {dataset}")
-    render_weights(model)
+    render_weights(model, report.weight_cards)
     if report.size:
         size = report.size
         shape = "x".join(map(str, size.input_shape))
@@ -171,23 +173,23 @@ def render_model(report: EntryReport, model: ModelInfo) -> None:
         )
 
 
-def render_weights(model: ModelInfo) -> None:
-    """A model's trained weights with their metrics, or why it has none."""
-    from zoo.weights.declared import metrics_text
+def render_weights(model: ModelInfo, cards: tuple[ModelCard | None, ...]) -> None:
+    """A model's trained weights with what their cards say, or why it has none."""
+    from zoo.weights.declared import metrics_text, stated_text
 
     if not model.weights:
         why = model.no_weights or "none declared"
         say(console, f"  trained weights: none ({why})")
         return
     say(console, "  trained weights (--weights NAME, or default):")
-    for position, weights in enumerate(model.weights):
+    for position, (weights, card) in enumerate(zip(model.weights, cards, strict=True)):
         default = " (default)" if position == 0 else ""
-        say(console, f"    [bold]{weights.name}[/bold]{default}: {metrics_text(weights)}")
-        say(console, f"      {weights.location}")
+        said = metrics_text(card) if card else stated_text(weights)
+        say(console, f"    [bold]{weights.name}[/bold]{default}: {escape(said)}")
+        say(console, f"      {escape(weights.location)}")
         say(console, f"      sha256 {weights.sha256}")
-        if weights.command:
-            made = f"made with zoo {weights.zoo_version}" if weights.zoo_version else "made"
-            say(console, f"      {made}: {weights.command}")
+        if card is not None and card.zoo_version:
+            say(console, f"      made with zoo {card.zoo_version}")
         if weights.note:
             say(console, f"      note: {weights.note}")
 

@@ -8,14 +8,13 @@ network for the Hub. Each is one line.
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
 from zoo.artifacts.card import ModelCard
 from zoo.artifacts.checkpoint import read_card
-from zoo.artifacts.config import FIELDS, TrainConfig
+from zoo.artifacts.config import FIELDS, TrainConfig, field_default
 from zoo.artifacts.run import RunDir, kept_epoch
 from zoo.errors import ArgumentError, UnknownNameError, ZooError
 from zoo.files import check_folder, sha256_file
@@ -153,7 +152,7 @@ def training_command(checked: ReleasePlan) -> str:
     their flags."""
     config = checked.training.to_dict()
     recipe = get_model_info(checked.entry.qualified_name).recipe
-    named = set(ALWAYS) | set(getattr(recipe, "options", None) or {})
+    named = set(ALWAYS) | set(recipe.values)
     parts = ["zoo", "train", checked.card.model]
     for key, value in config.items():
         item = FIELDS.get(key)
@@ -161,7 +160,9 @@ def training_command(checked: ReleasePlan) -> str:
         if cli is None or value is None or value is False or value in ({}, []):
             continue
         recorded = item.metadata.get("recorded", True)
-        if (not recorded and key != "data_dir") or (key not in named and value == default(key)):
+        if (not recorded and key != "data_dir") or (
+            key not in named and value == field_default(key)
+        ):
             continue  # where it ran (not what trained it), or zoo's default
         if value is True:
             parts.append(cli.name)
@@ -171,14 +172,6 @@ def training_command(checked: ReleasePlan) -> str:
         elif not isinstance(value, list):
             parts += [cli.name, str(value)]
     return shlex.join(parts)
-
-
-def default(key: str) -> object:
-    """A training option's own default (before a recipe's)."""
-    item = FIELDS[key]
-    if item.default_factory is not dataclasses.MISSING:
-        return item.default_factory()
-    return item.default
 
 
 def trained_on(checked: ReleasePlan) -> str:

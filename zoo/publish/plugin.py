@@ -148,8 +148,4 @@ def wiring_notes(plugin: PluginPackage) -> list[str]:
 
 def entry_json(weights: Weights) -> dict[str, Any]:
     """A declaration as weights.json holds it (the one of ``file`` and ``url`` it uses)."""
-    from dataclasses import asdict
-
-    data = asdict(weights)
-    data = {key: list(v) if isinstance(v, tuple) else v for key, v in data.items()}
-    return {key: value for key, value in data.items() if key not in ("file", "url") or value}
+    return weights.to_json()

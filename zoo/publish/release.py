@@ -13,8 +13,9 @@ written into a private folder beside ``--out`` and renamed into place whole::
     README.md                                    the model card (zoo.publish.modelcard)
     plots/                                       the run's curves, the confusion matrix
 
-The metrics are measured again (:func:`zoo.train.evaluation.evaluate_weights`) on the
-declared split with the file being published, and the declaration and card carry those.
+The metrics are measured again (:func:`zoo.train.evaluation.evaluate_weights`) on the chosen
+split with the file being published, with the test-time augmentation its card records, and the
+README carries them; the declaration says only where the file is, its sha256, name and note.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import zoo
 from zoo.artifacts.manifest import MANIFEST, DatasetRef, Manifest
 from zoo.errors import ZooError
 from zoo.export import pipeline
@@ -37,7 +37,7 @@ from zoo.export.options import CALIBRATION_SAMPLES, ExportRequest
 from zoo.export.parity import wilson
 from zoo.export.samples import load_samples
 from zoo.files import MODE, sha256_file, write_json, write_text
-from zoo.meta import Weights, coerce
+from zoo.meta import Weights
 from zoo.publish import modelcard, plugin, targets
 from zoo.publish.limits import limitations
 from zoo.publish.modelcard import CardFacts, ReleaseMetrics
@@ -118,7 +118,7 @@ def build(checked: ReleasePlan, say: Say) -> Published:
         say("exporting to ONNX and verifying against PyTorch")
         manifest = export_release(checked, source, request, staging)
         plots = copy_plots(checked, staging)
-        declaration = declare(checked, measured)
+        declaration = declare(checked)
         write_json(staging / INDEX, {checked.model: [plugin.entry_json(declaration)]})
         facts = card_facts(checked, declaration, measured, manifest, plots)
         write_text(staging / CARD, modelcard.render(facts))
@@ -216,31 +216,11 @@ def copy_plots(checked: ReleasePlan, staging: Path) -> list[tuple[str, str]]:
 # -- what the release says --------------------------------------------------------------------
 
 
-def declare(checked: ReleasePlan, measured: ReleaseMetrics) -> Weights:
-    """The declaration: the file, what it was trained on, its preprocessing, the metrics
-    measured just now, the command and zoo's version."""
-    card = checked.card
+def declare(checked: ReleasePlan) -> Weights:
+    """The declaration: the file, its sha256, its name, a note (what it was trained on, and the
+    user's); the rest is the card's, inside the file."""
     note = " ".join(filter(None, [f"Trained on {trained_on(checked)}.", checked.request.note]))
-    return coerce(
-        Weights,
-        {
-            "name": checked.name,
-            "sha256": checked.sha256,
-            "file": checked.file_name,
-            "dataset": card.dataset,
-            "dataset_args": dict(card.dataset_args),
-            "classes": list(card.classes),
-            "input_shape": list(card.input_shape),
-            "mean": list(card.preprocessing.mean) if card.preprocessing.mean else None,
-            "std": list(card.preprocessing.std) if card.preprocessing.std else None,
-            "resize": card.preprocessing.resize,
-            "metrics": {measured.metric: measured.value, "loss": measured.loss},
-            "split": measured.split,
-            "command": training_command(checked),
-            "zoo_version": zoo.__version__,
-            "note": note,
-        },
-    )
+    return Weights(name=checked.name, sha256=checked.sha256, file=checked.file_name, note=note)
 
 
 def card_facts(
@@ -261,7 +241,7 @@ def card_facts(
         parameters=parameter_count(path),
         measured=measured,
         manifest=manifest,
-        command=declaration.command,
+        command=training_command(checked),
         training=checked.training,
         trained_on=trained_on(checked),
         kept=kept_text(checked),

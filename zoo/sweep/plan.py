@@ -412,7 +412,7 @@ def sweep_defaults(model: str, given: dict[str, Any], tensorboard: bool) -> dict
     train split out when the recipe validates on the test split; TensorBoard on when installed."""
     defaults: dict[str, Any] = {}
     recipe = train_config.recipe_layer(model, given.get("optimizer"))
-    if "val_split" not in given and not recipe["val_split"]:
+    if "val_split" not in given and not recipe.get("val_split"):
         defaults["val_split"] = DEFAULT_VAL_SPLIT
     if "tensorboard" not in given:
         defaults["tensorboard"] = tensorboard

@@ -25,7 +25,6 @@ from zoo.artifacts.config import (
     load_run_config,
     option_name,
     read_toml,
-    upgrade,
 )
 from zoo.errors import ArgumentError
 from zoo.flags import flag, option
@@ -79,28 +78,14 @@ def parse_text(key: str, text: str) -> Any:
 
 
 def recipe_layer(model: str, optimizer: str | None) -> dict[str, Any]:
-    """The model's published recipe and default dataset as configuration keys; its optimizer
-    arguments only when the run keeps its optimizer."""
+    """The model's published recipe (a partial configuration, checked when it was declared) and
+    its default dataset; the recipe's optimizer arguments only when the run keeps its optimizer."""
     from zoo.registry import get_model_info
 
     info = get_model_info(model)
-    recipe = info.recipe
-    same_optimizer = optimizer is None or optimizer == recipe.optimizer
-    layer: dict[str, Any] = {
-        "optimizer": recipe.optimizer,
-        "lr": recipe.lr,
-        "batch_size": recipe.batch_size,
-        "epochs": recipe.epochs,
-        "val_split": recipe.val_split,
-        "opt_args": dict(recipe.opt_args) if same_optimizer else {},
-        "mean": list(recipe.mean) if recipe.mean else None,
-        "std": list(recipe.std) if recipe.std else None,
-    }
-    where = f"the recipe of model '{model}'"
-    for key, value in upgrade(dict(recipe.options)).items():
-        if key not in FIELDS:
-            raise ArgumentError(f"{where} sets '{key}', which is not a training option")
-        layer[key] = flags.value_of(TrainConfig, key, value, where)
+    layer = dict(info.recipe.values)
+    if optimizer is not None and optimizer != info.recipe.optimizer:
+        layer.pop("opt_args", None)
     if info.default_dataset:
         layer["dataset"] = info.default_dataset
     return layer

@@ -105,7 +105,7 @@ def locate(model: str | None, spec: str) -> Located:
         entry, weights = declaration(model, spec)
         path = fetch(entry, weights)
         located = Located(path, read_card(path), entry.name, weights)
-    check_card(located)
+    check_model(located)
     return located
 
 
@@ -267,44 +267,55 @@ def hub_download(url: str, destination: str, progress: Progress | None = None) -
     shutil.copyfile(local, destination)
 
 
-def check_card(located: Located) -> None:
-    """The file must hold weights of ``located.model`` with the declared classes and input."""
+def check_model(located: Located) -> None:
+    """The file must hold weights of the model it is named with: everything else about the
+    weights is its card's to say."""
     card = located.card
     model = card.model.rpartition(":")[2]
     if located.model and model != located.model:
         raise ZooError(
             f"{located.path} holds weights of model '{card.model}', not '{located.model}'"
         )
-    declared = located.declared
-    if declared is None:
-        return
-    facts: list[tuple[str, Any, Any]] = [
-        ("classes", tuple(declared.classes), tuple(card.classes)),
-        ("input shape", declared.input_shape, card.input_shape),
-        ("mean", declared.mean, card.preprocessing.mean),
-        ("std", declared.std, card.preprocessing.std),
-    ]
-    wrong = [
-        f"{what} {value_text(theirs)} (declared {value_text(ours)})"
-        for what, ours, theirs in facts
-        if ours and tuple(ours) != tuple(theirs or ())
-    ]
-    if wrong:
-        raise ZooError(
-            f"{located.label}: the file does not match its declaration: {'; '.join(wrong)}"
+
+
+def local_card(entry: Entry, weights: Weights) -> ModelCard | None:
+    """The card of declared weights whose file is here (inside the package, or downloaded):
+    what ``zoo info`` shows of them, read without fetching anything; None when not here."""
+    try:
+        path = (
+            package_file(entry, weights.file) if weights.file else cache_file(entry.name, weights)
         )
+        return read_card(path) if path.is_file() else None
+    except ZooError:
+        return None
 
 
-def value_text(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        text = ", ".join(map(str, value[:6])) + (", …" if len(value) > 6 else "")
-        return f"({text})"
-    return str(value)
+def metrics_text(card: ModelCard) -> str:
+    """``accuracy 73.65 % on the test split of imagefolder``: what a card's metrics say, as eval
+    prints them (an epoch's held-out figures, or what ``zoo eval`` measured), with the TTA."""
+    chosen = {
+        key.rpartition("_")[2]: value
+        for key, value in card.metrics.items()
+        if key.rpartition("_")[2] in ("accuracy", "mae") and not key.startswith("train_")
+    }
+    where = f" on {card.evaluated_on}" if card.evaluated_on else ""
+    where += f" of {card.dataset}" if card.dataset and where.endswith("split") else ""
+    tta = card.evaluation_tta
+    views = f", test-time augmentation {tta}" if tta and tta != "none" else ""
+    return shown_metrics(chosen) + where + views
 
 
-def metrics_text(weights: Weights) -> str:
-    """``accuracy 73.65 % on the test split of imagefolder``: the declared metrics, as eval
-    prints them."""
-    shown = [metric_text(key, value) for key, value in weights.metrics.items() if key != "loss"]
-    where = f" on the {weights.split} split of {weights.dataset}" if weights.dataset else ""
-    return (", ".join(shown) or "no recorded metrics") + where
+def stated_text(weights: Weights) -> str:
+    """What an older declaration stated of its metrics, for weights whose file (and card) is not
+    here yet; the card says once it is fetched."""
+    stated = weights.stated
+    metrics = {k: v for k, v in dict(stated.get("metrics") or {}).items() if k != "loss"}
+    split, dataset = stated.get("split", "test"), stated.get("dataset")
+    where = f" on the {split} split of {dataset}" if dataset else ""
+    return f"{shown_metrics(metrics)}{where} (as declared; the file's card says once fetched)"
+
+
+def shown_metrics(metrics: dict[str, float]) -> str:
+    return ", ".join(metric_text(key, value) for key, value in metrics.items()) or (
+        "no recorded metrics"
+    )

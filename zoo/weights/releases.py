@@ -31,7 +31,7 @@ from zoo.artifacts.manifest import CHECKS_FILE, MANIFEST, Manifest
 from zoo.errors import ArgumentError, CacheDamaged, UnknownNameError, ZooError, first_line
 from zoo.meta import DEFAULT_WEIGHTS, Weights, coerce
 from zoo.registry import get_registry
-from zoo.weights.declared import Located, Progress, check_card, check_sha256, download
+from zoo.weights.declared import Located, Progress, check_model, check_sha256, download
 from zoo.weights.home import HUB, cache_file, home, writable_cache
 
 PREFIX = "hf://"
@@ -318,7 +318,7 @@ def weights_file(spec: str, progress: Progress | None = None, refresh: bool = Fa
         download(repo.address(declared.file), path, declared, where, progress)
     check_sha256(path, declared, remove=True, where=where)
     located = Located(path, read_card(path), entry.name, declared)
-    check_card(located)
+    check_model(located)
     return located
 
 
