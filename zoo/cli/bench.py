@@ -3,7 +3,6 @@ in :mod:`zoo.export.report`."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +10,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from zoo.cli.params import Json, opt, parameters, with_options
+from zoo.cli.params import Json, parameters, with_options
 from zoo.cli.sources import SOURCE_OPTIONS, SourceArg, source_request
-from zoo.errors import ArgumentError
 from zoo.export.backends import BACKENDS
-from zoo.export.options import CALIBRATION_SAMPLES, BenchRequest
-from zoo.flags import build, flag
+from zoo.export.options import BenchRequest
+from zoo.flags import build
 
-REPORT = flag(
-    "--report",
-    help="Also write the result to FILE: .json or .md (repeatable).",
-    metavar="FILE",
-    kind=list[Path] | None,
-)
-REPORT_SUFFIXES = (".json", ".md")
 FOLD = ("device", "precision", "± rounds", "calls/rounds")  # said once when every row agrees
 SHORT = {  # the tables' headers where the terminal is narrow (a legend says what they are)
     "precision": "prec",
@@ -41,13 +32,7 @@ SHORT = {  # the tables' headers where the terminal is narrow (a legend says wha
 
 
 @with_options([*parameters(BenchRequest), *SOURCE_OPTIONS])
-def bench(
-    source: SourceArg = None,
-    *,
-    report: opt(REPORT) = None,
-    as_json: Json = False,
-    **values: Any,
-) -> None:
+def bench(source: SourceArg = None, *, as_json: Json = False, **values: Any) -> None:
     """Compare backends: top-1 accuracy, file size, parity and latency.
 
     Eager PyTorch, TorchScript, ExportedProgram, ONNX Runtime (float32, int8, float16) and
@@ -78,65 +63,29 @@ def bench(
     - `zoo bench exports/cifar10-cnn --data-dir /tmp/cifar10 --min-accuracy 70 --report bench.json`
     - `zoo bench cifar10-cnn --weights default --backends eager,onnxruntime,onnxruntime-int8`
     """
-    run_bench(source, report, as_json, values)
+    from zoo.cli.output import interruptible, progress_bar
+    from zoo.export import bench as engine
+
+    wanted = build(BenchRequest, values)
+    job = engine.plan(source_request(source, values), wanted)
+    kept = "a benchmark is reported whole: nothing was printed or written"
+    with (
+        interruptible(f"the benchmark of {job.source.name} stopped", kept),
+        progress_bar("loading test samples") as progress,
+    ):
+        result = engine.run(job, progress)
+    manifest = job.source.manifest
+    decision = manifest.decision if manifest is not None else None
+    show_and_save(result, decision, wanted.report, as_json, wanted.min_accuracy)
 
 
 bench.__doc__ = (bench.__doc__ or "").replace("{BACKENDS}", ", ".join(BACKENDS))  # the registry's
 
 
-def run_bench(
-    source: str | None, report: list[Path] | None, as_json: bool, values: dict[str, Any]
-) -> None:
-    """The bench command's work: resolve, sample, bench, print."""
-    from zoo.cli.output import interruptible, progress_bar
-    from zoo.export import bench as engine
-    from zoo.export.samples import load_samples, missing_data_hint
-    from zoo.files import check_file
-    from zoo.sources import EXPORTS
-
-    bad = [p for p in report or [] if p.suffix not in REPORT_SUFFIXES]
-    if bad:
-        raise ArgumentError(f"--report '{bad[0]}' must end in .json or .md")
-    for path in report or []:
-        check_file(path, "--report")  # before the work: a report that cannot be written
-    wanted = build(BenchRequest, values)
-    engine.devices_for(wanted.device)  # a device that is not here: before any work
-    request = source_request(source, values)
-    resolved = request.resolve(accept=EXPORTS, command="zoo bench")
-    dataset = request.dataset_for(resolved)
-    data_dir = request.data_dir or resolved.data_dir
-    named = request.data_dir is not None  # the user's own: it must hold the data
-    samples = load_samples(
-        resolved.preprocessing, dataset, data_dir, wanted.samples, request.seed, named
-    )
-    if wanted.min_accuracy is not None and not samples.labelled:
-        hint = f"; {missing_data_hint(dataset)}" if dataset is not None else ""
-        raise ArgumentError(
-            f"--min-accuracy needs labelled test data, and there is none here ({samples.origin})"
-            f"{hint}"
-        )
-    names, explicit = engine.chosen_backends(wanted, resolved.manifest)
-    calibration = None
-    if "onnxruntime-int8" in names and resolved.manifest is None:
-        train = dataclasses.replace(dataset, split="train") if dataset else None
-        calibration = load_samples(
-            resolved.preprocessing, train, data_dir, CALIBRATION_SAMPLES, request.seed
-        )
-    kept = "a benchmark is reported whole: nothing was printed or written"
-    with (
-        interruptible(f"the benchmark of {resolved.name} stopped", kept),
-        engine.files_to_bench(resolved, names, samples, calibration, wanted) as files,
-        progress_bar("opening backends") as progress,
-    ):
-        result = engine.bench(resolved, files, samples, wanted, names, explicit, progress)
-    decision = resolved.manifest.decision if resolved.manifest is not None else None
-    show_and_save(result, decision, report, as_json, wanted.min_accuracy)
-
-
 def show_and_save(
     result: Any,
     decision: Any,
-    report: list[Path] | None,
+    report: tuple[Path, ...],
     as_json: bool,
     min_accuracy: float | None,
 ) -> None:
@@ -154,7 +103,7 @@ def show_and_save(
         render(result, console, min_accuracy)
         for line in [] if decision is None else decision.lines():
             say(console, f"decision: {line}", markup=False)
-    for path in report or []:
+    for path in report:
         if path.suffix == ".json":
             saving(path, lambda path=path: write_json(path, result.to_json()))
         else:

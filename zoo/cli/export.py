@@ -3,7 +3,6 @@ precision switches come from the formats' and precisions' registries."""
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from pathlib import Path
 from typing import Any
@@ -11,31 +10,9 @@ from typing import Any
 from zoo.cli.params import Json, opt, parameters, with_options
 from zoo.cli.sources import SOURCE_OPTIONS, SourceArg, source_request
 from zoo.export.formats import FORMATS
-from zoo.export.options import CALIBRATION_SAMPLES, ExportRequest
+from zoo.export.options import ExportRequest
 from zoo.export.precisions import DERIVED
-from zoo.flags import Flag, build, flag
-
-OUT = flag(
-    "--out", help="Output directory (default: exports/MODEL).", kind=Path | None, metavar="DIR"
-)
-SAMPLES = flag(
-    "--samples",
-    help="Inputs the files are verified on, stratified by class (default: 16).",
-    kind=int,
-    min=1,
-)
-CALIBRATION = flag(
-    "--calibration",
-    help="Training inputs static int8 quantisation calibrates on (default: 300).",
-    kind=int,
-    min=1,
-)
-ACCURACY_SAMPLES = flag(
-    "--accuracy-samples",
-    help="Labelled test samples each file's top-1 is measured on (default: 1000).",
-    kind=int,
-    min=1,
-)
+from zoo.flags import Flag, build
 
 
 def switch(name: str, help: str) -> inspect.Parameter:
@@ -53,28 +30,19 @@ PRECISION_SWITCHES = [switch(p.name, p.help) for p in DERIVED]
 
 
 @with_options([*FORMAT_SWITCHES, *PRECISION_SWITCHES, *parameters(ExportRequest), *SOURCE_OPTIONS])
-def export(
-    source: SourceArg = None,
-    *,
-    out: opt(OUT) = None,
-    samples: opt(SAMPLES) = 16,
-    calibration: opt(CALIBRATION) = CALIBRATION_SAMPLES,
-    accuracy_samples: opt(ACCURACY_SAMPLES) = 1000,
-    as_json: Json = False,
-    **values: Any,
-) -> None:
+def export(source: SourceArg = None, *, as_json: Json = False, **values: Any) -> None:
     """Export to ONNX, TorchScript and ExportedProgram, verified and certified.
 
     All three formats unless flags pick some; int8 and float16 ONNX files on request.
 
     --int8 quantises with ONNX Runtime: statically for models with convolutions (QDQ, int8
-    weights per channel, uint8 activations calibrated on --calibration inputs of the training
-    split, uniform random images when the data is not here, said in the manifest), dynamically
-    for models made only of Linear layers (ranges computed at run time); with --openvino,
-    MODEL.int8.xml too, quantised by NNCF on the same calibration inputs (with accuracy control on
-    them where they are labelled). --fp16 converts with
-    onnxconverter-common (float32 input and output), verified within 1 % of each input's largest
-    output + 1 % of the value. Both are checked on real test samples and fail, writing nothing,
+    weights per channel, uint8 activations calibrated on --calibration-samples inputs of the
+    training split, uniform random images when the data is not here, said in the manifest),
+    dynamically for models made only of Linear layers (ranges computed at run time); with
+    --openvino, MODEL.int8.xml too, quantised by NNCF on the same calibration inputs (with
+    accuracy control on them where they are labelled). --fp16 converts with onnxconverter-common
+    (float32 input and output), verified within 1 % of each input's largest output + 1 % of
+    the value. Both are checked on real test samples and fail, writing nothing,
     if their top-1 is more than --max-accuracy-drop points below the float32 file's.
     --openvino writes an OpenVINO IR (.xml graph and .bin float32 weights, openvino.save_model),
     verified with OpenVINO's CPU plugin in float32 (the openvino extra; not written unless
@@ -98,65 +66,24 @@ def export(
     - `zoo export cifar10-cnn --weights default --onnx`
     - `zoo export --onnx` (the newest run in runs/)
     """
-    run_export(source, out, (samples, calibration, accuracy_samples), as_json, values)
-
-
-def run_export(
-    source: str | None,
-    out: Path | None,
-    counts: tuple[int, int, int],
-    as_json: bool,
-    values: dict[str, Any],
-) -> None:
-    """Resolve, check and hold the output, sample, export, print; ``counts``: the samples the
-    files are verified on, int8 calibrates on and top-1 is measured on."""
-    from zoo.cli.output import interruptible, print_json
+    from zoo.cli.output import console, interruptible, print_json
     from zoo.export import pipeline
-    from zoo.sources import EXPORTS, chosen_tta
 
     formats = tuple(f.name for f in FORMATS.values() if values.pop(f.name.replace("-", "_")))
     precisions = tuple(p.name for p in DERIVED if values.pop(p.name))
     wanted = build(ExportRequest, values, formats=formats, precisions=precisions)
-    request = source_request(source, values)
-    resolved = request.resolve(accept=EXPORTS, command="zoo export")
-    tta = chosen_tta(resolved, wanted.tta)
-    wanted = dataclasses.replace(wanted, tta=tta.mode)
-    out_dir = out or Path("exports") / pipeline.file_stem(resolved)
-    kept = f"{out_dir} is as it was" if out_dir.exists() else f"nothing was written to {out_dir}"
+    job = pipeline.plan(source_request(source, values), wanted)
+    out = job.out
+    kept = f"{out} is as it was" if out.exists() else f"nothing was written to {out}"
     with (
-        interruptible(f"the export of {resolved.name} stopped", kept),
-        pipeline.exporting(out_dir, wanted.force),  # checked and held before any work
+        interruptible(f"the export of {job.source.name} stopped", kept),
+        console.status("loading samples", spinner="dots") as status,
     ):
-        manifest = sample_and_export(resolved, request, wanted, out_dir, counts)
+        manifest = pipeline.run(job, status.update)
     if as_json:
         print_json(manifest.to_json())
         return
-    print_manifest(manifest, resolved.origin, out_dir, tta.note())
-
-
-def sample_and_export(
-    resolved: Any, request: Any, wanted: ExportRequest, out_dir: Path, counts: tuple[int, int, int]
-) -> Any:
-    """The samples the files are verified and measured on (and int8 calibrates on), then the
-    export itself."""
-    from zoo.cli.output import console
-    from zoo.export import pipeline
-    from zoo.export.samples import load_samples
-
-    samples, calibration, accuracy_samples = counts
-    dataset = request.dataset_for(resolved)
-    data_dir = request.data_dir or resolved.data_dir
-    preprocessing = resolved.preprocessing
-    named = request.data_dir is not None  # the user's own: it must hold the data
-    test = load_samples(
-        preprocessing, dataset, data_dir, max(accuracy_samples, samples), request.seed, named
-    )
-    calibrated = None
-    if "int8" in wanted.precisions:
-        train = dataclasses.replace(dataset, split="train") if dataset else None
-        calibrated = load_samples(preprocessing, train, data_dir, calibration, request.seed)
-    with console.status("exporting and verifying", spinner="dots"):
-        return pipeline.export(resolved, out_dir, wanted, test.take(samples), test, calibrated)
+    print_manifest(manifest, job.source.origin, out, job.tta.note())
 
 
 def print_manifest(manifest: Any, origin: str, out_dir: Path, tta_note: str = "") -> None:

@@ -45,23 +45,17 @@ def optimize(source: SourceArg = None, *, as_json: Json = False, **values: Any) 
     - `zoo optimize runs/mnist-mlp3-... --objective throughput --batch-size 64`
     """
     from zoo.cli.output import console, interruptible, print_json, progress_bar
-    from zoo.export import pipeline
-    from zoo.export.optimize.engine import optimize as engine
-    from zoo.export.optimize.sampling import load_data
-    from zoo.sources import EXPORTS
+    from zoo.export.optimize import engine
 
     wanted = build(OptimizeRequest, values)
-    request = source_request(source, values)
-    resolved = request.resolve(accept=EXPORTS, command="zoo optimize")
-    out = Path(wanted.out) if wanted.out else Path("exports") / f"{resolved.name}-optimized"
+    job = engine.plan(source_request(source, values), wanted)
+    out = job.out
     kept = f"{out} is as it was" if out.exists() else f"nothing was written to {out}"
     with (
-        interruptible(f"optimizing {resolved.name} stopped", kept),
-        pipeline.exporting(out, wanted.force),  # checked and held before any work
-        progress_bar("measuring candidates") as progress,
+        interruptible(f"optimizing {job.source.name} stopped", kept),
+        progress_bar("loading samples") as progress,
     ):
-        data = load_data(resolved, wanted, request)  # the TTA the weights' card records
-        manifest = engine(resolved, data, wanted, out, resolved.tta, progress)
+        manifest = engine.run(job, progress)
     if as_json:
         print_json(manifest.to_json())
         return

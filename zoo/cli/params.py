@@ -120,8 +120,10 @@ def fold_aliases(values: dict[str, Any], extra: list[inspect.Parameter]) -> dict
 
 
 def option_names(parameter: inspect.Parameter) -> str:
-    """The first name of a parameter's option, as users spell it."""
-    return typing.get_args(parameter.annotation)[1].param_decls[0]
+    """The first name of a parameter's option, as users spell it (in an ``Annotated`` option,
+    Typer keeps the first name where a default would go)."""
+    info = typing.get_args(parameter.annotation)[1]
+    return next(n for n in (info.default, *info.param_decls) if str(n).startswith("-"))
 
 
 Json = opt(flags.JSON)

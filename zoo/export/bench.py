@@ -35,13 +35,14 @@ from zoo.errors import ArgumentError, ZooError
 from zoo.export import runtimes
 from zoo.export.backends import BACKENDS, DEFAULT, Backend, Opened, Opening
 from zoo.export.backends.openvino import missing as openvino_missing
-from zoo.export.options import BenchRequest, ExportRequest
+from zoo.export.options import CALIBRATION_SAMPLES, BenchRequest, ExportRequest
 from zoo.export.parity import Top1, judge, top1
 from zoo.export.pipeline import scratch_export
 from zoo.export.precisions import PRECISIONS
-from zoo.export.samples import Samples
+from zoo.export.samples import Samples, calibration_samples, evaluation_samples, missing_data_hint
+from zoo.files import check_file
 from zoo.machine import this_machine
-from zoo.sources import ExportDirectory, Source
+from zoo.sources import EXPORTS, ExportDirectory, Source, SourceRequest
 from zoo.tta import with_tta
 
 PARITY_CHUNK = 32
@@ -193,6 +194,62 @@ class BenchFiles:
     fixed_batch: int | None
     export_seconds: dict[str, float]
     tta: str = "none"  # the views the files' graphs average: eager averages the same ones
+
+
+@dataclass(frozen=True)
+class BenchJob:
+    """A benchmark decided before any work: what it runs (and the data it measures on), the
+    request, and the backends it times (``explicit``: named by the user, so one that cannot run
+    is an error)."""
+
+    source: Source
+    data: SourceRequest
+    request: BenchRequest
+    backends: tuple[str, ...]
+    explicit: bool
+
+
+def plan(data: SourceRequest, request: BenchRequest) -> BenchJob:
+    """What ``zoo bench`` will do, checked before any work: every --report file writable, the
+    device here, the source resolved, the backends chosen."""
+    for path in request.report:
+        check_file(path, "--report")
+    devices_for(request.device)
+    source = data.resolve(accept=EXPORTS, command="zoo bench")
+    names, explicit = chosen_backends(request, source.manifest)
+    return BenchJob(source, data, request, names, explicit)
+
+
+def run(job: BenchJob, progress: Progress | None = None) -> BenchResult:
+    """The benchmark ``job`` plans: its test samples (labelled ones when --min-accuracy asks
+    for a top-1), the files (an export directory's own, else a temporary export, int8 calibrated
+    on training inputs), then parity, accuracy and latency."""
+    request, source = job.request, job.source
+    if progress is not None:
+        progress("loading test samples", 0.0)
+    samples = evaluation_samples(source, job.data, request.test_samples)
+    if request.min_accuracy is not None and not samples.labelled:
+        dataset = job.data.dataset_for(source)
+        hint = f"; {missing_data_hint(dataset)}" if dataset is not None else ""
+        raise ArgumentError(
+            f"--min-accuracy needs labelled test data, and there is none here ({samples.origin})"
+            f"{hint}"
+        )
+    calibration = None
+    if ("onnx", "int8") in made_files(job.backends, source):
+        calibration = calibration_samples(source, job.data, CALIBRATION_SAMPLES)
+    if progress is not None:
+        progress("preparing the files", 0.0)
+    with files_to_bench(source, job.backends, samples, calibration, request) as files:
+        return bench(source, files, samples, request, job.backends, job.explicit, progress)
+
+
+def made_files(names: tuple[str, ...], source: Source) -> set[tuple[str, str]]:
+    """The (format, precision) files a bench exports for ``names`` (none for an export
+    directory: its own files are run)."""
+    if isinstance(source, ExportDirectory):
+        return set()
+    return {BACKENDS[n].runs for n in names if BACKENDS[n].runs is not None}  # type: ignore[misc]
 
 
 def devices_for(device: str) -> tuple[str, ...]:

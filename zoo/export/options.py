@@ -8,6 +8,7 @@ numpy here: the CLI reads these declarations to build its options at start-up.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from zoo import flags
 from zoo.artifacts.config import TTA, tta_option
@@ -18,6 +19,14 @@ from zoo.export.precisions import PRECISIONS
 from zoo.flags import flag, option
 
 CALIBRATION_SAMPLES = 300  # training-split inputs static int8 quantisation calibrates on
+CALIBRATION = flag(
+    "--calibration-samples",
+    help="Training inputs static int8 quantisation calibrates on (default: 300).",
+    kind=int | None,
+    min=1,
+    aliases=("--calibration",),
+)
+REPORT_SUFFIXES = (".json", ".md")
 
 
 def parse_batch(text: str) -> int | None:
@@ -29,6 +38,21 @@ def parse_batch(text: str) -> int | None:
     raise ArgumentError(f"--batch must be 'dynamic' or a positive integer, not '{text}'")
 
 
+def parse_reports(paths: list[Path] | list[str]) -> tuple[Path, ...]:
+    """``--report`` files: each a .json or .md file."""
+    reports = tuple(Path(path) for path in paths)
+    for path in reports:
+        if path.suffix not in REPORT_SUFFIXES:
+            raise ArgumentError(f"--report '{path}' must end in .json or .md")
+    return reports
+
+
+OUT = flag(
+    "--out", help="Output directory (default: exports/MODEL).", kind=Path | None, metavar="DIR"
+)
+FORCE = flag(
+    "--force", help="Replace what the output directory holds (an earlier export), whole.", kind=bool
+)
 BATCH = flag("--batch", help="'dynamic' batch dimension, or a fixed batch size N.", kind=str | None)
 OPSET = flag(
     "--opset",
@@ -40,10 +64,32 @@ OPSET = flag(
 @dataclass(frozen=True)
 class ExportRequest:
     """What to write: formats (none named: all; each a switch from the formats' registry),
-    derived precisions (switches from the precisions' registry), and how."""
+    derived precisions (switches from the precisions' registry), where, how, and on how many
+    samples it is checked."""
 
     formats: tuple[str, ...] = ()
     precisions: tuple[str, ...] = ()  # derived ones: fp16, int8
+    out: Path | None = option(None, OUT)
+    check_samples: int = option(
+        16,
+        flag(
+            "--check-samples",
+            help="Inputs each file is checked on against eager, stratified by class (default: 16).",
+            kind=int | None,
+            min=1,
+            aliases=("--samples",),
+        ),
+    )
+    accuracy_samples: int = option(
+        1000,
+        flag(
+            "--accuracy-samples",
+            help="Labelled test samples each file's top-1 is measured on (default: 1000).",
+            kind=int | None,
+            min=1,
+        ),
+    )
+    calibration_samples: int = option(CALIBRATION_SAMPLES, CALIBRATION)
     opset: int | None = option(None, OPSET)
     batch: int | None = option(None, BATCH, parse=parse_batch)
     embed_preprocessing: bool = option(
@@ -79,14 +125,7 @@ class ExportRequest:
             "Test-time augmentation in the graph (default: as the weights were measured)."
         ),
     )
-    force: bool = option(
-        False,
-        flag(
-            "--force",
-            help="Replace what the output directory holds (an earlier export), whole.",
-            kind=bool,
-        ),
-    )
+    force: bool = option(False, FORCE)
 
     @property
     def wanted(self) -> tuple[Format, ...]:
@@ -125,13 +164,14 @@ class BenchRequest:
         ),
         parse=lambda text: flags.parse_counts(text, "--batch-sizes"),
     )
-    samples: int = option(
+    test_samples: int = option(
         256,
         flag(
-            "--samples",
+            "--test-samples",
             help="Test samples for parity and top-1, stratified by class (default: 256).",
             kind=int | None,
             min=1,
+            aliases=("--samples",),
         ),
     )
     threads: int | None = option(
@@ -187,6 +227,16 @@ class BenchRequest:
         BATCH.with_help("Export with a 'dynamic' or fixed batch (not for EXPORT_DIR)."),
         parse=parse_batch,
     )
+    report: tuple[Path, ...] = option(
+        (),
+        flag(
+            "--report",
+            help="Also write the result to FILE: .json or .md (repeatable).",
+            metavar="FILE",
+            kind=list[Path] | None,
+        ),
+        parse=parse_reports,
+    )
 
 
 OBJECTIVES = ("latency", "throughput")
@@ -236,23 +286,10 @@ class OptimizeRequest:
             min=1,
         ),
     )
-    out: str | None = option(
-        None,
-        flag(
-            "--out",
-            help="Output directory (default: exports/MODEL-optimized).",
-            kind=str | None,
-            metavar="DIR",
-        ),
+    out: Path | None = option(
+        None, OUT.with_help("Output directory (default: exports/MODEL-optimized).")
     )
-    force: bool = option(
-        False,
-        flag(
-            "--force",
-            help="Replace what the output directory holds (an earlier export), whole.",
-            kind=bool,
-        ),
-    )
+    force: bool = option(False, FORCE)
     allow_random_inputs: bool = option(
         False,
         flag(
@@ -279,15 +316,7 @@ class OptimizeRequest:
             min=1,
         ),
     )
-    calibration: int = option(
-        CALIBRATION_SAMPLES,
-        flag(
-            "--calibration",
-            help="Training-split inputs the int8 files are calibrated on (default: 300).",
-            kind=int | None,
-            min=1,
-        ),
-    )
+    calibration_samples: int = option(CALIBRATION_SAMPLES, CALIBRATION)
 
     @property
     def batch(self) -> int:

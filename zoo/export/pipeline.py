@@ -23,7 +23,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,10 +54,10 @@ from zoo.export.formats.onnx import check_opset
 from zoo.export.options import ExportRequest
 from zoo.export.parity import FP32, top1_accuracy
 from zoo.export.precisions import PRECISIONS, Derivation, Precision
-from zoo.export.samples import Samples
+from zoo.export.samples import Samples, calibration_samples, evaluation_samples
 from zoo.files import MODE, check_folder, hold, lock_beside, sha256_file, write_json
 from zoo.machine import this_machine
-from zoo.sources import Source
+from zoo.sources import EXPORTS, Source, SourceRequest, TTAChoice, chosen_tta
 from zoo.tta import with_tta
 
 ACCURACY_CHUNK = 256
@@ -103,6 +103,53 @@ class Exporting:
     @property
     def preprocessing(self) -> Preprocessing:
         return self.card.preprocessing
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """An export decided before any work: what it is made from (and the data it is checked on),
+    the request with the test-time augmentation it uses, and its output folder."""
+
+    source: Source
+    data: SourceRequest
+    request: ExportRequest  # its ``tta`` and ``out`` are the ones used
+    tta: TTAChoice  # what the weights record, and whether --tta overrides it
+
+    @property
+    def out(self) -> Path:
+        assert self.request.out is not None
+        return self.request.out
+
+
+def plan(data: SourceRequest, request: ExportRequest, command: str = "zoo export") -> ExportJob:
+    """What ``zoo export`` will do, checked before any work: the source resolved, the TTA
+    (--tta, else what the weights' card records), the output folder (--out, else
+    exports/MODEL), options that cannot apply to this model refused."""
+    source = data.resolve(accept=EXPORTS, command=command)
+    tta = chosen_tta(source, request.tta)
+    out = request.out or Path("exports") / file_stem(source)
+    request = dataclasses.replace(request, tta=tta.mode, out=out)
+    check_request(source, request)
+    return ExportJob(source, data, request, tta)
+
+
+def run(job: ExportJob, progress: Callable[[str], None] | None = None) -> Manifest:
+    """The export ``job`` plans: its output folder checked and held before any work (a second
+    export into it is refused while this one runs), then its samples (test samples, the first
+    of which the files are checked on; training inputs int8 calibrates on), then every file
+    written, verified, certified and put in place whole. ``progress`` hears each stage."""
+    say = progress or (lambda stage: None)
+    request = job.request
+    with exporting(job.out, request.force):
+        say("loading samples")
+        count = max(request.accuracy_samples, request.check_samples)
+        test = evaluation_samples(job.source, job.data, count)
+        calibration = None
+        if "int8" in request.precisions:
+            calibration = calibration_samples(job.source, job.data, request.calibration_samples)
+        say("exporting and verifying")
+        checks = test.take(request.check_samples)
+        return export(job.source, job.out, request, checks, test, calibration)
 
 
 def export(

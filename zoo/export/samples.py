@@ -18,6 +18,7 @@ from zoo.artifacts.card import Preprocessing
 from zoo.artifacts.manifest import DatasetRef
 from zoo.errors import ZooError
 from zoo.factory import create_dataset
+from zoo.sources import Source, SourceRequest
 
 STRATIFIED = "stratified by class"
 RANDOM_ITEMS = "seeded random items"  # a dataset without a targets list to stratify by
@@ -184,6 +185,24 @@ def load_samples(
             raise ZooError(f"--data-dir {data_dir}: {exc}") from None
         reason = f"{dataset.name} is not available here; {missing_data_hint(dataset)}"
         return random_samples(preprocessing, count, seed, reason)
+
+
+def evaluation_samples(source: Source, request: SourceRequest, count: int) -> Samples:
+    """``count`` test samples of the dataset named, else the one ``source`` was verified or
+    trained on, from --data-dir or the source's own data folder; a --data-dir the user named
+    must hold them."""
+    data_dir = request.data_dir or source.data_dir
+    named = request.data_dir is not None
+    dataset = request.dataset_for(source)
+    return load_samples(source.preprocessing, dataset, data_dir, count, request.seed, named)
+
+
+def calibration_samples(source: Source, request: SourceRequest, count: int) -> Samples:
+    """``count`` inputs of the same dataset's training split, which static int8 quantisation
+    calibrates on (random inputs, saying why, when they are not here)."""
+    data_dir = request.data_dir or source.data_dir
+    dataset = request.dataset_for(source, split="train")
+    return load_samples(source.preprocessing, dataset, data_dir, count, request.seed)
 
 
 def missing_data_hint(dataset: DatasetRef) -> str:

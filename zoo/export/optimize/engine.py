@@ -29,13 +29,13 @@ from zoo.export.optimize import candidates as made
 from zoo.export.optimize import rule
 from zoo.export.optimize.candidates import Candidate
 from zoo.export.optimize.metric import Metric, metric_for
-from zoo.export.optimize.sampling import OptimizeData
+from zoo.export.optimize.sampling import OptimizeData, load_data
 from zoo.export.optimize.writing import make_decision, write_chosen
 from zoo.export.options import ExportRequest, OptimizeRequest
 from zoo.export.parity import FP32, compare
-from zoo.export.pipeline import Exporting, check_out_dir, commit_dir, staging_dir
+from zoo.export.pipeline import Exporting, check_out_dir, commit_dir, exporting, staging_dir
 from zoo.export.precisions import PRECISIONS
-from zoo.sources import Source
+from zoo.sources import EXPORTS, Source, SourceRequest
 
 PARITY_COUNT = 64  # selection inputs each candidate is compared with eager on
 ITERATIONS = 20
@@ -49,6 +49,37 @@ class Measured:
     outputs: np.ndarray
     parity_passed: bool
     parity: str
+
+
+@dataclass(frozen=True)
+class OptimizeJob:
+    """An optimisation decided before any work: what it starts from (and the data it measures
+    on), the request, and the output folder."""
+
+    source: Source
+    data: SourceRequest
+    request: OptimizeRequest
+    out: Path
+
+
+def plan(data: SourceRequest, request: OptimizeRequest) -> OptimizeJob:
+    """What ``zoo optimize`` will do, checked before any work: the source resolved, the output
+    folder (--out, else exports/MODEL-optimized), the request's rules."""
+    check_request(request)
+    source = data.resolve(accept=EXPORTS, command="zoo optimize")
+    out = request.out or Path("exports") / f"{source.name}-optimized"
+    return OptimizeJob(source, data, request, out)
+
+
+def run(job: OptimizeJob, progress: Progress | None = None) -> Manifest:
+    """The optimisation ``job`` plans: its output folder checked and held before any work, its
+    samples (selection, confirmation, calibration), then every candidate measured and the
+    chosen file written with its decision; eager averages the views the weights' card records."""
+    with exporting(job.out, job.request.force):
+        if progress is not None:
+            progress("loading samples", 0.0)
+        data = load_data(job.source, job.request, job.data)
+        return optimize(job.source, data, job.request, job.out, job.source.tta, progress)
 
 
 def optimize(
@@ -65,13 +96,13 @@ def optimize(
     check_request(request)
     check_out_dir(out_dir, request.force)
     data.check_disjoint()
-    exporting = Exporting.of(source, tta or "none")  # eager averages the views the files do
+    made = Exporting.of(source, tta or "none")  # eager averages the views the files do
     staging = staging_dir(out_dir)
     cores = max(1, torch.get_num_threads())
     try:
         with tempfile.TemporaryDirectory(prefix=".zoo-optimize-", dir=out_dir.parent) as scratch:
-            manifest = run(
-                exporting, data, request, Path(scratch), staging, tta, cores, start, progress
+            manifest = measure_and_write(
+                made, data, request, Path(scratch), staging, tta, cores, start, progress
             )
         commit_dir(staging, out_dir)
     finally:
@@ -98,7 +129,7 @@ def device_here(asked: str, skipped: list[str]) -> str:
     raise ArgumentError(f"zoo optimize runs on cpu, cuda or cuda:N, not '{asked}'")
 
 
-def run(
+def measure_and_write(
     source: Exporting,
     data: OptimizeData,
     request: OptimizeRequest,

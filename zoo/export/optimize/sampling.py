@@ -5,14 +5,19 @@ naming what to pass, unless random inputs are allowed (accuracy is then not meas
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from zoo.errors import ArgumentError, ZooError
 from zoo.export.options import OptimizeRequest
-from zoo.export.samples import Samples, load_samples, missing_data_hint, random_samples
+from zoo.export.samples import (
+    Samples,
+    calibration_samples,
+    evaluation_samples,
+    missing_data_hint,
+    random_samples,
+)
 from zoo.sources import Source, SourceRequest
 
 
@@ -69,20 +74,18 @@ def split(samples: Samples, selection: int, confirmation: int) -> tuple[Samples,
 def load_data(source: Source, request: OptimizeRequest, wanted: SourceRequest) -> OptimizeData:
     """The samples for ``source``'s dataset (the one named, an export's, the weights'), or a
     clear refusal naming what to pass."""
-    dataset = wanted.dataset_for(source)
-    data_dir = wanted.data_dir or source.data_dir
     preprocessing = source.preprocessing
     count = request.selection_samples + request.confirmation_samples
-    test = load_samples(preprocessing, dataset, data_dir, count, wanted.seed)
+    test = evaluation_samples(source, wanted, count)
     regression = source.card.regression
-    train = dataclasses.replace(dataset, split="train") if dataset else None
-    calibration = load_samples(preprocessing, train, data_dir, request.calibration, wanted.seed)
+    calibration = calibration_samples(source, wanted, request.calibration_samples)
     if has_targets(test, regression) and len(test) >= 2:
         selection, confirmation = split(
             test, request.selection_samples, request.confirmation_samples
         )
         return OptimizeData(selection, confirmation, calibration, True, count)
     if not request.allow_random_inputs:
+        dataset = wanted.dataset_for(source)
         hint = missing_data_hint(dataset) if dataset else "pass --dataset NAME and --data-dir DIR"
         raise ArgumentError(
             f"zoo optimize needs labelled test data for '{source.name}' and found none "
