@@ -40,7 +40,7 @@ def bench(name: str, data_dir: str, report: Path, samples: int) -> dict:
     command = [ZOO, "bench", name, *weights, *MODEL_ARGS.get(name, [])]
     command += ["--backends", BACKENDS, "--max-time", "1"]
     count = min(samples, MOST_SAMPLES.get(name, samples))
-    command += ["--batch-sizes", "1", "--samples", str(count), "--report", str(report)]
+    command += ["--batch-sizes", "1", "--test-samples", str(count), "--report", str(report)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if not report.is_file():
         raise SystemExit(f"{name}: {done.stderr.strip() or done.stdout.strip()}")

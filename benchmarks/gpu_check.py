@@ -525,7 +525,7 @@ def export_and_bench(check: Check, model: str) -> dict[str, Any]:
     sizes = check.sizes
     bench = zoo(
         check, "bench", *source, "--device", check.device, "--data-dir", str(check.data_dir),
-        "--samples", str(sizes.bench_samples), "--batch-sizes", sizes.batch_sizes,
+        "--test-samples", str(sizes.bench_samples), "--batch-sizes", sizes.batch_sizes,
         "--max-time", str(sizes.bench_max_time), "--report", str(report_file),
         ok=(0, 1),  # 1: a parity or accuracy check failed, which the report says
     )  # fmt: skip

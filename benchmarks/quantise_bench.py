@@ -3,7 +3,7 @@ and top-1 on the 10,000 real test images. Each model is exported and benched wit
 printed beside its results:
 
     zoo export RUN --onnx --int8 --fp16 --accuracy-samples 10000 --out DIR
-    zoo bench DIR --batch-sizes 1,32 --samples 512 --min-time 2 --max-time 60 \\
+    zoo bench DIR --batch-sizes 1,32 --test-samples 512 --min-time 2 --max-time 60 \\
         --report DIR/bench.json
 
     .venv/bin/python benchmarks/quantise_bench.py RUN_DIR [RUN_DIR ...]
@@ -67,7 +67,7 @@ def measure(source: str, scratch: Path, args: argparse.Namespace) -> dict:
     load_before = load()
     bench_command, _ = run(
         [
-            *(ZOO, "bench", str(out), "--batch-sizes", "1,32", "--samples", str(args.samples)),
+            *(ZOO, "bench", str(out), "--batch-sizes", "1,32", "--test-samples", str(args.samples)),
             *("--min-time", str(args.min_time), "--max-time", str(args.max_time)),
             *(("--data-dir", data_dir) if data_dir else ()),
             *("--report", str(bench_json)),

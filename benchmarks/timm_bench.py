@@ -35,5 +35,5 @@ if __name__ == "__main__":
         register(name, architecture)
     model = sys.argv[1] if len(sys.argv) > 1 else "timm-resnet18"
     sys.argv = ["zoo", "bench", model, "--input-shape", "3,32,32", "--num-classes", "10"]
-    sys.argv += ["--batch-sizes", "1,32", "--samples", "64", "--max-time", "5"]
+    sys.argv += ["--batch-sizes", "1,32", "--test-samples", "64", "--max-time", "5"]
     main()

@@ -14,7 +14,7 @@ trap 'rm -rf "$site"' EXIT
 : > "$out"
 for model in resnet18 resnet50 mobilenet_v3_small efficientnet_b0 vit_b_16; do
   PYTHONPATH="$site" .venv/bin/zoo bench "$model" --input-shape 3,32,32 --num-classes 10 \
-    --batch-sizes 1,32 --samples 64 --max-time 5 --report "$site/$model.md"
+    --batch-sizes 1,32 --test-samples 64 --max-time 5 --report "$site/$model.md"
   cat "$site/$model.md" >> "$out"
   echo >> "$out"
 done

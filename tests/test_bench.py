@@ -100,7 +100,7 @@ def test_bench_command_of_an_export_dir_writes_json_and_markdown(drift_net, tmp_
         str(tmp_path / "export"),
         "--batch-sizes",
         "1,2",
-        "--samples",
+        "--test-samples",
         "8",
         "--iterations",
         "3",

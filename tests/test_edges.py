@@ -140,7 +140,7 @@ def test_export_and_bench_measure_on_samples_stratified_by_class(
     )
     (run,) = (tmp_path / "runs").iterdir()
     out = tmp_path / "export"
-    exported = zoo_here("export", str(run), "--onnx", "--samples", "6", "--out", str(out))
+    exported = zoo_here("export", str(run), "--onnx", "--check-samples", "6", "--out", str(out))
     assert exported.returncode == 0, exported.stderr
     with np.load(out / "verification.npz") as checks:
         assert sorted(checks["labels"].tolist()) == [0, 0, 1, 1, 2, 2]
@@ -150,6 +150,6 @@ def test_export_and_bench_measure_on_samples_stratified_by_class(
     assert "top-1 not measured again: pass --data-dir DIR where imagefolder's files are" in said
     here = zoo_here("verify", str(out), "--data-dir", str(data))
     assert here.returncode == 0 and "top-1 measured again on" in here.stdout
-    bench = zoo_here("bench", str(run), "--backends", "eager", "--samples", "6", "--json")
+    bench = zoo_here("bench", str(run), "--backends", "eager", "--test-samples", "6", "--json")
     assert bench.returncode == 0, bench.stderr
     assert json.loads(bench.stdout)["per_class"] == {"a": 2, "b": 2, "c": 2}

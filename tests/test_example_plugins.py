@@ -133,7 +133,7 @@ def test_plugin_model_trains_on_plugin_data_with_plugin_optimizer_then_exports_a
     assert manifest["files"][0]["verification"]["passed"]
 
     bench = run_zoo(
-        "bench", str(tmp_path / "export"), "--batch-sizes", "1", "--samples", "32", "--iterations", "5",
+        "bench", str(tmp_path / "export"), "--batch-sizes", "1", "--test-samples", "32", "--iterations", "5",
         "--min-time", "0", "--report", str(tmp_path / "bench.json"), site=example_site,
     )  # fmt: skip
     assert bench.returncode == 0, bench.stdout + bench.stderr

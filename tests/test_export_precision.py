@@ -198,7 +198,7 @@ def test_int8_without_real_data_says_accuracy_was_not_checked(tmp_path):
         "4",
         "--onnx",
         "--int8",
-        "--calibration",
+        "--calibration-samples",
         "40",
         "--out",
         str(tmp_path),

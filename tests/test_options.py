@@ -4,9 +4,11 @@ grid and the quick predict path's words give a field the same value, checked the
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
+from conftest import zoo_here
 
 from zoo import flags
 from zoo.artifacts.config import TrainConfig
@@ -60,3 +62,41 @@ def test_tta_and_precision_are_declared_once() -> None:
             if isinstance(node, ast.Constant) and node.value in counts:
                 counts[node.value] += 1
     assert counts == {"--tta": 1, "--precision": 1}
+
+
+def test_a_sample_count_flag_says_which_samples_it_counts() -> None:
+    """``--samples`` once meant 16 verification inputs on export and 256 test samples on bench:
+    every count of samples is now named for what it counts, each declared once, and the old
+    spellings are only hidden aliases."""
+    names: list[str] = []
+    aliases: list[str] = []
+    for path in (ROOT / "zoo").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "flag":
+                names += [a.value for a in node.args if isinstance(a, ast.Constant)]
+                aliases += [
+                    e.value
+                    for k in node.keywords
+                    if k.arg == "aliases" and isinstance(k.value, ast.Tuple)
+                    for e in k.value.elts
+                    if isinstance(e, ast.Constant)
+                ]
+    counts = sorted(n for n in names if n.endswith("-samples"))
+    assert "--samples" not in names and "--calibration" not in names
+    assert {"--check-samples", "--test-samples", "--calibration-samples"} <= set(counts)
+    assert len(counts) == len(set(counts)), counts  # each declared once
+    assert {"--samples", "--calibration"} <= set(aliases)
+
+
+def test_an_old_spelling_still_works_with_a_note() -> None:
+    weights = ["mnist-mlp3", "--weights", "default"]
+    quick = ["--backends", "eager", "--batch-sizes", "1", "--max-time", "0.05", "--json"]
+    old = zoo_here("bench", *weights, *quick, "--samples", "6")
+    assert old.returncode == 0, old.stderr
+    assert json.loads(old.stdout)["samples"] == 6  # the value reached --test-samples
+    assert "note: --samples is now --test-samples" in old.stderr
+    both = zoo_here("export", *weights, "--samples", "4", "--check-samples", "4")
+    assert both.returncode == 2 and "Traceback" not in both.stderr
+    assert both.stderr.strip() == (
+        "error: --check-samples and --samples are the same option: give it once"
+    )

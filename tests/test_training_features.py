@@ -247,7 +247,7 @@ def test_exported_tta_file_answers_like_the_evaluated_model(tmp_path: Path) -> N
 def test_bench_of_a_tta_export_holds_eager_to_the_same_views(tmp_path: Path) -> None:
     source = SourceRequest(spec="cifar10-tinycnn", input_shape=(3, 8, 8), num_classes=3).resolve()
     quick_export(source, tmp_path / "tta", 6, formats=("onnx",), tta="flip-translate")
-    args = ["bench", str(tmp_path / "tta"), "--backends", "onnxruntime", "--samples", "8"]
+    args = ["bench", str(tmp_path / "tta"), "--backends", "onnxruntime", "--test-samples", "8"]
     result = zoo_cli(
         *args, "--batch-sizes", "1", "--iterations", "2", "--max-time", "0.1", "--json"
     )

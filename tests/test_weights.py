@@ -473,7 +473,7 @@ def test_fine_tuning_then_export_of_the_newest_run(tmp_path: Path) -> None:
     assert f"using the newest run: {Path('runs') / run.name}" in exported.stderr
     manifest = json.loads((tmp_path / "exports" / "mnist-mlp3" / "manifest.json").read_text())
     assert manifest["card"]["weights_sha256"] == sha256_file(run / "checkpoints/last.safetensors")
-    quick = ["--backends", "eager,onnxruntime", "--batch-sizes", "1", "--samples", "8"]
+    quick = ["--backends", "eager,onnxruntime", "--batch-sizes", "1", "--test-samples", "8"]
     quick += ["--iterations", "1", "--min-time", "0", "--max-time", "0.1"]
     benched = zoo_here("bench", *quick, cwd=tmp_path)
     assert benched.returncode == 0, benched.stderr

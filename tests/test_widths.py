@@ -14,7 +14,7 @@ from train_support import TINY_DATA
 
 pytestmark = pytest.mark.usefixtures("tiny_entries")
 TINY = ["tiny-net", *TINY_DATA, "--device", "cpu", "--epochs", "2", "--out", "runs"]
-BENCH = ["--backends", "eager,onnxruntime", "--max-time", "0.2", "--samples", "32"]
+BENCH = ["--backends", "eager,onnxruntime", "--max-time", "0.2", "--test-samples", "32"]
 STACKED = re.compile(r"^  (backend|device|precision|file|top-1|p50 ms|max abs diff): ")  # blocks
 
 
