@@ -82,7 +82,7 @@ def test_a_switch_shows_no_type_and_choices_show_their_values() -> None:
     assert re.search(r"--tensorboard / --no-tensorboard\s", page)
     assert re.search(r"--help, -h\s+Show this message", page)
     predict = zoo_here("predict", "--help", columns=80).stdout
-    usage = "zoo predict [OPTIONS] {MODEL.onnx|EXPORT_DIR|MODEL|hf://OWNER/REPO} {IMAGE}..."
+    usage = "zoo predict [OPTIONS] {MODEL.onnx|EXPORT_DIR|MODEL|RUN_DIR|CHECKPOINT|hf://OWNER/REPO} {IMAGE}..."
     assert usage in " ".join(predict.split())
     eval_page = zoo_here("eval", "--help", columns=80).stdout
     assert "[RUN_DIR|CHECKPOINT|MODEL|hf://OWNER/REPO]" in eval_page

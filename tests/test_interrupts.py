@@ -70,7 +70,9 @@ def test_ctrl_c_during_a_first_predict_caches_nothing(tmp_path: Path) -> None:
     home = tmp_path / "home"
     process = launch(["predict", "mnist-mlp3", str(image)], ZOO_HOME=str(home))
     wait_for(home, ".manifest.json.*.tmp", process)
-    interrupted(process, "the export of mnist-mlp3 for zoo predict stopped", "nothing was cached")
+    interrupted(
+        process, "the export of mnist-mlp3", "for zoo predict stopped", "nothing was cached"
+    )
     assert list((home / "predict").iterdir()) == []
 
 

@@ -118,7 +118,8 @@ def test_a_second_run_refuses_the_same_out_and_an_interrupt_leaves_nothing(
 
 
 def test_no_labelled_data_is_one_line_and_random_inputs_say_accuracy_was_not_measured(tmp_path):
-    missing = tmp_path / "nowhere"
+    missing = tmp_path / "empty"  # a folder without the dataset's files
+    missing.mkdir()
     result = zoo_here(
         "optimize", "mnist-logreg", "--data-dir", str(missing), "--out", str(tmp_path / "o")
     )

@@ -424,7 +424,11 @@ def test_predict_by_model_name_exports_once_then_runs_without_torch(tmp_path, zo
     images = [str(write_digit(tmp_path / f"{i}.png", i)) for i in range(2)]
     env = {"ZOO_HOME": str(zoo_home)}
     first, _, said = predict_in_fresh_process("mnist-mlp3", *images, env=env)
-    assert "exporting mnist-mlp3 (default weights)" in said and "exported and verified in" in said
+    assert (
+        "first use of mnist-mlp3" in said
+        and "exporting to ONNX" in said
+        and "exported and verified in" in said
+    )
     (folder,) = (zoo_home / "predict").iterdir()
     assert (folder / "manifest.json").is_file() and list(folder.glob("*.onnx"))
     again, imported, said = predict_in_fresh_process("mnist-mlp3", *images, "--top-k=5", env=env)
@@ -433,7 +437,7 @@ def test_predict_by_model_name_exports_once_then_runs_without_torch(tmp_path, zo
     onnx = next(folder.glob("*.onnx"))
     onnx.write_bytes(onnx.read_bytes()[:100])  # a damaged cache is made again, not trusted
     repaired, _, said = predict_in_fresh_process("mnist-mlp3", *images, env=env)
-    assert repaired == first and "exporting mnist-mlp3" in said and "was damaged" in said
+    assert repaired == first and "exporting to ONNX" in said and "was damaged" in said
     # other weights are another cache entry; unknown ones are the full command's one-line error
     result = run_zoo("predict", "mnist-mlp3", images[0], "--weights", "nope", **env)
     assert result.returncode == 2 and "no weights 'nope'" in result.stderr

@@ -61,7 +61,7 @@ def run_predict(request: PredictOptions) -> None:
     from zoo.cli.predictions import print_predictions
     from zoo.predict.cache import PREDICTS, file_for
     from zoo.predict.onnx import Predictor
-    from zoo.sources import ExportDirectory, OnnxFile, resolve
+    from zoo.sources import ExportDirectory, HubRelease, OnnxFile, resolve
 
     source = resolve(request.model, request.weights, accept=PREDICTS, command="zoo predict")
     inputs = list(request.inputs)
@@ -73,7 +73,8 @@ def run_predict(request: PredictOptions) -> None:
     # the cache or the Hub hands back was checked as it was found
     checked = not isinstance(source, (OnnxFile, ExportDirectory))
     nothing = "nothing was cached (the next call starts again)"
-    with interruptible(f"preparing {source.label} for zoo predict stopped", nothing):
+    work = "download" if isinstance(source, HubRelease) else "export"
+    with interruptible(f"the {work} of {source.label} for zoo predict stopped", nothing):
         path = file_for(source, inputs, say)
     predictor = Predictor(path, len(inputs), torch_opener(str(path)), checked=checked)
     predictions = predictor.predict(inputs, top_k=request.top_k)
