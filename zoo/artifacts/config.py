@@ -82,11 +82,11 @@ def is_device(value: str) -> bool:
 
 TTA = flag(
     "--tta",
-    help="Test-time augmentation: outputs averaged over the views",
+    help="Test-time augmentation (outputs averaged over the views)",
 )
 PRECISION = flag(
     "--precision",
-    help="bf16 autocasts (float32 weights); auto: bf16 where the hardware has it natively",
+    help="bf16 autocasts; auto: bf16 where native",
 )
 
 

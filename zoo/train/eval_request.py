@@ -47,5 +47,8 @@ class EvalRequest:
         ),
     )
     runs: str | None = option(None, flags.RUNS)
-    tta: str | None = tta_option(None, TTA.with_default("as the weights were measured, else none"))
+    tta: str | None = tta_option(
+        None,
+        TTA.with_help("Test-time augmentation (default: as the weights were measured, else none)."),
+    )
     precision: str = precision_option("fp32", PRECISION.with_default("fp32"))
