@@ -549,19 +549,6 @@ def unlabelled_reason(test: Samples | None, base: FileFacts) -> str | None:
     return None
 
 
-def runtime_of(fmt: Format) -> str:
-    """The runtime a format's verification ran on, with its version."""
-    if fmt.runtime is not None:
-        return fmt.runtime()
-    if fmt.name == "onnx":
-        import onnxruntime
-
-        return (
-            f"onnxruntime {onnxruntime.__version__}, CPUExecutionProvider, basic graph optimisation"
-        )
-    return f"torch {torch.__version__}, CPU"
-
-
 def versions() -> dict[str, str]:
     import onnx
     import onnxruntime
@@ -595,7 +582,7 @@ def certify(
         count=len(samples),
         checks_sha256=sha256_file(checks_file),
         parity=exported.parity,
-        runtime=runtime_of(exported.format),
+        runtime=exported.format.runtime(),
         versions=versions(),
         machine=this_machine().to_json(),
     )

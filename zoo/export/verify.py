@@ -28,7 +28,7 @@ from zoo.export.checks import CHECKS_FILE, Checks, check_file, read_checks
 from zoo.export.formats import FORMATS
 from zoo.export.optimize.candidates import decided_outputs
 from zoo.export.parity import top1_accuracy
-from zoo.export.pipeline import runtime_of, versions
+from zoo.export.pipeline import versions
 from zoo.export.precisions import PRECISIONS
 from zoo.export.samples import Samples, load_samples
 from zoo.files import sha256_file
@@ -212,7 +212,7 @@ def figures_differ(now: Parity, certificate: Certificate, entry: ManifestFile) -
     same_place = (
         dict(certificate.machine) == this_machine().to_json()
         and dict(certificate.versions) == versions()
-        and certificate.runtime == runtime_of(FORMATS[entry.format])
+        and certificate.runtime == FORMATS[entry.format].runtime()
     )
     certified = certificate.parity
     close = abs(now.max_abs - certified.max_abs) <= 0.01 * max(now.max_abs, certified.max_abs)

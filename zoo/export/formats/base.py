@@ -39,7 +39,7 @@ class Format:
     companions: Callable[[Path], list[Path]] = lambda path: []  # files beside it (.bin weights)
     default: bool = True  # written when no format is named (an optional runtime's is not)
     missing: Callable[[], str | None] = lambda: None  # why it cannot be written here
-    runtime: Callable[[], str] | None = None  # what its verification runs on (None: torch)
+    runtime: Callable[[], str] = lambda: torch_cpu()  # what its verification runs on, versioned
 
     def file_name(self, stem: str, precision: str = "fp32") -> str:
         """``cifar10-cnn.onnx``, ``cifar10-cnn.int8.onnx``."""
@@ -47,3 +47,10 @@ class Format:
 
 
 INPUT_NAME, OUTPUT_NAME = "input", "output"
+
+
+def torch_cpu() -> str:
+    """What a file PyTorch runs is verified on (TorchScript, ExportedProgram)."""
+    import torch
+
+    return f"torch {torch.__version__}, CPU"

@@ -105,6 +105,12 @@ def runner(path: Path) -> Any:
         ) from exc
 
 
+def runtime() -> str:
+    import onnxruntime
+
+    return f"onnxruntime {onnxruntime.__version__}, CPUExecutionProvider, basic graph optimisation"
+
+
 FORMAT = Format(
     name="onnx",
     title="ONNX",
@@ -114,4 +120,5 @@ FORMAT = Format(
     read_props=read_props,
     runner=runner,
     stamp=stamp,
+    runtime=runtime,
 )
