@@ -8,7 +8,7 @@
    `zoo --help` as the reference for start-up on a shared machine. One more call through
    `python -c` checks that torch is not imported on the cached path.
 2. Downloads from a local http.server on 127.0.0.1 (torch.hub's download_url_to_file, sha256,
-   the card read and checked): `zoo.weights.locate` cold (empty cache) and cached, --calls times
+   the card read and checked): `zoo.weights.declared.weights_for` cold (empty cache) and cached, --calls times
    each, for a cifar10-cnn-sized file (0.4 MB) and a cifar10-vgg-sized one (23 MB).
 """
 
@@ -104,7 +104,7 @@ def download_timings(model: str, calls: int) -> list[dict[str, object]]:
         handler = functools.partial(Quiet, directory=served)
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        shipped = weights.locate(model, "default")  # its card: CIFAR-10's classes and inputs
+        shipped = weights.weights_for(model, "default")  # its card: CIFAR-10's classes and inputs
         for name, builder in (("web-cifar10-cnn", cifar10_cnn), ("web-cifar10-vgg", cifar10_vgg)):
             torch.manual_seed(0)
             file = folder / f"{name}.safetensors"
@@ -120,10 +120,10 @@ def download_timings(model: str, calls: int) -> list[dict[str, object]]:
                 with tempfile.TemporaryDirectory(prefix="zoo-home-") as home:
                     os.environ["ZOO_HOME"] = home
                     started = time.perf_counter()
-                    weights.locate(name, "default")
+                    weights.weights_for(name, "default")
                     cold.append(time.perf_counter() - started)
                     started = time.perf_counter()
-                    weights.locate(name, "default")
+                    weights.weights_for(name, "default")
                     cached.append(time.perf_counter() - started)
             results.append(
                 {

@@ -316,7 +316,7 @@ def test_a_weights_file_sharing_the_first_16_hex_digits_is_refused(tmp_path: Pat
     try:
         register_web_net(path.as_uri(), near)
         with pytest.raises(ZooError, match="does not have the declared sha256"):
-            weights.locate("web-net", "v1")
+            weights.weights_for("web-net", "v1")
     finally:
         zoo.reload_registry()
 

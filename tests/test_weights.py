@@ -172,13 +172,13 @@ def test_download_once_then_cached_with_the_server_stopped(tmp_path: Path, zoo_h
     served = write_weights(tmp_path / "served" / "web-net.safetensors")
     with serving(served.parent) as server:
         register_web_net(f"{server.url}/web-net.safetensors", sha256_file(served))
-        located = weights.locate("web-net", "default")
+        located = weights.weights_for("web-net", "default")
         assert server.requests == ["/web-net.safetensors"]
     assert located.path.parent == zoo_home / "weights"
     assert sha256_file(located.path) == sha256_file(served)
     assert oct(located.path.stat().st_mode & 0o777) == "0o644"
     assert os.listdir(located.path.parent) == [located.path.name]  # no partial files left
-    again = weights.locate("web-net", "v1")  # the server is gone: the cache answers
+    again = weights.weights_for("web-net", "v1")  # the server is gone: the cache answers
     assert again.path == located.path and again.declared.name == "v1"
     model = zoo.create_model("web-net", weights="v1")
     torch.manual_seed(0)
@@ -191,7 +191,7 @@ def test_a_corrupt_download_is_removed_and_the_error_says_so(tmp_path: Path, zoo
     with serving(served.parent) as server:
         register_web_net(f"{server.url}/web-net.safetensors", declared)
         with pytest.raises(ZooError) as raised:
-            weights.locate("web-net", "default")
+            weights.weights_for("web-net", "default")
     message = str(raised.value)
     assert "does not have the declared sha256" in message and "it was removed" in message
     assert "\n" not in message
@@ -202,10 +202,10 @@ def test_a_cached_file_damaged_later_is_removed(tmp_path: Path, zoo_home: Path) 
     served = write_weights(tmp_path / "served" / "web-net.safetensors")
     with serving(served.parent) as server:
         register_web_net(f"{server.url}/web-net.safetensors", sha256_file(served))
-        path = weights.locate("web-net", "default").path
+        path = weights.weights_for("web-net", "default").path
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(ZooError, match="it was removed"):
-        weights.locate("web-net", "default")
+        weights.weights_for("web-net", "default")
     assert not path.exists()
 
 
@@ -215,10 +215,10 @@ def test_missing_file_and_offline_name_the_url_and_where_to_put_the_file(tmp_pat
         url = f"{server.url}/web-net.safetensors"
         register_web_net(url, "3" * 64)
         with pytest.raises(ZooError) as missing:
-            weights.locate("web-net", "default")
+            weights.weights_for("web-net", "default")
     assert "404" in str(missing.value) and url in str(missing.value)
     with pytest.raises(ZooError) as offline:  # the server is stopped: nothing listens there
-        weights.locate("web-net", "default")
+        weights.weights_for("web-net", "default")
     expected = weights_dir() / f"web-net-v1-{'3' * 12}.safetensors"
     for raised in (missing, offline):
         message = str(raised.value)
@@ -231,7 +231,7 @@ def test_file_urls_and_the_card_wins_over_what_an_older_declaration_states(tmp_p
     card = read_card(served)
     # declarations once repeated the card's facts; they are accepted, and the card is what counts
     register_web_net(served.as_uri(), sha256_file(served), input_shape=[3, 4, 4], metrics={})
-    located = weights.locate("web-net", "default")
+    located = weights.weights_for("web-net", "default")
     assert located.card.input_shape == card.input_shape == (3, 2, 2)
     assert located.declared.stated["input_shape"] == (3, 4, 4)
     register_web_net(served.as_uri(), sha256_file(served), classes=["a", "b", "c"])
@@ -245,7 +245,7 @@ from zoo.weights import declared as weights
 from tests_support_web_net import web_net
 url, sha256 = sys.argv[1:]
 zoo.register_model("web-net", weights=[{"name": "v1", "url": url, "sha256": sha256}])(web_net)
-print(weights.locate("web-net", "default").path)
+print(weights.weights_for("web-net", "default").path)
 """
 
 
@@ -304,7 +304,7 @@ def test_hf_addresses_download_through_huggingface_hub(tmp_path: Path) -> None:
 
 
 def test_create_model_with_default_weights_and_a_new_head(caplog) -> None:
-    located = weights.locate("mnist-mlp", "default")
+    located = weights.weights_for("mnist-mlp", "default")
     from safetensors.torch import load_file
 
     stored = load_file(str(located.path))
@@ -323,7 +323,7 @@ def test_create_model_with_default_weights_and_a_new_head(caplog) -> None:
 
 
 def test_bad_weights_files_are_one_line_errors(tmp_path: Path) -> None:
-    good = weights.locate("mnist-mlp", "default").path
+    good = weights.weights_for("mnist-mlp", "default").path
     with pytest.raises(
         ZooError,
         match=r"classifier.0.weight has shape \(32, 784\) in the file and \(64, 784\) in the",
@@ -359,7 +359,7 @@ def test_bad_weights_files_are_one_line_errors(tmp_path: Path) -> None:
 @pytest.mark.parametrize("model", SHIPPED_HERE)
 def test_shipped_weights_reproduce_their_recorded_metrics(model: str, tmp_path: Path) -> None:
     declared = zoo.get_model_info(model).weights[0]
-    path = weights.locate(model, "default").path
+    path = weights.weights_for(model, "default").path
     assert path.stat().st_size <= 2 * 1024 * 1024 and "Trained with zoo" in declared.note
     card = read_card(path)  # what zoo eval measured, stamped into the card when it shipped
     assert card.evaluated_on == "the test split" and not declared.stated  # one description
@@ -373,7 +373,7 @@ def test_eval_of_a_model_uses_its_weights_own_dataset(tmp_path: Path) -> None:
     result = zoo_here("eval", "mnist-mlp3", "--weights", "default", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    card = weights.locate("mnist-mlp3", "default").card
+    card = weights.weights_for("mnist-mlp3", "default").card
     assert summary["dataset"] == card.dataset == "mnist-5k" and summary["items"] == 1000
     assert f"{100 * summary['accuracy']:.2f}" == f"{100 * card.metrics['accuracy']:.2f}"
     assert Path(summary["output_dir"]) == Path("eval/mnist-mlp3-mnist-5k/mnist-5k-test")
@@ -382,7 +382,7 @@ def test_eval_of_a_model_uses_its_weights_own_dataset(tmp_path: Path) -> None:
 
 def test_info_and_list_show_weights_and_why_there_are_none() -> None:
     shown = zoo_here("info", "mnist-mlp3").stdout
-    card = weights.locate("mnist-mlp3", "default").card
+    card = weights.weights_for("mnist-mlp3", "default").card
     assert f"mnist-5k (default): accuracy {100 * card.metrics['accuracy']:.2f} %" in shown
     assert "4,000" in shown and "momentum" in shown
     assert "trained weights: none (Fashion-MNIST" in zoo_here("info", "fashion-cnn").stdout
@@ -503,7 +503,7 @@ def test_fine_tuning_on_other_classes_gets_a_new_head(tmp_path: Path) -> None:
 
 
 def test_plugin_with_url_weights_end_to_end(tmp_path: Path, zoo_home: Path) -> None:
-    logreg = weights.locate("mnist-logreg", "default")
+    logreg = weights.weights_for("mnist-logreg", "default")
     accuracy = logreg.card.metrics["accuracy"]
     served = tmp_path / "served" / "web-logreg.safetensors"
     served.parent.mkdir()

@@ -27,7 +27,7 @@ from zoo.flags import convert, parse_shape
 from zoo.meta import DEFAULT_WEIGHTS
 from zoo.registry import Entry, get_dataset_info, get_registry
 from zoo.weights import releases
-from zoo.weights.declared import Located, locate
+from zoo.weights.declared import Located, weights_for
 
 # Parameters zoo fills in itself, per kind, with what to do instead of setting them by hand.
 RESERVED: dict[str, dict[str, str]] = {
@@ -284,8 +284,8 @@ def trained_weights(name: str, weights: str | None) -> Located:
     of a Hub release, as a checked local file."""
     if releases.is_hub_spec(name):
         releases.one_set(name, weights)
-        return releases.weights_file(name)
-    return locate(name, weights or DEFAULT_WEIGHTS)
+        return releases.release_weights(name)
+    return weights_for(name, weights or DEFAULT_WEIGHTS)
 
 
 def create_dataset(

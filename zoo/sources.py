@@ -43,7 +43,7 @@ from zoo.machine import zoo_version
 from zoo.meta import DEFAULT_WEIGHTS, DatasetInfo, ModelInfo, Weights
 from zoo.registry import get_model_info
 from zoo.weights import releases
-from zoo.weights.declared import Located, is_file_spec, locate
+from zoo.weights.declared import Located, is_file_spec, weights_for
 from zoo.weights.home import SUFFIX, predict_folder
 
 FILE_SUFFIXES = (SUFFIX, ".onnx", ".pt2", ".pt", ".json")  # what names a file, not a model
@@ -188,7 +188,7 @@ class WeightsFile(Named):
 
     @cached_property
     def checked(self) -> Located:
-        return locate(self.model_name or None, str(self.path))
+        return weights_for(self.model_name or None, str(self.path))
 
     @property
     def weights_file(self) -> Path:
@@ -237,7 +237,7 @@ class RunDirectory(WeightsFile):
 
     @cached_property
     def checked(self) -> Located:
-        return locate(None, str(checkpoint_file(self.path)))
+        return weights_for(None, str(checkpoint_file(self.path)))
 
     @property
     def run(self) -> Path | None:
@@ -256,7 +256,7 @@ class DeclaredWeights(Named):
     def checked(self) -> Located:
         """The declared file, fetched once and checked against its sha256 (the plugin's module
         is imported here, not when resolving)."""
-        return locate(self.model_name, self.weights)
+        return weights_for(self.model_name, self.weights)
 
     @property
     def declaration(self) -> Weights:
@@ -311,7 +311,7 @@ class HubRelease(Named):
 
     @cached_property
     def checked(self) -> Located:
-        return releases.weights_file(self.spec)
+        return releases.release_weights(self.spec)
 
     @property
     def card(self) -> ModelCard:
@@ -628,7 +628,7 @@ def with_weights(spec: str | None, weights: str) -> Source:
     if is_file_spec(weights):
         return WeightsFile(Path(weights).expanduser(), spec or "")
     if spec is None:
-        locate(None, weights)  # raises: declared weights need their model named
+        weights_for(None, weights)  # raises: declared weights need their model named
     return DeclaredWeights(str(spec), weights)
 
 

@@ -207,7 +207,7 @@ def fetch_release(spec: str, progress_for: ProgressFor) -> list[Fetched]:
         note = f"not fetched: model '{release.model}' is not installed (zoo predict needs none)"
         return [*results, Fetched(label, None, note=note)]
     try:
-        located = releases.weights_file(spec, progress_for(label))
+        located = releases.release_weights(spec, progress_for(label))
     except ZooError as exc:
         return [*results, Fetched(label, None, error=str(exc))]
     return [*results, Fetched(label, located.path, located.path.stat().st_size)]

@@ -89,7 +89,7 @@ def declaration(model: str, name: str) -> tuple[Entry, Weights]:
     )
 
 
-def locate(model: str | None, spec: str) -> Located:
+def weights_for(model: str | None, spec: str) -> Located:
     """``NAME``, ``default`` or ``FILE.safetensors`` for ``model`` as a verified local file whose
     card matches the model and the declaration."""
     if is_file_spec(spec):

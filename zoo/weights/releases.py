@@ -297,9 +297,9 @@ def one_set(spec: str, weights: str | None) -> None:
         raise ArgumentError(f"{spec} publishes one set of weights: leave out --weights")
 
 
-def weights_file(spec: str, progress: Progress | None = None, refresh: bool = False) -> Located:
+def release_weights(spec: str, progress: Progress | None = None, refresh: bool = False) -> Located:
     """``spec``'s weights as a verified local file, like declared weights
-    (:func:`zoo.weights.declared.locate`); the card must name a model registered here."""
+    (:func:`zoo.weights.declared.weights_for`); the card must name a model registered here."""
     found = release(spec, refresh=refresh)
     repo = parse(spec)
     try:
