@@ -43,7 +43,7 @@ Progress = Callable[[str, float], None]
 
 
 @dataclass
-class Measured:
+class SelectionOutputs:
     """What one candidate measured on the selection sample (shared by its thread variants)."""
 
     outputs: np.ndarray
@@ -214,13 +214,13 @@ def measure_selection(
     metric: Metric,
     baseline: Candidate,
     say: Progress,
-) -> dict[str, Measured]:
+) -> dict[str, SelectionOutputs]:
     """Each distinct candidate's outputs on the selection sample, and its parity against eager
     on the first of them."""
     inputs = data.selection.inputs
     eager = runtimes.torch_runner(source.model)(inputs[:PARITY_COUNT])
     classification = not source.card.regression
-    measured: dict[tuple[str, str], Measured] = {}
+    measured: dict[tuple[str, str], SelectionOutputs] = {}
     opened = [c for c in found if c.opened is not None]
     for position, candidate in enumerate(opened):
         if candidate.outputs_key in measured:
@@ -236,13 +236,13 @@ def measure_selection(
             precision.tolerance or FP32,
         )
         passed = parity.passed if precision.tolerance else bool(np.isfinite(outputs).all())
-        measured[candidate.outputs_key] = Measured(outputs, passed, parity.text())
+        measured[candidate.outputs_key] = SelectionOutputs(outputs, passed, parity.text())
     assert baseline.outputs_key in measured
     return {c.name: measured[c.outputs_key] for c in opened}
 
 
 def selection_figures(
-    selection: dict[str, Measured], data: OptimizeData, metric: Metric, baseline: Candidate
+    selection: dict[str, SelectionOutputs], data: OptimizeData, metric: Metric, baseline: Candidate
 ) -> dict[str, tuple[Figure, float]]:
     """Each candidate's metric on the selection sample and its drop against the baseline's."""
     reference = selection[baseline.name].outputs
@@ -292,7 +292,7 @@ def labels_for(
 
 def record(
     candidate: Candidate,
-    selection: dict[str, Measured],
+    selection: dict[str, SelectionOutputs],
     figures: dict[str, tuple[Figure, float]],
     timings: dict[str, Timing],
     baseline: Candidate,
