@@ -60,6 +60,39 @@ def metric_text(name: str, value: float) -> str:
 
 
 @dataclass(frozen=True)
+class ClassResult:
+    """How one true class fared in an evaluation: a row of ``per_class.json``."""
+
+    name: str
+    correct: int
+    total: int
+    accuracy: float | None  # None: no item of the class was evaluated
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "class": self.name,
+            "correct": self.correct,
+            "total": self.total,
+            "accuracy": self.accuracy,
+        }
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """How one regression target fared in an evaluation: a row of ``per_class.json``."""
+
+    name: str
+    mse: float
+    mae: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target": self.name, "mse": self.mse, "mae": self.mae}
+
+
+DetailRow = ClassResult | TargetResult  # a row of an evaluation's per-class or per-target table
+
+
+@dataclass(frozen=True)
 class Measured:
     """Loss and the task's metric over one split in one epoch."""
 

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from zoo.artifacts.run import ClassResult, DetailRow, TargetResult
 from zoo.cli.output import say, show_table
 from zoo.train.events import EpochEnded, Event, RunEnded, Steps, StopRequested
 from zoo.train.report import event_lines
@@ -77,20 +78,22 @@ class TrainDisplay:
             self.progress = None
 
 
-def print_rows(rows: list[dict[str, Any]], console: Console, title: str) -> None:
+def print_rows(rows: list[DetailRow], console: Console, title: str) -> None:
     """The per-class (or per-target) table of an evaluation."""
-    if rows and "target" in rows[0]:
+    targets = [row for row in rows if isinstance(row, TargetResult)]
+    classes = [row for row in rows if isinstance(row, ClassResult)]
+    if targets:
         columns = ["Target", "MSE", "MAE"]
-        cells = [[escape(r["target"]), f"{r['mse']:.4f}", f"{r['mae']:.4f}"] for r in rows]
+        cells = [[escape(r.name), f"{r.mse:.4f}", f"{r.mae:.4f}"] for r in targets]
     else:
         columns = ["Class", "Correct", "Total", "Accuracy"]
         cells = [
             [
-                escape(row["class"]),
-                f"{row['correct']:,}",
-                f"{row['total']:,}",
-                "–" if row["accuracy"] is None else f"{100 * row['accuracy']:.2f} %",
+                escape(row.name),
+                f"{row.correct:,}",
+                f"{row.total:,}",
+                "–" if row.accuracy is None else f"{100 * row.accuracy:.2f} %",
             ]
-            for row in rows
+            for row in classes
         ]
     show_table(columns, cells, right=tuple(columns[1:]), title=title, out=console)

@@ -5,9 +5,8 @@ tested at all."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from zoo.artifacts.manifest import Manifest
+from zoo.artifacts.run import ClassResult, DetailRow
 from zoo.errors import ZooError
 from zoo.publish.modelcard import ReleaseMetrics
 from zoo.publish.plan import ReleasePlan, trained_on
@@ -93,16 +92,18 @@ def measurement_limits(checked: ReleasePlan, measured: ReleaseMetrics) -> list[s
     return lines
 
 
-def weakest_class(rows: list[dict[str, Any]], overall: float) -> list[str]:
-    scored = [row for row in rows if row.get("accuracy") is not None]
+def weakest_class(rows: list[DetailRow], overall: float) -> list[str]:
+    scored = [
+        (r.accuracy, r) for r in rows if isinstance(r, ClassResult) and r.accuracy is not None
+    ]
     if not scored:
         return []
-    worst = min(scored, key=lambda row: row["accuracy"])
-    if worst["accuracy"] > overall - WEAK_CLASS:
+    accuracy, worst = min(scored, key=lambda pair: pair[0])
+    if accuracy > overall - WEAK_CLASS:
         return []
     return [
-        f"It is weakest on class '{worst['class']}': {100 * worst['accuracy']:.1f} % of "
-        f"{worst['total']:,} items, against {100 * overall:.1f} % overall."
+        f"It is weakest on class '{worst.name}': {100 * accuracy:.1f} % of "
+        f"{worst.total:,} items, against {100 * overall:.1f} % overall."
     ]
 
 

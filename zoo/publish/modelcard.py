@@ -20,7 +20,7 @@ from typing import Any
 from zoo.artifacts.card import PIL_MODES, ModelCard
 from zoo.artifacts.config import TrainConfig
 from zoo.artifacts.manifest import Manifest, ManifestFile
-from zoo.artifacts.run import METRICS, metric_text
+from zoo.artifacts.run import METRICS, DetailRow, metric_text
 from zoo.meta import Weights
 from zoo.weights.releases import HubRepo
 
@@ -38,7 +38,7 @@ class ReleaseMetrics:
     split: str
     source: str  # "test split", as zoo eval names it
     interval: tuple[float, float] | None  # Wilson 95 % for accuracy; None for mae
-    rows: list[dict[str, Any]]  # per class (or per target)
+    rows: list[DetailRow]  # per class (or per target)
     date: str
 
 
@@ -197,13 +197,14 @@ def metrics_section(facts: CardFacts) -> list[str]:
         "",
     ]
     if measured.rows:
-        columns = list(measured.rows[0])
+        table = [row.to_json() for row in measured.rows]
+        columns = list(table[0])
         lines += [
             "Per class:" if "class" in columns else "Per target:",
             "",
             "| " + " | ".join(columns) + " |",
             "|" + "---|" * len(columns),
-            *("| " + " | ".join(cell(row[c], c) for c in columns) + " |" for row in measured.rows),
+            *("| " + " | ".join(cell(row[c], c) for c in columns) + " |" for row in table),
             "",
         ]
     lines += [f"![{caption}]({path})\n\n*{caption}*\n" for path, caption in facts.plots]

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from zoo.artifacts.config import TrainConfig, load_run_config
-from zoo.artifacts.run import metric_text
+from zoo.artifacts.run import DetailRow, metric_text
 from zoo.errors import ZooError
 from zoo.files import check_folder, write_json
 from zoo.sources import Source, TTAChoice, chosen_tta
@@ -70,7 +70,7 @@ class EvalSummary:
     loss: float
     metric: str  # "accuracy" (a fraction) or "mae"
     value: float
-    rows: list[dict[str, Any]]  # per class (classification) or per target (regression)
+    rows: list[DetailRow]  # per class (classification) or per target (regression)
     output_dir: str
 
     @property
@@ -90,7 +90,7 @@ class EvalSummary:
             "items": self.items,
             "loss": self.loss,
             self.metric: self.value,
-            "per_class" if self.per_class else "per_target": self.rows,
+            "per_class" if self.per_class else "per_target": [row.to_json() for row in self.rows],
             "output_dir": self.output_dir,
         }
 
@@ -101,7 +101,7 @@ class EvalResult:
 
     summary: EvalSummary
     headline: str  # "cifar10-cnn (epoch 20) on imagefolder, test split: 10,000 items, ..."
-    rows: list[dict[str, Any]]  # the per-class or per-target table
+    rows: list[DetailRow]  # the per-class or per-target table
     title: str
     folder: Path
     found: Any  # the Evaluation: its confusion matrix, or each target's errors

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.artifacts.config import TrainConfig
-from zoo.artifacts.run import EpochMetrics
+from zoo.artifacts.run import DetailRow, EpochMetrics
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ class Kept:
     epoch: int
     metrics: EpochMetrics
     held_out: bool  # the best epoch on held-out items; False: the last epoch (test split)
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[DetailRow] = field(default_factory=list)
     title: str = ""
     augmented: Augmented | None = None
 

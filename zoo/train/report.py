@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from zoo.artifacts.run import EpochMetrics, metric_text
+from zoo.artifacts.run import ClassResult, DetailRow, EpochMetrics, TargetResult, metric_text
 from zoo.files import save_figure, write_json, write_text
 from zoo.train.events import EpochEnded, Event, Kept, RunEnded, RunStarted, StopRequested
 from zoo.train.objective import BestEpoch, Evaluation
@@ -105,12 +105,12 @@ class LogObserver:
                 log.write("".join(line + "\n" for line in lines))
 
 
-def table_text(rows: list[dict[str, Any]], title: str) -> str:
+def table_text(rows: list[DetailRow], title: str) -> str:
     """The per-class or per-target table as aligned text."""
     if not rows:
         return title
-    columns = list(rows[0])
-    cells = [[format_cell(row[c]) for c in columns] for row in rows]
+    columns = list(rows[0].to_json())
+    cells = [[format_cell(value) for value in row.to_json().values()] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     lines = [title, "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
@@ -128,31 +128,29 @@ def format_cell(value: Any) -> str:
 # -- files -------------------------------------------------------------------------------------
 
 
-def per_class_rows(confusion: torch.Tensor, names: list[str]) -> list[dict[str, Any]]:
+def per_class_rows(confusion: torch.Tensor, names: list[str]) -> list[ClassResult]:
     """Accuracy of each true class from a [true, predicted] confusion matrix."""
     rows = []
     for index, name in enumerate(names):
         total = int(confusion[index].sum())
         correct = int(confusion[index, index])
-        accuracy = correct / total if total else None
-        rows.append({"class": name, "correct": correct, "total": total, "accuracy": accuracy})
+        rows.append(ClassResult(name, correct, total, correct / total if total else None))
     return rows
 
 
-def per_target_rows(mse: torch.Tensor, mae: torch.Tensor, names: list[str]) -> list[dict[str, Any]]:
+def per_target_rows(mse: torch.Tensor, mae: torch.Tensor, names: list[str]) -> list[TargetResult]:
     """MSE and MAE of each regression target."""
-    return [
-        {"target": name, "mse": float(mse[i]), "mae": float(mae[i])} for i, name in enumerate(names)
-    ]
+    return [TargetResult(name, float(mse[i]), float(mae[i])) for i, name in enumerate(names)]
 
 
-def save_table(rows: list[dict[str, Any]], folder: Path, stem: str = "per_class") -> None:
+def save_table(rows: list[DetailRow], folder: Path, stem: str = "per_class") -> None:
     """``stem.json`` and ``stem.csv``."""
-    write_json(folder / f"{stem}.json", rows)
+    table = [row.to_json() for row in rows]
+    write_json(folder / f"{stem}.json", table)
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(rows[0]) if rows else ["class"])
+    writer = csv.DictWriter(text, fieldnames=list(table[0]) if table else ["class"])
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(table)
     write_text(folder / f"{stem}.csv", text.getvalue())
 
 
@@ -235,7 +233,7 @@ def plot_confusion(confusion: torch.Tensor, names: list[str], path: Path, title:
     return path
 
 
-def detail_rows(found: Evaluation, names: list[str]) -> list[dict[str, Any]]:
+def detail_rows(found: Evaluation, names: list[str]) -> list[DetailRow]:
     """The per-class rows (from the confusion matrix), or the per-target rows."""
     if found.confusion is not None:
         return per_class_rows(found.confusion, names)
@@ -243,9 +241,7 @@ def detail_rows(found: Evaluation, names: list[str]) -> list[dict[str, Any]]:
     return per_target_rows(found.target_mse, found.target_mae, names)
 
 
-def write_details(
-    found: Evaluation, names: list[str], folder: Path, title: str
-) -> list[dict[str, Any]]:
+def write_details(found: Evaluation, names: list[str], folder: Path, title: str) -> list[DetailRow]:
     """The per-class table and confusion matrix plot, or the per-target table, saved; the rows."""
     rows = detail_rows(found, names)
     if found.confusion is not None:
