@@ -11,7 +11,7 @@ from conftest import zoo_here
 ENTRY = ["name", "kind", "source", "version", "target", "parameters"]
 PARAMETER = {"name", "type", "default", "required", "set_by_zoo"}
 MODEL_INFO = ["description", "default_dataset", "recipe", "reference", "output", "weights"]
-MODEL_INFO += ["no_weights", "recipe_declared", "default_weights", "size"]
+MODEL_INFO += ["no_weights", "recipe_declared", "default_weights", "size", "weight_cards"]
 DATASET_INFO = ["description", "input_shape", "classes", "mean", "std", "task", "targets"]
 DATA = ["name", "description", "task", "input_shape", "mean", "std", "sizes"]
 
@@ -28,7 +28,9 @@ def test_info_keys() -> None:
     assert set(model["parameters"][0]) == PARAMETER
     assert set(model["size"]) == {"input_shape", "num_classes", "parameters", "trainable"}
     assert model["size"]["input_shape"] == [1, 28, 28] and model["default_weights"] == "mnist-5k"
-    assert {"name", "sha256", "metrics", "tta"} <= set(model["weights"][0])
+    assert {"name", "sha256", "file", "url", "note"} <= set(model["weights"][0])  # where it is
+    card = model["weight_cards"][0]  # what it is: its card's facts, one description per fact
+    assert {"classes", "metrics", "evaluated_on", "evaluation_tta"} <= set(card)
     assert list(json_of("info", "digits")) == ENTRY + DATASET_INFO
     assert list(json_of("info", "adam")) == [*ENTRY, "description"]
 
