@@ -63,3 +63,11 @@ def test_eval_keys(tmp_path: Path) -> None:
     ]
     written = json.loads((tmp_path / summary["output_dir"] / "metrics.json").read_text())
     assert written == summary
+
+
+def test_plugins_keys() -> None:
+    entries = json_of("plugins")
+    keys = ["distribution", "version", "kind", "name", "target", "status", "failed_at", "error"]
+    assert entries and all(list(entry) == keys for entry in entries)
+    adam = next(e for e in entries if (e["kind"], e["name"]) == ("optimizer", "adam"))
+    assert adam["status"] == "ok" and adam["failed_at"] is None and adam["error"] is None

@@ -13,7 +13,7 @@ from zoo.artifacts.card import ModelCard
 from zoo.errors import ZooError
 from zoo.factory import RESERVED, default_input, describe_type, parameters, probe, type_hints
 from zoo.flags import parse_assignments
-from zoo.registry import Entry, get_dataset_info, get_model_info
+from zoo.registry import Entry, get_dataset_info, get_model_info, get_registry
 from zoo.weights.declared import local_card
 
 INVALID_INFO = "has invalid zoo_info: "
@@ -36,6 +36,51 @@ def entry_status(entry: Entry) -> tuple[str, str]:
             text, rest = str(exc), str(exc).partition(INVALID_INFO)[2]
             return "metadata", f"invalid zoo_info: {rest}" if rest else text
     return "", ""
+
+
+@dataclass(frozen=True)
+class PluginEntry:
+    """One registered entry as ``zoo plugins`` lists it: where it comes from, and whether it
+    loads and its metadata is valid."""
+
+    distribution: str
+    version: str
+    kind: str
+    name: str
+    target: str
+    failed_at: str  # "load", "metadata", or "" when it is usable
+    error: str
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failed_at)
+
+    def to_json(self) -> dict[str, Any]:
+        """``zoo plugins --json``: one entry."""
+        return {
+            "distribution": self.distribution,
+            "version": self.version,
+            "kind": self.kind,
+            "name": self.name,
+            "target": self.target,
+            "status": "failed" if self.failed else "ok",
+            "failed_at": self.failed_at or None,
+            "error": self.error or None,
+        }
+
+
+def plugin_entries() -> list[PluginEntry]:
+    """Every registered entry (those refused at registration too), zoo's own first, then by
+    distribution, kind and name; each checked (its module imported)."""
+    registry = get_registry()
+    found = []
+    for entry in sorted(
+        registry.entries() + registry.invalid,
+        key=lambda e: (not e.builtin, e.dist.lower(), e.kind, e.name),
+    ):
+        where = (entry.dist, entry.version, entry.kind, entry.name, entry.target)
+        found.append(PluginEntry(*where, *entry_status(entry)))
+    return found
 
 
 @dataclass(frozen=True)

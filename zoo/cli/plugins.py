@@ -7,7 +7,7 @@ from rich.markup import escape
 
 from zoo.cli.output import console, print_json, say, show_table
 from zoo.cli.params import Json
-from zoo.registry import DISABLE_ENV, Entry, get_registry
+from zoo.registry import DISABLE_ENV, get_registry
 
 
 def plugins(as_json: Json = False) -> None:
@@ -20,39 +20,24 @@ def plugins(as_json: Json = False) -> None:
 
     Example: `zoo plugins --json`
     """
-    from zoo.entry_report import entry_status
+    from zoo.entry_report import plugin_entries
 
-    registry = get_registry()
-    entries: list[Entry] = registry.entries() + registry.invalid
-    rows = []
-    for entry in sorted(entries, key=lambda e: (not e.builtin, e.dist.lower(), e.kind, e.name)):
-        failed_at, error = entry_status(entry)
-        rows.append(
-            {
-                "distribution": entry.dist,
-                "version": entry.version,
-                "kind": entry.kind,
-                "name": entry.name,
-                "target": entry.target,
-                "status": "failed" if failed_at else "ok",
-                "failed_at": failed_at or None,  # "load" or "metadata"
-                "error": error or None,
-            }
-        )
+    found = plugin_entries()
     if as_json:
-        print_json(rows)
+        print_json([entry.to_json() for entry in found])
         return
-    failed = [row for row in rows if row["status"] == "failed"]
+    failed = [entry for entry in found if entry.failed]
     cells = []
-    for row in [*failed, *(row for row in rows if row["status"] == "ok")]:  # failures first
-        where = "" if row["failed_at"] == "load" else f" ({row['failed_at']})"
-        status = "[green]ok[/green]" if row["status"] == "ok" else f"[red]failed{where}[/red]"
-        cells.append([row["distribution"], row["version"], row["kind"], row["name"], status])
+    for entry in [*failed, *(entry for entry in found if not entry.failed)]:  # failures first
+        where = "" if entry.failed_at == "load" else f" ({entry.failed_at})"
+        status = f"[red]failed{where}[/red]" if entry.failed else "[green]ok[/green]"
+        cells.append([entry.distribution, entry.version, entry.kind, entry.name, status])
     show_table(["Distribution", "Version", "Kind", "Entry", "Status"], cells)
-    say(console, f"{len(rows)} entries, {len(failed)} failed{':' if failed else '.'}")
-    for row in failed:
-        entry = f"{row['distribution']} {row['kind']} '{row['name']}'"
-        say(console, f"  [red]{escape(entry)}[/red]: {escape(row['error'] or '')}", indent=4)
+    say(console, f"{len(found)} entries, {len(failed)} failed{':' if failed else '.'}")
+    for entry in failed:
+        named = f"{entry.distribution} {entry.kind} '{entry.name}'"
+        say(console, f"  [red]{escape(named)}[/red]: {escape(entry.error)}", indent=4)
+    registry = get_registry()
     if registry.skipped_plugins:
         console.print(
             f"[dim]{registry.skipped_plugins} third-party entries skipped: {DISABLE_ENV} is set.[/dim]"
