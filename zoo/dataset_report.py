@@ -3,7 +3,7 @@ of sample images and class counts. Heavy imports stay inside functions."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,15 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Split:
+    """One split of a dataset: its items, and (classification) how many of each class."""
+
+    name: str  # "train" or "test"
+    size: int
+    counts: tuple[int, ...] = ()  # per class, in the order of the report's classes
+
+
+@dataclass(frozen=True)
 class DatasetReport:
     """What ``zoo data`` found: both splits' sizes, and the class counts (classification) or the
     column statistics (regression), with the PNGs written."""
@@ -38,16 +47,20 @@ class DatasetReport:
     input_shape: tuple[int, ...] | None
     mean: tuple[float, ...] | None
     std: tuple[float, ...] | None
-    sizes: dict[str, int]
+    train: Split
+    test: Split
     columns: tuple[Column, ...] = ()  # regression
-    classes: tuple[str, ...] = ()  # classification, with:
-    counts: dict[str, list[int]] = field(default_factory=dict)  # per split, per class
+    classes: tuple[str, ...] = ()  # classification (each split then counts its items by class)
     imbalance: float | None = None  # largest over smallest train class (None: one is empty)
     files: tuple[Path, ...] = ()
 
     @property
     def regression(self) -> bool:
         return self.task == "regression"
+
+    @property
+    def splits(self) -> tuple[Split, Split]:
+        return self.train, self.test
 
     def to_json(self) -> dict[str, Any]:
         """``zoo data --json``."""
@@ -58,12 +71,13 @@ class DatasetReport:
             "input_shape": list(self.input_shape) if self.input_shape else None,
             "mean": list(self.mean) if self.mean else None,
             "std": list(self.std) if self.std else None,
-            "sizes": dict(self.sizes),
+            "sizes": {split.name: split.size for split in self.splits},
         }
         if self.regression:
             data["columns"] = [asdict(column) for column in self.columns]
         else:
-            data |= {"classes": list(self.classes), "counts": self.counts}
+            counts = {split.name: list(split.counts) for split in self.splits}
+            data |= {"classes": list(self.classes), "counts": counts}
             data["imbalance"] = self.imbalance
         return data | {"files": [str(path) for path in self.files]}
 
@@ -88,7 +102,8 @@ def dataset_report(
         input_shape=tuple(info.input_shape) if info.input_shape else None,
         mean=tuple(info.mean) if info.mean else None,
         std=tuple(info.std) if info.std else None,
-        sizes={split: len(dataset) for split, dataset in splits.items()},
+        train=Split("train", len(splits["train"])),
+        test=Split("test", len(splits["test"])),
     )
     if info.task == "regression":
         report = replace(report, columns=column_stats(splits["train"], info.targets))
@@ -96,9 +111,12 @@ def dataset_report(
         classes = tuple(info.classes or ())
         if not classes:
             raise ZooError(f"dataset '{name}' has no classes list")
-        counts = {split: class_counts(dataset, len(classes)) for split, dataset in splits.items()}
+        train, test = (
+            replace(split, counts=class_counts(splits[split.name], len(classes)))
+            for split in report.splits
+        )
         report = replace(
-            report, classes=classes, counts=counts, imbalance=imbalance(counts["train"])
+            report, classes=classes, train=train, test=test, imbalance=imbalance(train.counts)
         )
     return replace(report, files=tuple(plot(report, splits, out)))
 
@@ -113,17 +131,17 @@ def labels_of(dataset: Any) -> list[int]:
     return [int(t) for t in (targets.tolist() if hasattr(targets, "tolist") else targets)]
 
 
-def class_counts(dataset: Any, num_classes: int) -> list[int]:
+def class_counts(dataset: Any, num_classes: int) -> tuple[int, ...]:
     """How many items of each class."""
     counts = [0] * num_classes
     for label in labels_of(dataset):
         if not 0 <= label < num_classes:
             raise ZooError(f"label {label} is outside the {num_classes} classes")
         counts[label] += 1
-    return counts
+    return tuple(counts)
 
 
-def imbalance(counts: list[int]) -> float | None:
+def imbalance(counts: tuple[int, ...]) -> float | None:
     """Largest over smallest class count (None when a class is empty)."""
     return round(max(counts) / min(counts), 2) if min(counts) > 0 else None
 
@@ -235,19 +253,22 @@ def shorten(text: str) -> str:
 
 def count_plot(report: DatasetReport, path: Path) -> Path:
     """A bar chart of each class's train and test counts, side by side."""
-    classes, counts = report.classes, report.counts
+    classes = report.classes
     positions = range(len(classes))
     figure = new_figure(max(6.0, 0.4 * len(classes) + 1.5), 4.5)
     axes = figure.add_subplot()
-    for offset, split, colour in ((-0.2, "train", "tab:blue"), (0.2, "test", "tab:orange")):
-        total = report.sizes[split]
+    for offset, split, colour in (
+        (-0.2, report.train, "tab:blue"),
+        (0.2, report.test, "tab:orange"),
+    ):
         bars = [p + offset for p in positions]
-        axes.bar(bars, counts[split], width=0.4, color=colour, label=f"{split} ({total:,})")
+        label = f"{split.name} ({split.size:,})"
+        axes.bar(bars, split.counts, width=0.4, color=colour, label=label)
     axes.set_xticks(list(positions), [shorten(c) for c in classes])
     upright = len(classes) > 20
     for tick in axes.get_xticklabels():
         tick.set(rotation=90 if upright else 45, ha="center" if upright else "right", fontsize=8)
-    axes.set_ylim(0, max(max(counts["train"]), max(counts["test"]), 1) * 1.2)
+    axes.set_ylim(0, max(*report.train.counts, *report.test.counts, 1) * 1.2)
     axes.set_ylabel("items")
     axes.set_title(f"{report.name}: items per class")
     axes.legend(loc="upper center", ncols=2)

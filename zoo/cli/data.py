@@ -47,7 +47,7 @@ def render(report: DatasetReport, console: Any) -> None:
     from rich.table import Table
 
     console.print(f"[bold]{report.name}[/bold]: {report.description}", highlight=False)
-    sizes = " · ".join(f"{split} {size:,}" for split, size in report.sizes.items())
+    sizes = " · ".join(f"{split.name} {split.size:,}" for split in report.splits)
     shape = report.input_shape
     if report.regression:
         shown = f"{shape[0]} features" if shape else "unknown"
@@ -77,14 +77,14 @@ def render_counts(report: DatasetReport, console: Any) -> None:
 
     from zoo.dataset_report import BALANCED_RATIO
 
-    counts, classes = report.counts, report.classes
+    classes, train_split, test_split = report.classes, report.train, report.test
     table = Table("Class", "Train", "Test", box=None, header_style="bold")
-    for index, name in enumerate(classes):
-        table.add_row(name, str(counts["train"][index]), str(counts["test"][index]))
-    table.add_row("[dim]total[/dim]", str(report.sizes["train"]), str(report.sizes["test"]))
+    for name, in_train, in_test in zip(classes, train_split.counts, test_split.counts, strict=True):
+        table.add_row(name, str(in_train), str(in_test))
+    table.add_row("[dim]total[/dim]", str(train_split.size), str(test_split.size))
     console.print(f"  classes: {len(classes)}")
     console.print(table)
-    train = counts["train"]
+    train = train_split.counts
     largest, smallest = train.index(max(train)), train.index(min(train))
     if report.imbalance is None:
         console.print(f"[yellow]class '{classes[smallest]}' has no train items[/yellow]")
