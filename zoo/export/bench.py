@@ -41,7 +41,7 @@ from zoo.export.pipeline import scratch_export
 from zoo.export.precisions import PRECISIONS
 from zoo.export.samples import Samples, calibration_samples, evaluation_samples, missing_data_hint
 from zoo.files import check_file
-from zoo.machine import this_machine
+from zoo.machine import Machine, this_machine
 from zoo.sources import EXPORTS, ExportDirectory, Source, SourceRequest
 from zoo.tta import with_tta
 
@@ -115,6 +115,35 @@ class Skipped:
     reason: str
 
 
+@dataclass(frozen=True)
+class CudaDevice:
+    """The GPU a bench's CUDA rows ran on."""
+
+    device: str  # its name, as torch.cuda gives it
+    capability: str  # compute capability, "9.0"
+
+
+@dataclass(frozen=True)
+class BenchEnvironment:
+    """What a bench's figures depend on besides the files: the machine, the runtimes' versions,
+    the thread count, the precision each runtime really ran at, the GPU."""
+
+    machine: Machine
+    versions: dict[str, str]
+    threads: int
+    precision_settings: dict[str, str]  # per backend row (and the request's), as text
+    cuda: CudaDevice | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "machine": self.machine.to_json(),
+            "versions": dict(self.versions),
+            "threads": self.threads,
+            "precision settings": dict(self.precision_settings),
+        }
+        return data | ({"cuda": asdict(self.cuda)} if self.cuda is not None else {})
+
+
 @dataclass
 class BenchResult:
     """Everything one `zoo bench` run measured."""
@@ -125,7 +154,7 @@ class BenchResult:
     inputs: str
     samples: int
     per_class: dict[str, int] = field(default_factory=dict)  # the samples' labels, counted
-    environment: dict[str, Any] = field(default_factory=dict)
+    environment: BenchEnvironment | None = None  # set once the backends have run
     parity: list[ParityRow] = field(default_factory=list)
     backends: list[BackendRow] = field(default_factory=list)
     latency: list[Latency] = field(default_factory=list)
@@ -166,6 +195,7 @@ class BenchResult:
         data["passed"] = self.passed
         data["noise"] = self.noise
         data["tolerance"] = {p.name: p.rule for p in PRECISIONS.values()}
+        data["environment"] = self.environment.to_json() if self.environment else {}
         return data
 
 
@@ -617,7 +647,7 @@ def measure_latency(
 
 def environment(
     threads: int, devices: tuple[str, ...], rows: list[Row], settings: dict[str, str]
-) -> dict[str, Any]:
+) -> BenchEnvironment:
     """The machine, the runtimes' versions and the precision settings the figures depend on."""
     import onnxruntime
 
@@ -627,28 +657,18 @@ def environment(
         import openvino
 
         versions["openvino"] = openvino.__version__
-    data: dict[str, Any] = {
-        "machine": this_machine().to_json(),
-        "versions": versions,
-        "threads": threads,
-        "precision settings": dict(settings),
-    }
+    ran_at = dict(settings)
     for row in rows:
-        if row.opened is not None:
-            found = row.opened.settings()
-            if found:
-                data["precision settings"][row.label] = ", ".join(
-                    f"{k} {v}" for k, v in found.items()
-                )
+        found = row.opened.settings() if row.opened is not None else {}
+        if found:
+            ran_at[row.label] = ", ".join(f"{k} {v}" for k, v in found.items())
     cuda = [d for d in devices if d.startswith("cuda")]
+    gpu = None
     if cuda:
         index = torch.device(cuda[0]).index or 0
         major, minor = torch.cuda.get_device_capability(index)
-        data["cuda"] = {
-            "device": torch.cuda.get_device_name(index),
-            "capability": f"{major}.{minor}",
-        }
-    return data
+        gpu = CudaDevice(torch.cuda.get_device_name(index), f"{major}.{minor}")
+    return BenchEnvironment(this_machine(), versions, threads, ran_at, gpu)
 
 
 def bench(

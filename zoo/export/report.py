@@ -121,24 +121,23 @@ LATENCY_HEADER = [
 def headline(result: BenchResult) -> str:
     """What was measured, on what, with which runtimes: a figure depends on all of it."""
     env = result.environment
-    machine = env.get("machine", {})
-    features = ", ".join(machine.get("features", [])) or "none of " + ", ".join(
-        sorted(set(FEATURES.values()))
-    )
-    versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items())
-    cuda = env.get("cuda")
-    gpu = f"; {cuda['device']} (compute {cuda['capability']})" if cuda else ""
+    machine = env.machine if env else None
+    features = ", ".join(FEATURES[f] for f in machine.features) if machine else ""
+    features = features or "none of " + ", ".join(sorted(set(FEATURES.values())))
+    versions = ", ".join(f"{k} {v}" for k, v in env.versions.items()) if env else ""
+    cuda = env.cuda if env else None
+    gpu = f"; {cuda.device} (compute {cuda.capability})" if cuda else ""
     return (
         f"{result.model} ({result.source}); parity and top-1 on {result.inputs}; "
-        f"{result.threads} thread(s) on {machine.get('cpu', '?')} ({features}){gpu}; {versions}"
+        f"{result.threads} thread(s) on {machine.cpu if machine else '?'} ({features}){gpu}; "
+        f"{versions}"
     )
 
 
 def settings_lines(result: BenchResult) -> list[str]:
     """The precision settings each runtime really ran at."""
-    return [
-        f"{key}: {value}" for key, value in result.environment.get("precision settings", {}).items()
-    ]
+    settings = result.environment.precision_settings if result.environment else {}
+    return [f"{key}: {value}" for key, value in settings.items()]
 
 
 def verdict(result: BenchResult) -> str:
