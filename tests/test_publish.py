@@ -18,6 +18,7 @@ from zoo.export.parity import wilson
 from zoo.files import sha256_file
 from zoo.meta import ModelInfo, coerce, weights_index
 from zoo.sources import resolve
+from zoo.train.eval_request import EvalRequest
 from zoo.train.evaluation import evaluate_weights
 
 
@@ -86,7 +87,9 @@ def test_the_declaration_is_what_weights_index_reads(
 
 def test_metrics_are_measured_again_with_the_published_file(release: Path, tmp_path) -> None:
     _, declared = declaration(release)
-    summary = evaluate_weights(resolve(str(release / declared["file"])), out=str(tmp_path)).summary
+    summary = evaluate_weights(
+        resolve(str(release / declared["file"])), EvalRequest(out=str(tmp_path))
+    ).summary
     assert summary.metric == "accuracy"
     assert declared["metrics"] == {"accuracy": summary.value, "loss": summary.loss}
     low, high = wilson(summary.value, summary.items)
@@ -107,7 +110,9 @@ def test_a_card_that_claims_more_is_published_with_what_it_measures(
     out = tmp_path / "release"
     ok("publish", bare, "--name", "claimed", "--out", out, "--note", "Trained for a test.")
     _, declared = declaration(out)
-    measured = evaluate_weights(resolve(str(kept)), out=str(tmp_path / "eval")).summary.value
+    measured = evaluate_weights(
+        resolve(str(kept)), EvalRequest(out=str(tmp_path / "eval"))
+    ).summary.value
     assert declared["metrics"]["accuracy"] == measured < 0.99
     assert "Trained for a test." in declared["note"]
     card = (out / "README.md").read_text()

@@ -31,6 +31,7 @@ from zoo.artifacts.run import metric_text
 from zoo.errors import ZooError
 from zoo.files import sha256_file
 from zoo.sources import resolve
+from zoo.train.eval_request import EvalRequest
 from zoo.train.evaluation import evaluate_weights
 from zoo.weights import declared as weights
 from zoo.weights.home import weights_dir
@@ -363,7 +364,7 @@ def test_shipped_weights_reproduce_their_recorded_metrics(model: str, tmp_path: 
     assert path.stat().st_size <= 2 * 1024 * 1024 and "Trained with zoo" in declared.note
     card = read_card(path)  # what zoo eval measured, stamped into the card when it shipped
     assert card.evaluated_on == "the test split" and not declared.stated  # one description
-    summary = evaluate_weights(resolve(str(path)), out=str(tmp_path)).summary
+    summary = evaluate_weights(resolve(str(path)), EvalRequest(out=str(tmp_path))).summary
     measured = {summary.metric: summary.value, "loss": summary.loss}
     for key, value in card.metrics.items():
         assert metric_text(key, measured[key]) == metric_text(key, value), key

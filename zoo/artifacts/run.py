@@ -247,10 +247,3 @@ class RunDir:
         """When the run started: the time in its name (or its sweep's), else its mtime."""
         match = STAMP.search(self.name) or STAMP.search(self.path.parent.name)
         return (match.group(1) if match else "", self.path.stat().st_mtime)
-
-    def data_dir(self) -> str | None:
-        """Where the run found its data, as its configuration says (None when unknown)."""
-        try:
-            return self.config().data_dir
-        except ZooError:
-            return None

@@ -46,45 +46,30 @@ def eval_(
 
 
 def run_eval(request: EvalRequest, as_json: bool) -> None:
-    """Find the weights, evaluate them, print the table and the headline, then save them."""
+    """Plan (the weights found, the results folder checked), evaluate, print the table and the
+    headline, then save them."""
     from zoo.cli.output import interruptible, print_json, progress_bar, saving, say
-    from zoo.cli.runs import newest
+    from zoo.cli.runs import announce_newest
     from zoo.cli.train_display import print_rows
-    from zoo.sources import WITH_WEIGHTS, resolve
-    from zoo.train.evaluation import evaluate_weights, save_results
+    from zoo.train import evaluation
 
-    spec = request.spec
-    if spec is None and request.weights is None:
-        spec = str(newest(request.runs, announce=not as_json))
-    source = resolve(spec, request.weights, accept=WITH_WEIGHTS, command="zoo eval")
+    job = evaluation.plan(request)
+    if job.newest is not None and not as_json:
+        announce_newest(job.newest)
     with (
-        interruptible(
-            f"the evaluation of {request.spec or spec} stopped", "no results were written"
-        ),
+        interruptible(f"the evaluation of {job.label} stopped", "no results were written"),
         progress_bar("evaluating") as progress,
     ):
-        result = evaluate_weights(
-            source,
-            dataset=request.dataset,
-            dataset_args=request.dataset_args,
-            data_dir=request.data_dir,
-            split=request.split,
-            batch_size=request.batch_size,
-            device=request.device,
-            out=request.out,
-            tta=request.tta,
-            precision=request.precision,
-            progress=lambda done, total: progress(
-                f"evaluating: batch {done} of {total}", done / total
-            ),
-            save=False,  # shown first: a failed write never costs the measurement
-        )
+        result = evaluation.run(
+            job,
+            lambda done, total: progress(f"evaluating: batch {done} of {total}", done / total),
+        )  # shown first: a failed write never costs the measurement
     console = Console()
     if as_json:
         print_json(result.summary.to_json())
     else:
         print_rows(result.rows, console, result.title)
         say(console, result.headline, markup=False)
-    saved = saving(result.folder, lambda: save_results(result))
+    saved = saving(result.folder, lambda: evaluation.save_results(result))
     if not as_json:
         console.print(f"results in {saved}", highlight=False, soft_wrap=True)

@@ -1,5 +1,6 @@
-"""``zoo publish``: parse and print; the work is :mod:`zoo.publish.release`'s. The ``--int8`` and
-``--fp16`` switches come from the precisions' registry, as ``zoo export``'s do."""
+"""``zoo publish``: parse and print; the work is :mod:`zoo.publish.plan`'s (every refusal before
+any work) and :mod:`zoo.publish.release`'s (``run``). The ``--int8`` and ``--fp16`` switches come
+from the precisions' registry, as ``zoo export``'s do."""
 
 from __future__ import annotations
 
@@ -62,23 +63,24 @@ def publish(
 
 
 def run_publish(source: str, as_json: bool, values: dict[str, Any]) -> None:
-    """Build the request, publish, print what was written and where it went."""
+    """Build the request, plan (every refusal before any work), publish, print what was written
+    and where it went."""
     from zoo.cli.output import error_console, print_json
     from zoo.export.precisions import DERIVED
     from zoo.flags import build
-    from zoo.publish.release import describe
-    from zoo.publish.release import publish as publish_release
+    from zoo.publish import release
+    from zoo.publish.plan import plan
 
     precisions = tuple(p.name for p in DERIVED if values.pop(p.name, False))
-    request = build(PublishRequest, values, spec=source, precisions=precisions)
+    checked = plan(build(PublishRequest, values, spec=source, precisions=precisions))
 
     def say(text: str) -> None:
         if not as_json:
             error_console.print(f"[dim]{text}…[/dim]", highlight=False, soft_wrap=True)
 
-    published = publish_release(request, say)
+    published = release.run(checked, say)
     if as_json:
-        print_json(describe(published))
+        print_json(release.describe(published))
         return
     print_published(published)
 

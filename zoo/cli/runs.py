@@ -12,14 +12,18 @@ from zoo.cli.output import error_console
 from zoo.cli.params import Json
 
 
-def newest(folder: str | None, announce: bool = True) -> Path:
+def newest(folder: str | None) -> Path:
     """The newest trained run in ``folder`` (default: runs), said on stderr."""
     from zoo.train.runs import newest_run
 
     path = newest_run(Path(folder or "runs"))
-    if announce:
-        error_console.print(f"using the newest run: {path}", highlight=False)
+    announce_newest(path)
     return path
+
+
+def announce_newest(path: Path) -> None:
+    """Say on stderr which run a command took because none was named."""
+    error_console.print(f"using the newest run: {path}", highlight=False)
 
 
 def runs(

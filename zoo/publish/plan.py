@@ -3,7 +3,9 @@
 Every refusal that needs no work comes first (:func:`plan`): a run without kept weights, a
 weights name that is not valid or already stands for another file, an ``--out`` or ``--to``
 that holds something else, a plugin project that does not register the model, no login or no
-network for the Hub. Each is one line.
+network for the Hub, a precision the model cannot have. Each is one line. The plan says what the
+release is made from (:attr:`ReleasePlan.source`) and the export it holds (:attr:`ReleasePlan.export`:
+ONNX files with the test-time augmentation the weights' card records).
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from zoo.artifacts.checkpoint import read_card
 from zoo.artifacts.config import FIELDS, TrainConfig, field_default
 from zoo.artifacts.run import RunDir, kept_epoch
 from zoo.errors import ArgumentError, UnknownNameError, ZooError
+from zoo.export import pipeline
+from zoo.export.options import ExportRequest
 from zoo.files import check_folder, sha256_file
 from zoo.meta import DEFAULT_WEIGHTS, WEIGHTS_NAME, weights_named
 from zoo.publish import plugin, targets
 from zoo.publish.options import PublishRequest
 from zoo.registry import Entry, get_model_info, get_registry
-from zoo.sources import RunDirectory, WeightsFile, resolve
+from zoo.sources import RunDirectory, SourceRequest, WeightsFile, resolve
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,8 @@ class ReleasePlan:
     out: Path
     target: targets.Target | None
     package: plugin.PluginPackage | None
+    source: WeightsFile  # the run (its kept weights) or the file named
+    export: ExportRequest  # the release's ONNX files, with the TTA the weights' card records
 
     @property
     def model(self) -> str:
@@ -50,8 +56,9 @@ class ReleasePlan:
         return f"{self.model}-{self.name}-{self.sha256[:8]}.safetensors"
 
     @property
-    def data_dir(self) -> str | None:
-        return self.request.data_dir or (self.run.data_dir() if self.run else None)
+    def data(self) -> SourceRequest:
+        """The data the export is checked on: --data-dir (which must hold it), else the run's."""
+        return SourceRequest(data_dir=self.request.data_dir)
 
     @property
     def training(self) -> TrainConfig:
@@ -73,6 +80,7 @@ def plan(request: PublishRequest) -> ReleasePlan:
     """Every refusal that needs no work, in one pass, before any."""
     name = check_name(request.name)
     source = resolve(request.spec, accept=(RunDirectory, WeightsFile), command="zoo publish")
+    assert isinstance(source, WeightsFile)
     checkpoint = source.weights_file
     card = read_card(checkpoint)
     entry = registered(card.model, checkpoint)
@@ -91,9 +99,11 @@ def plan(request: PublishRequest) -> ReleasePlan:
         check_folder(package.package / plugin.WEIGHTS_FOLDER, "--plugin's weights folder")
     if target is not None:
         targets.check_target(target, out.name)
+    export = ExportRequest(formats=("onnx",), precisions=request.precisions, tta=source.tta)
+    pipeline.check_request(source, export)
     return ReleasePlan(
         request, checkpoint, run if run.is_run else None, card, sha256, entry, name, out,
-        target, package,
+        target, package, source, export,
     )  # fmt: skip
 
 

@@ -1,10 +1,11 @@
 """``zoo publish``: a run's kept weights as a release folder, then into a plugin, onto the Hub or
 into a folder a web server serves.
 
-Everything that can be refused is refused first (:func:`plan`): a run without kept weights, a
-weights name that is not valid or already stands for another file, a plugin project that does
-not register the model, no login or no network for the Hub. Then (:func:`build`) the release is
-written into a private folder beside ``--out`` and renamed into place whole::
+Everything that can be refused is refused first (:func:`zoo.publish.plan.plan`): a run without
+kept weights, a weights name that is not valid or already stands for another file, a plugin
+project that does not register the model, no login or no network for the Hub. Then
+(:func:`run`, :func:`build`) the release is written into a private folder beside ``--out`` and
+renamed into place whole::
 
     MODEL-NAME-<first 8 of sha256>.safetensors   the run's kept file, unchanged (its card inside)
     MODEL.onnx [MODEL-int8.onnx ...]             verified and certified (zoo.export.pipeline)
@@ -15,7 +16,9 @@ written into a private folder beside ``--out`` and renamed into place whole::
 
 The metrics are measured again (:func:`zoo.train.evaluation.evaluate_weights`) on the chosen
 split with the file being published, with the test-time augmentation its card records, and the
-README carries them; the declaration says only where the file is, its sha256, name and note.
+README carries them; the declaration says only where the file is, its sha256, name and note. The
+export is checked on the test and calibration samples :mod:`zoo.export.samples` finds for every
+command (a --data-dir named must hold the data; else the run's data folder).
 """
 
 from __future__ import annotations
@@ -30,26 +33,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.artifacts.manifest import MANIFEST, DatasetRef, Manifest
+from zoo.artifacts.manifest import MANIFEST, Manifest
 from zoo.errors import ZooError
 from zoo.export import pipeline
-from zoo.export.options import CALIBRATION_SAMPLES, ExportRequest
 from zoo.export.parity import wilson
-from zoo.export.samples import load_samples
+from zoo.export.samples import calibration_samples, evaluation_samples
 from zoo.files import MODE, sha256_file, write_json, write_text
 from zoo.meta import Weights
 from zoo.publish import modelcard, plugin, targets
 from zoo.publish.limits import limitations
 from zoo.publish.modelcard import CardFacts, ReleaseMetrics
-from zoo.publish.options import PublishRequest
-from zoo.publish.plan import ReleasePlan, kept_text, plan, trained_on, training_command
+from zoo.publish.plan import ReleasePlan, kept_text, trained_on, training_command
 from zoo.registry import get_model_info
-from zoo.sources import Source, WeightsFile
+from zoo.sources import WeightsFile
+from zoo.train.eval_request import EvalRequest
 from zoo.train.evaluation import evaluate_weights
 from zoo.weights.releases import INDEX
 
-VERIFY_SAMPLES = 16  # inputs every ONNX file is checked on (as zoo export)
-ACCURACY_SAMPLES = 1000  # labelled test samples each file's top-1 is measured on
 CARD = "README.md"
 Say = Callable[[str], None]
 
@@ -71,9 +71,8 @@ def ignore(_: str) -> None:
     """A ``say`` that says nothing."""
 
 
-def publish(request: PublishRequest, say: Say = ignore) -> Published:
-    """Check, build the release, and hand it on (``say`` hears what is being done)."""
-    checked = plan(request)
+def run(checked: ReleasePlan, say: Say = ignore) -> Published:
+    """Build the release ``checked`` plans and hand it on (``say`` hears what is being done)."""
     published = build(checked, say)
     if checked.target is not None:
         say(f"publishing to {checked.target.text}")
@@ -109,14 +108,10 @@ def build(checked: ReleasePlan, say: Say) -> Published:
         os.chmod(weights, MODE)
         if sha256_file(weights) != checked.sha256:
             raise ZooError(f"{checked.checkpoint} changed while it was being published")
-        source = WeightsFile(weights)
-        tta = WeightsFile(checked.checkpoint).tta  # the card's (an older run's: its config's)
-        request = ExportRequest(formats=("onnx",), precisions=checked.request.precisions, tta=tta)
-        pipeline.check_request(source, request)
         say(f"measuring {checked.checkpoint} again on its {checked.request.split} split")
         measured = measure(checked, staging)
         say("exporting to ONNX and verifying against PyTorch")
-        manifest = export_release(checked, source, request, staging)
+        manifest = export_release(checked, staging)
         plots = copy_plots(checked, staging)
         declaration = declare(checked)
         write_json(staging / INDEX, {checked.model: [plugin.entry_json(declaration)]})
@@ -132,13 +127,11 @@ def measure(checked: ReleasePlan, staging: Path) -> ReleaseMetrics:
     """The metrics again, on the declared split, with the file being published (the same bytes:
     its sha256 is checked); the confusion matrix goes into the release."""
     with tempfile.TemporaryDirectory(prefix="zoo-publish-eval-") as scratch:
-        result = evaluate_weights(
-            WeightsFile(checked.checkpoint),
-            data_dir=checked.request.data_dir,
-            split=checked.request.split,
-            device=checked.request.device,
-            out=scratch,
+        request = checked.request
+        again = EvalRequest(
+            data_dir=request.data_dir, split=request.split, device=request.device, out=scratch
         )
+        result = evaluate_weights(WeightsFile(checked.checkpoint), again)
         confusion = Path(scratch) / "plots" / "confusion_matrix.png"
         if confusion.is_file():
             target = staging / "plots" / f"confusion_matrix-{checked.request.split}.png"
@@ -160,28 +153,23 @@ def measure(checked: ReleasePlan, staging: Path) -> ReleaseMetrics:
     )
 
 
-def export_release(
-    checked: ReleasePlan, source: Source, request: ExportRequest, staging: Path
-) -> Manifest:
-    """The verified export, its files moved up into the release; its weights copy is the
-    release's own file (the manifest names it)."""
-    card = source.card
-    dataset = DatasetRef(card.dataset, dict(card.dataset_args), "test") if card.dataset else None
-    test = load_samples(source.preprocessing, dataset, checked.data_dir, ACCURACY_SAMPLES, 0)
+def export_release(checked: ReleasePlan, staging: Path) -> Manifest:
+    """The verified export of the release's own copy of the weights (the same bytes), on the
+    samples the weights' run finds (:func:`evaluation_samples`, :func:`calibration_samples`),
+    its files moved up into the release; the manifest names the release's weights file."""
+    request = checked.export
+    test = evaluation_samples(checked.source, checked.data, request.accuracy_samples)
     calibration = None
-    if "int8" in request.precisions and dataset is not None:
-        train = dataclasses.replace(dataset, split="train")
-        calibration = load_samples(
-            source.preprocessing, train, checked.data_dir, CALIBRATION_SAMPLES, 0
-        )
+    if "int8" in request.precisions:
+        calibration = calibration_samples(checked.source, checked.data, request.calibration_samples)
     folder = staging / "export"
-    manifest = pipeline.export(
-        source, folder, request, test.take(VERIFY_SAMPLES), test, calibration
-    )
-    copy = folder / manifest.export.weights_file
-    if sha256_file(copy) != checked.sha256:
+    copy = WeightsFile(staging / checked.file_name)
+    checks = test.take(request.check_samples)
+    manifest = pipeline.export(copy, folder, request, checks, test, calibration)
+    exported = folder / manifest.export.weights_file
+    if sha256_file(exported) != checked.sha256:
         raise ZooError("the export's copy of the weights differs from the file published")
-    copy.unlink()
+    exported.unlink()
     for path in folder.iterdir():
         os.replace(path, staging / path.name)
     folder.rmdir()

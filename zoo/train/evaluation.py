@@ -1,10 +1,12 @@
 """``zoo eval``: a checkpoint on a dataset split: overall and per-class results, plots, and
-``metrics.json`` in the results folder. The CLI prints the :class:`EvalResult`."""
+``metrics.json`` in the results folder. :func:`plan` decides before any work (the weights, the
+newest run when none is named, the TTA, the results folder), :func:`run` measures and returns
+an :class:`EvalResult`, which the CLI prints before :func:`save_results` writes it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,8 @@ from zoo.artifacts.config import TrainConfig, load_run_config
 from zoo.artifacts.run import DetailRow, metric_text
 from zoo.errors import ZooError
 from zoo.files import check_folder, write_json
-from zoo.sources import Source, TTAChoice, chosen_tta
+from zoo.flags import check_fields
+from zoo.sources import WITH_WEIGHTS, Source, TTAChoice, chosen_tta, resolve
 from zoo.train import report
 from zoo.train.data import (
     BatchPipeline,
@@ -25,8 +28,9 @@ from zoo.train.data import (
     open_dataset,
 )
 from zoo.train.device import autocast, effective_precision, pick_device
-from zoo.train.eval_request import EVAL_BATCH, SPLITS
+from zoo.train.eval_request import EvalRequest
 from zoo.train.objective import Objective, evaluate
+from zoo.train.runs import newest_run
 from zoo.tta import with_tta
 
 
@@ -118,29 +122,22 @@ class EvalData:
     source: str  # "test split", "5,000 items held out of the train split"
 
 
-def eval_data(
-    source: Source,
-    config: TrainConfig | None,
-    dataset: str | None,
-    dataset_args: dict[str, Any] | None,
-    data_dir: str | None,
-    split: str,
-) -> EvalData:
+def eval_data(source: Source, config: TrainConfig | None, request: EvalRequest) -> EvalData:
     """The dataset to evaluate on: the one named, else the card's, its split as the run made it
     (``config``: the checkpoint's run, whose held-out items ``--split val`` means)."""
     card = source.card
-    name = dataset or card.dataset
+    name = request.dataset or card.dataset
     if not name:
         raise ZooError(f"{source.label} names no dataset: pass --dataset")
-    args = dict(dataset_args or {}) if dataset else dict(card.dataset_args)
-    data_dir = data_dir or (config.data_dir if config else None)
+    args = dict(request.dataset_args) if request.dataset else dict(card.dataset_args)
+    data_dir = request.data_dir or (config.data_dir if config else None)
     same_data = config is not None and (name, args) == (config.dataset, config.dataset_args)
     held = config if same_data and config.val_split else None
-    if split == "val" and same_data and not config.val_split:
+    if request.split == "val" and same_data and not config.val_split:
         data = open_dataset(name, args, data_dir, train=False)
         return EvalData(name, data, None, "test split (the run validated on it)")
-    data, indices, source = open_split(name, args, data_dir, split, held)
-    return EvalData(name, data, indices, source)
+    data, indices, source_text = open_split(name, args, data_dir, request.split, held)
+    return EvalData(name, data, indices, source_text)
 
 
 def check_fit(name: str, facts: Any, card: Any) -> None:
@@ -157,46 +154,64 @@ def check_fit(name: str, facts: Any, card: Any) -> None:
         )
 
 
-def evaluate_weights(
-    source: Source,
-    dataset: str | None = None,
-    dataset_args: dict[str, Any] | None = None,
-    data_dir: str | None = None,
-    split: str = "test",
-    batch_size: int = EVAL_BATCH,
-    device: str = "auto",
-    out: str | None = None,
-    tta: str | None = None,
-    precision: str = "fp32",
-    progress: Callable[[int, int], None] | None = None,
-    save: bool = True,
-) -> EvalResult:
-    """Evaluate trained weights (a run's kept checkpoint, a file, declared weights, a release),
-    the outputs averaged over the views of ``tta`` (default: what the weights' card records), in
-    ``precision`` (bf16: autocast); write tables and plots (unless ``save`` is False: the caller
-    shows the result first, then :func:`save_results`). The results folder is checked before the
-    work starts."""
-    if split not in SPLITS:
-        raise ZooError(f"--split must be one of {', '.join(SPLITS)}, not '{split}'")
-    if batch_size < 1:
-        raise ZooError(f"--batch-size must be at least 1, not {batch_size}")
+@dataclass(frozen=True)
+class EvalJob:
+    """An evaluation decided before any work: the weights (resolved), the request (its ``spec``
+    the one used), the test-time augmentation and the results folder, checked writable."""
+
+    source: Source
+    request: EvalRequest
+    tta: TTAChoice
+    folder: Path
+    newest: Path | None = None  # the run taken because none was named (the command says so)
+
+    @property
+    def label(self) -> str:
+        """What is evaluated, as the user named it (or the newest run's path)."""
+        return self.request.spec or self.source.label
+
+
+def plan(request: EvalRequest, source: Source | None = None) -> EvalJob:
+    """What ``zoo eval`` will do, checked before any work: the request's options, the weights
+    (``source``, else what the request names, else the newest run in --runs), the TTA (--tta,
+    else what the weights' card records) and the results folder (--out, else beside the
+    weights: :func:`results_folder`), which must be writable."""
+    check_fields(request)
+    newest = None
+    if source is None:
+        if request.spec is None and request.weights is None:
+            newest = newest_run(Path(request.runs or "runs"))
+            request = replace(request, spec=str(newest))
+        source = resolve(request.spec, request.weights, accept=WITH_WEIGHTS, command="zoo eval")
+    tta = chosen_tta(source, request.tta)
+    if request.out:
+        folder = Path(request.out)
+    else:
+        dataset = request.dataset or source.card.dataset
+        folder = results_folder(source, dataset, request.split, tta.mode, request.precision)
+    check_folder(folder, "--out" if request.out else "the results folder")
+    return EvalJob(source, request, tta, folder, newest)
+
+
+def run(job: EvalJob, progress: Callable[[int, int], None] | None = None) -> EvalResult:
+    """Measure the weights ``job`` plans on its split, the outputs averaged over its TTA's views,
+    in its precision (bf16: autocast); ``progress`` hears each batch (done, total). Nothing is
+    written: the caller shows the result first, then :func:`save_results`."""
+    source, request = job.source, job.request
     card = source.card
-    views = chosen_tta(source, tta)
-    name = dataset or card.dataset
-    folder = Path(out) if out else results_folder(source, name, split, views.mode, precision)
-    check_folder(folder, "--out" if out else "the results folder")
     config = load_run_config(source.run) if source.run else None
-    items = eval_data(source, config, dataset, dataset_args, data_dir, split)
+    items = eval_data(source, config, request)
     facts = dataset_facts(items.name, items.data)
     check_fit(items.name, facts, card)
-    torch_device = pick_device(device, 0)
+    torch_device = pick_device(request.device, 0)
     evaluation_split = make_split(
-        items.data, facts, items.indices, batch_size, torch_device, Shard(), seed=0, workers=2
-    )
-    model = with_tta(source.model(), views.mode).to(torch_device)
+        items.data, facts, items.indices, request.batch_size, torch_device, Shard(), seed=0,
+        workers=2,
+    )  # fmt: skip
+    model = with_tta(source.model(), job.tta.mode).to(torch_device)
     pipeline = BatchPipeline(card.preprocessing, torch_device)
     objective = Objective(card.task, card.output, len(card.classes))
-    precision = effective_precision(precision, torch_device)
+    precision = effective_precision(request.precision, torch_device)
     result = evaluate(
         model,
         evaluation_split,
@@ -205,9 +220,20 @@ def evaluate_weights(
         lambda: autocast(precision, torch_device),
         progress=progress,
     )
-    measured = summarise(source, items, split, objective, result, folder, (views, precision))
-    if save:
-        save_results(measured)
+    views = (job.tta, precision)
+    return summarise(source, items, request.split, objective, result, job.folder, views)
+
+
+def evaluate_weights(
+    source: Source,
+    request: EvalRequest = EvalRequest(),
+    progress: Callable[[int, int], None] | None = None,
+) -> EvalResult:
+    """Evaluate trained weights (a run's kept checkpoint, a file, declared weights, a release)
+    as ``request`` says (:func:`plan`, :func:`run`) and write the tables, plots and
+    metrics.json (:func:`save_results`): training's own figure and publish's use it."""
+    measured = run(plan(request, source), progress)
+    save_results(measured)
     return measured
 
 

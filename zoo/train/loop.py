@@ -44,6 +44,7 @@ from zoo.train.data import (
 )
 from zoo.train.device import autocast, effective_precision, pick_device
 from zoo.train.distributed import Distributed
+from zoo.train.eval_request import EvalRequest
 from zoo.train.evaluation import evaluate_weights
 from zoo.train.events import (
     Augmented,
@@ -468,12 +469,10 @@ class Trainer:
         """``--tta``: the kept checkpoint on the test split, as ``zoo eval RUN --tta MODE
         --precision P`` evaluates it, so the run's figure is the one its weights reproduce."""
         started = time.perf_counter()
-        result = evaluate_weights(
-            RunDirectory(self.run_dir),
-            data_dir=self.config.data_dir,
-            device=str(self.device),
-            precision=self.precision,
+        request = EvalRequest(
+            data_dir=self.config.data_dir, device=str(self.device), precision=self.precision
         )  # the TTA its card records: the run's --tta
+        result = evaluate_weights(RunDirectory(self.run_dir), request)
         return Augmented(result.headline, result.folder, time.perf_counter() - started)
 
     def start(self) -> None:
