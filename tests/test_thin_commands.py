@@ -1,7 +1,8 @@
 """Thin commands, complete engines: a command module (zoo/cli/) parses and prints; what a command
-works on (its test and calibration samples, the test-time augmentation, the output folder) is
-found by its engine. Read from the source with ``ast`` (function-local imports included), so a
-command that starts picking its own samples again fails here, naming the module and the line."""
+works on (its test and calibration samples, the test-time augmentation, the output folder, the
+weights eval measures, the release verify re-checks) is found by its engine. Read from the source
+with ``ast`` (function-local imports included), so a command that starts picking its own samples
+again fails here, naming the module and the line."""
 
 from __future__ import annotations
 
@@ -20,11 +21,18 @@ HELPER_NAMES = {  # the functions themselves, however a module reaches them
     "load_samples",
     "real_samples",
     "random_samples",
+    "evaluation_samples",
     "calibration_samples",
     "missing_data_hint",
     "load_data",
     "chosen_tta",
     "with_tta",
+    # what eval, publish and verify plan and run in their engines: eval's one call (plan, run,
+    # save: training's figure and publish's measurement use it), publish's pre-work checks of
+    # an export, the Hub release verify re-checks
+    "evaluate_weights",
+    "check_request",
+    "release_to_verify",
 }
 
 

@@ -483,6 +483,13 @@ def test_fine_tuning_then_export_of_the_newest_run(tmp_path: Path) -> None:
     benched = zoo_here("bench", *quick, cwd=tmp_path)
     assert benched.returncode == 0, benched.stderr
     assert "using the newest run" in benched.stderr and run.name in benched.stdout
+    evaluated = zoo_here("eval", "--json", cwd=tmp_path)  # eval's plan takes the newest run too
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "using the newest run" not in evaluated.stderr  # --json: stdout and stderr stay clean
+    summary = json.loads(evaluated.stdout)
+    assert Path(summary["output_dir"]) == Path("runs") / run.name / "eval" / "mnist-5k-test"
+    assert summary["weights_sha256"] == manifest["card"]["weights_sha256"]
+    assert (tmp_path / summary["output_dir"] / "metrics.json").is_file()
 
 
 def test_fine_tuning_on_other_classes_gets_a_new_head(tmp_path: Path) -> None:

@@ -3,19 +3,19 @@
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from zoo import flags
-from zoo.cli.params import Json, opt
+from zoo.cli.params import Json, parameters, with_options
+from zoo.export.options import VerifyRequest
+from zoo.flags import build
 
 if TYPE_CHECKING:
-    from zoo.export.verify import FileCheck
+    from zoo.export.verify import FileCheck, VerifyReport
 
 
+@with_options(parameters(VerifyRequest))
 def verify(
     target: Annotated[
         str,
@@ -24,12 +24,9 @@ def verify(
             help="A 'zoo export' directory, one of its files, or a published release.",
         ),
     ],
-    data_dir: opt(
-        flags.DATA_DIR.with_help(
-            "Where the dataset the export was verified on lives: top-1 is measured again on it."
-        )
-    ) = None,
+    *,
     as_json: Json = False,
+    **values: Any,
 ) -> None:
     """Re-check an export against its certificates: files, parity, top-1.
 
@@ -48,69 +45,50 @@ def verify(
     - `zoo verify exports/cifar10-cnn/cifar10-cnn.int8.onnx --data-dir /tmp/cifar10`
     - `zoo verify hf://someone/cifar10-cnn` (the release as `zoo predict` caches it)
     """
-    run_verify(target, data_dir, as_json)
+    run_verify(build(VerifyRequest, values, target=target), as_json)
 
 
-def run_verify(target: str, data_dir: str | None, as_json: bool) -> None:
+def run_verify(request: VerifyRequest, as_json: bool) -> None:
     """Re-check the export and print what was found."""
-    from rich.markup import escape
+    from zoo.cli.output import error_console, print_json, say
+    from zoo.export import verify as engine
 
-    from zoo.cli.output import console, error_console, print_json, say
-    from zoo.export.verify import verify as check
-    from zoo.weights.releases import is_hub_spec, release_to_verify
-
-    def note(text: str) -> None:
-        say(error_console, text, markup=False)
-
-    if data_dir is not None:
-        flags.existing_folder(data_dir)
-    folder = release_to_verify(target, note) if is_hub_spec(target) else Path(target)
-    report = check(folder, data_dir)
+    job = engine.plan(request, lambda text: say(error_console, text, markup=False))
+    report = engine.run(job)
     if as_json:
-        print_json(
-            {
-                "target": str(report.target),
-                "passed": report.passed,
-                "problems": report.problems,
-                "accuracy": report.accuracy,
-                "decision": report.decision,
-                "files": [
-                    {
-                        "file": f.file,
-                        "passed": f.passed,
-                        "problem": f.problem,
-                        "recorded": dataclasses.asdict(f.recorded),
-                        "now": dataclasses.asdict(f.now) if f.now else None,
-                        "top1_recorded": f.top1_recorded,
-                        "top1_now": f.top1_now,
-                    }
-                    for f in report.files
-                ],
-            }
-        )
+        print_json(report.to_json())
     else:
-        say(
-            console,
-            f"[bold]{report.model}[/bold] in {escape(str(report.target))}, verified on "
-            f"{escape(report.inputs)}",
-        )
-        for problem in report.problems:
-            say(console, f"  [red]FAIL[/red] {escape(problem)}", indent=4)
-        for item in report.files:
-            mark = "[green]ok[/green]  " if item.passed else "[red]FAIL[/red]"
-            say(
-                console,
-                f"  {mark} {item.label:<10} {escape(item.file)}: {escape(line(item))}",
-                indent=4,
-            )
-        if report.accuracy:
-            say(console, f"  {escape(report.accuracy)}", indent=4)
-        for text in report.decision:
-            say(console, f"  decision: {escape(text)}", indent=4)
-        word = "[green]verified[/green]" if report.passed else "[red]verification FAILED[/red]"
-        console.print(word)
+        print_report(report)
     if not report.passed:
         raise typer.Exit(1)
+
+
+def print_report(report: VerifyReport) -> None:
+    """The export, each file's verdict against its certificate, top-1, the decision."""
+    from rich.markup import escape
+
+    from zoo.cli.output import console, say
+
+    say(
+        console,
+        f"[bold]{report.model}[/bold] in {escape(str(report.target))}, verified on "
+        f"{escape(report.inputs)}",
+    )
+    for problem in report.problems:
+        say(console, f"  [red]FAIL[/red] {escape(problem)}", indent=4)
+    for item in report.files:
+        mark = "[green]ok[/green]  " if item.passed else "[red]FAIL[/red]"
+        say(
+            console,
+            f"  {mark} {item.label:<10} {escape(item.file)}: {escape(line(item))}",
+            indent=4,
+        )
+    if report.accuracy:
+        say(console, f"  {escape(report.accuracy)}", indent=4)
+    for text in report.decision:
+        say(console, f"  decision: {escape(text)}", indent=4)
+    word = "[green]verified[/green]" if report.passed else "[red]verification FAILED[/red]"
+    console.print(word)
 
 
 def line(item: FileCheck) -> str:

@@ -321,3 +321,18 @@ class OptimizeRequest:
     @property
     def batch(self) -> int:
         return self.batch_size or (1 if self.objective == "latency" else 32)
+
+
+@dataclass(frozen=True)
+class VerifyRequest:
+    """``zoo verify``: the export to re-check (a directory, one of its files, a Hub release)
+    and where the dataset it was verified on is."""
+
+    target: str
+    data_dir: str | None = option(
+        None,
+        flags.DATA_DIR.with_help(
+            "Where the dataset the export was verified on lives: top-1 is measured again on it."
+        ),
+        parse=flags.existing_folder,
+    )

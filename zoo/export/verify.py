@@ -5,13 +5,17 @@ the stored eager outputs by the same rule, for the same verdict. A file edited, 
 upgraded that changes answers, no longer passes; where the file was certified on this machine with
 these runtimes, its figures must be the certified ones too (a certificate that records other numbers
 than were measured is refused). Top-1 is measured again on the dataset the export was verified on,
-where its data is here (``--data-dir``, else the default data folder).
+where its data is here (``--data-dir``, else the default data folder). :func:`plan` finds what to
+re-check (a Hub release: its cached folder, fetched if needed) and refuses what cannot be, before
+any check; :func:`run` re-checks it and returns a :class:`VerifyReport`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from zoo.artifacts.manifest import (
     NORMALISED,
@@ -27,12 +31,15 @@ from zoo.export import runtimes
 from zoo.export.checks import CHECKS_FILE, Checks, check_file, read_checks
 from zoo.export.formats import FORMATS
 from zoo.export.optimize.candidates import decided_outputs
+from zoo.export.options import VerifyRequest
 from zoo.export.parity import top1_accuracy
 from zoo.export.pipeline import versions
 from zoo.export.precisions import PRECISIONS
-from zoo.export.samples import Samples, load_samples
+from zoo.export.samples import Samples, evaluation_samples
 from zoo.files import sha256_file
 from zoo.machine import this_machine
+from zoo.sources import ExportDirectory, SourceRequest
+from zoo.weights.releases import is_hub_spec, release_to_verify
 
 
 @dataclass(frozen=True)
@@ -72,15 +79,49 @@ class VerifyReport:
     def passed(self) -> bool:
         return not self.problems and bool(self.files) and all(f.passed for f in self.files)
 
+    def to_json(self) -> dict[str, Any]:
+        """What ``zoo verify --json`` prints."""
+        return {
+            "target": str(self.target),
+            "passed": self.passed,
+            "problems": self.problems,
+            "accuracy": self.accuracy,
+            "decision": self.decision,
+            "files": [
+                {
+                    "file": f.file,
+                    "passed": f.passed,
+                    "problem": f.problem,
+                    "recorded": asdict(f.recorded),
+                    "now": asdict(f.now) if f.now else None,
+                    "top1_recorded": f.top1_recorded,
+                    "top1_now": f.top1_now,
+                }
+                for f in self.files
+            ],
+        }
 
-def verify(target: Path, data_dir: str | None = None) -> VerifyReport:
-    """Re-check an export directory, or one file of it."""
-    if not target.exists():
-        raise ZooError(f"no export directory or file '{target}'")
-    if is_export_dir(target):
-        return verify_dir(target, None, data_dir)
-    if target.is_file() and is_export_dir(target.parent):
-        return verify_dir(target.parent, target.name, data_dir)
+
+@dataclass(frozen=True)
+class VerifyJob:
+    """What ``zoo verify`` re-checks: an export directory (all its files, or ``only`` one)."""
+
+    directory: Path
+    only: str | None
+    request: VerifyRequest
+
+
+def plan(request: VerifyRequest, say: Callable[[str], None] | None = None) -> VerifyJob:
+    """The export directory (and file) ``request`` names, refused before any check when it is
+    none; a Hub release is the folder ``zoo predict`` caches it in (``say`` hears a download)."""
+    target = request.target
+    path = release_to_verify(target, say) if is_hub_spec(target) else Path(target)
+    if not path.exists():
+        raise ZooError(f"no export directory or file '{path}'")
+    if is_export_dir(path):
+        return VerifyJob(path, None, request)
+    if path.is_file() and is_export_dir(path.parent):
+        return VerifyJob(path.parent, path.name, request)
     if target.is_file() and target.suffix == ".onnx":
         certificate = from_props(FORMATS["onnx"].read_props(target), str(target)).certificate
         if certificate is None:
@@ -89,10 +130,12 @@ def verify(target: Path, data_dir: str | None = None) -> VerifyReport:
             f"{target} was certified on {certificate.inputs}; re-checking it needs the export "
             f"directory it came from (its manifest.json and {CHECKS_FILE} beside it)"
         )
-    raise ZooError(f"'{target}' is not a 'zoo export' directory or one of its files")
+    raise ZooError(f"'{path}' is not a 'zoo export' directory or one of its files")
 
 
-def verify_dir(directory: Path, only: str | None, data_dir: str | None) -> VerifyReport:
+def run(job: VerifyJob) -> VerifyReport:
+    """Re-check the files ``job`` names: hashes, their verification, their top-1."""
+    directory, only = job.directory, job.only
     manifest = Manifest.read(directory)
     entries = [e for e in manifest.files if only is None or e.path == only]
     if not entries:
@@ -107,7 +150,7 @@ def verify_dir(directory: Path, only: str | None, data_dir: str | None) -> Verif
     checks = stored_checks(directory, entries, not manifest.card.regression)
     if isinstance(checks, str):
         report.problems.append(checks)
-    test = accuracy_samples(manifest, data_dir, report)
+    test = accuracy_samples(directory, manifest, job.request.data_dir, report)
     for entry in entries:
         report.files.append(recheck(directory, manifest, entry, checks, test))
     return report
@@ -128,10 +171,11 @@ def stored_checks(
 
 
 def accuracy_samples(
-    manifest: Manifest, data_dir: str | None, report: VerifyReport
+    directory: Path, manifest: Manifest, data_dir: str | None, report: VerifyReport
 ) -> Samples | None:
-    """The labelled samples top-1 was measured on at export, drawn again where the data is
-    here (``data_dir``, which must hold it, else the default data folder)."""
+    """The labelled samples top-1 was measured on at export, drawn again (as every command
+    draws them: :func:`evaluation_samples`) where the data is here (``data_dir``, which must
+    hold it, else the default data folder)."""
     recorded = next((e.facts.accuracy for e in manifest.files if e.facts.accuracy), None)
     if manifest.dataset is None or recorded is None or recorded.top1 is None:
         report.accuracy = "top-1 was not measured at export (no labelled data), so not again"
@@ -139,14 +183,8 @@ def accuracy_samples(
     seed = int(manifest.rules.get("seed", 0))
     decision = manifest.decision
     count = decision.draw if decision is not None and decision.draw else recorded.samples
-    samples = load_samples(
-        manifest.card.preprocessing,
-        manifest.dataset,
-        data_dir,
-        count,
-        seed,
-        named=data_dir is not None,  # a folder the user named must hold the data
-    )
+    data = SourceRequest(data_dir=data_dir, seed=seed)
+    samples = evaluation_samples(ExportDirectory(directory), data, count)
     if not samples.labelled:  # not in the default data folder
         report.accuracy = (
             f"top-1 not measured again: pass --data-dir DIR where {manifest.dataset.name}'s "
