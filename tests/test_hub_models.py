@@ -143,7 +143,14 @@ def test_a_published_repo_is_a_model_spec(uploaded: Uploaded, tmp_path: Path) ->
     assert used.returncode == 0, used.stderr
     results = json.loads(report.read_text())
     _, declared = declaration(uploaded.release)
-    assert results["eval"]["accuracy"] == declared["metrics"]["accuracy"]
+    from zoo.sources import resolve
+    from zoo.train.evaluation import evaluate_weights
+
+    local = resolve(str(uploaded.release / declared["file"]))  # the file before its upload
+    assert (
+        results["eval"]["accuracy"]
+        == evaluate_weights(local, out=str(tmp_path / "e")).summary.value
+    )
     cached = Path(results["eval"]["checkpoint"])
     assert cached.parent == uploaded.root / "zoo-reader" / "weights"
     assert cached.name == f"mnist-mlp-digits-v1-{declared['sha256'][:12]}.safetensors"

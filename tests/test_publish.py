@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import zoo_here
 from publish_support import declaration, release_files, train_tiny_run
 from train_support import ok
 
@@ -101,29 +102,28 @@ def test_metrics_are_measured_again_with_the_published_file(release: Path, tmp_p
     assert f"{100 * low:.2f}–{100 * high:.2f} % (Wilson) | 359 |" in card
 
 
-def test_a_card_that_claims_more_is_published_with_what_it_measures(
+def test_a_card_that_claims_more_than_the_file_scores_is_not_published(
     run: Path, tmp_path: Path
 ) -> None:
-    """A bare checkpoint whose card says 99.9 %: the declaration says what the file scores."""
+    """A bare checkpoint whose card says 99.9 % on the test split: the card is what users read
+    of the weights, so publish refuses it in one line, naming both figures, and writes nothing."""
     from safetensors.torch import load_file
 
     kept = run / "checkpoints" / "best.safetensors"
     boast = read_card(kept).with_(metrics={"val_accuracy": 0.999, "test_accuracy": 0.999})
     bare = save_weights(tmp_path / "bare.safetensors", load_file(str(kept)), boast)
     out = tmp_path / "release"
-    ok("publish", bare, "--name", "claimed", "--out", out, "--note", "Trained for a test.")
-    _, declared = declaration(out)
+    result = zoo_here("publish", str(bare), "--name", "claimed", "--out", str(out))
     measured = evaluate_weights(
         resolve(str(kept)), EvalRequest(out=str(tmp_path / "eval"))
     ).summary.value
-    assert measured < 0.99 and "Trained for a test." in declared["note"]
-    card = (out / "README.md").read_text()
-    assert (
-        f"| accuracy | {100 * measured:.2f} % |" in card
-        and "99.9" not in card
-        and "The training run's log was not published" in card
-    )
-    assert "plots/confusion_matrix-test.png" in card and "plots/loss.png" not in card
+    said = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and said[-1].startswith("error: "), result.stderr
+    assert "states accuracy 99.90 % on the test split" in said[-1]
+    assert f"zoo measured {100 * measured:.2f} %" in said[-1] and measured < 0.99
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == [
+        "bare.json", "bare.safetensors", "eval",
+    ]  # fmt: skip
 
 
 def test_the_model_card_reads_back_through_huggingface_hub(release: Path, tmp_path: Path) -> None:

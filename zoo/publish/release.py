@@ -110,6 +110,7 @@ def build(checked: ReleasePlan, say: Say) -> Published:
             raise ZooError(f"{checked.checkpoint} changed while it was being published")
         say(f"measuring {checked.checkpoint} again on its {checked.request.split} split")
         measured = measure(checked, staging)
+        check_claim(checked, measured)
         say("exporting to ONNX and verifying against PyTorch")
         manifest = export_release(checked, staging)
         plots = copy_plots(checked, staging)
@@ -151,6 +152,26 @@ def measure(checked: ReleasePlan, staging: Path) -> ReleaseMetrics:
         rows=list(result.rows),
         date=datetime.date.today().isoformat(),
     )
+
+
+def check_claim(checked: ReleasePlan, measured: ReleaseMetrics) -> None:
+    """The weights' card is what users read of them (``zoo info``, ``zoo eval``): a figure it
+    states for the split just measured must agree with the measurement (within its 95 %
+    interval), or the release would publish a card that claims what the file does not score."""
+    card, split, metric = checked.card, measured.split, measured.metric
+    claimed = card.metrics.get(f"{split}_{metric}")
+    if claimed is None and card.evaluated_on == f"the {split} split":
+        claimed = card.metrics.get(metric)
+    if claimed is None or measured.interval is None:
+        return
+    low, high = measured.interval
+    if not low <= claimed <= high:
+        raise ZooError(
+            f"the card of {checked.checkpoint} states {metric} {100 * claimed:.2f} % on the "
+            f"{split} split, and zoo measured {100 * measured.value:.2f} % (95 % CI "
+            f"{100 * low:.2f}–{100 * high:.2f}): publish weights whose card says what they score "
+            "(a run's own checkpoint does)"
+        )
 
 
 def export_release(checked: ReleasePlan, staging: Path) -> Manifest:

@@ -76,10 +76,16 @@ def load_data(source: Source, request: OptimizeRequest, wanted: SourceRequest) -
     clear refusal naming what to pass."""
     preprocessing = source.preprocessing
     count = request.selection_samples + request.confirmation_samples
-    test = evaluation_samples(source, wanted, count)
+    speed_only = "--allow-random-inputs to optimise for speed and parity only"
+    try:
+        test: Samples | None = evaluation_samples(source, wanted, count)
+    except ZooError as exc:  # a --data-dir that was named and lacks the data
+        if not request.allow_random_inputs:
+            raise ArgumentError(f"{exc}; or {speed_only}") from None
+        test = None
     regression = source.card.regression
     calibration = calibration_samples(source, wanted, request.calibration_samples)
-    if has_targets(test, regression) and len(test) >= 2:
+    if test is not None and has_targets(test, regression) and len(test) >= 2:
         selection, confirmation = split(
             test, request.selection_samples, request.confirmation_samples
         )
@@ -89,8 +95,7 @@ def load_data(source: Source, request: OptimizeRequest, wanted: SourceRequest) -
         hint = missing_data_hint(dataset) if dataset else "pass --dataset NAME and --data-dir DIR"
         raise ArgumentError(
             f"zoo optimize needs labelled test data for '{source.name}' and found none "
-            f"({test.origin}): {hint}, or --allow-random-inputs to optimise for speed and "
-            "parity only"
+            f"({test.origin if test else 'none'}): {hint}, or {speed_only}"
         )
     why = "--allow-random-inputs: accuracy not measured"
     selection = random_samples(preprocessing, request.selection_samples, wanted.seed, why)
