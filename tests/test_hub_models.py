@@ -144,12 +144,13 @@ def test_a_published_repo_is_a_model_spec(uploaded: Uploaded, tmp_path: Path) ->
     results = json.loads(report.read_text())
     _, declared = declaration(uploaded.release)
     from zoo.sources import resolve
+    from zoo.train.eval_request import EvalRequest
     from zoo.train.evaluation import evaluate_weights
 
     local = resolve(str(uploaded.release / declared["file"]))  # the file before its upload
     assert (
         results["eval"]["accuracy"]
-        == evaluate_weights(local, out=str(tmp_path / "e")).summary.value
+        == evaluate_weights(local, EvalRequest(out=str(tmp_path / "e"))).summary.value
     )
     cached = Path(results["eval"]["checkpoint"])
     assert cached.parent == uploaded.root / "zoo-reader" / "weights"
