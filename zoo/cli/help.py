@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
-from rich.markdown import Markdown
 from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
@@ -104,7 +103,10 @@ def panel(title: str, rows: list[tuple[Text, Text]], width: int) -> Panel:
 
 
 def description(command: Any) -> RenderableType:
-    """The command's docstring, as Markdown, up to a line holding only \\f."""
+    """The command's docstring, as Markdown, up to a line holding only \\f (rich.markdown is
+    imported here: running a command never needs it, only its help does)."""
+    from rich.markdown import Markdown
+
     text = inspect.cleandoc(command.help or "").partition("\f")[0]
     return Padding(Markdown(text), (0, 1, 1, 1))
 
