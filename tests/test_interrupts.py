@@ -32,7 +32,14 @@ def launch(args: list[str], **env: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         env=environment,
+        preexec_fn=hear_ctrl_c,
     )
+
+
+def hear_ctrl_c() -> None:
+    """SIGINT handled as in a terminal, even when the suite runs as a background job (a shell
+    without job control starts those with SIGINT ignored, and Python keeps it ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(root: Path, pattern: str, process: subprocess.Popen[str]) -> None:
