@@ -67,6 +67,7 @@ COMMANDS = {
     "bench": ["bench", *WEIGHTS, "--backends", "eager", "--report", "{ro}/bench.md"],
     "publish": ["publish", "{weights}", "--name", "v2", "--out", "{ro}/release"],
     "new-plugin": ["new-plugin", "my-net", "--dir", "{ro}"],
+    "model-repo": ["model-repo", *WEIGHTS, "-o", "{ro}/repo"],
 }
 
 
@@ -97,6 +98,7 @@ def test_a_read_only_zoo_home_is_one_line_for_predict(
         ["eval", *WEIGHTS, "--out", "{file}"],
         ["export", *WEIGHTS, "--onnx", "--out", "{file}"],
         ["new-plugin", "my-net", "--dir", "{file}"],
+        ["model-repo", *WEIGHTS, "-o", "{file}"],
     ],
     ids=lambda args: args[0],
 )

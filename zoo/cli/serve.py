@@ -83,10 +83,12 @@ def model_repo(
     """
     from pathlib import Path
 
+    from zoo.files import check_folder
     from zoo.serve.repository import write_repository
     from zoo.serve.sources import resolve
 
     options = build(RepositoryOptions, values, sources=tuple(sources))
+    check_folder(Path(options.out), "--out")  # before a model name is exported for it
     served = resolve(options.sources, options.weights, "auto", say)
     out = Path(options.out)
     written = write_repository(served, out, options.max_batch, options.max_delay_ms, options.force)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import ZooError
-from zoo.files import sha256_file, write_text
+from zoo.files import check_folder, sha256_file, write_text
 from zoo.serve.runtime import Runtime, Tensor, open_runtime
 from zoo.serve.sources import Served
 
@@ -191,7 +191,8 @@ def replace(new: Path, target: Path) -> None:
 def write_repository(
     served: list[Served], out: Path, max_batch: int, max_delay_ms: float, force: bool
 ) -> list[Path]:
-    """Every served file as a model of the repository at ``out``."""
+    """Every served file as a model of the repository at ``out`` (checked writable first)."""
+    check_folder(out, "--out")
     taken = [s for s in served if (out / s.name).exists()]
     if taken and not force:
         raise ZooError(f"{out / taken[0].name} already exists: pass --force to replace it")
