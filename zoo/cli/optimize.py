@@ -19,8 +19,10 @@ def optimize(source: SourceArg = None, *, as_json: Json = False, **values: Any) 
     Every candidate is measured side by side in one process: float32, bf16 (where the CPU has
     it natively), float16 (CUDA) and int8 (ONNX Runtime's static QDQ per channel and per tensor,
     dynamic for Linear-only models; OpenVINO's through NNCF, with accuracy control) × ONNX
-    Runtime, OpenVINO and PyTorch's ExportedProgram × thread counts for the objective. Accuracy
-    is measured on a stratified selection sample of the test split to choose, and the choice is
+    Runtime, OpenVINO and PyTorch's ExportedProgram × thread counts for the objective. Latency
+    comes first; accuracy is measured on a stratified selection sample of the test split for
+    every file that beats float32 there (one that does not cannot be chosen, so its top-1 is
+    left blank; its parity is checked), and the choice is
     confirmed on a disjoint confirmation sample, whose figure (with its 95 % interval) is the one
     reported; a choice whose confirmed drop exceeds --max-drop gives way to the next. Latency is
     timed as bench times it (interleaved rounds, p50 with its spread); a candidate must beat ONNX

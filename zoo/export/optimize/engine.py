@@ -44,9 +44,10 @@ Progress = Callable[[str, float], None]
 
 @dataclass
 class SelectionOutputs:
-    """What one candidate measured on the selection sample (shared by its thread variants)."""
+    """What one candidate measured on the selection sample (shared by its thread variants):
+    no outputs where its accuracy could not change the decision (:func:`faster_files`)."""
 
-    outputs: np.ndarray
+    outputs: np.ndarray | None
     parity_passed: bool
     parity: str
 
@@ -172,11 +173,12 @@ def measure_and_write(
         for candidate in found:
             if candidate.skipped is None:
                 made.open_candidate(candidate, source.model)
-        clock.stage("selection sample")
-        selection = measure_selection(found, data, source, metric, baseline, say)
-        figures = selection_figures(selection, data, metric, baseline)
         clock.stage("latency")
         timings = measure_timings(found, source, request, say)
+        clock.stage("selection sample")
+        contenders = faster_files(found, timings, baseline)
+        selection = measure_selection(found, data, source, baseline, contenders, say)
+        figures = selection_figures(selection, data, metric, baseline)
         records = [record(c, selection, figures, timings, baseline) for c in found]
         clock.stage("confirmation")
         confirm = confirmer(found, data, metric, baseline, say)
@@ -207,26 +209,41 @@ class Clock:
             self.say(name, 0.0)
 
 
+def faster_files(
+    found: list[Candidate], timings: dict[str, Timing], baseline: Candidate
+) -> set[tuple[str, str]]:
+    """The files whose accuracy can change the decision: the baseline's, and those with a
+    variant faster than the baseline beyond the noise (the rule never chooses another)."""
+    base = timings[baseline.name]
+    return {baseline.outputs_key} | {
+        c.outputs_key for c in found if c.name in timings and rule.beats(timings[c.name], base)
+    }
+
+
 def measure_selection(
     found: list[Candidate],
     data: OptimizeData,
     source: Exporting,
-    metric: Metric,
     baseline: Candidate,
+    contenders: set[tuple[str, str]],
     say: Progress,
 ) -> dict[str, SelectionOutputs]:
-    """Each distinct candidate's outputs on the selection sample, and its parity against eager
-    on the first of them."""
+    """Each distinct candidate's parity against eager on the first selection inputs, and the
+    outputs on the whole selection sample of the ``contenders`` (a file slower than float32 is
+    out whatever it scores: its accuracy is not measured, which keeps the command quick)."""
     inputs = data.selection.inputs
     eager = runtimes.torch_runner(source.model)(inputs[:PARITY_COUNT])
     classification = not source.card.regression
     measured: dict[tuple[str, str], SelectionOutputs] = {}
-    opened = [c for c in found if c.opened is not None]
+    # a file's outputs do not depend on its thread count (to float rounding): each is measured
+    # once, by its variant with the most threads (the quickest)
+    opened = sorted((c for c in found if c.opened is not None), key=lambda c: -c.threads)
     for position, candidate in enumerate(opened):
         if candidate.outputs_key in measured:
             continue
         say("accuracy on the selection sample", position / len(opened))
-        outputs = made.run_outputs(candidate, inputs)
+        whole = candidate.outputs_key in contenders
+        outputs = made.run_outputs(candidate, inputs if whole else inputs[:PARITY_COUNT])
         precision = PRECISIONS[candidate.backend.precision]
         parity = compare(
             candidate.name,
@@ -236,20 +253,25 @@ def measure_selection(
             precision.tolerance or FP32,
         )
         passed = parity.passed if precision.tolerance else bool(np.isfinite(outputs).all())
-        measured[candidate.outputs_key] = SelectionOutputs(outputs, passed, parity.text())
-    assert baseline.outputs_key in measured
+        kept = outputs if whole else None
+        measured[candidate.outputs_key] = SelectionOutputs(kept, passed, parity.text())
+    assert measured[baseline.outputs_key].outputs is not None
     return {c.name: measured[c.outputs_key] for c in opened}
 
 
 def selection_figures(
     selection: dict[str, SelectionOutputs], data: OptimizeData, metric: Metric, baseline: Candidate
 ) -> dict[str, tuple[Figure, float]]:
-    """Each candidate's metric on the selection sample and its drop against the baseline's."""
+    """Each measured candidate's metric on the selection sample and its drop against the
+    baseline's."""
     reference = selection[baseline.name].outputs
+    assert reference is not None
     labels = labels_for(data.selection.labels if data.labelled else None, reference, metric)
     base_scores = metric.scores(reference, labels)
     figures = {}
     for name, measured in selection.items():
+        if measured.outputs is None:
+            continue
         scores = metric.scores(measured.outputs, labels)
         figures[name] = (metric.figure(scores), metric.drop(base_scores, scores).value)
     return figures
@@ -317,8 +339,8 @@ def record(
         entry,
         parity_passed=measured.parity_passed,
         parity=measured.parity,
-        selection=figures[candidate.name][0],
-        drop=round(figures[candidate.name][1], 6),
+        selection=figures[candidate.name][0] if candidate.name in figures else None,
+        drop=round(figures[candidate.name][1], 6) if candidate.name in figures else None,
         timing=timing,
         speedup=base_timing.p50_ms / timing.p50_ms if timing and base_timing else None,
     )
