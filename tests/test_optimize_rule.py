@@ -63,6 +63,7 @@ def test_a_slower_candidate_is_never_chosen_however_accurate():
     assert reasons["slower but better"].startswith("slower than")
     assert reasons["faster within noise"].startswith("within the noise of")
     assert calls == [BASE]  # nothing else was eligible to confirm
+    assert outcome.ties == ("faster within noise",)  # named: another run may choose it
 
 
 def test_over_budget_candidates_are_out_on_selection_and_give_way_on_confirmation():
@@ -195,3 +196,17 @@ def test_faster_in_every_interleaved_round_beats_float32_where_the_spreads_overl
     sometimes = Timing(1.2, 0.95, 2.8, 830.0, 8, tuple(mixed))
     assert not rule.beats(sometimes, base)  # 4 of 8 rounds: chance
     assert rule.tied(sometimes, base)
+
+
+def test_one_of_many_candidates_winning_most_rounds_by_chance_does_not_beat_float32():
+    """8 of 9 interleaved rounds is p = 0.02 for one candidate, but among a dozen compared with
+    the same baseline one such run is likely by chance: the 5 % is shared (Bonferroni)."""
+    rounds = [1.0, 1.2, 0.9, 1.1, 1.3, 1.0, 0.95, 1.15, 1.05]
+    base = Timing(1.05, 0.9, 1.3, 950.0, 9, tuple(rounds))
+    lucky = [m * 0.97 for m in rounds[:8]] + [rounds[8] * 1.02]
+    candidate_timing = Timing(1.02, 0.87, 1.26, 980.0, 9, tuple(lucky))
+    assert candidate_timing.overlaps(base)
+    assert rule.beats(candidate_timing, base, compared=1)
+    assert not rule.beats(candidate_timing, base, compared=12)
+    always = Timing(0.99, 0.85, 1.24, 1010.0, 9, tuple(m * 0.95 for m in rounds))
+    assert rule.beats(always, base, compared=12)  # 9 of 9: p = 0.002, beyond 5 % / 12

@@ -95,13 +95,13 @@ class Timing:
         """Whether the two spreads overlap: a difference within the noise."""
         return self.low_ms <= other.high_ms and other.low_ms <= self.high_ms
 
-    def faster_in_rounds(self, other: Timing) -> bool:
+    def faster_in_rounds(self, other: Timing, alpha: float = 0.05) -> bool:
         """Faster than ``other`` round by round, beyond chance: the rounds were interleaved, so
         a load spike slows both in the same round; the sign test over paired rounds (one-sided,
-        5 %) holds where the spreads of a busy machine overlap."""
+        at ``alpha``) holds where the spreads of a busy machine overlap."""
         pairs = list(zip(self.round_ms, other.round_ms, strict=False))
         wins = sum(mine < theirs for mine, theirs in pairs)
-        return len(pairs) >= 5 and sign_test(wins, len(pairs)) < 0.05
+        return len(pairs) >= 5 and sign_test(wins, len(pairs)) < alpha
 
     def text(self) -> str:
         return f"p50 {self.p50_ms:.3f} ms ±{self.spread:.1%}, {self.samples_per_s:,.0f}/s"

@@ -215,8 +215,11 @@ def faster_files(
     """The files whose accuracy can change the decision: the baseline's, and those with a
     variant faster than the baseline beyond the noise (the rule never chooses another)."""
     base = timings[baseline.name]
+    compared = len(timings) - 1  # as the rule counts them: every timed candidate but float32
     return {baseline.outputs_key} | {
-        c.outputs_key for c in found if c.name in timings and rule.beats(timings[c.name], base)
+        c.outputs_key
+        for c in found
+        if c.name in timings and rule.beats(timings[c.name], base, compared)
     }
 
 

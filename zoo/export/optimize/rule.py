@@ -6,11 +6,14 @@ confirmed, and why each of the others lost. No torch, no files: the tests hold i
 2. One that is not faster than the float32 baseline (ONNX Runtime float32) beyond the noise is
    out: a speed-up within the noise is no reason to leave float32. Beyond the noise: the rounds'
    spreads do not overlap, or, the rounds being interleaved, it is faster round by round beyond
-   chance (a one-sided sign test at 5 % over at least five paired rounds).
+   chance (a one-sided sign test over at least five paired rounds, at 5 % for the whole family
+   of candidates compared with the baseline: Bonferroni, 5 % / their number, since among a dozen
+   candidates one often wins a 5 % test by chance).
 3. The rest, fastest first by the objective, are confirmed in turn on the confirmation sample:
    the first whose confirmed drop is within ``max_drop`` is chosen. Confirmation never sees the
    sample the choice was made on, so its figure is not flattered by the choice.
-4. If none is confirmed, the baseline is chosen: nothing beats float32 here.
+4. If none is confirmed, the baseline is chosen: nothing beats float32 here, and the candidates
+   that were faster within the noise are named as its ties.
 """
 
 from __future__ import annotations
@@ -36,17 +39,25 @@ class Outcome:
     beaten: bool  # something beat the baseline
 
 
-def beats(timing: Timing, baseline: Timing) -> bool:
+def beats(timing: Timing, baseline: Timing, compared: int = 1) -> bool:
     """Faster than the baseline beyond the noise: a lower p50, and either spreads that do not
-    overlap or faster in the paired, interleaved rounds beyond chance (a sign test)."""
+    overlap or faster in the paired, interleaved rounds beyond chance (a sign test at 5 % shared
+    by the ``compared`` candidates tested against the same baseline)."""
     if timing.p50_ms >= baseline.p50_ms:
         return False
-    return not timing.overlaps(baseline) or timing.faster_in_rounds(baseline)
+    alpha = 0.05 / max(1, compared)
+    return not timing.overlaps(baseline) or timing.faster_in_rounds(baseline, alpha)
 
 
-def tied(timing: Timing, chosen: Timing) -> bool:
+def tied(timing: Timing, chosen: Timing, compared: int = 1) -> bool:
     """Within the noise of the chosen one: neither beats the other."""
-    return not beats(chosen, timing) and not beats(timing, chosen)
+    return not beats(chosen, timing, compared) and not beats(timing, chosen, compared)
+
+
+def compared_count(records: list[CandidateRecord], baseline: str) -> int:
+    """How many candidates are timed against the baseline: the family the sign test's 5 % is
+    shared by."""
+    return sum(1 for r in records if r.timing is not None and r.name != baseline)
 
 
 def slower_reason(timing: Timing, baseline: Timing, name: str) -> str:
@@ -59,7 +70,9 @@ def slower_reason(timing: Timing, baseline: Timing, name: str) -> str:
     )
 
 
-def screen(record: CandidateRecord, baseline: CandidateRecord, max_drop: float) -> str:
+def screen(
+    record: CandidateRecord, baseline: CandidateRecord, max_drop: float, compared: int = 1
+) -> str:
     """Why ``record`` cannot be chosen on the selection sample's figures, or "" if it can."""
     if record.status == SKIPPED:
         return record.reason
@@ -70,7 +83,7 @@ def screen(record: CandidateRecord, baseline: CandidateRecord, max_drop: float) 
     if record.drop is not None and record.drop > max_drop:
         return f"over budget on the selection sample: drop {record.drop:.2f} > {max_drop:g}"
     assert baseline.timing is not None
-    if record.name != baseline.name and not beats(record.timing, baseline.timing):
+    if record.name != baseline.name and not beats(record.timing, baseline.timing, compared):
         return slower_reason(record.timing, baseline.timing, baseline.name)
     return ""
 
@@ -81,7 +94,8 @@ def order(
     """The names to confirm, best first (the baseline last, as the fallback), and why each of
     the others is out."""
     base = next(r for r in records if r.name == baseline)
-    reasons = {r.name: screen(r, base, max_drop) for r in records if r.name != baseline}
+    compared = compared_count(records, baseline)
+    reasons = {r.name: screen(r, base, max_drop, compared) for r in records if r.name != baseline}
     eligible = [r for r in records if r.name != baseline and not reasons[r.name]]
 
     def key(record: CandidateRecord) -> float:
@@ -118,11 +132,12 @@ def decide(
         confirmed[baseline] = confirm(baseline)
     by_name = {r.name: r for r in records}
     winner = by_name[chosen]
-    ties = []
+    compared = compared_count(records, baseline)
+    ties = [] if chosen != baseline else baseline_ties(records, winner, max_drop, compared)
     for name in names[names.index(chosen) + 1 :]:
         other = by_name[name]
         assert other.timing is not None and winner.timing is not None
-        if tied(other.timing, winner.timing) and name != baseline:
+        if tied(other.timing, winner.timing, compared) and name != baseline:
             ties.append(name)
             reasons[name] = f"ties with {chosen} within the noise ({other.timing.text()})"
         elif name != baseline:
@@ -143,3 +158,22 @@ def decide(
             )
         )
     return Outcome(tuple(out), chosen, tuple(ties), chosen != baseline)
+
+
+def baseline_ties(
+    records: list[CandidateRecord], base: CandidateRecord, max_drop: float, compared: int
+) -> list[str]:
+    """When float32 stays: the candidates faster than it within the noise (parity passed, not
+    over budget where measured), which another run on a quieter moment may choose."""
+    assert base.timing is not None
+    return [
+        r.name
+        for r in records
+        if r.name != base.name
+        and r.status != SKIPPED
+        and r.timing is not None
+        and r.timing.p50_ms < base.timing.p50_ms
+        and tied(r.timing, base.timing, compared)
+        and r.parity_passed is not False
+        and (r.drop is None or r.drop <= max_drop)
+    ]
