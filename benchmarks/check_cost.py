@@ -13,6 +13,7 @@ call is the ratio of the medians. The section is written to benchmarks/RESULTS.m
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import statistics
 import subprocess
@@ -80,9 +81,9 @@ def section(rows: dict[str, dict[str, float]], calls: int, image: str) -> str:
         f".venv/bin/python benchmarks/check_cost.py --image {image} --calls {calls}",
         "```",
         "",
-        f"On {machine.cpu} ({', '.join(machine.to_json()['features'])}), {os.cpu_count()} cores "
-        "shared with other engineers' test runs (load average above 10: the absolute times are "
-        "slow and noisy, the ratio in the last column is the figure to read). Each later call is "
+        f"On {machine.cpu} ({', '.join(machine.to_json()['features'])}), {os.cpu_count()} cores, "
+        f"{datetime.date.today().isoformat()}, load average {os.getloadavg()[0]:.1f} at the end "
+        "(the ratios are the figures to read on a shared machine). Each later call is "
         "a fresh `zoo predict MODEL IMAGE` process on the cached export; the check is "
         "`checked_file` on the cached folder (read manifest.json, hash the ONNX file), in this "
         "process, beside what the call does next in the same process (open the file in ONNX "
