@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from train_support import TINY_DATA, ok, run_dir, start
+from train_support import TINY_DATA, hear_ctrl_c, ok, run_dir, start
 
 from zoo.files import FAULT_ENV
 
@@ -34,12 +34,6 @@ def launch(args: list[str], **env: str) -> subprocess.Popen[str]:
         env=environment,
         preexec_fn=hear_ctrl_c,
     )
-
-
-def hear_ctrl_c() -> None:
-    """SIGINT handled as in a terminal, even when the suite runs as a background job (a shell
-    without job control starts those with SIGINT ignored, and Python keeps it ignored)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(root: Path, pattern: str, process: subprocess.Popen[str]) -> None:

@@ -202,14 +202,21 @@ def environment() -> dict[str, str]:
 
 
 def start(*args: str, **env: str) -> subprocess.Popen[str]:
-    """``zoo`` with these tiny entries registered, in a new process."""
+    """``zoo`` with these tiny entries registered, in a new process that hears Ctrl-C."""
     return subprocess.Popen(
         [sys.executable, str(HERE), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env={**environment(), **env},
+        preexec_fn=hear_ctrl_c,
     )
+
+
+def hear_ctrl_c() -> None:
+    """SIGINT handled as in a terminal, even when the suite runs as a background job (a shell
+    without job control starts those with SIGINT ignored, and Python keeps it ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def saved_epoch(run: Path) -> int:
