@@ -346,9 +346,15 @@ def test_regression_model_over_json(server: Server, regression: Path) -> None:
     assert status == 400 and "takes feature rows, not images" in error["error"]
 
 
-def tensor_json(data: list, datatype: str = "FP32", rows: int = 1) -> bytes:
-    """A JSON request of ``rows`` 1×28×28 rows holding ``data`` (repeated for each row)."""
-    tensor = {"name": "input", "datatype": datatype, "shape": [rows, 1, 28, 28]}
+def tensor_json(
+    data: list,
+    datatype: str = "FP32",
+    rows: int = 1,
+    shape: tuple[int, ...] = (1, 28, 28),
+    name: str = "input",
+) -> bytes:
+    """A JSON request of ``rows`` rows of ``shape`` holding ``data`` (repeated for each row)."""
+    tensor = {"name": name, "datatype": datatype, "shape": [rows, *shape]}
     return json.dumps({"inputs": [{**tensor, "data": data * rows}]}).encode()
 
 
@@ -372,18 +378,7 @@ BAD_REQUESTS = [  # what a client sends wrong, the status, and words the error m
     (
         "POST",
         f"/v2/models/{MODEL}/infer",
-        json.dumps(
-            {
-                "inputs": [
-                    {
-                        "name": "input",
-                        "datatype": "FP64",
-                        "shape": [1, 1, 28, 28],
-                        "data": [0] * 784,
-                    }
-                ]
-            }
-        ).encode(),
+        tensor_json([0] * 784, "FP64"),
         {},
         400,
         "must be FP32",
@@ -391,13 +386,7 @@ BAD_REQUESTS = [  # what a client sends wrong, the status, and words the error m
     (
         "POST",
         f"/v2/models/{MODEL}/infer",
-        json.dumps(
-            {
-                "inputs": [
-                    {"name": "input", "datatype": "FP32", "shape": [1, 784], "data": [0] * 784}
-                ]
-            }
-        ).encode(),
+        tensor_json([0] * 784, shape=(784,)),
         {},
         400,
         "[-1, 1, 28, 28]",
@@ -405,18 +394,7 @@ BAD_REQUESTS = [  # what a client sends wrong, the status, and words the error m
     (
         "POST",
         f"/v2/models/{MODEL}/infer",
-        json.dumps(
-            {
-                "inputs": [
-                    {
-                        "name": "input",
-                        "datatype": "FP32",
-                        "shape": [1, 1, 28, 28],
-                        "data": ["a"] * 784,
-                    }
-                ]
-            }
-        ).encode(),
+        tensor_json(["a"] * 784),
         {},
         400,
         "FP32 numbers",
@@ -424,18 +402,7 @@ BAD_REQUESTS = [  # what a client sends wrong, the status, and words the error m
     (
         "POST",
         f"/v2/models/{MODEL}/infer",
-        json.dumps(
-            {
-                "inputs": [
-                    {
-                        "name": "image",
-                        "datatype": "FP32",
-                        "shape": [1, 1, 28, 28],
-                        "data": [0] * 784,
-                    }
-                ]
-            }
-        ).encode(),
+        tensor_json([0] * 784, name="image"),
         {},
         400,
         "no input 'image'",
@@ -443,18 +410,7 @@ BAD_REQUESTS = [  # what a client sends wrong, the status, and words the error m
     (
         "POST",
         f"/v2/models/{MODEL}/infer",
-        json.dumps(
-            {
-                "inputs": [
-                    {
-                        "name": "input",
-                        "datatype": "FP32",
-                        "shape": [9, 1, 28, 28],
-                        "data": [0] * 784 * 9,
-                    }
-                ]
-            }
-        ).encode(),
+        tensor_json([0] * 784, rows=9),
         {},
         400,
         "over the 8 this model runs at once",

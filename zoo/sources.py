@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import flags
-from zoo.artifacts.card import TTA_MODES, ModelCard, Preprocessing
+from zoo.artifacts.card import TTA_MODES, CardFacts, ModelCard, Preprocessing
 from zoo.artifacts.checkpoint import FOLDER, checkpoint_file, read_weights
 from zoo.artifacts.config import CONFIG_JSON, load_run_config
 from zoo.artifacts.manifest import DatasetRef, Manifest, is_export_dir
@@ -49,7 +49,7 @@ from zoo.weights.home import SUFFIX, predict_folder
 FILE_SUFFIXES = (SUFFIX, ".onnx", ".pt2", ".pt", ".json")  # what names a file, not a model
 
 
-class Named:
+class Named(CardFacts):
     """What every variant answers (each overrides what differs)."""
 
     kind = ""  # "a run directory", for messages
@@ -78,18 +78,6 @@ class Named:
     def tta(self) -> str:
         """The test-time augmentation the weights are measured with: the card's."""
         return self.card.evaluation_tta or self.recorded_tta or "none"
-
-    @property
-    def name(self) -> str:
-        return self.card.model
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return self.card.input_shape
-
-    @property
-    def preprocessing(self) -> Preprocessing:
-        return self.card.preprocessing
 
     @property
     def dataset(self) -> DatasetRef | None:

@@ -249,3 +249,22 @@ def _json(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text  # a key zoo does not know (another tool's metadata) stays text
+
+
+class CardFacts:
+    """What anything holding a model card (``self.card``) says through it: a resolved source,
+    what an export is made from."""
+
+    card: ModelCard
+
+    @property
+    def name(self) -> str:
+        return self.card.model
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.card.input_shape
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self.card.preprocessing

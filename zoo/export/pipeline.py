@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 import zoo
-from zoo.artifacts.card import ModelCard, Preprocessing
+from zoo.artifacts.card import CardFacts, ModelCard
 from zoo.artifacts.manifest import (
     PROBABILITIES,
     Accuracy,
@@ -79,7 +79,7 @@ class Exported:
 
 
 @dataclass(frozen=True)
-class Exporting:
+class Exporting(CardFacts):
     """What the files are made from and checked against: the source's card and weights file,
     and its eager model averaged over the request's test-time augmentation views (the graph
     averages them; so does eager's check)."""
@@ -91,18 +91,6 @@ class Exporting:
     @classmethod
     def of(cls, source: Source, tta: str) -> Exporting:
         return cls(source.card, with_tta(source.model(), tta), source.weights_file)
-
-    @property
-    def name(self) -> str:
-        return self.card.model
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return self.card.input_shape
-
-    @property
-    def preprocessing(self) -> Preprocessing:
-        return self.card.preprocessing
 
 
 @dataclass(frozen=True)

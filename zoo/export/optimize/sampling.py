@@ -90,12 +90,13 @@ def load_data(source: Source, request: OptimizeRequest, wanted: SourceRequest) -
             test, request.selection_samples, request.confirmation_samples
         )
         return OptimizeData(selection, confirmation, calibration, True, count)
-    if not request.allow_random_inputs:
+    if not request.allow_random_inputs:  # (a missing named --data-dir was refused above)
+        assert test is not None
         dataset = wanted.dataset_for(source)
         hint = missing_data_hint(dataset) if dataset else "pass --dataset NAME and --data-dir DIR"
         raise ArgumentError(
             f"zoo optimize needs labelled test data for '{source.name}' and found none "
-            f"({test.origin if test else 'none'}): {hint}, or {speed_only}"
+            f"({test.origin}): {hint}, or {speed_only}"
         )
     why = "--allow-random-inputs: accuracy not measured"
     selection = random_samples(preprocessing, request.selection_samples, wanted.seed, why)
