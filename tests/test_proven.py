@@ -112,6 +112,28 @@ def test_verify_passes_an_export_as_it_was_written(export_dir: Path) -> None:
     assert result.returncode == 0 and "verified" in result.stdout, result.stdout
 
 
+def test_verify_names_its_target_as_every_command_does(export_dir: Path, tmp_path: Path) -> None:
+    """zoo verify resolves its argument through zoo.sources: one of the export's files is
+    re-checked alone, one it does not list is refused, and a file copied out of its export, a
+    typo or a run each get one line."""
+    only = zoo_here("verify", str(export_dir / "mnist-logreg.onnx"), "--json")
+    assert only.returncode == 0, only.stderr
+    assert [f["file"] for f in json.loads(only.stdout)["files"]] == ["mnist-logreg.onnx"]
+    stray = shutil.copytree(export_dir, tmp_path / "stray") / "stray.onnx"
+    shutil.copy(export_dir / "mnist-logreg.onnx", stray)
+    alone = shutil.copy(export_dir / "mnist-logreg.onnx", tmp_path / "alone.onnx")
+    (tmp_path / "run").mkdir()
+    for target, words in (
+        (stray, "is not listed in"),
+        (alone, "re-checking it needs the export directory it came from"),
+        ("nope", "no such export, exported file or ONNX file: 'nope'"),
+        (tmp_path / "run", "zoo verify takes an export directory"),
+    ):
+        result = zoo_here("verify", str(target))
+        (line,) = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and words in line, result.stderr
+
+
 def test_verify_refuses_a_certificate_that_records_other_figures(
     export_dir: Path, tmp_path: Path
 ) -> None:

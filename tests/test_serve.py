@@ -689,9 +689,9 @@ def test_what_cannot_be_served_is_one_line(mlp: Path, regression: Path, tmp_path
     bare = Path(shutil.copyfile(mlp, tmp_path / "bare.onnx"))
     one_line_error("serve", str(bare), words="not listed in a zoo export's manifest.json")
     (tmp_path / "empty").mkdir()
-    one_line_error("serve", str(tmp_path / "empty"), words="not a 'zoo export' directory")
+    one_line_error("serve", str(tmp_path / "empty"), words="has no checkpoint")
     one_line_error("serve", "no-such-model", words="unknown model 'no-such-model'")
-    one_line_error("serve", "no/such/dir", words="no export directory, ONNX file or model named")
+    one_line_error("serve", "no/such/dir", words="no such export, exported file, ONNX file")
     one_line_error("serve", str(regression), "--host", "0.0.0.0", words="--token")
     one_line_error("serve", str(regression), "--weights", "default", words="--weights goes with")
     one_line_error("serve", str(regression), str(regression), words="would both be served")
@@ -794,6 +794,21 @@ def test_a_hub_release_is_a_source(mlp: Path, home: Path) -> None:
     (folder / "weights.json").write_text(json.dumps({MODEL: [declared]}))
     served = resolve(("hf://someone/mlp",), None, "auto", print)
     assert [(s.name, s.path) for s in served] == [(MODEL, folder / mlp.name)]
+
+
+def test_a_checkpoint_is_served_as_zoo_predict_caches_it(mlp: Path, home: Path) -> None:
+    """Trained weights named by their file (a run's checkpoint) resolve through zoo.sources as
+    `zoo predict FILE` does: exported once into its cache folder, then served from there."""
+    from zoo.serve.sources import resolve
+    from zoo.sources import resolve as named
+
+    checkpoint = named(MODEL).weights_file
+    said: list[str] = []
+    (served,) = resolve((str(checkpoint),), None, "auto", said.append)
+    assert served.name == MODEL and served.path.is_relative_to(home / "predict")
+    weights = Manifest.read(mlp.parent).card.weights_sha256  # the same weights
+    assert served.path != mlp and served.manifest.card.weights_sha256 == weights
+    assert "exporting to ONNX" in said[0]
 
 
 def test_a_model_name_is_exported_once_in_a_child_process(mlp: Path) -> None:

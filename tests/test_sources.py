@@ -19,6 +19,7 @@ from zoo.files import sha256_file
 from zoo.sources import (
     DeclaredWeights,
     ExportDirectory,
+    ExportFile,
     FreshModel,
     HubRelease,
     OnnxFile,
@@ -138,6 +139,14 @@ def test_each_name_is_one_typed_value(tmp_path: Path) -> None:
     (tmp_path / "export").mkdir()
     (tmp_path / "export" / "manifest.json").write_text("{}")
     assert resolve(str(tmp_path / "export")) == ExportDirectory(tmp_path / "export")
+    for name in ("m.onnx", "m.xml", "w.safetensors"):  # the weights copy is a weights file
+        (tmp_path / "export" / name).write_bytes(b"")
+    assert resolve(str(tmp_path / "export" / "m.onnx")) == ExportFile(
+        tmp_path / "export" / "m.onnx"
+    )
+    assert resolve(str(tmp_path / "export" / "m.xml")) == ExportFile(tmp_path / "export" / "m.xml")
+    copy = tmp_path / "export" / "w.safetensors"
+    assert resolve(str(copy)) == WeightsFile(copy)
 
 
 @pytest.mark.parametrize(

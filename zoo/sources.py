@@ -8,6 +8,7 @@ A command's RUN|CHECKPOINT|EXPORT|MODEL argument (with ``--weights``), the Pytho
 ``WeightsFile``      a ``.safetensors`` file: a run's checkpoint, or ``MODEL --weights FILE``
 ``RunDirectory``     a training run: the checkpoint it keeps (best, else last)
 ``ExportDirectory``  a ``zoo export`` directory: its manifest, its files, its weights copy
+``ExportFile``       one file of an export directory, as its manifest lists it
 ``OnnxFile``         an ONNX file ``zoo export`` wrote
 ``HubRelease``       ``hf://OWNER/REPO[@REVISION]``: a release ``zoo publish`` put on the Hub
 ``FreshModel``       a registered model with seeded fresh weights (export and bench)
@@ -34,7 +35,7 @@ from zoo import flags
 from zoo.artifacts.card import TTA_MODES, CardFacts, ModelCard, Preprocessing
 from zoo.artifacts.checkpoint import FOLDER, checkpoint_file, read_weights
 from zoo.artifacts.config import CONFIG_JSON, load_run_config
-from zoo.artifacts.manifest import DatasetRef, Manifest, is_export_dir
+from zoo.artifacts.manifest import MANIFEST, DatasetRef, Manifest, ManifestFile, is_export_dir
 from zoo.errors import ArgumentError, ZooError
 from zoo.factory import build_model, class_names, known_dataset_info, seeded_model, torch_version
 from zoo.files import sha256_file
@@ -438,6 +439,70 @@ class OnnxFile(Named):
         )
 
 
+@dataclass(frozen=True)
+class ExportFile(Named):
+    """One file of a ``zoo export`` directory (ONNX, OpenVINO IR, ...), as its manifest lists it:
+    what runs or is re-checked is that file, unchanged since it was verified."""
+
+    path: Path
+    kind = "a file of an export"
+    noun = "an exported file"
+
+    @property
+    def label(self) -> str:
+        return str(self.path)
+
+    @property
+    def directory(self) -> ExportDirectory:
+        return ExportDirectory(self.path.parent)
+
+    @cached_property
+    def manifest(self) -> Manifest:  # type: ignore[override]
+        return Manifest.read(self.path.parent)
+
+    @property
+    def export_dir(self) -> Path:
+        return self.path.parent
+
+    @cached_property
+    def entry(self) -> ManifestFile:
+        """Its line in the manifest: a file the manifest does not list was never verified."""
+        found = next((e for e in self.manifest.files if e.path == self.path.name), None)
+        if found is None:
+            raise ZooError(
+                f"{self.path} is not listed in {self.path.parent / MANIFEST}: it is not the file "
+                "that was verified (export again, or copy it out of the export directory)"
+            )
+        return found
+
+    @property
+    def card(self) -> ModelCard:
+        return self.manifest.card
+
+    @property
+    def tta(self) -> str:
+        return self.entry.facts.tta
+
+    @property
+    def dataset(self) -> DatasetRef | None:
+        return self.directory.dataset
+
+    def checked_path(self) -> Path:
+        """The file, refused when it (or a companion) differs from the manifest (sha256)."""
+        return self.manifest.checked_path(self.path.parent, self.entry)
+
+    def onnx_file(self) -> Path:
+        if self.entry.format != "onnx":
+            raise ZooError(
+                f"{self.path} is not an ONNX file (its manifest lists it as {self.entry.label}): "
+                "name its export directory or one of its ONNX files"
+            )
+        return self.checked_path()
+
+    def model(self) -> Any:
+        return self.directory.model()
+
+
 EXPORT_EXTRA = "pip install 'torch-zoo[export]'"
 
 
@@ -525,6 +590,7 @@ Source = (
     | WeightsFile
     | RunDirectory
     | ExportDirectory
+    | ExportFile
     | OnnxFile
     | HubRelease
     | FreshModel
@@ -533,6 +599,7 @@ KINDS = (
     RunDirectory,
     WeightsFile,
     ExportDirectory,
+    ExportFile,
     OnnxFile,
     DeclaredWeights,
     HubRelease,
@@ -560,6 +627,8 @@ def resolve(
     takes (``command`` names it in the error)."""
     accept = accept or KINDS
     source = named(spec, weights, fresh, accept)
+    if isinstance(source, DeclaredWeights) and weights is None and DeclaredWeights not in accept:
+        raise ArgumentError(f"no such {nouns(accept)}: '{spec}'")  # not a model, then: a path
     if not isinstance(source, accept):
         kinds = or_list([kind.kind for kind in accept])
         raise ArgumentError(f"{command or 'this command'} takes {kinds}, not {source.kind}: {spec}")
@@ -590,21 +659,26 @@ def named(
         return ExportDirectory(path)
     if path.is_dir():
         return RunDirectory(path)
+    if path.is_file() and path.suffix != SUFFIX and is_export_dir(path.parent):
+        return ExportFile(path)
     if path.is_file() and path.suffix in (SUFFIX, ".onnx"):
         return WeightsFile(path) if path.suffix == SUFFIX else OnnxFile(path)
     if path.exists():
-        nouns = or_list([kind.noun for kind in accept if kind.noun])
-        raise ArgumentError(f"'{spec}' is not {nouns}")
+        raise ArgumentError(f"'{spec}' is not {or_list([k.noun for k in accept if k.noun])}")
     if not names_model(spec):
         if path.suffix in (".onnx", SUFFIX):  # the name says what it was meant to be
             raise ArgumentError(
                 f"no {'ONNX' if path.suffix == '.onnx' else 'weights'} file '{spec}'"
             )
-        nouns = or_list([kind.noun.partition(" ")[2] for kind in accept if kind.noun])
-        raise ArgumentError(f"no such {nouns}: '{spec}'")
+        raise ArgumentError(f"no such {nouns(accept)}: '{spec}'")
     if fresh is not None:
         return dataclasses.replace(fresh, model_name=spec)
     return DeclaredWeights(spec, DEFAULT_WEIGHTS)
+
+
+def nouns(accept: tuple[type, ...]) -> str:
+    """``run directory, checkpoint or export``: what a command's paths may be."""
+    return or_list([kind.noun.partition(" ")[2] for kind in accept if kind.noun])
 
 
 def with_weights(spec: str | None, weights: str) -> Source:

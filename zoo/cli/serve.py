@@ -14,8 +14,10 @@ from zoo.errors import ZooError
 from zoo.flags import build
 from zoo.serve.options import RepositoryOptions, ServeOptions
 
-SOURCES_HELP = "Export dirs, files their manifests list, hf://OWNER/REPO or model names."
-SOURCES_METAVAR = "EXPORT_DIR|FILE.onnx|hf://OWNER/REPO|MODEL"
+SOURCES_HELP = (
+    "Export dirs, files their manifests list, hf://OWNER/REPO, model names, runs or checkpoints."
+)
+SOURCES_METAVAR = "EXPORT_DIR|FILE|hf://OWNER/REPO|MODEL|RUN"
 
 
 @with_options(parameters(ServeOptions))
@@ -34,7 +36,8 @@ def serve(
     --max-delay-ms); a full queue answers 503, a body over --max-body-mb 413. SIGTERM stops
     gracefully: every accepted request is answered, then exit 0. It listens on 127.0.0.1;
     another --host needs --token (clients send 'Authorization: Bearer TOKEN') or --no-auth. A
-    model name is served with its --weights, exported once and cached as 'zoo predict' does.
+    model name (with its --weights), a run or a checkpoint is exported once and cached as 'zoo
+    predict' does.
     More: docs/serving.md.
 
     Examples:

@@ -24,7 +24,6 @@ from zoo.artifacts.manifest import (
     ManifestFile,
     Parity,
     from_props,
-    is_export_dir,
 )
 from zoo.errors import ZooError
 from zoo.export import runtimes
@@ -38,8 +37,8 @@ from zoo.export.precisions import PRECISIONS
 from zoo.export.samples import Samples, evaluation_samples
 from zoo.files import sha256_file
 from zoo.machine import this_machine
-from zoo.sources import ExportDirectory, SourceRequest
-from zoo.weights.releases import is_hub_spec, release_to_verify
+from zoo.sources import ExportDirectory, ExportFile, HubRelease, OnnxFile, SourceRequest, resolve
+from zoo.weights.releases import release_to_verify
 
 
 @dataclass(frozen=True)
@@ -111,26 +110,27 @@ class VerifyJob:
     request: VerifyRequest
 
 
+VERIFIES = (ExportDirectory, ExportFile, HubRelease, OnnxFile)
+
+
 def plan(request: VerifyRequest, say: Callable[[str], None] | None = None) -> VerifyJob:
-    """The export directory (and file) ``request`` names, refused before any check when it is
-    none; a Hub release is the folder ``zoo predict`` caches it in (``say`` hears a download)."""
-    target = request.target
-    path = release_to_verify(target, say) if is_hub_spec(target) else Path(target)
-    if not path.exists():
-        raise ZooError(f"no export directory or file '{path}'")
-    if is_export_dir(path):
-        return VerifyJob(path, None, request)
-    if path.is_file() and is_export_dir(path.parent):
-        return VerifyJob(path.parent, path.name, request)
-    if target.is_file() and target.suffix == ".onnx":
-        certificate = from_props(FORMATS["onnx"].read_props(target), str(target)).certificate
-        if certificate is None:
-            raise ZooError(f"{target} carries no parity certificate: export it with 'zoo export'")
-        raise ZooError(
-            f"{target} was certified on {certificate.inputs}; re-checking it needs the export "
-            f"directory it came from (its manifest.json and {CHECKS_FILE} beside it)"
-        )
-    raise ZooError(f"'{path}' is not a 'zoo export' directory or one of its files")
+    """The export directory (and file) ``request`` names (:func:`zoo.sources.resolve`), refused
+    before any check when it is none; a Hub release is the folder ``zoo predict`` caches it in
+    (``say`` hears a download)."""
+    source = resolve(request.target, accept=VERIFIES, command="zoo verify")
+    if isinstance(source, HubRelease):
+        return VerifyJob(release_to_verify(source.spec, say), None, request)
+    if isinstance(source, ExportDirectory):
+        return VerifyJob(source.path, None, request)
+    if isinstance(source, ExportFile):
+        return VerifyJob(source.export_dir, source.entry.path, request)  # listed, or refused
+    certificate = from_props(FORMATS["onnx"].read_props(source.path), source.label).certificate
+    if certificate is None:
+        raise ZooError(f"{source.path} carries no parity certificate: export it with 'zoo export'")
+    raise ZooError(
+        f"{source.path} was certified on {certificate.inputs}; re-checking it needs the export "
+        f"directory it came from (its manifest.json and {CHECKS_FILE} beside it)"
+    )
 
 
 def run(job: VerifyJob) -> VerifyReport:
@@ -138,8 +138,6 @@ def run(job: VerifyJob) -> VerifyReport:
     directory, only = job.directory, job.only
     manifest = Manifest.read(directory)
     entries = [e for e in manifest.files if only is None or e.path == only]
-    if not entries:
-        raise ZooError(f"{directory / str(only)} is not listed in {directory}'s manifest")
     report = VerifyReport(directory, manifest.card.model, manifest.inputs)
     if manifest.decision is not None:
         report.decision = manifest.decision.lines()

@@ -22,6 +22,7 @@ from zoo.errors import CacheDamaged, ZooError
 from zoo.sources import (
     DeclaredWeights,
     ExportDirectory,
+    ExportFile,
     HubRelease,
     OnnxFile,
     RunDirectory,
@@ -33,7 +34,15 @@ from zoo.weights.home import writable_cache
 
 Say = Callable[[str], None]
 # what zoo predict takes: a file to run as it is, or weights it exports once
-PREDICTS = (OnnxFile, ExportDirectory, DeclaredWeights, HubRelease, RunDirectory, WeightsFile)
+PREDICTS = (
+    OnnxFile,
+    ExportFile,
+    ExportDirectory,
+    DeclaredWeights,
+    HubRelease,
+    RunDirectory,
+    WeightsFile,
+)
 
 
 def cached(source: Source) -> Path | None:
@@ -54,6 +63,8 @@ def file_for(source: Source, inputs: list[str], say: Say) -> Path:
         return releases.onnx_path(source.spec, say)
     if isinstance(source, ExportDirectory):
         return source.path
+    if isinstance(source, ExportFile):
+        return source.onnx_file()  # checked against its manifest
     if isinstance(source, OnnxFile):
         return source.path
     return prepare(source, inputs, say)

@@ -1,11 +1,11 @@
-"""What ``zoo serve`` and ``zoo model-repo`` are given, as files they may serve: an export
-directory (the file ``zoo optimize`` chose there, with its runtime and settings, else its
-float32 ONNX file), one ONNX or OpenVINO file listed in an export's manifest, an ``hf://``
-release (downloaded once), or a model's trained weights (exported once and cached, as ``zoo
-predict MODEL`` does). Every file is checked against its manifest's sha256 before anything runs
+"""What ``zoo serve`` and ``zoo model-repo`` are given (resolved by :mod:`zoo.sources`, as every
+command's argument is), as files they may serve: an export directory (the file ``zoo optimize``
+chose there, with its runtime and settings, else its float32 ONNX file), one ONNX or OpenVINO
+file listed in an export's manifest, an ``hf://`` release (downloaded once), or trained weights
+(a model's, a run's, a checkpoint: exported once and cached, as ``zoo predict`` does). Every file is checked against its manifest's sha256 before anything runs
 it; a file that differs is one line, never a served model.
 
-A model named by its weights is exported in a child process on first use: the export needs
+Trained weights are exported in a child process on first use: the export needs
 PyTorch, the server never imports it (nor keeps its memory).
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from zoo.artifacts.manifest import Manifest, ManifestFile, is_export_dir
+from zoo.artifacts.manifest import Manifest, ManifestFile
 from zoo.errors import CacheDamaged, ZooError
 
 Say = Callable[[str], None]
@@ -30,7 +30,7 @@ from zoo.errors import ZooError
 from zoo.predict.cache import prepare
 from zoo.sources import resolve
 try:
-    source = resolve(sys.argv[1], sys.argv[2])
+    source = resolve(sys.argv[1], sys.argv[2] or None)
     path = prepare(source, [], lambda text: print(text, file=sys.stderr, flush=True))
 except ZooError as exc:
     print(f"error: {exc}", file=sys.stderr)
@@ -76,33 +76,40 @@ def resolve(sources: tuple[str, ...], weights: str | None, runtime: str, say: Sa
     return served
 
 
-def resolve_one(source: str, weights: str | None, runtime: str, say: Say) -> Served:
-    from zoo.meta import DEFAULT_WEIGHTS
-    from zoo.sources import names_model
-    from zoo.weights.releases import is_hub_spec, release
+def resolve_one(spec: str, weights: str | None, runtime: str, say: Say) -> Served:
+    """What ``spec`` names (:func:`zoo.sources.resolve`), as the checked file to serve."""
+    from zoo.sources import (
+        DeclaredWeights,
+        ExportDirectory,
+        ExportFile,
+        HubRelease,
+        OnnxFile,
+        RunDirectory,
+        WeightsFile,
+        names_model,
+        resolve,
+    )
+    from zoo.weights.releases import release
 
-    path = Path(source).expanduser()
-    if is_hub_spec(source):
-        found = release(source, say=say)
-        return checked(source, found.folder, found.manifest, None, runtime)
-    if is_export_dir(path):
-        return checked(source, path, Manifest.read(path), None, runtime)
-    if path.is_file() and is_export_dir(path.parent):
-        return checked(source, path.parent, Manifest.read(path.parent), path.name, runtime)
-    if path.is_file():
+    serves = (ExportDirectory, ExportFile, HubRelease, OnnxFile, DeclaredWeights)
+    weights = weights if names_model(spec) else None
+    source = resolve(
+        spec, weights, accept=(*serves, RunDirectory, WeightsFile), command="zoo serve"
+    )
+    if isinstance(source, HubRelease):
+        found = release(spec, say=say)
+        return checked(spec, found.folder, found.manifest, None, runtime)
+    if isinstance(source, ExportDirectory):
+        return checked(spec, source.path, source.manifest, None, runtime)
+    if isinstance(source, ExportFile):
+        return checked(spec, source.export_dir, source.manifest, source.entry.path, runtime)
+    if isinstance(source, OnnxFile):
         raise ZooError(
-            f"'{source}' is not listed in a zoo export's manifest.json, so it cannot be checked "
+            f"'{spec}' is not listed in a zoo export's manifest.json, so it cannot be checked "
             "(zoo serve runs only files it can check): serve its export directory"
         )
-    if path.is_dir():
-        raise ZooError(f"'{source}' is not a 'zoo export' directory (no manifest.json)")
-    if names_model(source):
-        onnx = exported_once(source, weights or DEFAULT_WEIGHTS, say)
-        return checked(source, onnx.parent, Manifest.read(onnx.parent), None, runtime)
-    raise ZooError(
-        f"no export directory, ONNX file or model named '{source}' (give an export directory, a "
-        "file listed in its manifest, hf://OWNER/REPO or a model name with weights)"
-    )
+    onnx = exported_once(spec, weights, say)  # a model's weights, a run's, a checkpoint
+    return checked(spec, onnx.parent, Manifest.read(onnx.parent), None, runtime)
 
 
 def checked(
@@ -148,21 +155,22 @@ def runtime_for(fmt: str, asked: str, decided: str | None) -> str:
     return chosen
 
 
-def exported_once(model: str, weights: str, say: Say) -> Path:
-    """The cached ONNX export of ``model``'s ``weights``, made by a child process the first time
-    (what it says goes to ``say``): this process stays free of PyTorch."""
+def exported_once(spec: str, weights: str | None, say: Say) -> Path:
+    """The cached ONNX export of the weights ``spec`` (and ``weights``) name, as ``zoo predict``
+    keeps it, made by a child process the first time (what it says goes to ``say``): this
+    process stays free of PyTorch."""
     from zoo.predict.cache import onnx_file
     from zoo.sources import resolve
 
     try:
-        found = onnx_file(resolve(model, weights).predict_folder)
+        found = onnx_file(resolve(spec, weights).predict_folder)
     except CacheDamaged as exc:  # removed: exported again below
         say(f"note: {exc}")
         found = None
     if found is not None:
         return found
     child = subprocess.Popen(
-        [sys.executable, "-c", EXPORT_CHILD, model, weights],
+        [sys.executable, "-c", EXPORT_CHILD, spec, weights or ""],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -175,5 +183,5 @@ def exported_once(model: str, weights: str, say: Say) -> Path:
             say(last)
     output = child.stdout.read().strip()
     if child.wait() != 0:
-        raise ZooError(last.removeprefix("error: ") or f"exporting {model} failed")
+        raise ZooError(last.removeprefix("error: ") or f"exporting {spec} failed")
     return Path(output.splitlines()[-1])
