@@ -24,10 +24,8 @@ from zoo.artifacts.card import ModelCard
 from zoo.artifacts.checkpoint import read_weights
 from zoo.errors import ArgumentError, PluginError, ZooError, first_line
 from zoo.flags import convert, parse_shape
-from zoo.meta import DEFAULT_WEIGHTS
 from zoo.registry import Entry, get_dataset_info, get_registry
 from zoo.weights import releases
-from zoo.weights.declared import Located, weights_for
 
 # Parameters zoo fills in itself, per kind, with what to do instead of setting them by hand.
 RESERVED: dict[str, dict[str, str]] = {
@@ -266,7 +264,7 @@ def create_model(
         return build_model(
             name, num_classes=num_classes, in_channels=in_channels, input_shape=shape, **kwargs
         )
-    located = trained_weights(name, weights)
+    located = releases.trained_weights(name, weights)
     return build_model(
         located.model or name,
         card=located.card,
@@ -277,15 +275,6 @@ def create_model(
         where=located.label,
         **kwargs,
     )
-
-
-def trained_weights(name: str, weights: str | None) -> Located:
-    """``weights`` of model ``name`` (a name it declares, ``default`` or a file), or the weights
-    of a Hub release, as a checked local file."""
-    if releases.is_hub_spec(name):
-        releases.one_set(name, weights)
-        return releases.release_weights(name)
-    return weights_for(name, weights or DEFAULT_WEIGHTS)
 
 
 def create_dataset(

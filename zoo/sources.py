@@ -245,7 +245,7 @@ class DeclaredWeights(Named):
     def checked(self) -> Located:
         """The declared file, fetched once and checked against its sha256 (the plugin's module
         is imported here, not when resolving)."""
-        return weights_for(self.model_name, self.weights)
+        return releases.trained_weights(self.model_name, self.weights)
 
     @property
     def declaration(self) -> Weights:
@@ -300,7 +300,7 @@ class HubRelease(Named):
 
     @cached_property
     def checked(self) -> Located:
-        return releases.release_weights(self.spec)
+        return releases.trained_weights(self.spec, None)
 
     @property
     def card(self) -> ModelCard:

@@ -31,7 +31,14 @@ from zoo.artifacts.manifest import CHECKS_FILE, MANIFEST, Manifest
 from zoo.errors import ArgumentError, CacheDamaged, UnknownNameError, ZooError, first_line
 from zoo.meta import DEFAULT_WEIGHTS, Weights, coerce
 from zoo.registry import get_registry
-from zoo.weights.declared import Located, Progress, check_model, check_sha256, download
+from zoo.weights.declared import (
+    Located,
+    Progress,
+    check_model,
+    check_sha256,
+    download,
+    weights_for,
+)
 from zoo.weights.home import HUB, cache_file, home, writable_cache
 
 PREFIX = "hf://"
@@ -295,6 +302,16 @@ def one_set(spec: str, weights: str | None) -> None:
     """A release publishes one set of weights: naming others is an error."""
     if weights not in (None, DEFAULT_WEIGHTS):
         raise ArgumentError(f"{spec} publishes one set of weights: leave out --weights")
+
+
+def trained_weights(name: str, weights: str | None) -> Located:
+    """What ``name`` and ``weights`` mean as a checked local file, the one answer for the resolver
+    (:mod:`zoo.sources`) and ``zoo.create_model``: a Hub release's weights, else the weights model
+    ``name`` declares (``weights``: a name, ``default``) or a file."""
+    if is_hub_spec(name):
+        one_set(name, weights)
+        return release_weights(name)
+    return weights_for(name, weights or DEFAULT_WEIGHTS)
 
 
 def release_weights(spec: str, progress: Progress | None = None, refresh: bool = False) -> Located:
