@@ -35,7 +35,14 @@ from zoo import flags
 from zoo.artifacts.card import TTA_MODES, CardFacts, ModelCard, Preprocessing
 from zoo.artifacts.checkpoint import FOLDER, checkpoint_file, read_weights
 from zoo.artifacts.config import CONFIG_JSON, load_run_config
-from zoo.artifacts.manifest import MANIFEST, DatasetRef, Manifest, ManifestFile, is_export_dir
+from zoo.artifacts.manifest import (
+    CHECKS_FILE,
+    MANIFEST,
+    DatasetRef,
+    Manifest,
+    ManifestFile,
+    is_export_dir,
+)
 from zoo.errors import ArgumentError, ZooError
 from zoo.factory import build_model, class_names, known_dataset_info, seeded_model, torch_version
 from zoo.files import sha256_file
@@ -48,6 +55,7 @@ from zoo.weights.declared import Located, is_file_spec, weights_for
 from zoo.weights.home import SUFFIX, predict_folder
 
 FILE_SUFFIXES = (SUFFIX, ".onnx", ".pt2", ".pt", ".json")  # what names a file, not a model
+NOT_EXPORTED = (MANIFEST, CHECKS_FILE)  # what an export directory holds beside its files
 
 
 class Named(CardFacts):
@@ -659,7 +667,8 @@ def named(
         return ExportDirectory(path)
     if path.is_dir():
         return RunDirectory(path)
-    if path.is_file() and path.suffix != SUFFIX and is_export_dir(path.parent):
+    exported = path.suffix != SUFFIX and path.name not in NOT_EXPORTED  # not its weights copy
+    if path.is_file() and exported and is_export_dir(path.parent):
         return ExportFile(path)
     if path.is_file() and path.suffix in (SUFFIX, ".onnx"):
         return WeightsFile(path) if path.suffix == SUFFIX else OnnxFile(path)
