@@ -703,10 +703,6 @@ def with_weights(spec: str | None, weights: str) -> Source:
     return DeclaredWeights(str(spec), weights)
 
 
-def assignments(what: str) -> Any:
-    return lambda items: flags.parse_assignments(items, what)
-
-
 @dataclass(frozen=True)
 class SourceRequest:
     """What ``zoo export`` and ``zoo bench`` work on, as the user named it (options declared
@@ -717,11 +713,13 @@ class SourceRequest:
     weights: str | None = option(None, flags.WEIGHTS)
     runs: str | None = option(None, flags.RUNS)
     dataset: str | None = option(None, flags.DATASET)
-    dataset_args: dict[str, str] = option({}, flags.DATASET_ARG, parse=assignments("--dataset-arg"))
+    dataset_args: dict[str, str] = option(
+        {}, flags.DATASET_ARG, parse=flags.assignments("--dataset-arg")
+    )
     data_dir: str | None = option(None, flags.DATA_DIR, parse=flags.existing_folder)
     input_shape: tuple[int, ...] | None = option(None, flags.INPUT_SHAPE, parse=flags.parse_shape)
     num_classes: int | None = option(None, flags.NUM_CLASSES)
-    model_args: dict[str, str] = option({}, flags.MODEL_ARG, parse=assignments("--model-arg"))
+    model_args: dict[str, str] = option({}, flags.MODEL_ARG, parse=flags.assignments("--model-arg"))
     seed: int = option(
         0,
         flags.SEED.with_help(

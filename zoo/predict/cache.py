@@ -35,13 +35,13 @@ from zoo.weights.home import writable_cache
 Say = Callable[[str], None]
 # what zoo predict takes: a file to run as it is, or weights it exports once
 PREDICTS = (
-    OnnxFile,
-    ExportFile,
     ExportDirectory,
-    DeclaredWeights,
-    HubRelease,
+    ExportFile,
+    OnnxFile,
     RunDirectory,
     WeightsFile,
+    DeclaredWeights,
+    HubRelease,
 )
 
 

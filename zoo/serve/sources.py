@@ -17,8 +17,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import zoo.sources as resolver
 from zoo.artifacts.manifest import Manifest, ManifestFile
 from zoo.errors import CacheDamaged, ZooError
+from zoo.predict.cache import PREDICTS, onnx_file
+from zoo.sources import ExportDirectory, ExportFile, HubRelease, OnnxFile, names_model
+from zoo.weights.releases import release
 
 Say = Callable[[str], None]
 ONNX = "onnx"
@@ -59,10 +63,8 @@ class Served:
 
 def resolve(sources: tuple[str, ...], weights: str | None, runtime: str, say: Say) -> list[Served]:
     """Every source as a checked file; two sources that would share a name are one line."""
-    from zoo.sources import names_model, with_weights
-
     if weights is not None and not any(names_model(s) for s in sources):
-        with_weights(sources[0], weights)  # raises: --weights goes with a model name
+        resolver.with_weights(sources[0], weights)  # raises: --weights goes with a model name
     served: list[Served] = []
     for source in sources:
         item = resolve_one(source, weights, runtime, say)
@@ -77,25 +79,10 @@ def resolve(sources: tuple[str, ...], weights: str | None, runtime: str, say: Sa
 
 
 def resolve_one(spec: str, weights: str | None, runtime: str, say: Say) -> Served:
-    """What ``spec`` names (:func:`zoo.sources.resolve`), as the checked file to serve."""
-    from zoo.sources import (
-        DeclaredWeights,
-        ExportDirectory,
-        ExportFile,
-        HubRelease,
-        OnnxFile,
-        RunDirectory,
-        WeightsFile,
-        names_model,
-        resolve,
-    )
-    from zoo.weights.releases import release
-
-    serves = (ExportDirectory, ExportFile, HubRelease, OnnxFile, DeclaredWeights)
+    """What ``spec`` names (:func:`zoo.sources.resolve`: what ``zoo predict`` takes), as the
+    checked file to serve."""
     weights = weights if names_model(spec) else None
-    source = resolve(
-        spec, weights, accept=(*serves, RunDirectory, WeightsFile), command="zoo serve"
-    )
+    source = resolver.resolve(spec, weights, accept=PREDICTS, command="zoo serve")
     if isinstance(source, HubRelease):
         found = release(spec, say=say)
         return checked(spec, found.folder, found.manifest, None, runtime)
@@ -159,11 +146,8 @@ def exported_once(spec: str, weights: str | None, say: Say) -> Path:
     """The cached ONNX export of the weights ``spec`` (and ``weights``) name, as ``zoo predict``
     keeps it, made by a child process the first time (what it says goes to ``say``): this
     process stays free of PyTorch."""
-    from zoo.predict.cache import onnx_file
-    from zoo.sources import resolve
-
     try:
-        found = onnx_file(resolve(spec, weights).predict_folder)
+        found = onnx_file(resolver.resolve(spec, weights).predict_folder)
     except CacheDamaged as exc:  # removed: exported again below
         say(f"note: {exc}")
         found = None
