@@ -14,9 +14,7 @@ from zoo.errors import ZooError
 from zoo.flags import build
 from zoo.serve.options import RepositoryOptions, ServeOptions
 
-SOURCES_HELP = (
-    "Export dirs, files their manifests list, hf://OWNER/REPO, model names, runs or checkpoints."
-)
+SOURCES_HELP = "Export dirs or their files, hf://OWNER/REPO, model names, runs or checkpoints."
 SOURCES_METAVAR = "EXPORT_DIR|FILE|hf://OWNER/REPO|MODEL|RUN"
 
 
