@@ -4,7 +4,6 @@ the precision asked for: one helper per runtime, shared by verification and benc
 from __future__ import annotations
 
 import contextlib
-import functools
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from zoo.deployed import openvino_core
 
 Runner = Callable[[np.ndarray], np.ndarray]
 ORT_PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
@@ -205,15 +206,6 @@ def run_in_chunks(runner: Runner, inputs: np.ndarray, chunk: int) -> np.ndarray:
     return np.concatenate(
         [runner(inputs[start : start + chunk]) for start in range(0, len(inputs), chunk)]
     )
-
-
-@functools.cache
-def openvino_core() -> Any:
-    """One OpenVINO Core per process: each holds its plugins and their thread pools, which a
-    Core per compiled model would multiply until the process runs out of threads."""
-    import openvino as ov
-
-    return ov.Core()
 
 
 def openvino_compile(path: Path, shape: tuple[int, ...], threads: int, precision: str) -> Any:

@@ -1,5 +1,6 @@
-"""Run an exported ONNX file with ONNX Runtime, or the file ``zoo optimize`` chose with the runtime
-and settings it chose (ONNX Runtime or OpenVINO): what a deployment machine runs.
+"""Predict with an exported ONNX file, or the file ``zoo optimize`` chose with the runtime and
+settings it chose (ONNX Runtime or OpenVINO): what a deployment machine runs. The file is chosen
+and opened by :mod:`zoo.deployed`, as ``zoo serve`` opens it.
 
 Only PIL, numpy, onnxruntime and openvino are imported here, never torch (a PyTorch file a
 decision chose is opened by the caller's opener). Inputs are prepared as the model card stored in
@@ -12,7 +13,6 @@ is one its manifest lists, unchanged (sha256: :func:`zoo.artifacts.manifest.chec
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +23,6 @@ import numpy as np
 from zoo.artifacts.card import PIL_MODES, ModelCard, Preprocessing, softmax
 from zoo.artifacts.decision import RunWith
 from zoo.artifacts.manifest import (
-    IR_PROPS_KEY,
     NORMALISED,
     PROBABILITIES,
     FileFacts,
@@ -31,6 +30,7 @@ from zoo.artifacts.manifest import (
     checked_file,
     from_props,
 )
+from zoo.deployed import chosen, open_runtime
 from zoo.errors import ZooError, first_line
 
 
@@ -115,63 +115,6 @@ Call = Callable[[np.ndarray], np.ndarray]
 Opener = Callable[[Path, RunWith], tuple[Call, dict[str, str], Any]]
 
 
-def chosen_file(directory: Path) -> tuple[Path, RunWith | None]:
-    """An export directory's file to run: ``zoo optimize``'s choice (checked against the
-    manifest), else its float32 ONNX file."""
-    manifest = Manifest.read(directory)
-    decision = manifest.decision
-    if decision is None:
-        return checked_file(directory), None
-    entry = next((f for f in manifest.files if f.path == decision.run.file), None)
-    if entry is None:
-        raise ZooError(f"{directory}'s decision names {decision.run.file}, which it does not list")
-    return manifest.checked_path(directory, entry), decision.run
-
-
-def open_onnx(path: Path, threads: int, optimised: bool) -> tuple[Call, dict[str, str], Any]:
-    """ONNX Runtime on the CPU: the call, the file's metadata, its batch dimension."""
-    import onnxruntime as ort
-
-    if not path.is_file():
-        raise ZooError(f"no ONNX file '{path}'")
-    try:
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        if optimised:
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types for bad files
-        raise ZooError(f"ONNX Runtime cannot load '{path}': {first_line(exc)}") from None
-    name = session.get_inputs()[0].name
-    props = session.get_modelmeta().custom_metadata_map
-
-    def call(batch: np.ndarray) -> np.ndarray:
-        return session.run(None, {name: batch})[0]
-
-    return call, props, session.get_inputs()[0].shape[0]
-
-
-def open_openvino(path: Path, run: RunWith) -> tuple[Call, dict[str, str], Any]:
-    """OpenVINO on the CPU with the decision's threads and precision hint."""
-    import openvino as ov
-
-    core = ov.Core()
-    model = core.read_model(str(path))
-    key = list(IR_PROPS_KEY)
-    props = json.loads(model.get_rt_info(key).astype(str)) if model.has_rt_info(key) else {}
-    config: dict[str, Any] = {"INFERENCE_NUM_THREADS": run.threads, **dict(run.settings)}
-    compiled = core.compile_model(model, "CPU", config)
-    batch = model.inputs[0].get_partial_shape()[0]
-    fixed = batch.get_length() if batch.is_static else None
-
-    def call(data: np.ndarray) -> np.ndarray:
-        return np.asarray(compiled(data)[0])
-
-    return call, props, fixed
-
-
 class Predictor:
     """An ONNX file exported by zoo, or an export directory's file (``zoo optimize``'s choice,
     run with its runtime and settings, else its float32 ONNX file), run on the CPU."""
@@ -186,7 +129,7 @@ class Predictor:
         """``path``: an ONNX file or an export directory, checked against its manifest's sha256
         before it runs unless the caller ``checked`` it just now. ``inputs``: how many inputs
         will be predicted, when known; a few run on one thread, which starts faster than a
-        thread pool that would only wait (0: ONNX Runtime's default). ``torch_opener`` opens a
+        thread pool that would only wait (0: the runtime's default). ``torch_opener`` opens a
         PyTorch file a decision chose (this module never imports torch: the caller passes it
         where torch may be loaded)."""
         path = Path(path)
@@ -194,35 +137,31 @@ class Predictor:
         if not path.exists():
             raise ZooError(f"no ONNX file or export directory '{path}'")
         if path.is_dir():
-            path, run = chosen_file(path)
+            found = chosen(path, Manifest.read(path))
+            path, run = found.path, found.run
         elif not checked:
             path = checked_file(path)
-        if run is None or run.runtime == "onnxruntime":
-            few = 1 if 0 < inputs <= FEW_INPUTS else 0
-            threads = run.threads if run is not None else few
-            self.call, props, batch = open_onnx(path, threads, run is not None)
-        elif run.runtime == "openvino":
-            self.call, props, batch = open_openvino(path, run)
-        elif torch_opener is not None:
-            self.call, props, batch = torch_opener(path, run)
+        if run is not None and run.runtime == "torch":
+            if torch_opener is None:
+                raise ZooError(f"{path.parent} chose a PyTorch file, which needs torch to run")
+            self.call, props, _ = torch_opener(path, run)
         else:
-            raise ZooError(f"{path.parent} chose a PyTorch file, which needs torch to run")
+            few = 1 if 0 < inputs <= FEW_INPUTS else 0
+            runtime = open_runtime(
+                path,
+                run.runtime if run is not None else "onnxruntime",
+                run.threads if run is not None else few,
+                run.settings if run is not None else None,
+            )
+            name, props = runtime.inputs[0].name, runtime.props
+            self.call = lambda batch: runtime.run({name: batch})[0]
         metadata = from_props(props, f"'{path}'")
         self.card, self.info, self.facts = metadata.card, metadata.info, metadata.facts
         self.path, self.runs = path, run
-        self.fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Raw outputs for a batch as the file takes it (padded to a fixed batch size if need be)."""
-        size = self.fixed_batch or len(batch)
-        outputs = []
-        for start in range(0, len(batch), size):
-            chunk = batch[start : start + size]
-            padded = np.concatenate(
-                [chunk, np.zeros((size - len(chunk), *chunk.shape[1:]), chunk.dtype)]
-            )
-            outputs.append(self.call(padded)[: len(chunk)])
-        return np.concatenate(outputs)
+        return self.call(batch)
 
     def predict(self, inputs: list[str], top_k: int = 5) -> list[Prediction]:
         """Read, prepare and run ``inputs``: top-k classes and probabilities, or the outputs."""

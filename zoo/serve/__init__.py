@@ -5,7 +5,8 @@ repository that hands the same files to those servers.
 - :mod:`zoo.serve.options`: the options of ``zoo serve`` and ``zoo model-repo``, declared once.
 - :mod:`zoo.serve.sources`: what a user names (an export directory or one of its files, an
   ``hf://`` release, a model's weights) as a served file, checked against its manifest (sha256).
-- :mod:`zoo.serve.runtime`: the file opened with ONNX Runtime (or OpenVINO), its tensors.
+- :mod:`zoo.deployed` (beside, shared with ``zoo predict``): the file opened with ONNX Runtime
+  (or OpenVINO), its tensors.
 - :mod:`zoo.serve.protocol`: the protocol's JSON and Triton's binary tensor data, both ways.
 - :mod:`zoo.serve.batching`: dynamic batching, with a bounded queue.
 - :mod:`zoo.serve.app`: the ASGI application (Starlette); :mod:`zoo.serve.guard` wraps it with

@@ -37,13 +37,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from zoo.deployed import Runtime
 from zoo.errors import ZooError
 from zoo.serve import protocol
 from zoo.serve.batching import Batcher, Overloaded
 from zoo.serve.metrics import CONTENT_TYPE, Metrics
 from zoo.serve.protocol import RequestError
 from zoo.serve.repository import model_config
-from zoo.serve.runtime import Runtime
 from zoo.serve.sources import Served
 
 INLINE_BYTES = 64 * 1024  # bodies up to this size are decoded on the event loop, larger on a thread

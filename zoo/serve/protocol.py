@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.serve.runtime import NUMPY_TYPES, Tensor
+from zoo.deployed import NUMPY_TYPES, Tensor
 
 HEADER_LENGTH = "inference-header-content-length"
 BYTES = "BYTES"

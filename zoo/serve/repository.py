@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zoo.deployed import Runtime, Tensor, open_runtime
 from zoo.errors import ZooError
 from zoo.files import check_folder, sha256_file, write_text
-from zoo.serve.runtime import Runtime, Tensor, open_runtime
 from zoo.serve.sources import Served
 
 VERSION_DIR = "1"

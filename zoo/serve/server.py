@@ -22,6 +22,7 @@ from typing import Any
 
 import uvicorn
 
+from zoo.deployed import open_runtime
 from zoo.errors import ZooError, first_line
 from zoo.serve import sources
 from zoo.serve.app import Limits, Model, Service, build_app
@@ -29,7 +30,6 @@ from zoo.serve.batching import Batcher
 from zoo.serve.guard import Guard
 from zoo.serve.metrics import Metrics
 from zoo.serve.options import TOKEN_ENV, ServeOptions
-from zoo.serve.runtime import open_runtime
 
 Say = Callable[[str], None]
 GRACE_S = 60  # how long a graceful stop waits for the requests it accepted

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import zoo.sources as resolver
 from zoo.artifacts.manifest import Manifest, ManifestFile
+from zoo.deployed import chosen
 from zoo.errors import CacheDamaged, ZooError
 from zoo.predict.cache import PREDICTS, onnx_file
 from zoo.sources import ExportDirectory, ExportFile, HubRelease, OnnxFile, names_model
 from zoo.weights.releases import release
 
 Say = Callable[[str], None]
-ONNX = "onnx"
 FORMATS = {"onnx": "onnxruntime", "openvino": "openvino"}  # what zoo serve runs, and with what
 # the child that exports a model's weights once (zoo.predict.cache, as `zoo predict MODEL`)
 EXPORT_CHILD = """
@@ -102,35 +102,23 @@ def resolve_one(spec: str, weights: str | None, runtime: str, say: Say) -> Serve
 def checked(
     source: str, directory: Path, manifest: Manifest, file: str | None, runtime: str
 ) -> Served:
-    """The file to serve from ``directory``: ``file``, else the file ``zoo optimize`` chose
-    (with its runtime, threads and settings), else the float32 ONNX file; refused when it is
-    missing, cannot run without PyTorch, or differs from the manifest (sha256, companions too)."""
-    decision = manifest.decision if file is None else None
-    wanted = file or (decision.run.file if decision is not None else None)
-    entry = manifest.file(ONNX) if wanted is None else listed(manifest, wanted)
-    if entry is None:
-        missing = f"does not list {wanted}" if wanted else "holds no float32 ONNX file"
-        raise ZooError(f"'{source}' {missing}: export it again (with --onnx)")
+    """The file to serve from ``directory`` (:func:`zoo.deployed.chosen`: ``file``, else the file
+    ``zoo optimize`` chose, with its runtime, threads and settings, else the float32 ONNX file);
+    refused when it is missing, differs from the manifest or cannot run without PyTorch."""
+    found = chosen(directory, manifest, file)
+    entry, run = found.entry, found.run
     if entry.format not in FORMATS:
-        chose = "zoo optimize chose" if decision is not None else "it is"
+        chose = "zoo optimize chose" if run is not None else "it is"
         raise ZooError(
             f"'{source}': {chose} a {entry.format} file, which needs PyTorch; zoo serve runs "
             "ONNX and OpenVINO files: serve an ONNX file of the export"
         )
-    chosen = runtime_for(entry.format, runtime, decision.run.runtime if decision else None)
-    path = manifest.checked_path(directory, entry)
-    name = manifest.card.model + (
-        "" if entry.precision == "fp32" or decision else f"-{entry.precision}"
-    )
-    served = Served(name, source, directory, manifest, entry, path, chosen)
-    if decision is not None and chosen == decision.run.runtime:
-        run = decision.run
+    runs_with = runtime_for(entry.format, runtime, run.runtime if run else None)
+    name = manifest.card.model + ("" if entry.precision == "fp32" or run else f"-{entry.precision}")
+    served = Served(name, source, directory, manifest, entry, found.path, runs_with)
+    if run is not None and runs_with == run.runtime:
         return replace(served, threads=run.threads, settings=run.settings, decided=run.text())
     return served
-
-
-def listed(manifest: Manifest, file: str) -> ManifestFile | None:
-    return next((e for e in manifest.files if e.path == file), None)
 
 
 def runtime_for(fmt: str, asked: str, decided: str | None) -> str:

@@ -1,15 +1,20 @@
-"""A served file opened with its runtime: ONNX Runtime (what ``zoo predict`` runs, with the same
-session defaults) or OpenVINO (pinned to float32, as zoo's bench rows are), its tensors as the
-protocol names them, and one run of a batch. A file exported with a fixed batch size is padded
-up to it and its outputs cut back.
+"""An exported file as a deployment runs it, torch-free: :func:`chosen`, the file of an export
+directory that runs (the one ``zoo optimize`` chose, with its runtime, threads and settings, else
+the float32 ONNX file), checked against the manifest; :func:`open_runtime`, a file opened with
+ONNX Runtime or OpenVINO as one :class:`Runtime` (its tensors as the Open Inference Protocol
+names them, its metadata, one run of a batch, a fixed batch padded up and cut back). ``zoo
+predict`` and ``zoo serve`` run files through here; verification and bench open files on the torch
+side (:mod:`zoo.export.runtimes`, :mod:`zoo.export.backends`), with settings chosen for parity and
+for timing rather than for deployment.
 
-One run at a time per model (the server calls :meth:`Runtime.run` from one thread): the runtime's
-own thread pool does the parallel work.
+One run at a time per runtime (the server calls :meth:`Runtime.run` from one thread): the
+runtime's own thread pool does the parallel work.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from zoo.artifacts.decision import RunWith
+from zoo.artifacts.manifest import IR_PROPS_KEY, Manifest, ManifestFile
 from zoo.errors import ZooError, first_line
 
 # the protocol's datatypes (Triton's names without TYPE_) and numpy's
@@ -63,6 +70,34 @@ OPENVINO_TYPES = {
     "f64": "FP64",
 }
 PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "openvino": "openvino"}
+TITLES = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The file of an export directory that runs: its manifest entry, its checked path, and how
+    ``zoo optimize`` said to run it (None: no decision, or another file was named)."""
+
+    entry: ManifestFile
+    path: Path
+    run: RunWith | None
+
+
+def chosen(directory: Path, manifest: Manifest, file: str | None = None) -> Chosen:
+    """``file`` of the export (a name its manifest lists), else the file ``zoo optimize`` chose,
+    else the float32 ONNX file; refused when it is not listed, missing or changed (sha256, its
+    companions too)."""
+    decision = manifest.decision if file is None else None
+    wanted = file or (decision.run.file if decision is not None else None)
+    if wanted is None:
+        entry = manifest.file("onnx")
+    else:
+        entry = next((e for e in manifest.files if e.path == wanted), None)
+    if entry is None:
+        missing = f"does not list {wanted}" if wanted else "holds no float32 ONNX file"
+        raise ZooError(f"'{directory}' {missing}: export it again (with --onnx)")
+    run = decision.run if decision is not None else None
+    return Chosen(entry, manifest.checked_path(directory, entry), run)
 
 
 @dataclass(frozen=True)
@@ -100,6 +135,7 @@ class Runtime:
     description: str  # "onnxruntime 1.22.0, 2 threads"
     platform: str  # Triton's name for it: onnxruntime_onnx, openvino
     call: Callable[[dict[str, np.ndarray]], list[np.ndarray]]
+    props: dict[str, str]  # the metadata zoo wrote into the file (its card, its facts)
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Outputs for a batch, padded to the file's fixed batch size when it has one."""
@@ -141,6 +177,8 @@ def open_runtime(
 ) -> Runtime:
     """``path`` opened with ``runtime`` (onnxruntime or openvino) on ``threads`` threads, with
     the runtime ``settings`` ``zoo optimize`` recorded, if any."""
+    if not path.is_file():
+        raise ZooError(f"no {'ONNX' if path.suffix == '.onnx' else runtime} file '{path}'")
     try:
         return OPENERS[runtime](path, threads, dict(settings or {}))
     except ImportError as exc:
@@ -148,7 +186,7 @@ def open_runtime(
     except ZooError:
         raise
     except Exception as exc:  # each runtime raises its own types for files it cannot load
-        raise ZooError(f"{runtime} cannot load '{path}': {first_line(exc)}") from None
+        raise ZooError(f"{TITLES[runtime]} cannot load '{path}': {first_line(exc)}") from None
 
 
 ORT_LEVELS = {
@@ -183,16 +221,18 @@ def open_onnxruntime(path: Path, threads: int | None, settings: dict[str, str]) 
     return Runtime(
         inputs,
         outputs,
-        batch if isinstance(batch, int) else None,
+        batch if isinstance(batch, int) and batch > 0 else None,
         f"onnxruntime {ort.__version__}, {count}",
         PLATFORMS["onnxruntime"],
         lambda feeds: session.run(names, feeds),
+        dict(session.get_modelmeta().custom_metadata_map),
     )
 
 
 @functools.cache
 def openvino_core() -> Any:
-    """One OpenVINO Core per process (each holds its plugins and their thread pools)."""
+    """One OpenVINO Core per process: each holds its plugins and their thread pools, which a
+    Core per compiled model would multiply until the process runs out of threads."""
     import openvino as ov
 
     return ov.Core()
@@ -207,7 +247,11 @@ def open_openvino(path: Path, threads: int | None, settings: dict[str, str]) -> 
     config.update(settings)
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads
-    compiled = openvino_core().compile_model(str(path), "CPU", config)
+    core = openvino_core()
+    model = core.read_model(str(path))
+    key = list(IR_PROPS_KEY)
+    props = json.loads(model.get_rt_info(key).astype(str)) if model.has_rt_info(key) else {}
+    compiled = core.compile_model(model, "CPU", config)
     request = compiled.create_infer_request()
 
     def described(port: Any, index: int, kind: str) -> Tensor:
@@ -232,6 +276,7 @@ def open_openvino(path: Path, threads: int | None, settings: dict[str, str]) -> 
         f"openvino {ov.__version__.split('-')[0]}, {precision}, {count}",
         PLATFORMS["openvino"],
         call,
+        props,
     )
 
 
