@@ -42,6 +42,7 @@ from zoo.artifacts.manifest import (
     Manifest,
     ManifestFile,
     is_export_dir,
+    listed,
 )
 from zoo.errors import ArgumentError, ZooError
 from zoo.factory import build_model, class_names, known_dataset_info, seeded_model, torch_version
@@ -475,13 +476,7 @@ class ExportFile(Named):
     @cached_property
     def entry(self) -> ManifestFile:
         """Its line in the manifest: a file the manifest does not list was never verified."""
-        found = next((e for e in self.manifest.files if e.path == self.path.name), None)
-        if found is None:
-            raise ZooError(
-                f"{self.path} is not listed in {self.path.parent / MANIFEST}: it is not the file "
-                "that was verified (export again, or copy it out of the export directory)"
-            )
-        return found
+        return listed(self.path, self.manifest)
 
     @property
     def card(self) -> ModelCard:

@@ -520,10 +520,16 @@ def checked_file(path: Path, fmt: str = "onnx", precision: str = "fp32") -> Path
     if not is_export_dir(path.parent):
         return path
     manifest = Manifest.read(path.parent)
+    return manifest.checked_path(path.parent, listed(path, manifest))
+
+
+def listed(path: Path, manifest: Manifest) -> ManifestFile:
+    """The manifest's entry for ``path``, a file of its export directory: one it does not list
+    was never verified."""
     entry = next((f for f in manifest.files if f.path == path.name), None)
     if entry is None:
         raise ZooError(
             f"{path} is not listed in {path.parent / MANIFEST}: it is not the file that was "
             "verified (export again, or copy it out of the export directory)"
         )
-    return manifest.checked_path(path.parent, entry)
+    return entry
