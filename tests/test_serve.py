@@ -755,8 +755,8 @@ def test_model_repository_is_tritons_model_config(
 
 
 def test_fixed_batch_is_padded_and_openvino_answers_alike(mlp: Path, fixed: Path) -> None:
-    from zoo.predict.onnx import Predictor
     from zoo.deployed import open_runtime
+    from zoo.predict.onnx import Predictor
     from zoo.serve.sources import resolve
 
     pixels = np.random.default_rng(17).integers(0, 256, (3, 1, 28, 28), dtype=np.uint8)
