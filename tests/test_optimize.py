@@ -190,3 +190,37 @@ def test_predict_runs_a_pytorch_file_a_decision_chose_with_torch_only_then(tmp_p
     predictor = Predictor(out, torch_opener=torch_opener(str(out)))
     rows = predictor.run(np.zeros((3, *predictor.card.input_shape), np.float32))
     assert rows.shape == (3, len(predictor.card.classes)) and predictor.runs == run
+
+
+def test_an_onnx_file_a_decision_runs_with_openvino_is_predicted_and_served_alike(tmp_path):
+    """A decision may run the float32 ONNX file with OpenVINO (bench's openvino row): predict
+    reads the card from the file's metadata as OpenVINO reads it and answers as ONNX Runtime
+    does; serve picks the same file, runtime and threads (zoo.deployed.chosen, for both)."""
+    pytest.importorskip("openvino")
+    import dataclasses
+
+    from test_optimize_rule import decision
+
+    from zoo.files import write_json
+    from zoo.predict.onnx import Predictor
+    from zoo.serve.sources import checked
+
+    out = tmp_path / "onnx"
+    result = zoo_here("export", "mnist-logreg", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    manifest = Manifest.read(out)
+    plain = Predictor(out)
+    settings = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+    chosen = decision()
+    run = dataclasses.replace(
+        chosen.run, file=plain.path.name, runtime="openvino", threads=1, settings=settings
+    )
+    decided = dataclasses.replace(manifest, decision=dataclasses.replace(chosen, run=run))
+    write_json(out / "manifest.json", decided.to_json())
+    predictor = Predictor(out)
+    assert predictor.runs == run and predictor.card == plain.card
+    rows = np.random.default_rng(5).random((3, *plain.card.input_shape), np.float32)
+    np.testing.assert_allclose(predictor.run(rows), plain.run(rows), rtol=1e-4, atol=1e-5)
+    served = checked("logreg", out, Manifest.read(out), None, "auto")
+    assert (served.path, served.runtime, served.threads) == (predictor.path, "openvino", 1)
+    assert served.settings == settings and served.name == plain.card.model

@@ -20,6 +20,7 @@ from zoo.artifacts.card import Preprocessing
 from zoo.artifacts.checkpoint import load_state, resume_point
 from zoo.artifacts.manifest import Manifest
 from zoo.cli.app import app
+from zoo.deployed import openvino_core
 from zoo.errors import ZooError
 from zoo.export import bench, runtimes
 from zoo.export.parity import wilson
@@ -222,7 +223,7 @@ def test_float32_rows_stay_float32_when_the_cpu_default_is_bf16(
     fresh_export: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("openvino")
-    core = runtimes.openvino_core()
+    core = openvino_core()
     core.set_property("CPU", {"INFERENCE_PRECISION_HINT": "bf16"})  # as on AVX512_BF16 and AMX
     try:
         result = invoke("bench", fresh_export, *QUICK, "--json")

@@ -83,10 +83,11 @@ class Chosen:
     run: RunWith | None
 
 
-def chosen(directory: Path, manifest: Manifest, file: str | None = None) -> Chosen:
+def chosen(directory: Path, manifest: Manifest, file: str | None = None, named: str = "") -> Chosen:
     """``file`` of the export (a name its manifest lists), else the file ``zoo optimize`` chose,
     else the float32 ONNX file; refused when it is not listed, missing or changed (sha256, its
-    companions too)."""
+    companions too). ``named``: what the user named, for that line (default: the directory;
+    serve names an ``hf://`` release, not the folder it was downloaded to)."""
     decision = manifest.decision if file is None else None
     wanted = file or (decision.run.file if decision is not None else None)
     if wanted is None:
@@ -95,7 +96,7 @@ def chosen(directory: Path, manifest: Manifest, file: str | None = None) -> Chos
         entry = next((e for e in manifest.files if e.path == wanted), None)
     if entry is None:
         missing = f"does not list {wanted}" if wanted else "holds no float32 ONNX file"
-        raise ZooError(f"'{directory}' {missing}: export it again (with --onnx)")
+        raise ZooError(f"'{named or directory}' {missing}: export it again (with --onnx)")
     run = decision.run if decision is not None else None
     return Chosen(entry, manifest.checked_path(directory, entry), run)
 
@@ -173,14 +174,21 @@ def threads_text(threads: int | None) -> str:
 
 
 def open_runtime(
-    path: Path, runtime: str, threads: int | None, settings: Mapping[str, str] | None = None
+    path: Path,
+    runtime: str,
+    threads: int | None,
+    settings: Mapping[str, str] | None = None,
+    spin: bool = False,
 ) -> Runtime:
     """``path`` opened with ``runtime`` (onnxruntime or openvino) on ``threads`` threads, with
-    the runtime ``settings`` ``zoo optimize`` recorded, if any."""
+    the runtime ``settings`` ``zoo optimize`` recorded, if any. ``spin``: whether ONNX Runtime's
+    idle threads spin between runs (its default): ``zoo predict`` keeps it, the process doing
+    nothing else while its batch runs; ``zoo serve`` does not, the event loop answering the
+    requests needing the same cores between runs (and the machine may be shared)."""
     if not path.is_file():
         raise ZooError(f"no {'ONNX' if path.suffix == '.onnx' else runtime} file '{path}'")
     try:
-        return OPENERS[runtime](path, threads, dict(settings or {}))
+        return OPENERS[runtime](path, threads, dict(settings or {}), spin)
     except ImportError as exc:
         raise ZooError(f"{runtime} is not installed ({first_line(exc)})") from None
     except ZooError:
@@ -196,15 +204,16 @@ ORT_LEVELS = {
 }
 
 
-def open_onnxruntime(path: Path, threads: int | None, settings: dict[str, str]) -> Runtime:
-    """ONNX Runtime on the CPU with the defaults ``zoo predict`` uses (all graph optimisations,
-    sequential), or a decision's, but threads that sleep when idle."""
+def open_onnxruntime(
+    path: Path, threads: int | None, settings: dict[str, str], spin: bool
+) -> Runtime:
+    """ONNX Runtime on the CPU: all graph optimisations, sequential (as ``zoo optimize``
+    measures it), or a decision's settings."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    # its idle threads sleep rather than spin: the event loop answering the requests needs the
-    # same cores between runs (and the machine may be shared)
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     level = ORT_LEVELS.get(settings.get("graph optimisation", "all"), "ORT_ENABLE_ALL")
     options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
     if settings.get("execution mode") == "parallel":
@@ -238,7 +247,17 @@ def openvino_core() -> Any:
     return ov.Core()
 
 
-def open_openvino(path: Path, threads: int | None, settings: dict[str, str]) -> Runtime:
+def openvino_props(model: Any) -> dict[str, str]:
+    """zoo's metadata in a model OpenVINO read: an IR's (JSON in its runtime info), or an ONNX
+    file's metadata (OpenVINO's reader puts it under "framework")."""
+    if model.has_rt_info(list(IR_PROPS_KEY)):
+        return json.loads(model.get_rt_info(list(IR_PROPS_KEY)).astype(str))
+    if model.has_rt_info(["framework"]):
+        return {k: v.astype(str) for k, v in model.get_rt_info()["framework"].items()}
+    return {}
+
+
+def open_openvino(path: Path, threads: int | None, settings: dict[str, str], _: bool) -> Runtime:
     """OpenVINO on the CPU reading an ONNX file or an OpenVINO IR: in float32 whatever the CPU's
     default (bfloat16 on CPUs with native bf16), for latency, unless a decision said otherwise."""
     import openvino as ov
@@ -247,11 +266,8 @@ def open_openvino(path: Path, threads: int | None, settings: dict[str, str]) -> 
     config.update(settings)
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads
-    core = openvino_core()
-    model = core.read_model(str(path))
-    key = list(IR_PROPS_KEY)
-    props = json.loads(model.get_rt_info(key).astype(str)) if model.has_rt_info(key) else {}
-    compiled = core.compile_model(model, "CPU", config)
+    model = openvino_core().read_model(str(path))
+    compiled = openvino_core().compile_model(model, "CPU", config)
     request = compiled.create_infer_request()
 
     def described(port: Any, index: int, kind: str) -> Tensor:
@@ -276,11 +292,11 @@ def open_openvino(path: Path, threads: int | None, settings: dict[str, str]) -> 
         f"openvino {ov.__version__.split('-')[0]}, {precision}, {count}",
         PLATFORMS["openvino"],
         call,
-        props,
+        openvino_props(model),
     )
 
 
-OPENERS: dict[str, Callable[[Path, int | None, dict[str, str]], Runtime]] = {
+OPENERS: dict[str, Callable[[Path, int | None, dict[str, str], bool], Runtime]] = {
     "onnxruntime": open_onnxruntime,
     "openvino": open_openvino,
 }

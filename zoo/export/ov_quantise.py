@@ -52,12 +52,12 @@ def int8(
     import nncf
     import openvino as ov
 
-    from zoo.export import runtimes
+    from zoo.deployed import openvino_core
 
     if calibration is None or not len(calibration):
         raise ExportError("NNCF's int8 quantisation needs calibration inputs")
     nncf.set_log_level(logging.ERROR)
-    model = runtimes.openvino_core().read_model(str(ir))
+    model = openvino_core().read_model(str(ir))
     dataset = nncf.Dataset(batches(calibration, fixed_batch))
     how = NNCF
     try:

@@ -152,6 +152,7 @@ class Predictor:
                 run.runtime if run is not None else "onnxruntime",
                 run.threads if run is not None else few,
                 run.settings if run is not None else None,
+                spin=True,  # ONNX Runtime's default: this process does nothing else meanwhile
             )
             name, props = runtime.inputs[0].name, runtime.props
             self.call = lambda batch: runtime.run({name: batch})[0]

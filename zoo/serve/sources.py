@@ -105,7 +105,7 @@ def checked(
     """The file to serve from ``directory`` (:func:`zoo.deployed.chosen`: ``file``, else the file
     ``zoo optimize`` chose, with its runtime, threads and settings, else the float32 ONNX file);
     refused when it is missing, differs from the manifest or cannot run without PyTorch."""
-    found = chosen(directory, manifest, file)
+    found = chosen(directory, manifest, file, named=source)
     entry, run = found.entry, found.run
     if entry.format not in FORMATS:
         chose = "zoo optimize chose" if run is not None else "it is"

@@ -54,10 +54,10 @@ def write(job: WriteJob) -> list[str]:
 
 def stamp(path: Path, props: dict[str, str]) -> None:
     """Merge ``props`` into the metadata, rewriting the IR (its .bin is written anew beside it)."""
-    from zoo.export import runtimes
+    from zoo.deployed import openvino_core, openvino_props
 
-    model = runtimes.openvino_core().read_model(str(path))
-    merged = read_from(model) | props
+    model = openvino_core().read_model(str(path))
+    merged = openvino_props(model) | props
     scratch = path.with_name(f".stamp.{path.name}")
     save(model, scratch, merged)
     del model
@@ -68,16 +68,10 @@ def stamp(path: Path, props: dict[str, str]) -> None:
         written.replace(final)
 
 
-def read_from(model: Any) -> dict[str, str]:
-    if not model.has_rt_info(PROPS_KEY):
-        return {}
-    return json.loads(model.get_rt_info(PROPS_KEY).astype(str))
-
-
 def read_props(path: Path) -> dict[str, str]:
-    from zoo.export import runtimes
+    from zoo.deployed import openvino_core, openvino_props
 
-    return read_from(runtimes.openvino_core().read_model(str(path)))
+    return openvino_props(openvino_core().read_model(str(path)))
 
 
 def runner(path: Path) -> Any:
