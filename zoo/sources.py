@@ -461,8 +461,9 @@ class ExportFile(Named):
     def label(self) -> str:
         return str(self.path)
 
-    @property
+    @cached_property
     def directory(self) -> ExportDirectory:
+        """The export it belongs to (its dataset, its eager model, built once)."""
         return ExportDirectory(self.path.parent)
 
     @cached_property
@@ -630,8 +631,6 @@ def resolve(
     takes (``command`` names it in the error)."""
     accept = accept or KINDS
     source = named(spec, weights, fresh, accept)
-    if isinstance(source, DeclaredWeights) and weights is None and DeclaredWeights not in accept:
-        raise ArgumentError(f"no such {nouns(accept)}: '{spec}'")  # not a model, then: a path
     if not isinstance(source, accept):
         kinds = or_list([kind.kind for kind in accept])
         raise ArgumentError(f"{command or 'this command'} takes {kinds}, not {source.kind}: {spec}")
@@ -647,8 +646,9 @@ def or_list(items: list[str]) -> str:
 def named(
     spec: str | None, weights: str | None, fresh: FreshModel | None, accept: tuple[type, ...]
 ) -> Source:
-    """The variant ``spec`` names, before ``accept`` is applied (it only words what is
-    missing: ``no such run directory or checkpoint``)."""
+    """The variant ``spec`` names, before ``accept`` is applied. ``accept`` only words what is
+    missing (``no such run directory or checkpoint``) and, where it takes no model, says a bare
+    word meant a path."""
     if spec is not None and releases.is_hub_spec(spec):
         releases.one_set(spec, weights)
         releases.parse(spec)  # a malformed address: one line, now
@@ -677,6 +677,8 @@ def named(
         raise ArgumentError(f"no such {nouns(accept)}: '{spec}'")
     if fresh is not None:
         return dataclasses.replace(fresh, model_name=spec)
+    if DeclaredWeights not in accept:  # a command that takes no model: the word meant a path
+        raise ArgumentError(f"no such {nouns(accept)}: '{spec}'")
     return DeclaredWeights(spec, DEFAULT_WEIGHTS)
 
 

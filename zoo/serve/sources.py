@@ -2,11 +2,12 @@
 command's argument is), as files they may serve: an export directory (the file ``zoo optimize``
 chose there, with its runtime and settings, else its float32 ONNX file), one ONNX or OpenVINO
 file listed in an export's manifest, an ``hf://`` release (downloaded once), or trained weights
-(a model's, a run's, a checkpoint: exported once and cached, as ``zoo predict`` does). Every file is checked against its manifest's sha256 before anything runs
-it; a file that differs is one line, never a served model.
+(a model's, a run's, a checkpoint: exported once and cached, as ``zoo predict`` does). Every
+file is checked against its manifest's sha256 before anything runs it; a file that differs is
+one line, never a served model.
 
-Trained weights are exported in a child process on first use: the export needs
-PyTorch, the server never imports it (nor keeps its memory).
+Trained weights are exported in a child process on first use: the export needs PyTorch, the
+server never imports it (nor keeps its memory).
 """
 
 from __future__ import annotations
